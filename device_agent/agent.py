@@ -1,0 +1,265 @@
+"""The agent's main loop: hold the control WebSocket to a hub and publish only when told to.
+
+The owner is told (a WARNING log line, then an optional hook) that someone is watching before the source is
+even opened, so no frame leaves before they know (invariant 3). Losing the control channel stops publishing:
+video flows only while the hub that asked for it can also tell us to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from device_agent import control
+from device_agent.config import AgentConfig
+from device_agent.endpoints import control_url, hub_label
+from device_agent.sources import FrameSource, SourceError, open_source
+from device_agent.track import CameraTrack
+from device_agent.whip import WhipError, WhipPublisher
+
+logger = logging.getLogger(__name__)
+
+WatchingHook = Callable[[int], Awaitable[None]]
+HEARTBEAT = 10.0
+_CONNECT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=5)
+_REJECTED = {401: "bad device token", 403: "device token not allowed for this camera", 404: "unknown camera"}
+
+
+@dataclass(slots=True)
+class _Publication:
+    source: FrameSource
+    track: CameraTrack
+    publisher: WhipPublisher
+    watcher: asyncio.Task[None] | None = None
+
+
+class Agent:
+    """One camera's agent. `run(shutdown)` returns after `shutdown` is set and everything is closed."""
+
+    def __init__(self, config: AgentConfig, on_watching: WatchingHook | None = None) -> None:
+        self._config = config
+        self._on_watching = on_watching
+        self._rtc_config = config.rtc_configuration()
+        self._lock = asyncio.Lock()  # start and stop never interleave
+        self._publication: _Publication | None = None
+        self._hub: str = config.hubs[0]
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def publishing(self) -> bool:
+        """True while a WHIP session is established."""
+        return self._publication is not None
+
+    async def run(self, shutdown: asyncio.Event) -> None:
+        """Connect, obey the hub, reconnect with backoff; on `shutdown`, stop publishing and close."""
+        async with aiohttp.ClientSession(timeout=_CONNECT_TIMEOUT) as session:
+            self._session = session
+            loop_task = asyncio.create_task(self._connect_loop(), name="porchlight-agent-control")
+            stop_task = asyncio.create_task(shutdown.wait())
+            try:
+                await asyncio.wait({loop_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop_task.cancel()
+                loop_task.cancel()
+                for result in await asyncio.gather(loop_task, stop_task, return_exceptions=True):
+                    if isinstance(result, Exception):
+                        logger.error("camera %s: control loop crashed", self._config.camera_id, exc_info=result)
+                await self._stop_publishing("agent shutting down")
+                self._session = None
+        logger.info("camera %s: agent stopped", self._config.camera_id)
+
+    async def _connect_loop(self) -> None:
+        """Forever: connect to the next hub, serve it until the connection ends, back off."""
+        backoff = control.Backoff(cap=self._config.max_backoff)
+        index = 0
+        while True:
+            self._hub = self._config.hubs[index % len(self._config.hubs)]
+            try:
+                if await self._connect_once():
+                    backoff.reset()
+            except Exception:
+                logger.exception("camera %s: unexpected error on the control channel", self._config.camera_id)
+            index += 1  # on failure or loss, try the next hub in order
+            delay = backoff.next()
+            logger.info("camera %s: reconnecting in %.1f s", self._config.camera_id, delay)
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self) -> bool:
+        """One connection to `self._hub`; True if it was established (so the backoff starts over)."""
+        assert self._session is not None
+        camera, hub = self._config.camera_id, hub_label(self._hub)
+        headers = {"Authorization": f"Bearer {self._config.token}"}
+        try:
+            ws = await self._session.ws_connect(
+                control_url(self._hub, camera), headers=headers, heartbeat=HEARTBEAT, autoping=True
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in _REJECTED:
+                logger.error(
+                    "camera %s: hub %s refused the control channel: HTTP %d (%s)",
+                    camera,
+                    hub,
+                    exc.status,
+                    _REJECTED[exc.status],
+                )
+            else:
+                logger.warning("camera %s: hub %s answered HTTP %d", camera, hub, exc.status)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            logger.warning("camera %s: cannot reach hub %s: %s", camera, hub, type(exc).__name__)
+            return False
+        async with ws:
+            self._ws = ws
+            try:
+                logger.info("camera %s: control channel open to %s", camera, hub)
+                await self._send_state()
+                await self._serve(ws)
+                logger.warning("camera %s: control channel to %s closed (code %s)", camera, hub, ws.close_code)
+            finally:
+                # Video flows only while the hub can tell us to stop; on shutdown, report before closing.
+                await self._stop_publishing("control channel closed")
+                self._ws = None
+        return True
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Obey the hub's messages in order until the WebSocket closes."""
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await self._handle(str(msg.data))
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                logger.warning("camera %s: control channel error", self._config.camera_id)
+                return
+            else:
+                logger.info("camera %s: ignoring a non-text control frame", self._config.camera_id)
+
+    async def _handle(self, text: str) -> None:
+        camera = self._config.camera_id
+        try:
+            message = control.parse_message(text)
+        except control.MalformedMessage as exc:
+            logger.warning("camera %s: ignoring a malformed control message: %s", camera, exc)
+            return
+        match message:
+            case control.Hello(camera_id=hub_camera):
+                logger.info("camera %s: hub says hello", camera)
+                if hub_camera is not None and hub_camera != camera:
+                    logger.warning("camera %s: hub greeted camera %s instead", camera, hub_camera)
+            case control.Publish(watchers=watchers):
+                await self._start_publishing(watchers)
+            case control.Watchers(watchers=watchers):
+                logger.info("camera %s: %d officer(s) watching", camera, watchers)
+            case control.Stop(reason=reason):
+                await self._stop_publishing(f"hub asked: {reason}")
+            case control.Unknown(type=kind):
+                logger.info("camera %s: ignoring unknown control message type %s", camera, kind)
+
+    async def _send_state(self) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return
+        try:
+            await ws.send_str(control.state_message(self.publishing))
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            logger.info("camera %s: could not report state: %s", self._config.camera_id, type(exc).__name__)
+
+    async def _start_publishing(self, watchers: int) -> None:
+        """Tell the owner, then open the source and publish; a no-op if already publishing."""
+        camera = self._config.camera_id
+        async with self._lock:
+            if self._publication is not None:
+                logger.info("camera %s: already publishing (%d watching)", camera, watchers)
+                return
+            if watchers < 1:
+                logger.warning("camera %s: ignoring publish with nobody watching", camera)
+                return
+            # The owner hears about it before anything is captured, let alone sent.
+            logger.warning("camera %s: %d officer(s) watching; starting to publish", camera, watchers)
+            if not await self._notify_owner(watchers):
+                return
+            publication = await self._open_publication()
+            if publication is None:
+                return
+            self._publication = publication
+            publication.watcher = asyncio.create_task(self._watch(publication))
+            logger.info(
+                "camera %s: publishing started (%s, %s, %d fps)",
+                camera,
+                self._config.source.label,
+                self._config.codec,
+                self._config.fps,
+            )
+        await self._send_state()
+
+    async def _notify_owner(self, watchers: int) -> bool:
+        if self._on_watching is None:
+            return True
+        try:
+            await self._on_watching(watchers)
+        except Exception:
+            # Fail closed: if the owner may not have been told, nothing is sent.
+            logger.exception("camera %s: watching hook failed; not publishing", self._config.camera_id)
+            return False
+        return True
+
+    async def _open_publication(self) -> _Publication | None:
+        config = self._config
+        try:
+            source = await open_source(config.source, config.width, config.height, config.display_name)
+        except SourceError as exc:
+            logger.error("camera %s: %s", config.camera_id, exc)
+            return None
+        track = CameraTrack(source, config.fps)
+        publisher = WhipPublisher(
+            self._hub, config.camera_id, config.token, self._rtc_config, config.codec, session=self._session
+        )
+        try:
+            await publisher.start(track)
+        except BaseException as exc:
+            track.enabled = False
+            track.stop()
+            source.close()
+            if not isinstance(exc, WhipError | aiohttp.ClientError | TimeoutError | OSError):
+                raise
+            logger.error("camera %s: cannot publish: %s", config.camera_id, exc)
+            return None
+        return _Publication(source, track, publisher)
+
+    async def _watch(self, publication: _Publication) -> None:
+        """Stop publishing if the WebRTC connection or the source dies under us."""
+        track_ended = asyncio.Event()
+        publication.track.on("ended", track_ended.set)
+        waits = {asyncio.ensure_future(publication.publisher.ended.wait()), asyncio.ensure_future(track_ended.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if self._publication is publication:
+            await self._stop_publishing("connection or source failed")
+
+    async def _stop_publishing(self, reason: str) -> None:
+        """Stop sending, DELETE the WHIP session, close the source; a no-op if not publishing."""
+        async with self._lock:
+            publication, self._publication = self._publication, None
+            if publication is None:
+                return
+            publication.track.enabled = False  # not one more frame, even while the DELETE is in flight
+            try:
+                await publication.publisher.stop()
+            finally:
+                publication.track.stop()
+                publication.source.close()
+                if publication.watcher is not None and publication.watcher is not asyncio.current_task():
+                    publication.watcher.cancel()
+            logger.info(
+                "camera %s: publishing stopped (%s); %d frame(s) sent",
+                self._config.camera_id,
+                reason,
+                publication.track.frames,
+            )
+        await self._send_state()

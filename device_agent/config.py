@@ -1,0 +1,98 @@
+"""The agent's settings: one frozen, validated object built at start-up.
+
+The device token is a secret: it is kept out of repr and never logged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import get_args
+
+from aiortc import RTCConfiguration
+from yarl import URL
+
+from device_agent.sources import SourceSpec, parse_source
+from device_agent.whip import Codec
+from porchlight_rtc.ice import rtc_configuration
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
+_SIZE = re.compile(r"(\d{2,4})x(\d{2,4})")
+
+
+class ConfigError(ValueError):
+    """The settings are invalid; the message says which one and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Everything the agent needs; validated on construction (ConfigError)."""
+
+    hubs: tuple[str, ...]
+    camera_id: str
+    token: str = field(repr=False)
+    source: SourceSpec = field(default_factory=lambda: SourceSpec("synthetic"))
+    fps: int = 15
+    width: int = 640
+    height: int = 480
+    codec: Codec = "vp8"
+    ice_servers: tuple[str, ...] = ()
+    loopback: bool = False
+    name: str = ""
+    max_backoff: float = 10.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.hubs:
+            raise ConfigError("at least one --hub is required")
+        for hub in self.hubs:
+            url = URL(hub)
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ConfigError("--hub must be an http:// or https:// URL")
+            if url.user or url.password or url.query_string:
+                raise ConfigError("--hub must not carry credentials or a query")
+        if not self.camera_id or not self.camera_id.isprintable() or len(self.camera_id) > 128:
+            raise ConfigError("--camera must be 1..128 printable characters")
+        if not self.token or any(ch.isspace() for ch in self.token):
+            raise ConfigError("the device token is empty or contains whitespace")
+        if not 1 <= self.fps <= 60:
+            raise ConfigError("--fps must be within 1..60")
+        if not (320 <= self.width <= 3840 and 120 <= self.height <= 2160):
+            raise ConfigError("--size must be within 320x120 .. 3840x2160")
+        if self.width % 2 or self.height % 2:
+            raise ConfigError("--size needs even width and height (4:2:0 video)")
+        if self.codec not in get_args(Codec):
+            raise ConfigError("--codec must be vp8 or h264")
+        for server in self.ice_servers:
+            if server.split(":", 1)[0] not in _ICE_SCHEMES:
+                raise ConfigError("--ice-server must be a stun:, stuns:, turn: or turns: URL")
+        if not 0.2 <= self.max_backoff <= 3600:
+            raise ConfigError("--max-backoff must be within 0.2..3600 seconds")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def display_name(self) -> str:
+        """The name drawn on the test pattern."""
+        return self.name or self.camera_id
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """The explicit ICE server list (empty unless configured): never aiortc's public STUN default."""
+        return rtc_configuration({"urls": server} for server in self.ice_servers)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse a size such as 640x480 into (width, height); ConfigError otherwise."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if not match:
+        raise ConfigError("--size must look like 640x480")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_source_arg(text: str) -> SourceSpec:
+    """parse_source with ConfigError for the CLI."""
+    try:
+        return parse_source(text)
+    except ValueError as exc:
+        raise ConfigError(f"--source: {exc}") from exc

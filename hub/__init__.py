@@ -1,0 +1,1 @@
+"""Porchlight hub: consent-gated live video over WHIP/WHEP."""

@@ -1,0 +1,1 @@
+"""The JSON API the pages use: log-in, cameras and consent, the pilot."""

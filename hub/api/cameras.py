@@ -1,0 +1,122 @@
+"""Cameras and consent: list what I may see, opt one of mine in for a time box, withdraw."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.body import json_body
+from hub.auth.identity import Identity, ensure_identity, ensure_owner, ensure_role
+from hub.consent.decision import Grant, Reason, decide, grant_end
+from hub.consent.registry import officer_state
+from hub.errors import BadRequest
+from hub.keys import REGISTRY, STORE, STREAMS
+from hub.store.base import Camera, Role
+from hub.timefmt import iso
+
+
+def grant_json(grant: Grant | None, now: float) -> dict[str, Any] | None:
+    """A grant as the API shows it, with whether it is live at `now`."""
+    if grant is None:
+        return None
+    live = grant.revoked_at is None and grant.starts_at <= now < grant.ends_at
+    return {
+        "starts_at": iso(grant.starts_at),
+        "ends_at": iso(grant.ends_at),
+        "agencies": sorted(grant.agencies) if grant.agencies is not None else None,
+        "revoked_at": iso(grant.revoked_at),
+        "live": live,
+        "version": grant.version,
+    }
+
+
+def _camera_json(request: web.Request, camera: Camera, now: float) -> dict[str, Any]:
+    registry, streams = request.app[REGISTRY], request.app[STREAMS]
+    stream = streams.stream(camera.id)
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "grant": grant_json(registry.gate(camera.id).state.grant, now),
+        "online": stream.control is not None or stream.publisher is not None,
+        "watchers": len(stream.viewers),
+    }
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    """Residents see their own cameras, officers those their gate admits now, admins all."""
+    identity = ensure_identity(request)
+    store, registry = request.app[STORE], request.app[REGISTRY]
+    now = time.time()
+    role = identity.account.role
+    if role is Role.RESIDENT:
+        cameras = await store.list_cameras(owner_id=identity.account.id)
+    elif role is Role.OFFICER:
+        officer = officer_state(identity.account, identity.session)
+        cameras = [
+            camera
+            for camera in await store.list_cameras()
+            if decide(now, registry.gate(camera.id).state, officer) is Reason.OK
+        ]
+    else:
+        cameras = await store.list_cameras()
+    return web.json_response({"cameras": [_camera_json(request, camera, now) for camera in cameras]})
+
+
+async def _my_camera(request: web.Request) -> tuple[Identity, Camera]:
+    identity = ensure_role(request, Role.RESIDENT)
+    camera = await request.app[STORE].get_camera(request.match_info["camera_id"])
+    ensure_owner(identity, camera)
+    return identity, camera
+
+
+def _agencies(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+        raise BadRequest("agencies must be a list of agency ids, or null for all", "bad_agencies")
+    return frozenset(value)
+
+
+async def opt_in(request: web.Request) -> web.Response:
+    """POST {"duration_seconds": n | null, "agencies": [...] | null}: open a grant from now (owner only).
+
+    null duration means "until the pilot ends"; the box is capped by the admin maximum and the pilot's end.
+    A new grant replaces the old one.
+    """
+    _, camera = await _my_camera(request)
+    body = await json_body(request)
+    duration = body.get("duration_seconds")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
+        raise BadRequest("duration_seconds must be a number of seconds or null", "bad_duration")
+    agencies = _agencies(body.get("agencies"))
+    store, registry = request.app[STORE], request.app[REGISTRY]
+    if agencies:
+        known = {agency.id for agency in await store.list_agencies()}
+        if unknown := sorted(agencies - known):
+            raise BadRequest(f"unknown agencies: {', '.join(unknown)}", "bad_agencies")
+    now = time.time()
+    policy = await store.get_policy()
+    try:
+        ends_at = grant_end(now, duration, policy.max_grant_seconds, await store.get_pilot())
+    except ValueError as exc:
+        raise BadRequest(str(exc), "bad_duration" if "duration" in str(exc) else "no_pilot") from exc
+    grant = await store.put_grant(camera.id, now, ends_at, agencies)
+    registry.apply_grant(grant, camera.id)
+    # A narrower agency list may shut out viewers who were watching under the old grant.
+    await request.app[STREAMS].sweep()
+    return web.json_response({"grant": grant_json(grant, time.time())}, status=201)
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    """DELETE: withdraw consent now. Returns only after every gate of the camera on this hub is closed."""
+    _, camera = await _my_camera(request)
+    now = time.time()
+    registry, streams = request.app[REGISTRY], request.app[STREAMS]
+    # Close first, write second: if the store fails, the gate stays closed.
+    registry.close_camera(camera.id, now)
+    await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
+    grant = await request.app[STORE].revoke_grant(camera.id, now)
+    registry.apply_grant(grant, camera.id)
+    return web.json_response({"grant": grant_json(grant, time.time()), "gates_closed_at": iso(now)})

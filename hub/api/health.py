@@ -1,0 +1,34 @@
+"""Liveness, readiness and metrics: open to anyone (put /metrics behind the proxy's allow-list in production)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hub.auth.identity import public
+from hub.keys import METRICS, STORE
+
+READY_TIMEOUT = 2.0
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up."""
+    return web.json_response({"ok": True})
+
+
+@public
+async def readyz(request: web.Request) -> web.Response:
+    """The store answers: ready to serve."""
+    try:
+        await asyncio.wait_for(request.app[STORE].change_marker(), READY_TIMEOUT)
+    except Exception:
+        return web.json_response({"ok": False, "reason": "store_unavailable"}, status=503)
+    return web.json_response({"ok": True})
+
+
+@public
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    return request.app[METRICS].render()

@@ -1,0 +1,76 @@
+"""Log-in and log-out: a session cookie (HttpOnly, SameSite=Strict) backed by a hashed token in the store."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.body import json_body
+from hub.auth.identity import SESSION_COOKIE, ensure_identity, public, session_token
+from hub.auth.passwords import burn_verify, verify_password
+from hub.auth.tokens import hash_token, new_token
+from hub.errors import BadRequest, Unauthorized
+from hub.keys import CONFIG, STORE
+from hub.store.base import Account, NotFound
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """An account as the API shows it (never its password hash)."""
+    return {
+        "id": account.id,
+        "username": account.username,
+        "role": account.role.value,
+        "agency": account.agency_id,
+        "disabled": account.disabled,
+    }
+
+
+@public
+async def login(request: web.Request) -> web.Response:
+    """POST {"username", "password"}: set the session cookie; the token is also returned for WHEP players."""
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        raise BadRequest("username and password are required", "credentials_required")
+    store = request.app[STORE]
+    try:
+        account, password_hash = await store.find_account(username)
+    except NotFound:
+        burn_verify()  # the same cost as a real check, so timing does not reveal which usernames exist
+        raise Unauthorized("wrong username or password", "bad_credentials") from None
+    if not verify_password(password_hash, password) or account.disabled:
+        raise Unauthorized("wrong username or password", "bad_credentials")
+    config = request.app[CONFIG]
+    token = new_token("pls_")
+    now = time.time()
+    await store.add_session(hash_token(token), account.id, now, now + config.http.session_seconds)
+    response = web.json_response({"account": account_json(account), "token": token})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(config.http.session_seconds),
+        httponly=True,
+        samesite="Strict",
+        secure=config.http.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@public
+async def logout(request: web.Request) -> web.Response:
+    """End the caller's session (idempotent)."""
+    token = session_token(request)
+    if token:
+        await request.app[STORE].delete_session(hash_token(token))
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    """Who the caller is."""
+    identity = ensure_identity(request)
+    return web.json_response({"account": account_json(identity.account)})

@@ -1,0 +1,118 @@
+"""The application factory: routes, middleware, and the shared objects opened and closed in cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.api import cameras, health, pilot, session
+from hub.auth.identity import identity_middleware, public
+from hub.config import Config, StoreKind
+from hub.consent.registry import GateRegistry
+from hub.errors import error_middleware
+from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
+from hub.media import control, whep, whip
+from hub.media.streams import StreamManager
+from hub.metrics import Metrics
+from hub.store.base import Store
+from hub.store.sqlite import SqliteStore
+from porchlight_rtc.ice import enable_loopback, rtc_configuration
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+async def open_store(config: Config) -> Store:
+    """The store the configuration names."""
+    if config.store.kind is StoreKind.SQLITE:
+        return await SqliteStore.open(
+            config.store.sqlite_path, default_max_grant_seconds=config.consent.default_max_grant_seconds
+        )
+    raise ValueError(f"unsupported store {config.store.kind}")
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = await open_store(config)
+    registry = GateRegistry()
+    await registry.reload(store)
+    metrics = Metrics()
+    streams = StreamManager(registry, store, metrics)
+    app[STORE], app[REGISTRY], app[METRICS], app[STREAMS] = store, registry, metrics, streams
+    watcher = asyncio.create_task(_watch(app), name="consent-watcher")
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await streams.close()
+        await store.close()
+
+
+async def _watch(app: web.Application) -> None:
+    """Reload consent when another process (the admin CLI) changed the store; sweep closed gates."""
+    store, registry, streams = app[STORE], app[REGISTRY], app[STREAMS]
+    poll = app[CONFIG].consent.poll_seconds
+    marker = await store.change_marker()
+    while True:
+        await asyncio.sleep(poll)
+        try:
+            current = await store.change_marker()
+            if current != marker:
+                await registry.reload(store)
+                marker = current
+            await streams.sweep()
+        except Exception:
+            log.exception("consent watcher: reload failed; will retry")
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the hub's aiohttp application from a validated configuration."""
+    if config.media.loopback:
+        enable_loopback()
+    app = web.Application(
+        middlewares=[error_middleware, identity_middleware(lambda a: a[STORE])],
+        client_max_size=config.media.max_sdp_bytes + 1024,
+    )
+    app[CONFIG] = config
+    app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
+    app.cleanup_ctx.append(_state_ctx)
+    _routes(app)
+    return app
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/healthz", health.healthz)
+    r.add_get("/readyz", health.readyz)
+    r.add_get("/metrics", health.metrics)
+    r.add_post("/api/login", session.login)
+    r.add_post("/api/logout", session.logout)
+    r.add_get("/api/me", session.me)
+    r.add_get("/api/cameras", cameras.list_cameras)
+    r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
+    r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
+    r.add_get("/api/pilot", pilot.get_pilot)
+    r.add_put("/api/pilot", pilot.put_pilot)
+    r.add_post("/api/pilot/end", pilot.end_pilot)
+    r.add_put("/api/policy", pilot.put_policy)
+    r.add_post("/whip/{camera_id}", whip.whip_post)
+    r.add_delete("/whip/{camera_id}/{resource_id}", whip.whip_delete)
+    r.add_patch("/whip/{camera_id}/{resource_id}", whip.whip_patch)
+    r.add_post("/whep/{camera_id}", whep.whep_post)
+    r.add_delete("/whep/{camera_id}/{viewer_id}", whep.whep_delete)
+    r.add_patch("/whep/{camera_id}/{viewer_id}", whep.whep_patch)
+    r.add_get("/whep/{camera_id}/{viewer_id}/events", whep.whep_events)
+    r.add_get("/control/{camera_id}", control.control_ws)
+    r.add_get("/", index)
+
+
+@public
+async def index(request: web.Request) -> web.FileResponse:
+    """The landing page (the role pages arrive with the web issue)."""
+    return web.FileResponse(WEB_DIR / "index.html")

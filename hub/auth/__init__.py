@@ -1,0 +1,1 @@
+"""Authentication helpers: password hashing (argon2id) and random bearer tokens (sessions, devices)."""

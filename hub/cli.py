@@ -1,0 +1,215 @@
+"""`porchlight`: run the hub, run the demo, and administer the store (accounts, agencies, cameras, pilot).
+
+Admin subcommands write the configured store directly; a running hub on the same store picks the change up
+within `consent.poll_seconds`. Use the JSON API when the change must be confirmed by the hub (withdrawals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.app import create_app, open_store
+from hub.auth.passwords import hash_password
+from hub.auth.tokens import hash_token, new_token
+from hub.config import Config, ConfigError, load_config
+from hub.store.base import NotFound, Role, Store
+from hub.timefmt import iso, parse_time
+
+log = logging.getLogger("porchlight")
+
+PASSWORD_ENV = "PORCHLIGHT_PASSWORD"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="porchlight", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file (or PORCHLIGHT_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the hub")
+    demo = sub.add_parser("demo", help="run a hub with seeded accounts and three synthetic cameras")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", type=Path, default=Path("data/demo"))
+
+    agency = sub.add_parser("agency", help="agencies").add_subparsers(dest="action", required=True)
+    add = agency.add_parser("add")
+    add.add_argument("agency_id")
+    add.add_argument("name")
+    agency.add_parser("list")
+
+    account = sub.add_parser("account", help="accounts").add_subparsers(dest="action", required=True)
+    add = account.add_parser(
+        "add", help=f"add an account; the password comes from ${PASSWORD_ENV} or a prompt"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], required=True)
+    add.add_argument("--agency")
+    for action in ("disable", "enable"):
+        account.add_parser(action).add_argument("username")
+    account.add_parser("list")
+
+    camera = sub.add_parser("camera", help="cameras and device tokens").add_subparsers(
+        dest="action", required=True
+    )
+    add = camera.add_parser("add", help="register a camera and print its device token (shown once)")
+    add.add_argument("camera_id")
+    add.add_argument("--owner", required=True, help="the resident's username")
+    add.add_argument("--name", default="")
+    add.add_argument("--token-file", type=Path, help="write the token here (mode 600) instead of printing it")
+    token = camera.add_parser("token", help="issue a new device token (the old one stops working)")
+    token.add_argument("camera_id")
+    token.add_argument("--token-file", type=Path)
+    camera.add_parser("list")
+
+    pilot = sub.add_parser("pilot", help="the pilot window").add_subparsers(dest="action", required=True)
+    setp = pilot.add_parser("set", help="set or extend the pilot (ISO 8601 times, or 'now', or +HOURSh)")
+    setp.add_argument("--start", required=True)
+    setp.add_argument("--end", required=True)
+    pilot.add_parser("end", help="end the pilot now")
+    pilot.add_parser("show")
+
+    policy = sub.add_parser("policy", help="consent policy").add_subparsers(dest="action", required=True)
+    policy.add_parser("set").add_argument("--max-grant-seconds", type=float, required=True)
+    return parser
+
+
+def _when(text: str, now: float) -> float:
+    """'now', '+3h' / '+45d' relative to now, or an ISO 8601 time."""
+    if text == "now":
+        return now
+    if text.startswith("+") and text[-1] in "hd":
+        amount = float(text[1:-1])
+        return now + amount * (3600 if text[-1] == "h" else 86400)
+    return parse_time(text)
+
+
+def _password(username: str) -> str:
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        password = getpass.getpass(f"password for {username}: ")
+    if len(password) < 8:
+        raise SystemExit("the password must have at least 8 characters")
+    return password
+
+
+def _emit_token(token: str, path: Path | None) -> None:
+    if path is None:
+        print(token)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    print(f"device token written to {path}")
+
+
+async def _admin(args: argparse.Namespace, store: Store) -> None:
+    now = time.time()
+    match (args.command, args.action):
+        case ("agency", "add"):
+            agency = await store.add_agency(args.agency_id, args.name)
+            print(f"agency {agency.id} added")
+        case ("agency", "list"):
+            for agency in await store.list_agencies():
+                print(f"{agency.id}\t{agency.name}")
+        case ("account", "add"):
+            role = Role(args.role)
+            account = await store.add_account(
+                args.username, hash_password(_password(args.username)), role, args.agency
+            )
+            print(f"account {account.username} ({account.role.value}) added with id {account.id}")
+        case ("account", "disable" | "enable"):
+            account, _ = await store.find_account(args.username)
+            await store.set_account_disabled(account.id, args.action == "disable")
+            print(f"account {account.username} {args.action}d")
+        case ("account", "list"):
+            for account in await store.list_accounts():
+                state = "disabled" if account.disabled else "active"
+                print(
+                    f"{account.id}\t{account.username}\t{account.role.value}\t{account.agency_id or '-'}\t{state}"
+                )
+        case ("camera", "add"):
+            owner, _ = await store.find_account(args.owner)
+            if owner.role is not Role.RESIDENT:
+                raise SystemExit(f"{args.owner} is not a resident")
+            token = new_token("pld_")
+            await store.add_camera(args.camera_id, owner.id, args.name or args.camera_id, hash_token(token))
+            _emit_token(token, args.token_file)
+        case ("camera", "token"):
+            token = new_token("pld_")
+            await store.set_device_token(args.camera_id, hash_token(token))
+            _emit_token(token, args.token_file)
+        case ("camera", "list"):
+            for camera in await store.list_cameras():
+                print(f"{camera.id}\t{camera.name}\towner {camera.owner_id}")
+        case ("pilot", "set"):
+            pilot = await store.set_pilot(_when(args.start, now), _when(args.end, now))
+            print(f"pilot {iso(pilot.starts_at)} .. {iso(pilot.ends_at)} (version {pilot.version})")
+        case ("pilot", "end"):
+            current = await store.get_pilot()
+            if current is None:
+                raise SystemExit("there is no pilot")
+            pilot = await store.set_pilot(min(current.starts_at, now), now)
+            print(f"pilot ended at {iso(pilot.ends_at)}")
+        case ("pilot", "show"):
+            current = await store.get_pilot()
+            print("no pilot" if current is None else f"{iso(current.starts_at)} .. {iso(current.ends_at)}")
+        case ("policy", "set"):
+            policy = await store.set_policy(args.max_grant_seconds)
+            print(f"max grant {policy.max_grant_seconds:g} s (version {policy.version})")
+
+
+async def _run_admin(args: argparse.Namespace, config: Config) -> None:
+    store = await open_store(config)
+    try:
+        await _admin(args, store)
+    except NotFound as exc:
+        raise SystemExit(str(exc)) from None
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    finally:
+        await store.close()
+
+
+def serve(config: Config) -> None:
+    """Run the hub until SIGINT or SIGTERM."""
+    web.run_app(
+        create_app(config),
+        host=config.http.host,
+        port=config.http.port,
+        print=lambda _: log.info("hub listening on %s", config.base_url()),
+        handle_signals=True,
+        shutdown_timeout=5,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `porchlight` command."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise SystemExit(f"porchlight: {exc}") from None
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if args.command == "serve":
+        serve(config)
+        return
+    if args.command == "demo":
+        from hub.demo import run_demo
+
+        run_demo(config, args.port, args.data_dir)
+        return
+    asyncio.run(_run_admin(args, config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The hub's one typed configuration: a TOML file, then environment overrides, validated at start.
+
+Unknown keys are refused, so a typo fails loudly instead of silently running with a default. Environment
+variables `PORCHLIGHT_<SECTION>__<KEY>` override the file (for example `PORCHLIGHT_HTTP__PORT=9000`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "PORCHLIGHT_"
+
+
+class ConfigError(ValueError):
+    """The configuration could not be read or is invalid; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreKind(StrEnum):
+    SQLITE = "sqlite"
+
+
+class ForwardingMode(StrEnum):
+    TRANSCODE = "transcode"
+
+
+class HttpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address clients use to reach this hub (for WHIP/WHEP Location headers behind a proxy).
+    public_url: str | None = None
+    # Log-in sessions last this long.
+    session_seconds: float = Field(default=12 * 3600, gt=0)
+    # Cookies get the Secure flag unless the hub is only reached over plain HTTP on loopback.
+    secure_cookies: bool = False
+
+
+class StoreConfig(_Section):
+    kind: StoreKind = StoreKind.SQLITE
+    data_dir: Path = Path("data")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded store keeps its file."""
+        return self.data_dir / "porchlight.sqlite3"
+
+
+class IceServer(_Section):
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class MediaConfig(_Section):
+    forwarding: ForwardingMode = ForwardingMode.TRANSCODE
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    # Gather only 127.0.0.1 candidates: tests and the single-machine demo.
+    loopback: bool = False
+    max_sdp_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    # Frames waiting per viewer; a slow viewer drops old frames rather than growing memory.
+    viewer_queue_frames: int = Field(default=2, ge=1, le=64)
+    # How long a viewer may wait for the camera's agent to start publishing.
+    publish_timeout_seconds: float = Field(default=15.0, gt=0)
+
+
+class ConsentConfig(_Section):
+    # Default cap on an opt-in's time box until an admin sets one (7 days).
+    default_max_grant_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # How often the hub looks for changes written by another process (the admin CLI).
+    poll_seconds: float = Field(default=0.25, gt=0, le=10)
+
+
+class Config(_Section):
+    """Everything the hub reads at start-up."""
+
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    consent: ConsentConfig = Field(default_factory=ConsentConfig)
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    def base_url(self) -> str:
+        """The URL clients reach this hub at."""
+        if self.http.public_url:
+            return self.http.public_url.rstrip("/")
+        return f"http://{self.http.host}:{self.http.port}"
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict from PORCHLIGHT_A__B=value; values are parsed as JSON when they parse, else kept as text."""
+    tree: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "PORCHLIGHT_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name} conflicts with another override")
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read `path` (TOML; optional), apply environment overrides, validate. Raises ConfigError."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is None and env.get("PORCHLIGHT_CONFIG"):
+        path = Path(env["PORCHLIGHT_CONFIG"])
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    data = _merge(data, _env_overrides(env))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {_explain(err)}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _explain(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (not a Porchlight setting)"
+    return str(err["msg"])

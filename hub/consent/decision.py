@@ -1,0 +1,129 @@
+"""The consent decision, as a pure function of state and time.
+
+No asyncio, no store, no clock: every input, the time included, is passed in. The hub's per-frame gate
+(`hub.consent.gate`) calls `decide` on each frame, so this stays a handful of attribute reads and comparisons.
+Anything missing or unknown means deny.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a frame may or may not be forwarded. `OK` is the only admitting value."""
+
+    OK = "ok"
+    CAMERA_UNKNOWN = "camera_unknown"
+    STATE_STALE = "state_stale"
+    NO_PILOT = "no_pilot"
+    PILOT_NOT_STARTED = "pilot_not_started"
+    PILOT_OVER = "pilot_over"
+    NO_GRANT = "no_grant"
+    GRANT_NOT_STARTED = "grant_not_started"
+    GRANT_EXPIRED = "grant_expired"
+    WITHDRAWN = "withdrawn"
+    AGENCY_OUT_OF_SCOPE = "agency_out_of_scope"
+    ACCOUNT_DISABLED = "account_disabled"
+    SESSION_EXPIRED = "session_expired"
+    NOT_AN_OFFICER = "not_an_officer"
+
+    @property
+    def terminal(self) -> bool:
+        """True when waiting will not reopen the gate for this viewer (only stale state may recover)."""
+        return self not in (Reason.OK, Reason.STATE_STALE)
+
+
+@dataclass(frozen=True, slots=True)
+class Pilot:
+    """The pilot's window: nothing is admitted outside [starts_at, ends_at)."""
+
+    starts_at: float
+    ends_at: float
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A camera owner's opt-in: [starts_at, ends_at), optionally only for some agencies.
+
+    `agencies` None means every agency in the pilot; an empty set admits no one.
+    """
+
+    camera_id: str
+    starts_at: float
+    ends_at: float
+    agencies: frozenset[str] | None = None
+    revoked_at: float | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """What the gate needs to know about one viewer: swapped whole when the account or session changes."""
+
+    account_id: int
+    agency_id: str | None
+    is_officer: bool
+    enabled: bool
+    session_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CameraState:
+    """One camera's consent snapshot. `lease_until` is when this hub's view of the store stops being fresh."""
+
+    camera_id: str
+    known: bool
+    pilot: Pilot | None
+    grant: Grant | None
+    lease_until: float = math.inf
+    version: int = 0
+
+
+def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
+    """May `officer` receive a frame of `camera` at time `now`? `Reason.OK` or the first reason to deny."""
+    if not camera.known:
+        return Reason.CAMERA_UNKNOWN
+    if now >= camera.lease_until:
+        return Reason.STATE_STALE
+    if officer is None or not officer.is_officer:
+        return Reason.NOT_AN_OFFICER
+    if not officer.enabled:
+        return Reason.ACCOUNT_DISABLED
+    if now >= officer.session_expires_at:
+        return Reason.SESSION_EXPIRED
+    pilot = camera.pilot
+    if pilot is None:
+        return Reason.NO_PILOT
+    if now < pilot.starts_at:
+        return Reason.PILOT_NOT_STARTED
+    if now >= pilot.ends_at:
+        return Reason.PILOT_OVER
+    grant = camera.grant
+    if grant is None:
+        return Reason.NO_GRANT
+    if grant.revoked_at is not None and now >= grant.revoked_at:
+        return Reason.WITHDRAWN
+    if now < grant.starts_at:
+        return Reason.GRANT_NOT_STARTED
+    if now >= grant.ends_at:
+        return Reason.GRANT_EXPIRED
+    if grant.agencies is not None and officer.agency_id not in grant.agencies:
+        return Reason.AGENCY_OUT_OF_SCOPE
+    return Reason.OK
+
+
+def grant_end(now: float, requested_seconds: float | None, max_seconds: float, pilot: Pilot | None) -> float:
+    """When a grant opened at `now` ends: the requested box, capped by the admin maximum and the pilot's end.
+
+    `requested_seconds` None asks for "until the pilot ends". Raises ValueError for a box that is not positive.
+    """
+    if pilot is None or now >= pilot.ends_at:
+        raise ValueError("no running pilot to opt in to")
+    if requested_seconds is not None and not (requested_seconds > 0 and math.isfinite(requested_seconds)):
+        raise ValueError("duration must be a positive number of seconds")
+    end = pilot.ends_at if requested_seconds is None else now + requested_seconds
+    return min(end, now + max_seconds, pilot.ends_at)

@@ -1,0 +1,43 @@
+"""Per-camera gates: an immutable consent snapshot swapped whole, read on every frame.
+
+`admit` is the hot-path check: a few attribute reads and comparisons, no await, no I/O, no lock. Expiry
+needs no timer: the time comparison closes the gate on the first frame past a deadline.
+"""
+
+from __future__ import annotations
+
+from hub.consent.decision import CameraState, Officer, Reason, decide
+
+
+class CameraGate:
+    """Holds one camera's current `CameraState`; the registry swaps it, the frame path reads it."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: CameraState) -> None:
+        self._state = state
+
+    @property
+    def state(self) -> CameraState:
+        return self._state
+
+    def swap(self, state: CameraState) -> bool:
+        """Install `state` unless it is older than what the gate holds; True if installed."""
+        if state.version < self._state.version:
+            return False
+        self._state = state
+        return True
+
+    def admit(self, now: float, officer: OfficerPass) -> Reason:
+        """The per-frame check: may this officer receive a frame at `now`?"""
+        return decide(now, self._state, officer.state)
+
+
+class OfficerPass:
+    """One viewer's identity snapshot (account and session), swapped when either changes."""
+
+    __slots__ = ("session_hash", "state")
+
+    def __init__(self, session_hash: str, state: Officer) -> None:
+        self.session_hash = session_hash
+        self.state = state

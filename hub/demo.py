@@ -1,0 +1,154 @@
+"""`porchlight demo`: a hub on the embedded store, seeded accounts, a running pilot, three synthetic cameras.
+
+Demo passwords are fixed and printed on purpose: this is a local demonstration, never a deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.app import create_app, open_store
+from hub.auth.passwords import hash_password
+from hub.auth.tokens import hash_token, new_token
+from hub.config import Config
+from hub.store.base import NotFound, Role, Store
+
+log = logging.getLogger(__name__)
+
+PILOT_DAYS = 45
+AGENCIES = {"metro-pd": "Metro Police Department", "county-so": "County Sheriff's Office"}
+ACCOUNTS = [
+    # username, password, role, agency
+    ("alice", "alice-demo-pass", Role.RESIDENT, None),
+    ("bob", "bob-demo-pass", Role.RESIDENT, None),
+    ("olivia", "olivia-demo-pass", Role.OFFICER, "metro-pd"),
+    ("sam", "sam-demo-pass", Role.OFFICER, "county-so"),
+    ("ada", "ada-demo-pass", Role.ADMIN, None),
+]
+CAMERAS = [("front-door", "alice", "Front door"), ("backyard", "alice", "Backyard"), ("porch", "bob", "Porch")]
+OPTED_IN = "front-door"
+
+
+@dataclass
+class Seeded:
+    """What `seed` made: device tokens by camera id (fresh on every run; only hashes are stored)."""
+
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+async def seed(store: Store, now: float | None = None) -> Seeded:
+    """Create the demo's agencies, accounts, cameras, pilot and one opt-in; idempotent; new device tokens."""
+    now = time.time() if now is None else now
+    known_agencies = {agency.id for agency in await store.list_agencies()}
+    for agency_id, name in AGENCIES.items():
+        if agency_id not in known_agencies:
+            await store.add_agency(agency_id, name)
+    owners = {}
+    for username, password, role, agency in ACCOUNTS:
+        try:
+            account, _ = await store.find_account(username)
+        except NotFound:
+            account = await store.add_account(username, hash_password(password), role, agency)
+        owners[username] = account.id
+    seeded = Seeded()
+    for camera_id, owner, name in CAMERAS:
+        token = new_token("pld_")
+        try:
+            await store.get_camera(camera_id)
+            await store.set_device_token(camera_id, hash_token(token))
+        except NotFound:
+            await store.add_camera(camera_id, owners[owner], name, hash_token(token))
+        seeded.tokens[camera_id] = token
+    pilot = await store.get_pilot()
+    if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
+        await store.set_pilot(now, now + PILOT_DAYS * 86400)
+    grant = await store.get_grant(OPTED_IN)
+    if grant is None or grant.revoked_at is not None or grant.ends_at <= now:
+        await store.put_grant(OPTED_IN, now, now + 8 * 3600, None)
+    return seeded
+
+
+def agent_command(hub_url: str, camera_id: str, token_file: Path, name: str) -> list[str]:
+    """The command line of one synthetic camera agent on loopback."""
+    return [
+        sys.executable, "-m", "device_agent", "--hub", hub_url, "--camera", camera_id,
+        "--token-file", str(token_file), "--source", "synthetic", "--name", name, "--loopback",
+    ]  # fmt: skip
+
+
+def _write_token(path: Path, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n", encoding="utf-8")
+
+
+async def _demo(config: Config) -> None:
+    store = await open_store(config)
+    try:
+        seeded = await seed(store)
+    finally:
+        await store.close()
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, config.http.host, config.http.port).start()
+    url = config.base_url()
+    agents = []
+    for camera_id, _, name in CAMERAS:
+        token_file = config.store.data_dir / "tokens" / f"{camera_id}.token"
+        _write_token(token_file, seeded.tokens[camera_id])
+        agents.append(await asyncio.create_subprocess_exec(*agent_command(url, camera_id, token_file, name)))
+    _banner(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for agent in agents:
+            with contextlib.suppress(ProcessLookupError):
+                agent.terminate()
+        for agent in agents:
+            try:
+                await asyncio.wait_for(agent.wait(), 10)
+            except TimeoutError:
+                agent.kill()
+                await agent.wait()
+        await runner.cleanup()
+
+
+def _banner(url: str) -> None:
+    lines = [
+        "",
+        f"Porchlight demo hub: {url}",
+        "Log-ins (username / password, role):",
+        *(f"  {u:<8} {p:<18} {r.value}{' (' + a + ')' if a else ''}" for u, p, r, a in ACCOUNTS),
+        f"Cameras: {', '.join(c for c, _, _ in CAMERAS)}; '{OPTED_IN}' is opted in for 8 hours.",
+        "Try: curl -c jar -H 'Content-Type: application/json' "
+        f"-d '{{\"username\":\"olivia\",\"password\":\"olivia-demo-pass\"}}' {url}/api/login",
+        f"     curl -b jar {url}/api/cameras",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def run_demo(config: Config, port: int, data_dir: Path) -> None:
+    """Run the demo until Ctrl-C: loopback ICE, the embedded store under `data_dir`."""
+    config = config.model_copy(
+        update={
+            "http": config.http.model_copy(update={"port": port}),
+            "store": config.store.model_copy(update={"data_dir": data_dir}),
+            "media": config.media.model_copy(update={"loopback": True}),
+        }
+    )
+    asyncio.run(_demo(config))

@@ -1,0 +1,97 @@
+"""The hub's few domain errors and the one place they become HTTP responses (JSON with a reason)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.store.base import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+
+class HubError(Exception):
+    """An error with an HTTP status and a short machine-readable reason."""
+
+    status = 500
+    reason = "internal_error"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class BadRequest(HubError):
+    status = 400
+    reason = "bad_request"
+
+
+class Unauthorized(HubError):
+    status = 401
+    reason = "unauthorized"
+
+
+class Forbidden(HubError):
+    status = 403
+    reason = "forbidden"
+
+
+class Missing(HubError):
+    status = 404
+    reason = "not_found"
+
+
+class Clash(HubError):
+    status = 409
+    reason = "conflict"
+
+
+class TooLarge(HubError):
+    status = 413
+    reason = "too_large"
+
+
+class WrongMediaType(HubError):
+    status = 415
+    reason = "unsupported_media_type"
+
+
+class StoreUnavailable(HubError):
+    status = 503
+    reason = "store_unavailable"
+
+
+def error_response(status: int, reason: str, message: str) -> web.Response:
+    """The JSON body every error shares."""
+    response = web.json_response({"reason": reason, "message": message}, status=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="porchlight"'
+    return response
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map domain errors and aiohttp's own HTTP errors to JSON; log anything unexpected with its traceback."""
+    try:
+        return await handler(request)
+    except HubError as exc:
+        return error_response(exc.status, exc.reason, str(exc))
+    except NotFound as exc:
+        return error_response(404, "not_found", str(exc))
+    except Conflict as exc:
+        return error_response(409, "conflict", str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "request body too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error")

@@ -1,0 +1,19 @@
+"""Typed keys for the objects shared through the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiortc import RTCConfiguration
+
+from hub.config import Config
+from hub.consent.registry import GateRegistry
+from hub.media.streams import StreamManager
+from hub.metrics import Metrics
+from hub.store.base import Store
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+REGISTRY = web.AppKey("registry", GateRegistry)
+STREAMS = web.AppKey("streams", StreamManager)
+METRICS = web.AppKey("metrics", Metrics)
+RTC = web.AppKey("rtc_configuration", RTCConfiguration)

@@ -1,0 +1,1 @@
+"""The media path: WHIP ingest, per-viewer gated tracks, WHEP egress, the agents' control channel."""

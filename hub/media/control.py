@@ -1,0 +1,53 @@
+"""The control WebSocket of a camera's agent: the hub says when to publish and when to stop.
+
+Messages hub -> agent (JSON text): `hello`, `publish` {watchers}, `watchers` {watchers}, `stop` {reason}.
+Agent -> hub: `state` {publishing}. Anything else is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from hub.auth.identity import device
+from hub.keys import STREAMS
+from hub.media.streams import ControlLink
+from hub.media.whip import authenticate_camera
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 4096
+
+
+@device
+async def control_ws(request: web.Request) -> web.WebSocketResponse:
+    """Hold one agent's control channel open until it or the hub closes it."""
+    camera = await authenticate_camera(request, request.match_info["camera_id"])
+    ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    streams = request.app[STREAMS]
+    link = ControlLink(camera.id, ws)
+    await streams.attach_control(link)
+    log.info("camera %s: agent connected", camera.id)
+    try:
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                _on_agent_message(link, message.data)
+    finally:
+        await streams.detach_control(link)
+        log.info("camera %s: agent disconnected", camera.id)
+    return ws
+
+
+def _on_agent_message(link: ControlLink, data: str) -> None:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        log.info("camera %s: ignoring a malformed control message", link.camera_id)
+        return
+    if isinstance(message, dict) and message.get("type") == "state":
+        link.publishing = bool(message.get("publishing"))
+    else:
+        log.info("camera %s: ignoring an unknown control message", link.camera_id)

@@ -1,0 +1,236 @@
+"""Who is publishing and who is watching, per camera, on this hub; on-demand publishing follows from it.
+
+The first authorized viewer of a camera makes the hub tell the camera's agent to publish (the agent logs
+that someone is watching before its first frame leaves); the last one leaving, or consent ending, tells it to
+stop and closes the hub's side of the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from hub.consent.decision import Reason
+from hub.consent.registry import GateRegistry
+from hub.media.gated_track import GatedTrack
+from hub.media.publisher import Publisher
+from hub.media.viewer import Viewer
+from hub.metrics import Metrics
+from hub.store.base import Store
+
+log = logging.getLogger(__name__)
+
+# Ended sessions are kept this long (count) so a late event listener still learns why its session ended.
+ENDED_KEPT = 1000
+
+
+class ControlLink:
+    """The control WebSocket of one camera's agent."""
+
+    def __init__(self, camera_id: str, ws: web.WebSocketResponse) -> None:
+        self.camera_id = camera_id
+        self.ws = ws
+        self.publishing = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one JSON message; a link that went away is logged, not raised (the agent reconnects)."""
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_json(message)
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("camera %s: control message not delivered (%s)", self.camera_id, exc.__class__.__name__)
+
+
+@dataclass
+class CameraStream:
+    """This hub's live state for one camera."""
+
+    camera_id: str
+    control: ControlLink | None = None
+    publisher: Publisher | None = None
+    viewers: dict[str, Viewer] = field(default_factory=dict)
+
+    def sinks(self) -> Iterator[GatedTrack]:
+        """The gated tracks the camera's frames go to."""
+        for viewer in self.viewers.values():
+            if viewer.track is not None:
+                yield viewer.track
+
+
+class StreamManager:
+    """All camera streams and viewer sessions of this hub."""
+
+    def __init__(self, registry: GateRegistry, store: Store, metrics: Metrics) -> None:
+        self._registry = registry
+        self._store = store
+        self._metrics = metrics
+        self._streams: dict[str, CameraStream] = {}
+        self._viewers: dict[str, Viewer] = {}
+        self._ended: OrderedDict[str, Viewer] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Lookup ----------------------------------------------------------------------------------------------
+    def stream(self, camera_id: str) -> CameraStream:
+        """The camera's stream state, created empty on first use."""
+        stream = self._streams.get(camera_id)
+        if stream is None:
+            stream = self._streams[camera_id] = CameraStream(camera_id)
+        return stream
+
+    def viewer(self, viewer_id: str) -> Viewer | None:
+        """A live or recently ended viewer session."""
+        return self._viewers.get(viewer_id) or self._ended.get(viewer_id)
+
+    def viewers_of(self, camera_id: str) -> list[Viewer]:
+        return list(self.stream(camera_id).viewers.values())
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run a background job that logs its own failure and is awaited at shutdown."""
+        task = asyncio.create_task(self._guard(coro, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s failed", name)
+
+    # Agents ----------------------------------------------------------------------------------------------
+    async def attach_control(self, link: ControlLink) -> None:
+        """A camera's agent connected: replace any older link, and ask it to publish if someone waits."""
+        stream = self.stream(link.camera_id)
+        old, stream.control = stream.control, link
+        if old is not None and old is not link:
+            await old.ws.close(code=4000, message=b"replaced by a newer connection")
+        else:
+            self._metrics.agents.inc()
+        await link.send({"type": "hello", "camera_id": link.camera_id, "watchers": len(stream.viewers)})
+        if stream.viewers and stream.publisher is None:
+            await link.send({"type": "publish", "watchers": len(stream.viewers)})
+
+    async def detach_control(self, link: ControlLink) -> None:
+        """A camera's agent went away; its publisher (if any) goes with it."""
+        stream = self.stream(link.camera_id)
+        if stream.control is not link:
+            return
+        stream.control = None
+        self._metrics.agents.dec()
+        if stream.publisher is not None:
+            await self.detach_publisher(stream.publisher)
+
+    # Publishers ------------------------------------------------------------------------------------------
+    def may_publish(self, camera_id: str) -> bool:
+        """An agent publishes only when asked; a plain WHIP publisher (no control link) always may."""
+        stream = self.stream(camera_id)
+        return stream.control is None or bool(stream.viewers)
+
+    async def attach_publisher(self, publisher: Publisher) -> None:
+        """A WHIP session was established; it replaces any older one of the same camera."""
+        stream = self.stream(publisher.camera_id)
+        old, stream.publisher = stream.publisher, publisher
+        if old is not None:
+            await old.close()
+        else:
+            self._metrics.publishers.inc()
+
+    async def detach_publisher(self, publisher: Publisher) -> None:
+        """End a WHIP session (DELETE, agent gone, connection failed, nobody watching)."""
+        stream = self.stream(publisher.camera_id)
+        if stream.publisher is publisher:
+            stream.publisher = None
+            self._metrics.publishers.dec()
+        await publisher.close()
+
+    def publisher(self, camera_id: str, resource_id: str) -> Publisher | None:
+        publisher = self.stream(camera_id).publisher
+        return publisher if publisher is not None and publisher.resource_id == resource_id else None
+
+    # Viewers ---------------------------------------------------------------------------------------------
+    async def add_viewer(self, viewer: Viewer) -> None:
+        """Register a viewer; the first one of a camera asks its agent to publish."""
+        stream = self.stream(viewer.camera_id)
+        stream.viewers[viewer.id] = viewer
+        self._viewers[viewer.id] = viewer
+        self._metrics.viewers.inc()
+        if stream.control is None:
+            return
+        if stream.publisher is None and len(stream.viewers) == 1:
+            await stream.control.send({"type": "publish", "watchers": 1})
+        else:
+            await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
+
+    def deny(self, viewer: Viewer, reason: Reason) -> None:
+        """The gate refused a viewer for good (called from the frame path: no await there)."""
+        if viewer.mark_ended(reason.value):
+            self.spawn(self._finish_viewer(viewer), f"end-viewer-{viewer.id}")
+
+    async def end_viewer(self, viewer: Viewer, reason: str) -> None:
+        """End one viewer's session: track stopped, event sent, connection closed, view closed."""
+        if viewer.mark_ended(reason):
+            await self._finish_viewer(viewer)
+
+    async def _finish_viewer(self, viewer: Viewer) -> None:
+        stream = self.stream(viewer.camera_id)
+        if stream.viewers.pop(viewer.id, None) is not None:
+            self._metrics.viewers.dec()
+        self._viewers.pop(viewer.id, None)
+        self._ended[viewer.id] = viewer
+        while len(self._ended) > ENDED_KEPT:
+            self._ended.popitem(last=False)
+        if not any(v.officer is viewer.officer for v in self._viewers.values()):
+            self._registry.release_pass(viewer.officer.session_hash)
+        await viewer.close_connection()
+        try:
+            await self._store.close_view(viewer.view_id, time.time(), viewer.end_reason or "ended")
+        except Exception:
+            log.exception("viewer %s: closing the view record failed", viewer.id)
+        if not stream.viewers:
+            await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
+        elif stream.control is not None:
+            await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
+
+    async def _stop_publishing(self, stream: CameraStream, reason: str) -> None:
+        if stream.control is not None:
+            await stream.control.send({"type": "stop", "reason": reason})
+            # An agent is told to stop; closing our side too means a misbehaving one cannot keep sending.
+            if stream.publisher is not None:
+                await self.detach_publisher(stream.publisher)
+
+    async def end_camera(self, camera_id: str, reason: str) -> None:
+        """Consent for the camera ended: every viewer stops at once, then connections close, agent stops."""
+        stream = self.stream(camera_id)
+        ending = [viewer for viewer in stream.viewers.values() if viewer.mark_ended(reason)]
+        await asyncio.gather(*(self._finish_viewer(viewer) for viewer in ending))
+        await self._stop_publishing(stream, reason)
+
+    async def sweep(self, now: float | None = None) -> None:
+        """End viewers whose gate has closed for good even if no frame arrived to notice (expiry, pilot end)."""
+        now = time.time() if now is None else now
+        for viewer in list(self._viewers.values()):
+            reason = self._registry.gate(viewer.camera_id).admit(now, viewer.officer)
+            if reason.terminal:
+                await self.end_viewer(viewer, reason.value)
+
+    async def close(self) -> None:
+        """Shut down: end every viewer and publisher, wait for background jobs."""
+        for viewer in list(self._viewers.values()):
+            await self.end_viewer(viewer, "hub_shutdown")
+        for stream in self._streams.values():
+            if stream.publisher is not None:
+                await self.detach_publisher(stream.publisher)
+            if stream.control is not None:
+                await stream.control.ws.close(code=1001, message=b"hub shutting down")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,58 @@
+"""One officer watching one camera: peer connection, gated track, view record and event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCPeerConnection
+
+from hub.consent.gate import OfficerPass
+from hub.media.gated_track import GatedTrack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Viewer:
+    """A WHEP session. `events` feeds the session's server-sent event stream."""
+
+    camera_id: str
+    account_id: int
+    officer: OfficerPass
+    view_id: int
+    pc: RTCPeerConnection
+    track: GatedTrack | None = None
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    end_reason: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ended(self) -> bool:
+        return self.end_reason is not None
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """Add an event for the SSE stream (kept, so a late listener still sees it)."""
+        self.events.append(event)
+        self.changed.set()
+
+    def mark_ended(self, reason: str) -> bool:
+        """Stop the track at once (no frame after this) and record why; False if it had already ended."""
+        if self.end_reason is not None:
+            return False
+        self.end_reason = reason
+        if self.track is not None:
+            self.track.stop()
+        self.publish_event({"type": "end", "reason": reason})
+        return True
+
+    async def close_connection(self) -> None:
+        """Close the peer connection (after `mark_ended`)."""
+        try:
+            await self.pc.close()
+        except Exception:
+            log.exception("viewer %s: closing the peer connection failed", self.id)

@@ -1,0 +1,169 @@
+"""WHEP egress: a logged-in officer POSTs an SDP offer (with a case number and a reason) to watch a camera.
+
+The gate decides before any media is set up; then the view goes on the record, the viewer's gated track is
+attached, and the camera's agent is asked to publish if this is its first viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from hub.auth.identity import Identity, ensure_identity, ensure_role
+from hub.consent.decision import Reason
+from hub.consent.registry import officer_state
+from hub.errors import BadRequest, Forbidden, HubError, Missing
+from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
+from hub.media.gated_track import GatedTrack
+from hub.media.sdp import SDP_TYPE, read_offer
+from hub.media.viewer import Viewer
+from hub.store.base import NotFound, Role
+
+log = logging.getLogger(__name__)
+
+EVENTS_REL = "urn:ietf:params:whep:ext:core:server-sent-events"
+MAX_FIELD = 200
+
+
+class CameraOffline(HubError):
+    status = 503
+    reason = "camera_offline"
+
+
+def _purpose(request: web.Request) -> tuple[str, str]:
+    case = request.query.get("case", "").strip()
+    reason = request.query.get("reason", "").strip()
+    if not case or not reason:
+        raise BadRequest("a case number and a reason are required (?case=...&reason=...)", "purpose_required")
+    if len(case) > MAX_FIELD or len(reason) > MAX_FIELD:
+        raise BadRequest(f"case and reason are limited to {MAX_FIELD} characters", "purpose_too_long")
+    return case, reason
+
+
+async def whep_post(request: web.Request) -> web.Response:
+    """Create a WHEP session for an officer whose view the gate admits."""
+    identity = ensure_role(request, Role.OFFICER)
+    camera_id = request.match_info["camera_id"]
+    case, reason = _purpose(request)
+    app = request.app
+    try:
+        await app[STORE].get_camera(camera_id)
+    except NotFound:
+        raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
+    offer = await read_offer(request, app[CONFIG].media.max_sdp_bytes, "recvonly")
+    registry, streams = app[REGISTRY], app[STREAMS]
+    officer = registry.officer_pass(
+        identity.session.token_hash, officer_state(identity.account, identity.session)
+    )
+    gate = registry.gate(camera_id)
+    decision = gate.admit(time.time(), officer)
+    if decision is not Reason.OK:
+        app[METRICS].denials.labels(decision.value).inc()
+        raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
+    stream = streams.stream(camera_id)
+    if stream.control is None and stream.publisher is None:
+        raise CameraOffline("the camera is not connected to this hub")
+    viewer = await _open_viewer(request, identity, camera_id, case, reason, offer)
+    return web.Response(
+        status=201,
+        text=viewer.pc.localDescription.sdp,
+        content_type=SDP_TYPE,
+        headers={
+            "Location": f"/whep/{camera_id}/{viewer.id}",
+            "Link": f'</whep/{camera_id}/{viewer.id}/events>; rel="{EVENTS_REL}"; events="end"',
+        },
+    )
+
+
+async def _open_viewer(
+    request: web.Request, identity: Identity, camera_id: str, case: str, reason: str, offer: str
+) -> Viewer:
+    app = request.app
+    registry, streams, metrics = app[REGISTRY], app[STREAMS], app[METRICS]
+    officer = registry.officer_pass(
+        identity.session.token_hash, officer_state(identity.account, identity.session)
+    )
+    # On the record before the first frame (invariant 4).
+    view = await app[STORE].open_view(camera_id, identity.account.id, case, reason, time.time())
+    pc = RTCPeerConnection(configuration=app[RTC])
+    viewer = Viewer(camera_id, identity.account.id, officer, view.id, pc)
+    viewer.track = GatedTrack(
+        registry.gate(camera_id),
+        officer,
+        app[CONFIG].media.viewer_queue_frames,
+        on_denied=lambda why: streams.deny(viewer, why),
+        count=metrics.count_frame,
+    )
+
+    @pc.on("connectionstatechange")
+    async def on_state() -> None:
+        if pc.connectionState in ("failed", "closed") and not viewer.ended:
+            await streams.end_viewer(viewer, "viewer_gone")
+
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        video = next(t for t in pc.getTransceivers() if t.kind == "video")
+        video.sender.replaceTrack(viewer.track)
+        video.direction = "sendonly"
+        for transceiver in pc.getTransceivers():
+            if transceiver is not video:
+                transceiver.direction = "inactive"
+        await pc.setLocalDescription(await pc.createAnswer())
+    except (ValueError, StopIteration) as exc:
+        viewer.mark_ended("bad_offer")
+        await pc.close()
+        await app[STORE].close_view(view.id, time.time(), "bad_offer")
+        raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
+    await streams.add_viewer(viewer)
+    log.info("viewer %s: account %d watching camera %s", viewer.id, identity.account.id, camera_id)
+    return viewer
+
+
+def _own_viewer(request: web.Request) -> Viewer:
+    identity = ensure_identity(request)
+    viewer = request.app[STREAMS].viewer(request.match_info["viewer_id"])
+    if (
+        viewer is None
+        or viewer.camera_id != request.match_info["camera_id"]
+        or viewer.account_id != identity.account.id
+    ):
+        raise Missing("no such WHEP session", "session_unknown")
+    return viewer
+
+
+async def whep_delete(request: web.Request) -> web.Response:
+    """End the caller's own WHEP session."""
+    viewer = _own_viewer(request)
+    await request.app[STREAMS].end_viewer(viewer, "viewer_left")
+    return web.Response(status=200)
+
+
+async def whep_patch(request: web.Request) -> web.Response:
+    """Trickle ICE is not supported: offers must carry their candidates."""
+    raise web.HTTPMethodNotAllowed("PATCH", ["POST", "DELETE"])
+
+
+async def whep_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for one WHEP session: `end` with the reason when the session ends."""
+    viewer = _own_viewer(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    sent = 0
+    while True:
+        while sent < len(viewer.events):
+            event = viewer.events[sent]
+            sent += 1
+            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+            if event["type"] == "end":
+                await response.write_eof()
+                return response
+        viewer.changed.clear()
+        try:
+            await asyncio.wait_for(viewer.changed.wait(), timeout=15)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")

@@ -1,0 +1,101 @@
+"""WHIP ingest (RFC 9725): a camera POSTs an SDP offer with its device token and gets 201 + Location."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from hub.auth.identity import bearer_token, device
+from hub.auth.tokens import hash_token
+from hub.errors import BadRequest, Clash, Missing, Unauthorized
+from hub.keys import CONFIG, RTC, STORE, STREAMS
+from hub.media.publisher import Publisher
+from hub.media.sdp import SDP_TYPE, read_offer
+from hub.store.base import Camera, NotFound
+
+log = logging.getLogger(__name__)
+
+
+async def authenticate_camera(request: web.Request, camera_id: str) -> Camera:
+    """The camera whose device token the request carries; 401 unless it is `camera_id`'s token."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("a device token is required (Authorization: Bearer)", "device_token_required")
+    store = request.app[STORE]
+    try:
+        camera = await store.camera_for_token(hash_token(token))
+    except NotFound:
+        camera = None
+    if camera is None or camera.id != camera_id:
+        try:
+            await store.get_camera(camera_id)
+        except NotFound:
+            raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
+        raise Unauthorized("the device token is not valid for this camera", "device_token_invalid")
+    return camera
+
+
+@device
+async def whip_post(request: web.Request) -> web.Response:
+    """Create a WHIP session: answer the camera's offer, start feeding its frames to the gates."""
+    camera_id = request.match_info["camera_id"]
+    camera = await authenticate_camera(request, camera_id)
+    config = request.app[CONFIG]
+    offer = await read_offer(request, config.media.max_sdp_bytes, "sendonly")
+    streams = request.app[STREAMS]
+    if not streams.may_publish(camera.id):
+        raise Clash("nobody is watching this camera; publish when the hub asks", "not_requested")
+    pc = RTCPeerConnection(configuration=request.app[RTC])
+    publisher = Publisher(camera.id, pc)
+    stream = streams.stream(camera.id)
+
+    @pc.on("track")
+    def on_track(track: object) -> None:
+        if getattr(track, "kind", None) == "video":
+            publisher.start_feed(track, stream.sinks)  # type: ignore[arg-type]
+
+    @pc.on("connectionstatechange")
+    async def on_state() -> None:
+        if pc.connectionState in ("failed", "closed"):
+            await streams.detach_publisher(publisher)
+
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind != "video":
+                # Audio is never forwarded (invariant 5), so it is not even received.
+                transceiver.direction = "inactive"
+        await pc.setLocalDescription(await pc.createAnswer())
+    except ValueError as exc:
+        await pc.close()
+        raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
+    await streams.attach_publisher(publisher)
+    log.info("camera %s: publishing over WHIP", camera.id)
+    location = f"/whip/{camera.id}/{publisher.resource_id}"
+    return web.Response(
+        status=201,
+        text=pc.localDescription.sdp,
+        content_type=SDP_TYPE,
+        headers={"Location": location},
+    )
+
+
+@device
+async def whip_delete(request: web.Request) -> web.Response:
+    """End a WHIP session (the camera stops publishing)."""
+    camera_id = request.match_info["camera_id"]
+    await authenticate_camera(request, camera_id)
+    streams = request.app[STREAMS]
+    publisher = streams.publisher(camera_id, request.match_info["resource_id"])
+    if publisher is None:
+        raise Missing("no such WHIP session", "session_unknown")
+    await streams.detach_publisher(publisher)
+    return web.Response(status=200)
+
+
+@device
+async def whip_patch(request: web.Request) -> web.Response:
+    """Trickle ICE is not supported: the offer must carry its candidates (RFC 9725 allows 405)."""
+    raise web.HTTPMethodNotAllowed("PATCH", ["POST", "DELETE"])

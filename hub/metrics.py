@@ -1,0 +1,46 @@
+"""Prometheus metrics, one registry per app (no module-level state), served at /metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from hub.consent.decision import Reason
+
+
+class Metrics:
+    """The hub's counters and gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.frames = Counter(
+            "porchlight_frames_total",
+            "Frames the consent gate decided on, by decision reason (ok = forwarded).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.viewers = Gauge("porchlight_viewers", "Viewer sessions open now.", registry=self.registry)
+        self.publishers = Gauge(
+            "porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry
+        )
+        self.agents = Gauge(
+            "porchlight_agents_connected", "Camera agents on the control channel.", registry=self.registry
+        )
+        self.denials = Counter(
+            "porchlight_denials_total",
+            "Requests to watch refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        # Label children are created once, so the per-frame count is a plain attribute call.
+        self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
+
+    def count_frame(self, reason: Reason) -> None:
+        """Count one gate decision on the frame path."""
+        self._frame_children[reason].inc()
+
+    def render(self) -> web.Response:
+        """The text exposition format."""
+        response = web.Response(body=generate_latest(self.registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response

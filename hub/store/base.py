@@ -1,0 +1,155 @@
+"""The store interface and its records.
+
+Every store (embedded SQLite now, Redis for many hubs later) implements `Store`; the hub picks one at
+start-up. Records are frozen dataclasses; times are Unix seconds (float, UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from hub.consent.decision import Grant, Pilot
+
+
+class Role(StrEnum):
+    """Who an account is: residents own cameras, officers watch, admins run the pilot."""
+
+    RESIDENT = "resident"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    role: Role
+    agency_id: str | None
+    disabled: bool
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A log-in. Only the token's hash is stored."""
+
+    token_hash: str
+    account_id: int
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    id: str
+    owner_id: int
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Admin-set limits. `max_grant_seconds` caps every opt-in's time box."""
+
+    max_grant_seconds: float
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One officer's look at one camera, on the record before its first frame."""
+
+    id: int
+    camera_id: str
+    account_id: int
+    case_number: str
+    reason: str
+    started_at: float
+    ended_at: float | None
+    end_reason: str | None
+
+
+class NotFound(LookupError):
+    """The record asked for does not exist."""
+
+
+class Conflict(ValueError):
+    """The write would break a uniqueness rule (a taken username, camera id, agency id)."""
+
+
+class Store(Protocol):
+    """Everything the hub keeps. Implementations must make each method atomic."""
+
+    async def close(self) -> None: ...
+
+    # Change feed: a number that grows whenever anything consent-relevant changed, from this or another process.
+    async def change_marker(self) -> int: ...
+
+    # Agencies and accounts
+    async def add_agency(self, agency_id: str, name: str) -> Agency: ...
+    async def list_agencies(self) -> list[Agency]: ...
+    async def add_account(
+        self, username: str, password_hash: str, role: Role, agency_id: str | None
+    ) -> Account: ...
+    async def get_account(self, account_id: int) -> Account: ...
+    async def find_account(self, username: str) -> tuple[Account, str]:
+        """The account and its password hash; NotFound if no such username."""
+        ...
+
+    async def list_accounts(self) -> list[Account]: ...
+    async def set_account_disabled(self, account_id: int, disabled: bool) -> Account: ...
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None: ...
+
+    # Sessions
+    async def add_session(
+        self, token_hash: str, account_id: int, now: float, expires_at: float
+    ) -> Session: ...
+    async def get_session(self, token_hash: str) -> Session:
+        """The session, expired or not; NotFound if unknown."""
+        ...
+
+    async def delete_session(self, token_hash: str) -> None: ...
+    async def purge_sessions(self, now: float) -> int: ...
+
+    # Cameras
+    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera: ...
+    async def get_camera(self, camera_id: str) -> Camera: ...
+    async def list_cameras(self, owner_id: int | None = None) -> list[Camera]: ...
+    async def camera_for_token(self, token_hash: str) -> Camera:
+        """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
+        ...
+
+    async def set_device_token(self, camera_id: str, token_hash: str) -> None: ...
+
+    # Consent: every write takes a fresh version from one counter shared by grants, pilot and policy.
+    async def get_grant(self, camera_id: str) -> Grant | None: ...
+    async def list_grants(self) -> list[Grant]: ...
+    async def put_grant(
+        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+    ) -> Grant:
+        """Replace the camera's grant with a new one (new version)."""
+        ...
+
+    async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
+        """Mark the live grant withdrawn at `at` (new version); None if there was no grant."""
+        ...
+
+    async def get_pilot(self) -> Pilot | None: ...
+    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot: ...
+    async def get_policy(self) -> Policy: ...
+    async def set_policy(self, max_grant_seconds: float) -> Policy: ...
+
+    # Views
+    async def open_view(
+        self, camera_id: str, account_id: int, case_number: str, reason: str, now: float
+    ) -> View: ...
+    async def close_view(self, view_id: int, now: float, end_reason: str) -> None: ...
+    async def list_views(self, camera_id: str | None = None) -> list[View]: ...

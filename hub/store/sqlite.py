@@ -1,0 +1,673 @@
+"""The embedded store: one SQLite file, opened through aiosqlite.
+
+One hub needs no server: everything lives in a single file opened in WAL mode, so the admin CLI (another
+process) can write while the hub reads. `synchronous=FULL` makes every commit durable before the call returns:
+a withdrawal the resident saw acknowledged survives a crash.
+
+Every method is one transaction. Writes run under `BEGIN IMMEDIATE`, which takes SQLite's write lock before
+reading, so a read-modify-write (the version counter above all) cannot interleave with another process.
+Within this process an asyncio lock keeps coroutines from sharing the connection's transaction, and a write
+that has started runs to its end even if its caller is cancelled (see `_write`).
+
+Grants, the pilot and the policy share one version counter (`counters`, row "version"): each consent write
+takes counter + 1 in its own transaction, so versions are strictly increasing across all three. Other
+consent-relevant changes (an account disabled or enabled, a camera added or re-keyed, a session deleted) bump
+the same counter, which makes it the store's `change_marker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import aiosqlite
+
+from hub.consent.decision import Grant, Pilot
+from hub.store.base import Account, Agency, Camera, Conflict, NotFound, Policy, Role, Session, Store, View
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_Params = Sequence[object]
+
+SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 5000
+
+# Times are Unix seconds (REAL). Ids of accounts and views are AUTOINCREMENT so a number in the audit log
+# never comes to mean someone or something else after a deletion.
+SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS agencies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('resident', 'officer', 'admin')),
+    agency_id TEXT REFERENCES agencies (id),
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at REAL NOT NULL,
+    CHECK ((role = 'officer') = (agency_id IS NOT NULL))
+) STRICT;
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS cameras (
+    id TEXT PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES accounts (id),
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS cameras_by_owner ON cameras (owner_id);
+-- agencies: a JSON array of agency ids, sorted; NULL means every agency in the pilot.
+CREATE TABLE IF NOT EXISTS grants (
+    camera_id TEXT PRIMARY KEY REFERENCES cameras (id),
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    agencies TEXT,
+    revoked_at REAL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pilot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    max_grant_seconds REAL NOT NULL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS views (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    camera_id TEXT NOT NULL REFERENCES cameras (id),
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    case_number TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS views_by_camera ON views (camera_id, started_at);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
+PRAGMA user_version = 1;
+COMMIT;
+"""
+
+_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at"
+_VIEW_COLUMNS = "id, camera_id, account_id, case_number, reason, started_at, ended_at, end_reason"
+
+
+class SqliteStore:
+    """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
+
+    def __init__(self, db: aiosqlite.Connection, default_max_grant_seconds: float) -> None:
+        self._db = db
+        self._default_max_grant_seconds = default_max_grant_seconds
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path, *, default_max_grant_seconds: float) -> SqliteStore:
+        """Open (creating it and its parent directories if missing) the store file at `path`.
+
+        `default_max_grant_seconds` is the policy's cap until an admin sets one.
+        """
+        _check_positive("default_max_grant_seconds", default_max_grant_seconds)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; each write opens its own with BEGIN IMMEDIATE.
+        db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        try:
+            db.row_factory = sqlite3.Row
+            await _configure(db, path)
+            await _create_schema(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, default_max_grant_seconds)
+
+    async def close(self) -> None:
+        """Wait for a running write to finish, then close the file. Closing twice is harmless."""
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self._db.close()
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    async def _read(self, sql: str, params: _Params = ()) -> list[sqlite3.Row]:
+        """One statement outside any transaction: a fresh snapshot that sees other processes' commits."""
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    async def _write(self, body: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        """Run `body` as one `BEGIN IMMEDIATE` transaction.
+
+        Shielded: a caller cancelled mid-way must not leave the shared connection inside an open transaction,
+        so once started the transaction commits or rolls back on its own.
+        """
+        return await asyncio.shield(self._transaction(body))
+
+    async def _transaction(self, body: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        async with self._lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                result = await body(db)
+            except BaseException:
+                # SQLite may already have rolled back (disk full, I/O error); a second ROLLBACK would raise
+                # and hide the original error.
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+            return result
+
+    # -- change feed ----------------------------------------------------------------------------------
+
+    async def change_marker(self) -> int:
+        """The shared version counter, read fresh from the file.
+
+        It grows with every consent-relevant write (grants, pilot, policy, an account disabled or enabled, a
+        camera added or given a new device token, a session deleted), whether this store or another process
+        on the same file (the admin CLI) wrote it. The hub polls it and reloads when it moved. Purging
+        expired sessions does not bump it: those sessions already deny by their expiry time.
+        """
+        rows = await self._read("SELECT value FROM counters WHERE name = 'version'")
+        return int(rows[0]["value"])
+
+    # -- agencies and accounts ------------------------------------------------------------------------
+
+    async def add_agency(self, agency_id: str, name: str) -> Agency:
+        """Add an agency; Conflict if the id is taken."""
+
+        async def body(db: aiosqlite.Connection) -> Agency:
+            if await _exists(db, "SELECT 1 FROM agencies WHERE id = ?", (agency_id,)):
+                raise Conflict(f"agency {agency_id!r} already exists")
+            await db.execute("INSERT INTO agencies (id, name) VALUES (?, ?)", (agency_id, name))
+            return Agency(agency_id, name)
+
+        return await self._write(body)
+
+    async def list_agencies(self) -> list[Agency]:
+        """Every agency, by id."""
+        rows = await self._read("SELECT id, name FROM agencies ORDER BY id")
+        return [Agency(row["id"], row["name"]) for row in rows]
+
+    async def add_account(self, username: str, password_hash: str, role: Role, agency_id: str | None) -> Account:
+        """Add an account. Officers need an existing agency; residents and admins have none (ValueError)."""
+        role = Role(role)
+
+        async def body(db: aiosqlite.Connection) -> Account:
+            await _check_agency_rule(db, role, agency_id)
+            if await _exists(db, "SELECT 1 FROM accounts WHERE username = ?", (username,)):
+                raise Conflict(f"username {username!r} is taken")
+            rows = await db.execute_fetchall(
+                "INSERT INTO accounts (username, password_hash, role, agency_id, disabled, created_at)"
+                f" VALUES (?, ?, ?, ?, 0, ?) RETURNING {_ACCOUNT_COLUMNS}",
+                (username, password_hash, role.value, agency_id, time.time()),
+            )
+            return _account(_first(rows))
+
+        return await self._write(body)
+
+    async def get_account(self, account_id: int) -> Account:
+        """The account; NotFound if unknown."""
+        rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
+        if not rows:
+            raise NotFound(f"account {account_id} not found")
+        return _account(rows[0])
+
+    async def find_account(self, username: str) -> tuple[Account, str]:
+        """The account and its password hash; NotFound if no such username."""
+        rows = await self._read(
+            f"SELECT {_ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE username = ?", (username,)
+        )
+        if not rows:
+            raise NotFound("no account with that username")
+        return _account(rows[0]), str(rows[0]["password_hash"])
+
+    async def list_accounts(self) -> list[Account]:
+        """Every account, by id."""
+        rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id")
+        return [_account(row) for row in rows]
+
+    async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
+        """Disable or enable an account (the change marker moves if the flag changed); NotFound if unknown."""
+
+        async def body(db: aiosqlite.Connection) -> Account:
+            rows = await db.execute_fetchall(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
+            if not rows:
+                raise NotFound(f"account {account_id} not found")
+            before = _account(_first(rows))
+            if before.disabled == disabled:
+                return before
+            rows = await db.execute_fetchall(
+                f"UPDATE accounts SET disabled = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}",
+                (int(disabled), account_id),
+            )
+            await _bump(db)
+            return _account(_first(rows))
+
+        return await self._write(body)
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace an account's password hash; NotFound if unknown."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            rows = await db.execute_fetchall(
+                "UPDATE accounts SET password_hash = ? WHERE id = ? RETURNING id", (password_hash, account_id)
+            )
+            if not rows:
+                raise NotFound(f"account {account_id} not found")
+
+        await self._write(body)
+
+    # -- sessions -------------------------------------------------------------------------------------
+
+    async def add_session(self, token_hash: str, account_id: int, now: float, expires_at: float) -> Session:
+        """Record a log-in; NotFound for an unknown account, Conflict for a token hash already in use."""
+
+        async def body(db: aiosqlite.Connection) -> Session:
+            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
+                raise NotFound(f"account {account_id} not found")
+            if await _exists(db, "SELECT 1 FROM sessions WHERE token_hash = ?", (token_hash,)):
+                raise Conflict("session token already in use")
+            await db.execute(
+                "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token_hash, account_id, now, expires_at),
+            )
+            return Session(token_hash, account_id, now, expires_at)
+
+        return await self._write(body)
+
+    async def get_session(self, token_hash: str) -> Session:
+        """The session, expired or not; NotFound if unknown."""
+        rows = await self._read(
+            "SELECT token_hash, account_id, created_at, expires_at FROM sessions WHERE token_hash = ?",
+            (token_hash,),
+        )
+        if not rows:
+            raise NotFound("session not found")
+        row = rows[0]
+        return Session(row["token_hash"], row["account_id"], row["created_at"], row["expires_at"])
+
+    async def delete_session(self, token_hash: str) -> None:
+        """End a session (log-out, or an admin ending it). Idempotent: an unknown token is not an error."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            rows = await db.execute_fetchall(
+                "DELETE FROM sessions WHERE token_hash = ? RETURNING token_hash", (token_hash,)
+            )
+            if rows:
+                await _bump(db)
+
+        await self._write(body)
+
+    async def purge_sessions(self, now: float) -> int:
+        """Delete sessions expired at `now` (expires_at <= now, as the gate sees them); how many went."""
+
+        async def body(db: aiosqlite.Connection) -> int:
+            rows = await db.execute_fetchall("DELETE FROM sessions WHERE expires_at <= ? RETURNING token_hash", (now,))
+            return len(list(rows))
+
+        return await self._write(body)
+
+    # -- cameras --------------------------------------------------------------------------------------
+
+    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera:
+        """Register a camera; NotFound for an unknown owner, Conflict for a taken id or device token."""
+
+        async def body(db: aiosqlite.Connection) -> Camera:
+            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (owner_id,)):
+                raise NotFound(f"account {owner_id} not found")
+            if await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise Conflict(f"camera {camera_id!r} already exists")
+            await _check_token_free(db, token_hash)
+            camera = Camera(camera_id, owner_id, name, time.time())
+            await db.execute(
+                "INSERT INTO cameras (id, owner_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (camera_id, owner_id, name, token_hash, camera.created_at),
+            )
+            await _bump(db)
+            return camera
+
+        return await self._write(body)
+
+    async def get_camera(self, camera_id: str) -> Camera:
+        """The camera; NotFound if unknown."""
+        rows = await self._read("SELECT id, owner_id, name, created_at FROM cameras WHERE id = ?", (camera_id,))
+        if not rows:
+            raise NotFound(f"camera {camera_id!r} not found")
+        return _camera(rows[0])
+
+    async def list_cameras(self, owner_id: int | None = None) -> list[Camera]:
+        """Every camera, or only `owner_id`'s, by id."""
+        if owner_id is None:
+            rows = await self._read("SELECT id, owner_id, name, created_at FROM cameras ORDER BY id")
+        else:
+            rows = await self._read(
+                "SELECT id, owner_id, name, created_at FROM cameras WHERE owner_id = ? ORDER BY id",
+                (owner_id,),
+            )
+        return [_camera(row) for row in rows]
+
+    async def camera_for_token(self, token_hash: str) -> Camera:
+        """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
+        rows = await self._read(
+            "SELECT id, owner_id, name, created_at FROM cameras WHERE token_hash = ?", (token_hash,)
+        )
+        if not rows:
+            raise NotFound("no camera has that device token")
+        return _camera(rows[0])
+
+    async def set_device_token(self, camera_id: str, token_hash: str) -> None:
+        """Give a camera a new device token (the old one stops working); bumps the change marker."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            if not await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise NotFound(f"camera {camera_id!r} not found")
+            await _check_token_free(db, token_hash, except_camera=camera_id)
+            await db.execute("UPDATE cameras SET token_hash = ? WHERE id = ?", (token_hash, camera_id))
+            await _bump(db)
+
+        await self._write(body)
+
+    # -- consent ----------------------------------------------------------------------------------------
+
+    async def get_grant(self, camera_id: str) -> Grant | None:
+        """The camera's grant (live, expired or revoked), or None if it never opted in."""
+        rows = await self._read(
+            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
+            (camera_id,),
+        )
+        return _grant(rows[0]) if rows else None
+
+    async def list_grants(self) -> list[Grant]:
+        """Every grant, revoked and expired ones included, by camera id."""
+        rows = await self._read(
+            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants ORDER BY camera_id"
+        )
+        return [_grant(row) for row in rows]
+
+    async def put_grant(
+        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+    ) -> Grant:
+        """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
+        _check_window(starts_at, ends_at)
+        encoded = None if agencies is None else json.dumps(sorted(agencies))
+
+        async def body(db: aiosqlite.Connection) -> Grant:
+            if not await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise NotFound(f"camera {camera_id!r} not found")
+            version = await _bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO grants (camera_id, starts_at, ends_at, agencies, revoked_at, version)"
+                " VALUES (?, ?, ?, ?, NULL, ?)",
+                (camera_id, starts_at, ends_at, encoded, version),
+            )
+            return Grant(camera_id, starts_at, ends_at, agencies, None, version)
+
+        return await self._write(body)
+
+    async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
+        """Mark the grant withdrawn at `at` (new version); unchanged if already revoked; None if no grant."""
+        _check_finite("at", at)
+
+        async def body(db: aiosqlite.Connection) -> Grant | None:
+            rows = await db.execute_fetchall(
+                "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
+                (camera_id,),
+            )
+            if not rows:
+                return None
+            grant = _grant(_first(rows))
+            if grant.revoked_at is not None:
+                return grant
+            version = await _bump(db)
+            await db.execute(
+                "UPDATE grants SET revoked_at = ?, version = ? WHERE camera_id = ?", (at, version, camera_id)
+            )
+            return Grant(grant.camera_id, grant.starts_at, grant.ends_at, grant.agencies, at, version)
+
+        return await self._write(body)
+
+    async def get_pilot(self) -> Pilot | None:
+        """The pilot's window, or None if an admin never set one."""
+        rows = await self._read("SELECT starts_at, ends_at, version FROM pilot WHERE id = 1")
+        if not rows:
+            return None
+        return Pilot(rows[0]["starts_at"], rows[0]["ends_at"], rows[0]["version"])
+
+    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
+        """Set the pilot's window (new version)."""
+        _check_window(starts_at, ends_at)
+
+        async def body(db: aiosqlite.Connection) -> Pilot:
+            version = await _bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO pilot (id, starts_at, ends_at, version) VALUES (1, ?, ?, ?)",
+                (starts_at, ends_at, version),
+            )
+            return Pilot(starts_at, ends_at, version)
+
+        return await self._write(body)
+
+    async def get_policy(self) -> Policy:
+        """The admin's limits; the configured default (version 0) until one is set."""
+        rows = await self._read("SELECT max_grant_seconds, version FROM policy WHERE id = 1")
+        if not rows:
+            return Policy(self._default_max_grant_seconds, 0)
+        return Policy(rows[0]["max_grant_seconds"], rows[0]["version"])
+
+    async def set_policy(self, max_grant_seconds: float) -> Policy:
+        """Set the cap on every opt-in's time box (new version); ValueError unless positive and finite."""
+        _check_positive("max_grant_seconds", max_grant_seconds)
+
+        async def body(db: aiosqlite.Connection) -> Policy:
+            version = await _bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO policy (id, max_grant_seconds, version) VALUES (1, ?, ?)",
+                (max_grant_seconds, version),
+            )
+            return Policy(max_grant_seconds, version)
+
+        return await self._write(body)
+
+    # -- views ----------------------------------------------------------------------------------------
+
+    async def open_view(self, camera_id: str, account_id: int, case_number: str, reason: str, now: float) -> View:
+        """Put a look on the record, durably, before returning; NotFound for an unknown camera or account."""
+
+        async def body(db: aiosqlite.Connection) -> View:
+            if not await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise NotFound(f"camera {camera_id!r} not found")
+            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
+                raise NotFound(f"account {account_id} not found")
+            rows = await db.execute_fetchall(
+                "INSERT INTO views (camera_id, account_id, case_number, reason, started_at)"
+                f" VALUES (?, ?, ?, ?, ?) RETURNING {_VIEW_COLUMNS}",
+                (camera_id, account_id, case_number, reason, now),
+            )
+            return _view(_first(rows))
+
+        return await self._write(body)
+
+    async def close_view(self, view_id: int, now: float, end_reason: str) -> None:
+        """Record a look's end. The first close wins (a later one changes nothing); NotFound if unknown."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            if not await _exists(db, "SELECT 1 FROM views WHERE id = ?", (view_id,)):
+                raise NotFound(f"view {view_id} not found")
+            await db.execute(
+                "UPDATE views SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+                (now, end_reason, view_id),
+            )
+
+        await self._write(body)
+
+    async def list_views(self, camera_id: str | None = None) -> list[View]:
+        """Every look, or only `camera_id`'s, newest first."""
+        if camera_id is None:
+            rows = await self._read(f"SELECT {_VIEW_COLUMNS} FROM views ORDER BY started_at DESC, id DESC")
+        else:
+            rows = await self._read(
+                f"SELECT {_VIEW_COLUMNS} FROM views WHERE camera_id = ? ORDER BY started_at DESC, id DESC",
+                (camera_id,),
+            )
+        return [_view(row) for row in rows]
+
+
+# -- opening ------------------------------------------------------------------------------------------
+
+
+async def _configure(db: aiosqlite.Connection, path: Path) -> None:
+    rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
+    mode = str(rows[0][0]).lower() if rows else "unknown"
+    if mode != "wal":
+        # Still correct (busy_timeout serialises writers), but hub reads would then wait on the CLI's writes.
+        log.warning("store %s: SQLite refused WAL journal mode, using %s", path, mode)
+    await db.execute("PRAGMA synchronous = FULL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+
+
+async def _create_schema(db: aiosqlite.Connection) -> None:
+    rows = list(await db.execute_fetchall("PRAGMA user_version"))
+    found = int(rows[0][0])
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(f"store schema version {found} is newer than this hub's ({SCHEMA_VERSION})")
+    await db.executescript(SCHEMA)
+
+
+# -- transaction helpers ------------------------------------------------------------------------------
+
+
+async def _exists(db: aiosqlite.Connection, sql: str, params: _Params) -> bool:
+    return bool(list(await db.execute_fetchall(sql, params)))
+
+
+async def _bump(db: aiosqlite.Connection) -> int:
+    """Take the next version from the shared counter; call only inside a write transaction."""
+    rows = await db.execute_fetchall("UPDATE counters SET value = value + 1 WHERE name = 'version' RETURNING value")
+    return int(_first(rows)["value"])
+
+
+async def _check_agency_rule(db: aiosqlite.Connection, role: Role, agency_id: str | None) -> None:
+    if role is not Role.OFFICER:
+        if agency_id is not None:
+            raise ValueError(f"only officers belong to an agency; a {role.value} account must have none")
+        return
+    if agency_id is None:
+        raise ValueError("an officer account needs an agency")
+    if not await _exists(db, "SELECT 1 FROM agencies WHERE id = ?", (agency_id,)):
+        raise ValueError(f"an officer account needs an existing agency; {agency_id!r} is unknown")
+
+
+async def _check_token_free(db: aiosqlite.Connection, token_hash: str, except_camera: str | None = None) -> None:
+    rows = list(await db.execute_fetchall("SELECT id FROM cameras WHERE token_hash = ?", (token_hash,)))
+    if rows and rows[0]["id"] != except_camera:
+        raise Conflict("that device token is already in use")
+
+
+# -- validation ---------------------------------------------------------------------------------------
+
+
+def _check_finite(name: str, value: float) -> None:
+    # SQLite stores NaN as NULL; refuse it (and infinities) before it reaches consent state.
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds")
+
+
+def _check_window(starts_at: float, ends_at: float) -> None:
+    _check_finite("starts_at", starts_at)
+    _check_finite("ends_at", ends_at)
+    if ends_at < starts_at:
+        raise ValueError("ends_at must not be before starts_at")
+
+
+def _check_positive(name: str, value: float) -> None:
+    _check_finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+
+
+# -- rows to records ----------------------------------------------------------------------------------
+
+
+def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
+    return next(iter(rows))
+
+
+def _account(row: sqlite3.Row) -> Account:
+    return Account(
+        id=row["id"],
+        username=row["username"],
+        role=Role(row["role"]),
+        agency_id=row["agency_id"],
+        disabled=bool(row["disabled"]),
+        created_at=row["created_at"],
+    )
+
+
+def _camera(row: sqlite3.Row) -> Camera:
+    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"])
+
+
+def _grant(row: sqlite3.Row) -> Grant:
+    return Grant(
+        camera_id=row["camera_id"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        agencies=_decode_agencies(row["agencies"]),
+        revoked_at=row["revoked_at"],
+        version=row["version"],
+    )
+
+
+def _decode_agencies(encoded: str | None) -> frozenset[str] | None:
+    if encoded is None:
+        return None
+    value = json.loads(encoded)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("grant agencies must be a JSON array of agency ids")
+    return frozenset(value)
+
+
+def _view(row: sqlite3.Row) -> View:
+    return View(
+        id=row["id"],
+        camera_id=row["camera_id"],
+        account_id=row["account_id"],
+        case_number=row["case_number"],
+        reason=row["reason"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
+    )
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: SqliteStore) -> Store:
+        # mypy proves here that SqliteStore satisfies the Store protocol.
+        return store

@@ -1,0 +1,1 @@
+"""WebRTC plumbing shared by the hub and the camera agent."""

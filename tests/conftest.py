@@ -1,0 +1,61 @@
+"""Shared fixtures: a seeded hub process on loopback, logged-in API clients, camera agents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from hub.demo import Seeded
+from porchlight_rtc.ice import enable_loopback
+from tests.support.client import Api
+from tests.support.procs import Hub
+
+PASSWORDS = {
+    "alice": "alice-demo-pass",
+    "bob": "bob-demo-pass",
+    "olivia": "olivia-demo-pass",
+    "sam": "sam-demo-pass",
+    "ada": "ada-demo-pass",
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_ice() -> None:
+    # The test process's own aiortc peers (viewers) gather only 127.0.0.1.
+    enable_loopback()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    """A seeded hub process (demo accounts, cameras, running pilot, 'front-door' opted in)."""
+    instance = Hub(tmp_path)
+    instance.write_config()
+    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+@pytest.fixture
+def tokens(hub: Hub) -> dict[str, str]:
+    seeded: Seeded = hub.seeded  # type: ignore[attr-defined]
+    return seeded.tokens
+
+
+@pytest.fixture
+async def login(hub: Hub) -> AsyncIterator[Callable[[str], Awaitable[Api]]]:
+    """`await login("olivia")` gives an API client logged in as that demo account; all closed afterwards."""
+    clients: list[Api] = []
+
+    async def make(username: str) -> Api:
+        api = Api(hub.url)
+        clients.append(api)
+        return await api.login(username, PASSWORDS[username])
+
+    yield make
+    for api in clients:
+        await api.close()

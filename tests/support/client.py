@@ -1,0 +1,146 @@
+"""Test-side clients: a logged-in API session and a real aiortc WHEP viewer that reads capture stamps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from device_agent.stamp import read_stamp
+
+
+class Api:
+    """An HTTP session logged in as one account (cookie jar that accepts 127.0.0.1 cookies)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    async def login(self, username: str, password: str) -> Api:
+        async with self.http.post(f"{self.base}/api/login", json={"username": username, "password": password}) as r:
+            assert r.status == 200, await r.text()
+        return self
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.http.request(method, f"{self.base}{path}", json=body) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text else None
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+@dataclass
+class Frame:
+    received_at: float
+    stamp_ms: int | None
+
+
+@dataclass
+class Viewer:
+    """One WHEP viewer: offers recvonly video, decodes every frame it gets, records capture stamps."""
+
+    api: Api
+    camera_id: str
+    pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
+    frames: list[Frame] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    location: str | None = None
+    status: int | None = None
+    error: dict[str, Any] | None = None
+    track_ended: asyncio.Event = field(default_factory=asyncio.Event)
+    got_end: asyncio.Event = field(default_factory=asyncio.Event)
+    new_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def watch(self, case: str = "CASE-1", reason: str = "test") -> int:
+        """POST the offer; on 201 set the answer, start reading frames and the event stream."""
+        self.pc.addTransceiver("video", direction="recvonly")
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            self._tasks.append(asyncio.create_task(self._read(track)))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        url = f"{self.api.base}/whep/{self.camera_id}"
+        async with self.api.http.post(
+            url,
+            params={"case": case, "reason": reason},
+            data=self.pc.localDescription.sdp,
+            headers={"Content-Type": "application/sdp"},
+        ) as response:
+            self.status = response.status
+            body = await response.text()
+            if response.status != 201:
+                self.error = json.loads(body)
+                await self.pc.close()
+                return response.status
+            self.location = response.headers["Location"]
+            events_url = response.links.get("urn:ietf:params:whep:ext:core:server-sent-events", {}).get("url")
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+        if events_url is not None:
+            self._tasks.append(asyncio.create_task(self._listen(str(events_url))))
+        return 201
+
+    async def _read(self, track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                image = frame.to_ndarray(format="bgr24")
+                self.frames.append(Frame(time.time(), read_stamp(image)))
+                self.new_frame.set()
+        except MediaStreamError:
+            pass
+        finally:
+            self.track_ended.set()
+
+    async def _listen(self, url: str) -> None:
+        full = url if url.startswith("http") else f"{self.api.base}{url}"
+        async with self.api.http.get(full) as response:
+            event_type = None
+            async for raw in response.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event:"):
+                    event_type = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event_type:
+                    self.events.append(json.loads(line.split(":", 1)[1]))
+                    if event_type == "end":
+                        self.got_end.set()
+
+    def stamped(self) -> list[int]:
+        return [f.stamp_ms for f in self.frames if f.stamp_ms is not None]
+
+    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:
+        async def enough() -> None:
+            while len(self.stamped()) < count:
+                self.new_frame.clear()
+                await self.new_frame.wait()
+
+        try:
+            await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"viewer got {len(self.stamped())} stamped frames, wanted {count}") from None
+
+    async def wait_end(self, timeout: float = 10.0) -> dict[str, Any]:
+        await asyncio.wait_for(self.got_end.wait(), timeout)
+        return self.events[-1]
+
+    async def hang_up(self) -> int:
+        assert self.location is not None
+        async with self.api.http.delete(f"{self.api.base}{self.location}") as response:
+            return response.status
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

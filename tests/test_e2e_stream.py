@@ -1,0 +1,117 @@
+"""End to end with real processes on loopback: hub, camera agent, an aiortc viewer logged in as an officer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.support.client import Viewer
+from tests.support.procs import running_agent, wait_until
+
+CAM = "front-door"
+
+
+async def test_on_demand_publish_and_stop(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        await wait_until(lambda: hub.metric("porchlight_agents_connected"), 20, "the agent to connect")
+        assert not agent.log_has("publishing started"), "the agent published before anyone watched"
+        assert await hub.metric("porchlight_publishers") == 0
+
+        officer = await login("olivia")
+        viewer = Viewer(officer, CAM)
+        asked = time.time()
+        assert await viewer.watch() == 201
+        await viewer.wait_frames(5, timeout=20)
+        first = viewer.frames[0]
+        stamps = viewer.stamped()
+        assert stamps[0] >= (asked - 1) * 1000, "the first frame was captured before the viewer asked"
+        assert max(stamps) <= time.time() * 1000
+        assert first.received_at - asked < 20
+        log = agent.log()
+        assert log.index("watching") < log.index("publishing started"), "owner not told before publishing"
+
+        assert await viewer.hang_up() == 200
+        await agent.wait_log("publishing stopped")
+        await wait_until(lambda: _equals(hub.metric("porchlight_publishers"), 0), 10, "the publisher to go")
+        await viewer.close()
+
+
+async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return (await value) == expected
+
+
+async def _watching(hub, tokens, login, tmp_path, username="olivia"):  # type: ignore[no-untyped-def]
+    officer = await login(username)
+    viewer = Viewer(officer, CAM)
+    assert await viewer.watch() == 201, viewer.error
+    await viewer.wait_frames(10, timeout=20)
+    return viewer
+
+
+def _assert_nothing_after(viewer: Viewer, cutoff_s: float) -> None:
+    late = [s for s in viewer.stamped() if s >= cutoff_s * 1000]
+    assert not late, f"{len(late)} frames captured after the cut-off reached the viewer"
+
+
+async def test_withdrawal_mid_stream(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        viewer = await _watching(hub, tokens, login, tmp_path)
+        resident = await login("alice")
+        began = time.time()
+        status, body = await resident.call("DELETE", f"/api/cameras/{CAM}/grant")
+        assert status == 200, body
+        assert body["grant"]["revoked_at"] is not None
+        event = await viewer.wait_end()
+        assert event == {"type": "end", "reason": "withdrawn"}
+        await viewer.track_ended.wait()
+        _assert_nothing_after(viewer, began)
+        await agent.wait_log("publishing stopped")
+        # The gate stays closed for a new request too.
+        again = Viewer(await login("olivia"), CAM)
+        assert await again.watch() == 403
+        assert again.error == {"reason": "withdrawn", "message": "the consent gate is closed: withdrawn"}
+        await viewer.close()
+
+
+async def test_grant_runs_out(hub, tokens, login, tmp_path: Path) -> None:
+    resident = await login("alice")
+    status, body = await resident.call("POST", f"/api/cameras/{CAM}/grant", {"duration_seconds": 4})
+    assert status == 201, body
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        viewer = await _watching(hub, tokens, login, tmp_path)
+        from hub.timefmt import parse_time
+
+        ends_at = parse_time(body["grant"]["ends_at"])
+        event = await viewer.wait_end(timeout=15)
+        assert event["reason"] == "grant_expired"
+        _assert_nothing_after(viewer, ends_at)
+        await agent.wait_log("publishing stopped")
+        await viewer.close()
+
+
+async def test_pilot_ended_by_admin(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        viewer = await _watching(hub, tokens, login, tmp_path)
+        admin = await login("ada")
+        began = time.time()
+        status, body = await admin.call("POST", "/api/pilot/end")
+        assert status == 200, body
+        assert body["pilot"]["state"] == "over"
+        event = await viewer.wait_end()
+        assert event["reason"] == "pilot_over"
+        _assert_nothing_after(viewer, began)
+        await agent.wait_log("publishing stopped")
+        await viewer.close()
+
+
+async def test_pilot_runs_out_by_time(hub, tokens, login, tmp_path: Path) -> None:
+    admin = await login("ada")
+    now = time.time()
+    status, body = await admin.call("PUT", "/api/pilot", {"starts_at": now - 60, "ends_at": now + 4})
+    assert status == 200, body
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path):
+        viewer = await _watching(hub, tokens, login, tmp_path)
+        event = await viewer.wait_end(timeout=15)
+        assert event["reason"] == "pilot_over"
+        _assert_nothing_after(viewer, now + 4)
+        await viewer.close()
