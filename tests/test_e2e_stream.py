@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from hub.timefmt import parse_time
 from tests.support.client import Viewer
 from tests.support.procs import running_agent, wait_until
 
@@ -79,8 +80,6 @@ async def test_grant_runs_out(hub, tokens, login, tmp_path: Path) -> None:
     assert status == 201, body
     async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
         viewer = await _watching(hub, tokens, login, tmp_path)
-        from hub.timefmt import parse_time
-
         ends_at = parse_time(body["grant"]["ends_at"])
         event = await viewer.wait_end(timeout=15)
         assert event["reason"] == "grant_expired"

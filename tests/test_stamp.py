@@ -35,7 +35,7 @@ def _textured(width: int, height: int, seed: int) -> np.ndarray:
     x = np.linspace(0, 255, width, dtype=np.float32)
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
     base = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2)
-    noise = rng.normal(0, 20, base.shape)
+    noise = rng.normal(0, 8, base.shape)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 

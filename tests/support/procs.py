@@ -135,9 +135,7 @@ poll_seconds = 0.1
             await store.close()
 
     async def start(self) -> None:
-        self.proc = await spawn(
-            "hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log"
-        )
+        self.proc = await spawn("hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log")
         await wait_until(self._ready, START_TIMEOUT, "the hub to be ready")
 
     async def _ready(self) -> bool:

@@ -1,0 +1,116 @@
+"""Denials: every refusal is a clear 401/403/404 with a JSON reason, and no media flows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.timefmt import parse_time
+from tests.support.client import Api, Viewer
+from tests.support.procs import running_agent
+
+
+async def _sdp_offer() -> str:
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
+async def test_whep_denials(hub, tokens, login, tmp_path: Path) -> None:
+    resident, admin = await login("alice"), await login("ada")
+    # backyard: never opted in; porch: opted in for another agency only; front-door: opted in for everyone.
+    bob = await login("bob")
+    status, body = await bob.call(
+        "POST", "/api/cameras/porch/grant", {"duration_seconds": 600, "agencies": ["county-so"]}
+    )
+    assert status == 201, body
+    olivia = await login("olivia")
+    async with running_agent(hub, "front-door", tokens["front-door"], tmp_path) as agent:
+        cases = [
+            (olivia, "backyard", 403, "no_grant"),
+            (olivia, "porch", 403, "agency_out_of_scope"),
+            (olivia, "nowhere", 404, "camera_unknown"),
+            (resident, "front-door", 403, "wrong_role"),
+            (admin, "front-door", 403, "wrong_role"),
+            (Api(hub.url), "front-door", 401, "login_required"),
+        ]
+        for api, camera, status, reason in cases:
+            viewer = Viewer(api, camera)
+            assert await viewer.watch() == status, (camera, viewer.error)
+            assert viewer.error is not None and viewer.error["reason"] == reason, viewer.error
+            assert viewer.error["message"]
+        await cases[-1][0].close()
+        assert await hub.metric("porchlight_viewers") == 0
+        assert await hub.metric("porchlight_publishers") == 0
+        assert not agent.log_has("publishing started")
+
+
+async def test_expired_grant_is_denied(hub, login) -> None:
+    resident = await login("alice")
+    status, body = await resident.call("POST", "/api/cameras/front-door/grant", {"duration_seconds": 0.5})
+    assert status == 201
+    olivia = await login("olivia")
+    # The grant runs out by the clock alone: waiting for its end time is the condition itself.
+    await asyncio.sleep(max(0.0, parse_time(body["grant"]["ends_at"]) - time.time()) + 0.01)
+    viewer = Viewer(olivia, "front-door")
+    assert await viewer.watch() == 403
+    assert viewer.error["reason"] == "grant_expired"
+
+
+async def test_case_and_reason_are_required(hub, login) -> None:
+    olivia = await login("olivia")
+    for params in ({}, {"case": "C-1"}, {"reason": "x"}, {"case": " ", "reason": "x"}):
+        async with olivia.http.post(
+            f"{hub.url}/whep/front-door", params=params, data=await _sdp_offer(),
+            headers={"Content-Type": "application/sdp"},
+        ) as response:  # fmt: skip
+            assert response.status == 400
+            assert (await response.json())["reason"] == "purpose_required"
+
+
+@pytest.mark.parametrize(
+    ("headers", "camera", "status", "reason"),
+    [
+        ({}, "front-door", 401, "device_token_required"),
+        ({"Authorization": "Bearer pld_wrong"}, "front-door", 401, "device_token_invalid"),
+        ({"Authorization": "Bearer {backyard}"}, "front-door", 401, "device_token_invalid"),
+        ({"Authorization": "Bearer {front-door}"}, "nowhere", 404, "camera_unknown"),
+    ],
+    ids=["missing token", "wrong token", "another camera's token", "unknown camera"],
+)
+async def test_whip_denials(hub, tokens, headers, camera, status, reason) -> None:
+    headers = {k: v.format(**tokens) for k, v in headers.items()}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{hub.url}/whip/{camera}", data=await _sdp_offer(), headers={**headers, "Content-Type": "application/sdp"}
+        ) as response:
+            assert response.status == status
+            assert (await response.json())["reason"] == reason
+        async with http.get(f"{hub.url}/control/{camera}", headers=headers) as response:
+            assert response.status == status
+    assert await hub.metric("porchlight_publishers") == 0
+
+
+async def test_agent_publishes_only_when_asked(hub, tokens) -> None:
+    """A connected agent's WHIP POST without a viewer is refused: on demand only."""
+    async with aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {tokens['front-door']}"}
+        async with http.ws_connect(f"{hub.url}/control/front-door", headers=auth) as ws:
+            hello = await ws.receive_json()
+            assert hello["type"] == "hello"
+            async with http.post(
+                f"{hub.url}/whip/front-door",
+                data=await _sdp_offer(),
+                headers={**auth, "Content-Type": "application/sdp"},
+            ) as response:
+                assert response.status == 409
+                assert (await response.json())["reason"] == "not_requested"

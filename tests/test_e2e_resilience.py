@@ -1,0 +1,81 @@
+"""A restart keeps the state and the agent reconnects; bad offers get 4xx and the hub keeps serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.client import Viewer
+from tests.support.procs import running_agent
+
+CAM = "front-door"
+
+
+async def test_restart_keeps_state_and_agent_reconnects(hub, tokens, login, tmp_path: Path) -> None:
+    resident = await login("alice")
+    status, before = await resident.call("POST", "/api/cameras/backyard/grant", {"duration_seconds": 3600})
+    assert status == 201
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        assert await hub.stop() == 0
+        await agent.wait_log("reconnecting in")
+        await hub.start()
+        await _wait_count(agent, "hub says hello", 2)
+
+        # Accounts, sessions, cameras, grants and the pilot survived.
+        status, body = await resident.call("GET", "/api/cameras")
+        assert status == 200
+        grants = {camera["id"]: camera["grant"] for camera in body["cameras"]}
+        assert grants["backyard"] == before["grant"]
+        assert grants[CAM]["live"] is True
+        status, body = await resident.call("GET", "/api/pilot")
+        assert body["pilot"]["state"] == "running"
+
+        viewer = Viewer(await login("olivia"), CAM)
+        assert await viewer.watch() == 201, viewer.error
+        await viewer.wait_frames(5)
+        await viewer.close()
+
+
+async def _wait_count(agent, text: str, count: int) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.procs import wait_until
+
+    await wait_until(lambda: agent.log().count(text) >= count, 30, f"{count}x {text!r}")
+
+
+def _bad_offers() -> list[tuple[str, bytes, str, int, str]]:
+    sdp = "application/sdp"
+    return [
+        ("not sdp", b"hello there", sdp, 400, "malformed_sdp"),
+        ("garbage after v=0", b"v=0\r\nm=video banana\r\n", sdp, 400, "malformed_sdp"),
+        ("no video", b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", sdp, 400, "malformed_sdp"),
+        ("binary", b"v=0\xff\xfe\x00", sdp, 400, "malformed_sdp"),
+        ("oversized", b"v=0\r\n" + b"a=x-padding:" + b"x" * 40_000 + b"\r\n", sdp, 413, "too_large"),
+        ("wrong type", b"v=0\r\n", "application/json", 415, "unsupported_media_type"),
+    ]
+
+
+@pytest.mark.parametrize("endpoint", ["whip", "whep"])
+async def test_bad_offers_are_refused_and_hub_keeps_serving(hub, tokens, login, tmp_path, endpoint) -> None:
+    olivia = await login("olivia")
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path):
+        for name, body, content_type, status, reason in _bad_offers():
+            if endpoint == "whip":
+                headers = {"Authorization": f"Bearer {tokens[CAM]}", "Content-Type": content_type}
+                async with aiohttp.ClientSession() as http, http.post(
+                    f"{hub.url}/whip/{CAM}", data=body, headers=headers
+                ) as response:  # fmt: skip
+                    got = response.status, (await response.json())["reason"]
+            else:
+                async with olivia.http.post(
+                    f"{hub.url}/whep/{CAM}", params={"case": "C-9", "reason": "test"}, data=body,
+                    headers={"Content-Type": content_type},
+                ) as response:  # fmt: skip
+                    got = response.status, (await response.json())["reason"]
+            assert got == (status, reason), name
+        assert await hub.metric("porchlight_viewers") == 0
+        viewer = Viewer(olivia, CAM)
+        assert await viewer.watch() == 201, viewer.error
+        await viewer.wait_frames(5)
+        await viewer.close()
