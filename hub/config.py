@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "PORCHLIGHT_"
+# Variables under the prefix that are inputs of commands, not settings.
+NOT_SETTINGS = frozenset({"PORCHLIGHT_CONFIG", "PORCHLIGHT_PASSWORD", "PORCHLIGHT_DEVICE_TOKEN"})
 
 
 class ConfigError(ValueError):
@@ -109,7 +111,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     """Nested dict from PORCHLIGHT_A__B=value; values are parsed as JSON when they parse, else kept as text."""
     tree: dict[str, Any] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "PORCHLIGHT_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         try:

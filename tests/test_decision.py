@@ -96,8 +96,16 @@ def test_grant_end(requested: float | None, cap: float, pilot: Pilot, expected: 
 
 @pytest.mark.parametrize(
     ("requested", "pilot"),
-    [(0.0, PILOT), (-5.0, PILOT), (math.inf, PILOT), (math.nan, PILOT), (60.0, None), (60.0, Pilot(T - 10, T))],
-    ids=["zero", "negative", "infinite", "nan", "no pilot", "pilot over"],
+    [
+        (0.0, PILOT),
+        (-5.0, PILOT),
+        (math.inf, PILOT),
+        (math.nan, PILOT),
+        (60.0, None),
+        (60.0, Pilot(T - 10, T)),
+        (60.0, Pilot(T + 10, T + 100)),
+    ],
+    ids=["zero", "negative", "infinite", "nan", "no pilot", "pilot over", "pilot not started"],
 )
 def test_grant_end_refuses(requested: float, pilot: Pilot | None) -> None:
     with pytest.raises(ValueError):

@@ -29,13 +29,13 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _textured(width: int, height: int, seed: int) -> np.ndarray:
-    """A camera-like frame: smooth gradients plus some noise, so the encoder has real work to do."""
+def _textured(width: int, height: int, seed: int, noise: float = 8.0) -> np.ndarray:
+    """A camera-like frame: smooth gradients plus sensor-like noise, so the encoder has real work to do."""
     rng = np.random.default_rng(seed)
     x = np.linspace(0, 255, width, dtype=np.float32)
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
     base = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2)
-    noise = rng.normal(0, 8, base.shape)
+    noise = rng.normal(0, noise, base.shape)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
@@ -67,21 +67,24 @@ def _round_trip(codec: str, frames: list[np.ndarray], bitrate: int) -> list[np.n
 @pytest.mark.parametrize("codec", sorted(CODECS))
 @pytest.mark.parametrize(("width", "height"), SIZES)
 @pytest.mark.parametrize("bitrate", [100_000, 1_000_000])
-def test_survives_lossy_codec(codec: str, width: int, height: int, bitrate: int) -> None:
+@pytest.mark.parametrize(("noise", "readable"), [(8.0, 1.0), (20.0, 0.8)])
+def test_survives_lossy_codec(codec: str, width: int, height: int, bitrate: int, noise: float, readable: float) -> None:
     start = _now_ms()
+    sent = [start + i * 67 for i in range(30)]
     frames = []
-    for i in range(30):
-        img = _textured(width, height, seed=i)
-        stamp_frame(img, start + i * 67)
+    for i, ms in enumerate(sent):
+        img = _textured(width, height, seed=i, noise=noise)
+        stamp_frame(img, ms)
         frames.append(img)
     decoded = _round_trip(codec, frames, bitrate)
     assert len(decoded) >= 25  # an encoder may hold back a frame or two
     stamps = [read_stamp(img) for img in decoded]
-    # Never a wrong time; at most an occasional frame without a readable stamp.
-    assert all(s is None or s in {start + i * 67 for i in range(30)} for s in stamps)
-    assert sum(s is not None for s in stamps) >= len(decoded) - 1
+    # Never a wrong time. Heavy noise at 320x240 through aiortc's single-threaded VP8 encoder can leave a
+    # changed block half-updated; such a frame reads as None, which the checksum and thresholds guarantee.
     found = [s for s in stamps if s is not None]
+    assert set(found) <= set(sent)
     assert found == sorted(found)
+    assert len(found) >= readable * len(decoded) - (1 if readable == 1.0 else 0)
 
 
 @pytest.mark.parametrize("codec", sorted(CODECS))

@@ -97,11 +97,14 @@ async def opt_in(request: web.Request) -> web.Response:
         if unknown := sorted(agencies - known):
             raise BadRequest(f"unknown agencies: {', '.join(unknown)}", "bad_agencies")
     now = time.time()
+    pilot = await store.get_pilot()
+    if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
+        raise BadRequest("the pilot is not running, so there is nothing to opt in to", "no_pilot")
     policy = await store.get_policy()
     try:
-        ends_at = grant_end(now, duration, policy.max_grant_seconds, await store.get_pilot())
+        ends_at = grant_end(now, duration, policy.max_grant_seconds, pilot)
     except ValueError as exc:
-        raise BadRequest(str(exc), "bad_duration" if "duration" in str(exc) else "no_pilot") from exc
+        raise BadRequest(str(exc), "bad_duration") from exc
     grant = await store.put_grant(camera.id, now, ends_at, agencies)
     registry.apply_grant(grant, camera.id)
     # A narrower agency list may shut out viewers who were watching under the old grant.

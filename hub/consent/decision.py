@@ -121,7 +121,7 @@ def grant_end(now: float, requested_seconds: float | None, max_seconds: float, p
 
     `requested_seconds` None asks for "until the pilot ends". Raises ValueError for a box that is not positive.
     """
-    if pilot is None or now >= pilot.ends_at:
+    if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
         raise ValueError("no running pilot to opt in to")
     if requested_seconds is not None and not (requested_seconds > 0 and math.isfinite(requested_seconds)):
         raise ValueError("duration must be a positive number of seconds")

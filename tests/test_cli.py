@@ -1,0 +1,88 @@
+"""The `porchlight` admin commands, on their own and against a running hub."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.client import Viewer
+from tests.support.procs import ROOT, Hub, running_agent
+
+
+def porchlight(hub: Hub, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin"}
+    if password is not None:
+        env["PORCHLIGHT_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "--config", str(hub.config_path), *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_admin_commands_build_a_working_setup(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.write_config()
+    ok = [
+        porchlight(hub, "agency", "add", "metro", "Metro PD"),
+        porchlight(hub, "account", "add", "rita", "--role", "resident", password="rita-password"),
+        porchlight(hub, "account", "add", "otto", "--role", "officer", "--agency", "metro", password="otto-password"),
+        porchlight(hub, "pilot", "set", "--start", "now", "--end", "+45d"),
+        porchlight(hub, "policy", "set", "--max-grant-seconds", "3600"),
+    ]
+    for result in ok:
+        assert result.returncode == 0, result.stderr
+    added = porchlight(hub, "camera", "add", "gate", "--owner", "rita", "--name", "Garden gate")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip().startswith("pld_")
+    token_file = tmp_path / "gate.token"
+    rotated = porchlight(hub, "camera", "token", "gate", "--token-file", str(token_file))
+    assert rotated.returncode == 0 and token_file.read_text().startswith("pld_")
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    listing = porchlight(hub, "account", "list").stdout
+    assert "rita" in listing and "otto" in listing and "officer" in listing
+    assert "rita-password" not in listing
+    assert "running" not in porchlight(hub, "pilot", "show").stdout  # shows the window itself
+    assert "Z" in porchlight(hub, "pilot", "show").stdout
+
+
+def test_admin_command_errors_are_clear(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.write_config()
+    bad = porchlight(hub, "account", "add", "x", "--role", "officer", "--agency", "nope", password="long-enough")
+    assert bad.returncode != 0 and "agency" in bad.stderr
+    short = porchlight(hub, "account", "add", "y", "--role", "resident", password="short")
+    assert short.returncode != 0 and "8 characters" in short.stderr
+    assert porchlight(hub, "camera", "add", "c", "--owner", "ghost").returncode != 0
+    (tmp_path / "bad.toml").write_text("[http]\nprot = 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "--config", str(tmp_path / "bad.toml"), "pilot", "show"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "http.prot: unknown key" in result.stderr
+
+
+async def test_disabling_an_officer_ends_the_view(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, "front-door", tokens["front-door"], tmp_path) as agent:
+        viewer = Viewer(await login("olivia"), "front-door")
+        assert await viewer.watch() == 201
+        await viewer.wait_frames(5)
+        result = porchlight(hub, "account", "disable", "olivia")
+        assert result.returncode == 0, result.stderr
+        event = await viewer.wait_end()
+        assert event["reason"] == "account_disabled"
+        await agent.wait_log("publishing stopped")
+        await viewer.close()
+
+
+async def test_logging_out_ends_the_view(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, "front-door", tokens["front-door"], tmp_path):
+        officer = await login("olivia")
+        viewer = Viewer(officer, "front-door")
+        assert await viewer.watch() == 201
+        await viewer.wait_frames(5)
+        status, _ = await officer.call("POST", "/api/logout")
+        assert status == 200
+        event = await viewer.wait_end()
+        assert event["reason"] == "session_expired"
+        await viewer.close()

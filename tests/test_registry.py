@@ -1,0 +1,104 @@
+"""Gates and the registry: snapshots swap whole, closures are sticky until the store confirms them."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.consent.decision import CameraState, Officer, Reason
+from hub.consent.gate import CameraGate, OfficerPass
+from hub.consent.registry import GateRegistry, officer_state
+from hub.demo import seed
+from hub.store.sqlite import SqliteStore
+
+OLIVIA = OfficerPass("session", Officer(3, "metro-pd", True, True, math.inf))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "s.sqlite3", default_max_grant_seconds=86400)
+    await seed(opened)
+    yield opened
+    await opened.close()
+
+
+def test_gate_refuses_older_snapshots() -> None:
+    gate = CameraGate(CameraState("c", True, None, None, version=5))
+    assert not gate.swap(CameraState("c", True, None, None, version=4))
+    assert gate.state.version == 5
+    assert gate.swap(CameraState("c", False, None, None, version=6))
+    assert gate.admit(time.time(), OLIVIA) is Reason.CAMERA_UNKNOWN
+
+
+async def test_reload_opens_gates_from_the_store(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    assert registry.gate("front-door").admit(time.time(), OLIVIA) is Reason.CAMERA_UNKNOWN
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(time.time(), OLIVIA) is Reason.OK
+    assert registry.gate("backyard").admit(time.time(), OLIVIA) is Reason.NO_GRANT
+    assert registry.gate("nowhere").admit(time.time(), OLIVIA) is Reason.CAMERA_UNKNOWN
+
+
+async def test_withdrawal_in_memory_survives_a_racing_reload(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    await registry.reload(store)
+    now = time.time()
+    registry.close_camera("front-door", now)
+    assert registry.gate("front-door").admit(now, OLIVIA) is Reason.WITHDRAWN
+    # A reload that read the store before the revocation was written must not reopen the gate.
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
+    # So must a pilot change written meanwhile (a newer version for every camera).
+    pilot = await store.get_pilot()
+    assert pilot is not None
+    await store.set_pilot(pilot.starts_at, pilot.ends_at + 60)
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
+    # Once the store confirms, the confirmed grant holds the gate closed.
+    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
+    assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
+
+
+async def test_a_stale_read_cannot_undo_a_newer_write(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    await registry.reload(store)
+    stale = await store.get_grant("front-door")
+    now = time.time()
+    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
+    registry.apply_grant(stale, "front-door")  # arrives late, older version
+    assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
+
+
+async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    await registry.reload(store)
+    now = time.time()
+    registry.close_pilot(now)
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
+    pilot = await store.get_pilot()
+    assert pilot is not None
+    registry.apply_pilot(await store.set_pilot(pilot.starts_at, now))
+    assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
+
+
+async def test_disabled_account_closes_its_pass_on_reload(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    account, _ = await store.find_account("olivia")
+    now = time.time()
+    session = await store.add_session("hash", account.id, now, now + 3600)
+    officer = registry.officer_pass("hash", officer_state(account, session))
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now, officer) is Reason.OK
+    await store.set_account_disabled(account.id, True)
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now, officer) is Reason.ACCOUNT_DISABLED
+    # Logging out (the session deleted) closes the pass too.
+    other = registry.officer_pass("other", officer_state(account, session))
+    await store.delete_session("hash")
+    await registry.reload(store)
+    assert registry.gate("front-door").admit(now, other) is Reason.SESSION_EXPIRED
