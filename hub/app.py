@@ -42,7 +42,7 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = GateRegistry()
     await registry.reload(store)
     metrics = Metrics()
-    streams = StreamManager(registry, store, metrics)
+    streams = StreamManager(registry, store, metrics, config.media.publish_timeout_seconds)
     app[STORE], app[REGISTRY], app[METRICS], app[STREAMS] = store, registry, metrics, streams
     watcher = asyncio.create_task(_watch(app), name="consent-watcher")
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.access_log import AccessLogger
 from hub.app import create_app, open_store
 from hub.auth.passwords import hash_password
 from hub.auth.tokens import hash_token, new_token
@@ -27,6 +28,8 @@ from hub.timefmt import iso, parse_time
 log = logging.getLogger("porchlight")
 
 PASSWORD_ENV = "PORCHLIGHT_PASSWORD"
+# These log ICE candidates (addresses) and SDP at INFO/DEBUG: keep them at WARNING.
+QUIET_LOGGERS = ("aioice", "aiortc")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +190,8 @@ def serve(config: Config) -> None:
         print=lambda _: log.info("hub listening on %s", config.base_url()),
         handle_signals=True,
         shutdown_timeout=5,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("hub.access"),
     )
 
 
@@ -200,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         serve(config)
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.access_log import AccessLogger
 from hub.app import create_app, open_store
 from hub.auth.passwords import hash_password
 from hub.auth.tokens import hash_token, new_token
@@ -97,7 +98,7 @@ async def _demo(config: Config) -> None:
         seeded = await seed(store)
     finally:
         await store.close()
-    runner = web.AppRunner(create_app(config))
+    runner = web.AppRunner(create_app(config), access_log_class=AccessLogger)
     await runner.setup()
     await web.TCPSite(runner, config.http.host, config.http.port).start()
     url = config.base_url()

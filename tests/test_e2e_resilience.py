@@ -79,3 +79,25 @@ async def test_bad_offers_are_refused_and_hub_keeps_serving(hub, tokens, login, 
         assert await viewer.watch() == 201, viewer.error
         await viewer.wait_frames(5)
         await viewer.close()
+
+
+async def test_viewer_of_a_camera_that_never_publishes_is_told(hub, tokens, login) -> None:
+    await hub.stop()
+    hub.env = {"PORCHLIGHT_MEDIA__PUBLISH_TIMEOUT_SECONDS": "1"}
+    await hub.start()
+    auth = {"Authorization": f"Bearer {tokens[CAM]}"}
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{hub.url}/control/{CAM}", headers=auth) as ws:
+        assert (await ws.receive_json())["type"] == "hello"
+        viewer = Viewer(await login("olivia"), CAM)
+        assert await viewer.watch() == 201
+        assert (await ws.receive_json()) == {"type": "publish", "watchers": 1}
+        # This "agent" never publishes: the viewer is ended with a reason, and the agent told to stop.
+        assert (await viewer.wait_end(timeout=10))["reason"] == "camera_not_publishing"
+        assert (await ws.receive_json()) == {"type": "stop", "reason": "camera_not_publishing"}
+        await viewer.close()
+
+
+async def test_camera_offline_is_a_clear_503(hub, login) -> None:
+    viewer = Viewer(await login("olivia"), CAM)
+    assert await viewer.watch() == 503
+    assert viewer.error is not None and viewer.error["reason"] == "camera_offline"

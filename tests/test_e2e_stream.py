@@ -35,6 +35,10 @@ async def test_on_demand_publish_and_stop(hub, tokens, login, tmp_path: Path) ->
         await agent.wait_log("publishing stopped")
         await wait_until(lambda: _equals(hub.metric("porchlight_publishers"), 0), 10, "the publisher to go")
         await viewer.close()
+    # Secrets, ICE credentials, peers' addresses and case numbers stay out of the logs.
+    for text in (hub.proc.log(), agent.log()):
+        for secret in (tokens[CAM], "ice-pwd", "candidate", "CASE-1", "Check CandidatePair"):
+            assert secret not in text
 
 
 async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]

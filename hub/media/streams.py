@@ -57,6 +57,8 @@ class CameraStream:
     control: ControlLink | None = None
     publisher: Publisher | None = None
     viewers: dict[str, Viewer] = field(default_factory=dict)
+    # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
+    waiting_since: float | None = None
 
     def sinks(self) -> Iterator[GatedTrack]:
         """The gated tracks the camera's frames go to."""
@@ -68,8 +70,9 @@ class CameraStream:
 class StreamManager:
     """All camera streams and viewer sessions of this hub."""
 
-    def __init__(self, registry: GateRegistry, store: Store, metrics: Metrics) -> None:
+    def __init__(self, registry: GateRegistry, store: Store, metrics: Metrics, publish_timeout: float) -> None:
         self._registry = registry
+        self._publish_timeout = publish_timeout
         self._store = store
         self._metrics = metrics
         self._streams: dict[str, CameraStream] = {}
@@ -140,6 +143,7 @@ class StreamManager:
         """A WHIP session was established; it replaces any older one of the same camera."""
         stream = self.stream(publisher.camera_id)
         old, stream.publisher = stream.publisher, publisher
+        stream.waiting_since = None
         if old is not None:
             await old.close()
         else:
@@ -150,6 +154,7 @@ class StreamManager:
         stream = self.stream(publisher.camera_id)
         if stream.publisher is publisher:
             stream.publisher = None
+            stream.waiting_since = time.time() if stream.viewers else None
             self._metrics.publishers.dec()
         await publisher.close()
 
@@ -164,6 +169,8 @@ class StreamManager:
         stream.viewers[viewer.id] = viewer
         self._viewers[viewer.id] = viewer
         self._metrics.viewers.inc()
+        if stream.publisher is None and stream.waiting_since is None:
+            stream.waiting_since = time.time()
         if stream.control is None:
             return
         if stream.publisher is None and len(stream.viewers) == 1:
@@ -197,6 +204,7 @@ class StreamManager:
         except Exception:
             log.exception("viewer %s: closing the view record failed", viewer.id)
         if not stream.viewers:
+            stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
         elif stream.control is not None:
             await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
@@ -216,12 +224,18 @@ class StreamManager:
         await self._stop_publishing(stream, reason)
 
     async def sweep(self, now: float | None = None) -> None:
-        """End viewers whose gate has closed for good even if no frame arrived to notice (expiry, pilot end)."""
+        """End viewers whose gate closed for good with no frame to notice (expiry, pilot end), and viewers whose
+        camera never started publishing."""
         now = time.time() if now is None else now
         for viewer in list(self._viewers.values()):
             reason = self._registry.gate(viewer.camera_id).admit(now, viewer.officer)
             if reason.terminal:
                 await self.end_viewer(viewer, reason.value)
+            elif self._waited_too_long(self.stream(viewer.camera_id), now):
+                await self.end_viewer(viewer, "camera_not_publishing")
+
+    def _waited_too_long(self, stream: CameraStream, now: float) -> bool:
+        return stream.waiting_since is not None and now - stream.waiting_since > self._publish_timeout
 
     async def close(self) -> None:
         """Shut down: end every viewer and publisher, wait for background jobs."""

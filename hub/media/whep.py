@@ -7,6 +7,7 @@ attached, and the camera's agent is asked to publish if this is its first viewer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -153,6 +154,13 @@ async def whep_events(request: web.Request) -> web.StreamResponse:
     viewer = _own_viewer(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
+    # A listener that goes away ends only its stream, not the session.
+    with contextlib.suppress(ConnectionError):
+        await _stream_events(viewer, response)
+    return response
+
+
+async def _stream_events(viewer: Viewer, response: web.StreamResponse) -> None:
     sent = 0
     while True:
         while sent < len(viewer.events):
@@ -161,7 +169,7 @@ async def whep_events(request: web.Request) -> web.StreamResponse:
             await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
             if event["type"] == "end":
                 await response.write_eof()
-                return response
+                return
         viewer.changed.clear()
         try:
             await asyncio.wait_for(viewer.changed.wait(), timeout=15)

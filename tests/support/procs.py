@@ -92,7 +92,8 @@ class Hub:
     tmp: Path
     port: int = field(default_factory=free_port)
     proc: Proc | None = None
-    extra_config: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -115,7 +116,6 @@ data_dir = "{self.tmp / "data"}"
 loopback = true
 [consent]
 poll_seconds = 0.1
-{self.extra_config}
 """,
             encoding="utf-8",
         )
@@ -135,7 +135,9 @@ poll_seconds = 0.1
             await store.close()
 
     async def start(self) -> None:
-        self.proc = await spawn("hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log")
+        self.proc = await spawn(
+            "hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log", self.env
+        )
         await wait_until(self._ready, START_TIMEOUT, "the hub to be ready")
 
     async def _ready(self) -> bool:
