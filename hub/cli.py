@@ -48,9 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     agency.add_parser("list")
 
     account = sub.add_parser("account", help="accounts").add_subparsers(dest="action", required=True)
-    add = account.add_parser(
-        "add", help=f"add an account; the password comes from ${PASSWORD_ENV} or a prompt"
-    )
+    add = account.add_parser("add", help=f"add an account; the password comes from ${PASSWORD_ENV} or a prompt")
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], required=True)
     add.add_argument("--agency")
@@ -58,9 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         account.add_parser(action).add_argument("username")
     account.add_parser("list")
 
-    camera = sub.add_parser("camera", help="cameras and device tokens").add_subparsers(
-        dest="action", required=True
-    )
+    camera = sub.add_parser("camera", help="cameras and device tokens").add_subparsers(dest="action", required=True)
     add = camera.add_parser("add", help="register a camera and print its device token (shown once)")
     add.add_argument("camera_id")
     add.add_argument("--owner", required=True, help="the resident's username")
@@ -124,9 +120,7 @@ async def _admin(args: argparse.Namespace, store: Store) -> None:
                 print(f"{agency.id}\t{agency.name}")
         case ("account", "add"):
             role = Role(args.role)
-            account = await store.add_account(
-                args.username, hash_password(_password(args.username)), role, args.agency
-            )
+            account = await store.add_account(args.username, hash_password(_password(args.username)), role, args.agency)
             print(f"account {account.username} ({account.role.value}) added with id {account.id}")
         case ("account", "disable" | "enable"):
             account, _ = await store.find_account(args.username)
@@ -135,9 +129,7 @@ async def _admin(args: argparse.Namespace, store: Store) -> None:
         case ("account", "list"):
             for account in await store.list_accounts():
                 state = "disabled" if account.disabled else "active"
-                print(
-                    f"{account.id}\t{account.username}\t{account.role.value}\t{account.agency_id or '-'}\t{state}"
-                )
+                print(f"{account.id}\t{account.username}\t{account.role.value}\t{account.agency_id or '-'}\t{state}")
         case ("camera", "add"):
             owner, _ = await store.find_account(args.owner)
             if owner.role is not Role.RESIDENT:

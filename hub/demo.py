@@ -135,7 +135,7 @@ def _banner(url: str) -> None:
         *(f"  {u:<8} {p:<18} {r.value}{' (' + a + ')' if a else ''}" for u, p, r, a in ACCOUNTS),
         f"Cameras: {', '.join(c for c, _, _ in CAMERAS)}; '{OPTED_IN}' is opted in for 8 hours.",
         "Try: curl -c jar -H 'Content-Type: application/json' "
-        f"-d '{{\"username\":\"olivia\",\"password\":\"olivia-demo-pass\"}}' {url}/api/login",
+        f'-d \'{{"username":"olivia","password":"olivia-demo-pass"}}\' {url}/api/login',
         f"     curl -b jar {url}/api/cameras",
         "Stop with Ctrl-C.",
         "",

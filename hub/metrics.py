@@ -20,9 +20,7 @@ class Metrics:
             registry=self.registry,
         )
         self.viewers = Gauge("porchlight_viewers", "Viewer sessions open now.", registry=self.registry)
-        self.publishers = Gauge(
-            "porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry
-        )
+        self.publishers = Gauge("porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry)
         self.agents = Gauge(
             "porchlight_agents_connected", "Camera agents on the control channel.", registry=self.registry
         )

@@ -21,7 +21,7 @@ async def test_restart_keeps_state_and_agent_reconnects(hub, tokens, login, tmp_
         assert await hub.stop() == 0
         await agent.wait_log("reconnecting in")
         await hub.start()
-        await _wait_count(agent, "hub says hello", 2)
+        await agent.wait_log_count("hub says hello", 2, timeout=30)
 
         # Accounts, sessions, cameras, grants and the pilot survived.
         status, body = await resident.call("GET", "/api/cameras")
@@ -36,12 +36,6 @@ async def test_restart_keeps_state_and_agent_reconnects(hub, tokens, login, tmp_
         assert await viewer.watch() == 201, viewer.error
         await viewer.wait_frames(5)
         await viewer.close()
-
-
-async def _wait_count(agent, text: str, count: int) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.procs import wait_until
-
-    await wait_until(lambda: agent.log().count(text) >= count, 30, f"{count}x {text!r}")
 
 
 def _bad_offers() -> list[tuple[str, bytes, str, int, str]]:

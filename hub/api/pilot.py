@@ -20,13 +20,7 @@ def pilot_json(pilot: Pilot | None, now: float) -> dict[str, Any]:
     """The pilot as the API shows it, with its state at `now`."""
     if pilot is None:
         return {"state": "none", "starts_at": None, "ends_at": None, "version": 0}
-    state = (
-        "running"
-        if pilot.starts_at <= now < pilot.ends_at
-        else "over"
-        if now >= pilot.ends_at
-        else "scheduled"
-    )
+    state = "running" if pilot.starts_at <= now < pilot.ends_at else "over" if now >= pilot.ends_at else "scheduled"
     return {
         "state": state,
         "starts_at": iso(pilot.starts_at),

@@ -58,9 +58,7 @@ async def whep_post(request: web.Request) -> web.Response:
         raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
     offer = await read_offer(request, app[CONFIG].media.max_sdp_bytes, "recvonly")
     registry, streams = app[REGISTRY], app[STREAMS]
-    officer = registry.officer_pass(
-        identity.session.token_hash, officer_state(identity.account, identity.session)
-    )
+    officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
     gate = registry.gate(camera_id)
     decision = gate.admit(time.time(), officer)
     if decision is not Reason.OK:
@@ -86,9 +84,7 @@ async def _open_viewer(
 ) -> Viewer:
     app = request.app
     registry, streams, metrics = app[REGISTRY], app[STREAMS], app[METRICS]
-    officer = registry.officer_pass(
-        identity.session.token_hash, officer_state(identity.account, identity.session)
-    )
+    officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
     # On the record before the first frame (invariant 4).
     view = await app[STORE].open_view(camera_id, identity.account.id, case, reason, time.time())
     pc = RTCPeerConnection(configuration=app[RTC])

@@ -61,6 +61,9 @@ class Proc:
     async def wait_log(self, pattern: str, timeout: float = 20.0) -> None:
         await wait_until(lambda: self.log_has(pattern), timeout, f"{self.name} to log {pattern!r}")
 
+    async def wait_log_count(self, text: str, count: int, timeout: float = 20.0) -> None:
+        await wait_until(lambda: self.log().count(text) >= count, timeout, f"{self.name} to log {text!r} {count}x")
+
     async def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
         """Signal the process and wait; kill it if it does not finish in time. Returns the exit code."""
         if self.proc.returncode is None:
