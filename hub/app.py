@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from porchlight_rtc.ice import enable_loopback, rtc_configuration
 
 log = logging.getLogger(__name__)
 
+# Expired log-in sessions are deleted this often.
+PURGE_SECONDS = 300.0
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -59,6 +62,7 @@ async def _watch(app: web.Application) -> None:
     store, registry, streams = app[STORE], app[REGISTRY], app[STREAMS]
     poll = app[CONFIG].consent.poll_seconds
     marker = await store.change_marker()
+    next_purge = 0.0
     while True:
         await asyncio.sleep(poll)
         try:
@@ -67,6 +71,10 @@ async def _watch(app: web.Application) -> None:
                 await registry.reload(store)
                 marker = current
             await streams.sweep()
+            now = time.time()
+            if now >= next_purge:
+                await store.purge_sessions(now)
+                next_purge = now + PURGE_SECONDS
         except Exception:
             log.exception("consent watcher: reload failed; will retry")
 

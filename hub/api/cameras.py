@@ -117,9 +117,11 @@ async def withdraw(request: web.Request) -> web.Response:
     _, camera = await _my_camera(request)
     now = time.time()
     registry, streams = request.app[REGISTRY], request.app[STREAMS]
-    # Close first, write second: if the store fails, the gate stays closed.
+    # Close in memory first; the closure holds even if the store write below fails.
     registry.close_camera(camera.id, now)
-    await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
-    grant = await request.app[STORE].revoke_grant(camera.id, now)
-    registry.apply_grant(grant, camera.id)
+    try:
+        grant = await request.app[STORE].revoke_grant(camera.id, now)
+        registry.apply_grant(grant, camera.id)
+    finally:
+        await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
     return web.json_response({"grant": grant_json(grant, time.time()), "gates_closed_at": iso(now)})

@@ -76,11 +76,14 @@ async def _set_pilot(request: web.Request, starts_at: float, ends_at: float) -> 
     current = registry.pilot
     shrinking = current is None or ends_at < current.ends_at or starts_at > current.starts_at
     if shrinking:
-        # Close first, write second: a store failure leaves the gates closed, never open.
+        # Close in memory first; the closure holds even if the store write below fails.
         registry.close_pilot(ends_at if starts_at <= now else now)
-        await streams.sweep(now)
-    pilot = await app[STORE].set_pilot(starts_at, ends_at)
-    registry.apply_pilot(pilot)
+    try:
+        pilot = await app[STORE].set_pilot(starts_at, ends_at)
+        registry.apply_pilot(pilot)
+    finally:
+        if shrinking:
+            await streams.sweep(now)
     return web.json_response({"pilot": pilot_json(pilot, time.time())})
 
 

@@ -17,6 +17,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from hub.auth.identity import Identity, ensure_identity, ensure_role
 from hub.consent.decision import Reason
+from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest, Forbidden, HubError, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
@@ -67,7 +68,7 @@ async def whep_post(request: web.Request) -> web.Response:
     stream = streams.stream(camera_id)
     if stream.control is None and stream.publisher is None:
         raise CameraOffline("the camera is not connected to this hub")
-    viewer = await _open_viewer(request, identity, camera_id, case, reason, offer)
+    viewer = await _open_viewer(request, identity, officer, camera_id, case, reason, offer)
     return web.Response(
         status=201,
         text=viewer.pc.localDescription.sdp,
@@ -80,11 +81,16 @@ async def whep_post(request: web.Request) -> web.Response:
 
 
 async def _open_viewer(
-    request: web.Request, identity: Identity, camera_id: str, case: str, reason: str, offer: str
+    request: web.Request,
+    identity: Identity,
+    officer: OfficerPass,
+    camera_id: str,
+    case: str,
+    reason: str,
+    offer: str,
 ) -> Viewer:
     app = request.app
     registry, streams, metrics = app[REGISTRY], app[STREAMS], app[METRICS]
-    officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
     # On the record before the first frame (invariant 4).
     view = await app[STORE].open_view(camera_id, identity.account.id, case, reason, time.time())
     pc = RTCPeerConnection(configuration=app[RTC])
@@ -112,13 +118,23 @@ async def _open_viewer(
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
     except (ValueError, StopIteration) as exc:
-        viewer.mark_ended("bad_offer")
-        await pc.close()
-        await app[STORE].close_view(view.id, time.time(), "bad_offer")
+        await _abandon(app, viewer, "bad_offer")
         raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
+    # Consent may have ended while the connection was being set up: ask the gate again before registering.
+    decision = registry.gate(camera_id).admit(time.time(), officer)
+    if decision is not Reason.OK:
+        await _abandon(app, viewer, decision.value)
+        raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
     await streams.add_viewer(viewer)
     log.info("viewer %s: account %d watching camera %s", viewer.id, identity.account.id, camera_id)
     return viewer
+
+
+async def _abandon(app: web.Application, viewer: Viewer, reason: str) -> None:
+    """Undo a viewer that was never registered: track stopped, connection closed, view closed."""
+    viewer.mark_ended(reason)
+    await viewer.close_connection()
+    await app[STORE].close_view(viewer.view_id, time.time(), reason)
 
 
 def _own_viewer(request: web.Request) -> Viewer:
