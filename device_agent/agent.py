@@ -49,6 +49,8 @@ class Agent:
         self._hub: str = config.hubs[0]
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._shutting_down = False
+        self._teardowns: set[asyncio.Future[None]] = set()
 
     @property
     def publishing(self) -> bool:
@@ -64,12 +66,14 @@ class Agent:
             try:
                 await asyncio.wait({loop_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._shutting_down = True
                 stop_task.cancel()
                 loop_task.cancel()
                 for result in await asyncio.gather(loop_task, stop_task, return_exceptions=True):
                     if isinstance(result, Exception):
                         logger.error("camera %s: control loop crashed", self._config.camera_id, exc_info=result)
                 await self._stop_publishing("agent shutting down")
+                await asyncio.gather(*self._teardowns, return_exceptions=True)
                 self._session = None
         logger.info("camera %s: agent stopped", self._config.camera_id)
 
@@ -115,27 +119,42 @@ class Agent:
             return False
         async with ws:
             self._ws = ws
+            # Messages are obeyed in order by a worker, so this task keeps reading (and answering the hub's
+            # pings) while a slow source or WHIP handshake is under way.
+            inbox: asyncio.Queue[str] = asyncio.Queue()
+            worker = asyncio.create_task(self._obey(inbox), name="porchlight-agent-obey")
             try:
                 logger.info("camera %s: control channel open to %s", camera, hub)
                 await self._send_state()
-                await self._serve(ws)
+                await self._serve(ws, inbox)
                 logger.warning("camera %s: control channel to %s closed (code %s)", camera, hub, ws.close_code)
             finally:
+                worker.cancel()
+                await asyncio.wait([worker])
                 # Video flows only while the hub can tell us to stop; on shutdown, report before closing.
-                await self._stop_publishing("control channel closed")
+                await self._stop_publishing("agent shutting down" if self._shutting_down else "control channel closed")
                 self._ws = None
         return True
 
-    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Obey the hub's messages in order until the WebSocket closes."""
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse, inbox: asyncio.Queue[str]) -> None:
+        """Queue the hub's text messages until the WebSocket closes."""
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                await self._handle(str(msg.data))
+                inbox.put_nowait(str(msg.data))
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 logger.warning("camera %s: control channel error", self._config.camera_id)
                 return
             else:
                 logger.info("camera %s: ignoring a non-text control frame", self._config.camera_id)
+
+    async def _obey(self, inbox: asyncio.Queue[str]) -> None:
+        """Handle queued messages one at a time; an unexpected error is logged and the next message handled."""
+        while True:
+            text = await inbox.get()
+            try:
+                await self._handle(text)
+            except Exception:
+                logger.exception("camera %s: failed to handle a control message", self._config.camera_id)
 
     async def _handle(self, text: str) -> None:
         camera = self._config.camera_id
@@ -154,6 +173,8 @@ class Agent:
             case control.Watchers(watchers=watchers):
                 logger.info("camera %s: %d officer(s) watching", camera, watchers)
             case control.Stop(reason=reason):
+                if self._publication is None:
+                    logger.info("camera %s: hub asked to stop (%s); not publishing", camera, reason)
                 await self._stop_publishing(f"hub asked: {reason}")
             case control.Unknown(type=kind):
                 logger.info("camera %s: ignoring unknown control message type %s", camera, kind)
@@ -249,17 +270,24 @@ class Agent:
             if publication is None:
                 return
             publication.track.enabled = False  # not one more frame, even while the DELETE is in flight
-            try:
-                await publication.publisher.stop()
-            finally:
-                publication.track.stop()
-                publication.source.close()
-                if publication.watcher is not None and publication.watcher is not asyncio.current_task():
-                    publication.watcher.cancel()
+            if publication.watcher is not None and publication.watcher is not asyncio.current_task():
+                publication.watcher.cancel()
+            # Shielded and tracked: a cancelled caller must not cut the DELETE short, and `run` waits for it.
+            teardown = asyncio.ensure_future(self._teardown(publication, reason))
+            self._teardowns.add(teardown)
+            teardown.add_done_callback(self._teardowns.discard)
+            await asyncio.shield(teardown)
+        await self._send_state()
+
+    async def _teardown(self, publication: _Publication, reason: str) -> None:
+        try:
+            await publication.publisher.stop()
+        finally:
+            publication.track.stop()
+            publication.source.close()
             logger.info(
                 "camera %s: publishing stopped (%s); %d frame(s) sent",
                 self._config.camera_id,
                 reason,
                 publication.track.frames,
             )
-        await self._send_state()

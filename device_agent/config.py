@@ -38,7 +38,7 @@ class AgentConfig:
     height: int = 480
     codec: Codec = "vp8"
     ice_servers: tuple[str, ...] = ()
-    loopback: bool = False
+    loopback: bool = False  # the CLI calls porchlight_rtc.ice.enable_loopback() before anything else
     name: str = ""
     max_backoff: float = 10.0
     log_level: str = "INFO"
@@ -60,6 +60,8 @@ class AgentConfig:
             raise ConfigError("--fps must be within 1..60")
         if not (320 <= self.width <= 3840 and 120 <= self.height <= 2160):
             raise ConfigError("--size must be within 320x120 .. 3840x2160")
+        if self.height < self.width // 4:
+            raise ConfigError("--size is too wide for its height (at most 4:1)")
         if self.width % 2 or self.height % 2:
             raise ConfigError("--size needs even width and height (4:2:0 video)")
         if self.codec not in get_args(Codec):

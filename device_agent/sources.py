@@ -112,7 +112,7 @@ class SyntheticSource:
         img = self._base.copy()
         height, width = img.shape[:2]
         side = width // 8
-        span_x, span_y = width - side, height - side - width // 8
+        span_x, span_y = max(1, width - side), max(1, height - side - width // 8)
         # Bounce the box so every frame differs (encoders cannot skip it) and motion is visible.
         x = abs((self._count * 7) % (2 * span_x) - span_x)
         y = width // 8 + abs((self._count * 5) % (2 * span_y) - span_y)

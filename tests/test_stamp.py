@@ -60,7 +60,9 @@ def _round_trip(codec: str, frames: list[np.ndarray], bitrate: int) -> list[np.n
         payloads, timestamp = encoder.encode(frame)
         data = b"".join(depayload(p) for p in payloads)
         if data:
-            out.extend(f.to_ndarray(format="bgr24") for f in decoder.decode(JitterFrame(data, timestamp)))
+            for decoded in decoder.decode(JitterFrame(data, timestamp)):
+                assert isinstance(decoded, av.VideoFrame)
+                out.append(decoded.to_ndarray(format="bgr24"))
     return out
 
 
