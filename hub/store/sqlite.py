@@ -20,98 +20,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import aiosqlite
 
 from hub.consent.decision import Grant, Pilot
+from hub.store import checks, sqlite_rows
 from hub.store.base import Account, Agency, Camera, Conflict, NotFound, Policy, Role, Session, Store, View
+from hub.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _Params = Sequence[object]
 
-SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 5000
 
-# Times are Unix seconds (REAL). Ids of accounts and views are AUTOINCREMENT so a number in the audit log
-# never comes to mean someone or something else after a deletion.
-SCHEMA = """
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS agencies (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS accounts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('resident', 'officer', 'admin')),
-    agency_id TEXT REFERENCES agencies (id),
-    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
-    created_at REAL NOT NULL,
-    CHECK ((role = 'officer') = (agency_id IS NOT NULL))
-) STRICT;
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash TEXT PRIMARY KEY,
-    account_id INTEGER NOT NULL REFERENCES accounts (id),
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
-CREATE TABLE IF NOT EXISTS cameras (
-    id TEXT PRIMARY KEY,
-    owner_id INTEGER NOT NULL REFERENCES accounts (id),
-    name TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS cameras_by_owner ON cameras (owner_id);
--- agencies: a JSON array of agency ids, sorted; NULL means every agency in the pilot.
-CREATE TABLE IF NOT EXISTS grants (
-    camera_id TEXT PRIMARY KEY REFERENCES cameras (id),
-    starts_at REAL NOT NULL,
-    ends_at REAL NOT NULL,
-    agencies TEXT,
-    revoked_at REAL,
-    version INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS pilot (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    starts_at REAL NOT NULL,
-    ends_at REAL NOT NULL,
-    version INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS policy (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    max_grant_seconds REAL NOT NULL,
-    version INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS views (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    camera_id TEXT NOT NULL REFERENCES cameras (id),
-    account_id INTEGER NOT NULL REFERENCES accounts (id),
-    case_number TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    end_reason TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS views_by_camera ON views (camera_id, started_at);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) STRICT;
-INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
-PRAGMA user_version = 1;
-COMMIT;
-"""
 
 _ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at"
 _VIEW_COLUMNS = "id, camera_id, account_id, case_number, reason, started_at, ended_at, end_reason"
@@ -132,7 +60,7 @@ class SqliteStore:
 
         `default_max_grant_seconds` is the policy's cap until an admin sets one.
         """
-        _check_positive("default_max_grant_seconds", default_max_grant_seconds)
+        checks.check_positive("default_max_grant_seconds", default_max_grant_seconds)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; each write opens its own with BEGIN IMMEDIATE.
         db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
@@ -226,7 +154,7 @@ class SqliteStore:
                 f" VALUES (?, ?, ?, ?, 0, ?) RETURNING {_ACCOUNT_COLUMNS}",
                 (username, password_hash, role.value, agency_id, time.time()),
             )
-            return _account(_first(rows))
+            return sqlite_rows.account(sqlite_rows.first(rows))
 
         return await self._write(body)
 
@@ -235,7 +163,7 @@ class SqliteStore:
         rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
         if not rows:
             raise NotFound(f"account {account_id} not found")
-        return _account(rows[0])
+        return sqlite_rows.account(rows[0])
 
     async def find_account(self, username: str) -> tuple[Account, str]:
         """The account and its password hash; NotFound if no such username."""
@@ -244,12 +172,12 @@ class SqliteStore:
         )
         if not rows:
             raise NotFound("no account with that username")
-        return _account(rows[0]), str(rows[0]["password_hash"])
+        return sqlite_rows.account(rows[0]), str(rows[0]["password_hash"])
 
     async def list_accounts(self) -> list[Account]:
         """Every account, by id."""
         rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id")
-        return [_account(row) for row in rows]
+        return [sqlite_rows.account(row) for row in rows]
 
     async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
         """Disable or enable an account (the change marker moves if the flag changed); NotFound if unknown."""
@@ -258,7 +186,7 @@ class SqliteStore:
             rows = await db.execute_fetchall(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
             if not rows:
                 raise NotFound(f"account {account_id} not found")
-            before = _account(_first(rows))
+            before = sqlite_rows.account(sqlite_rows.first(rows))
             if before.disabled == disabled:
                 return before
             rows = await db.execute_fetchall(
@@ -266,7 +194,7 @@ class SqliteStore:
                 (int(disabled), account_id),
             )
             await _bump(db)
-            return _account(_first(rows))
+            return sqlite_rows.account(sqlite_rows.first(rows))
 
         return await self._write(body)
 
@@ -358,7 +286,7 @@ class SqliteStore:
         rows = await self._read("SELECT id, owner_id, name, created_at FROM cameras WHERE id = ?", (camera_id,))
         if not rows:
             raise NotFound(f"camera {camera_id!r} not found")
-        return _camera(rows[0])
+        return sqlite_rows.camera(rows[0])
 
     async def list_cameras(self, owner_id: int | None = None) -> list[Camera]:
         """Every camera, or only `owner_id`'s, by id."""
@@ -369,7 +297,7 @@ class SqliteStore:
                 "SELECT id, owner_id, name, created_at FROM cameras WHERE owner_id = ? ORDER BY id",
                 (owner_id,),
             )
-        return [_camera(row) for row in rows]
+        return [sqlite_rows.camera(row) for row in rows]
 
     async def camera_for_token(self, token_hash: str) -> Camera:
         """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
@@ -378,7 +306,7 @@ class SqliteStore:
         )
         if not rows:
             raise NotFound("no camera has that device token")
-        return _camera(rows[0])
+        return sqlite_rows.camera(rows[0])
 
     async def set_device_token(self, camera_id: str, token_hash: str) -> None:
         """Give a camera a new device token (the old one stops working); bumps the change marker."""
@@ -400,20 +328,20 @@ class SqliteStore:
             "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
             (camera_id,),
         )
-        return _grant(rows[0]) if rows else None
+        return sqlite_rows.grant(rows[0]) if rows else None
 
     async def list_grants(self) -> list[Grant]:
         """Every grant, revoked and expired ones included, by camera id."""
         rows = await self._read(
             "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants ORDER BY camera_id"
         )
-        return [_grant(row) for row in rows]
+        return [sqlite_rows.grant(row) for row in rows]
 
     async def put_grant(
         self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
     ) -> Grant:
         """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
-        _check_window(starts_at, ends_at)
+        checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else json.dumps(sorted(agencies))
 
         async def body(db: aiosqlite.Connection) -> Grant:
@@ -431,7 +359,7 @@ class SqliteStore:
 
     async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
         """Mark the grant withdrawn at `at` (new version); unchanged if already revoked; None if no grant."""
-        _check_finite("at", at)
+        checks.check_finite("at", at)
 
         async def body(db: aiosqlite.Connection) -> Grant | None:
             rows = await db.execute_fetchall(
@@ -440,7 +368,7 @@ class SqliteStore:
             )
             if not rows:
                 return None
-            grant = _grant(_first(rows))
+            grant = sqlite_rows.grant(sqlite_rows.first(rows))
             if grant.revoked_at is not None:
                 return grant
             version = await _bump(db)
@@ -460,7 +388,7 @@ class SqliteStore:
 
     async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
         """Set the pilot's window (new version)."""
-        _check_window(starts_at, ends_at)
+        checks.check_window(starts_at, ends_at)
 
         async def body(db: aiosqlite.Connection) -> Pilot:
             version = await _bump(db)
@@ -481,7 +409,7 @@ class SqliteStore:
 
     async def set_policy(self, max_grant_seconds: float) -> Policy:
         """Set the cap on every opt-in's time box (new version); ValueError unless positive and finite."""
-        _check_positive("max_grant_seconds", max_grant_seconds)
+        checks.check_positive("max_grant_seconds", max_grant_seconds)
 
         async def body(db: aiosqlite.Connection) -> Policy:
             version = await _bump(db)
@@ -508,7 +436,7 @@ class SqliteStore:
                 f" VALUES (?, ?, ?, ?, ?) RETURNING {_VIEW_COLUMNS}",
                 (camera_id, account_id, case_number, reason, now),
             )
-            return _view(_first(rows))
+            return sqlite_rows.view(sqlite_rows.first(rows))
 
         return await self._write(body)
 
@@ -534,7 +462,7 @@ class SqliteStore:
                 f"SELECT {_VIEW_COLUMNS} FROM views WHERE camera_id = ? ORDER BY started_at DESC, id DESC",
                 (camera_id,),
             )
-        return [_view(row) for row in rows]
+        return [sqlite_rows.view(row) for row in rows]
 
 
 # -- opening ------------------------------------------------------------------------------------------
@@ -569,7 +497,7 @@ async def _exists(db: aiosqlite.Connection, sql: str, params: _Params) -> bool:
 async def _bump(db: aiosqlite.Connection) -> int:
     """Take the next version from the shared counter; call only inside a write transaction."""
     rows = await db.execute_fetchall("UPDATE counters SET value = value + 1 WHERE name = 'version' RETURNING value")
-    return int(_first(rows)["value"])
+    return int(sqlite_rows.first(rows)["value"])
 
 
 async def _check_agency_rule(db: aiosqlite.Connection, role: Role, agency_id: str | None) -> None:
@@ -587,83 +515,6 @@ async def _check_token_free(db: aiosqlite.Connection, token_hash: str, except_ca
     rows = list(await db.execute_fetchall("SELECT id FROM cameras WHERE token_hash = ?", (token_hash,)))
     if rows and rows[0]["id"] != except_camera:
         raise Conflict("that device token is already in use")
-
-
-# -- validation ---------------------------------------------------------------------------------------
-
-
-def _check_finite(name: str, value: float) -> None:
-    # SQLite stores NaN as NULL; refuse it (and infinities) before it reaches consent state.
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds")
-
-
-def _check_window(starts_at: float, ends_at: float) -> None:
-    _check_finite("starts_at", starts_at)
-    _check_finite("ends_at", ends_at)
-    if ends_at < starts_at:
-        raise ValueError("ends_at must not be before starts_at")
-
-
-def _check_positive(name: str, value: float) -> None:
-    _check_finite(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be positive")
-
-
-# -- rows to records ----------------------------------------------------------------------------------
-
-
-def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
-    return next(iter(rows))
-
-
-def _account(row: sqlite3.Row) -> Account:
-    return Account(
-        id=row["id"],
-        username=row["username"],
-        role=Role(row["role"]),
-        agency_id=row["agency_id"],
-        disabled=bool(row["disabled"]),
-        created_at=row["created_at"],
-    )
-
-
-def _camera(row: sqlite3.Row) -> Camera:
-    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"])
-
-
-def _grant(row: sqlite3.Row) -> Grant:
-    return Grant(
-        camera_id=row["camera_id"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        agencies=_decode_agencies(row["agencies"]),
-        revoked_at=row["revoked_at"],
-        version=row["version"],
-    )
-
-
-def _decode_agencies(encoded: str | None) -> frozenset[str] | None:
-    if encoded is None:
-        return None
-    value = json.loads(encoded)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError("grant agencies must be a JSON array of agency ids")
-    return frozenset(value)
-
-
-def _view(row: sqlite3.Row) -> View:
-    return View(
-        id=row["id"],
-        camera_id=row["camera_id"],
-        account_id=row["account_id"],
-        case_number=row["case_number"],
-        reason=row["reason"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
-    )
 
 
 if TYPE_CHECKING:

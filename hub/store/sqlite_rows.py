@@ -1,0 +1,62 @@
+"""SQLite rows to store records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from hub.consent.decision import Grant
+from hub.store.base import Account, Camera, Role, View
+
+
+def first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
+    return next(iter(rows))
+
+
+def account(row: sqlite3.Row) -> Account:
+    return Account(
+        id=row["id"],
+        username=row["username"],
+        role=Role(row["role"]),
+        agency_id=row["agency_id"],
+        disabled=bool(row["disabled"]),
+        created_at=row["created_at"],
+    )
+
+
+def camera(row: sqlite3.Row) -> Camera:
+    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"])
+
+
+def grant(row: sqlite3.Row) -> Grant:
+    return Grant(
+        camera_id=row["camera_id"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        agencies=decode_agencies(row["agencies"]),
+        revoked_at=row["revoked_at"],
+        version=row["version"],
+    )
+
+
+def decode_agencies(encoded: str | None) -> frozenset[str] | None:
+    if encoded is None:
+        return None
+    value = json.loads(encoded)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("grant agencies must be a JSON array of agency ids")
+    return frozenset(value)
+
+
+def view(row: sqlite3.Row) -> View:
+    return View(
+        id=row["id"],
+        camera_id=row["camera_id"],
+        account_id=row["account_id"],
+        case_number=row["case_number"],
+        reason=row["reason"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
+    )
