@@ -95,3 +95,14 @@ async def test_camera_offline_is_a_clear_503(hub, login) -> None:
     viewer = Viewer(await login("olivia"), CAM)
     assert await viewer.watch() == 503
     assert viewer.error is not None and viewer.error["reason"] == "camera_offline"
+
+
+async def test_vanished_viewer_is_cleaned_up(hub, tokens, login, tmp_path: Path) -> None:
+    """A viewer that closes its connection without a DELETE: the hub ends the view and the camera stops."""
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        viewer = Viewer(await login("olivia"), CAM)
+        assert await viewer.watch() == 201
+        await viewer.wait_frames(5)
+        await viewer.close()
+        await agent.wait_log("publishing stopped", timeout=30)
+        assert await hub.metric("porchlight_viewers") == 0
