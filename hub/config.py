@@ -34,7 +34,15 @@ class StoreKind(StrEnum):
 
 
 class ForwardingMode(StrEnum):
+    """Passthrough forwards the camera's encoded frames; transcode decodes once and encodes per viewer."""
+
+    PASSTHROUGH = "passthrough"
     TRANSCODE = "transcode"
+
+
+class VideoCodec(StrEnum):
+    VP8 = "vp8"
+    H264 = "h264"
 
 
 class HttpConfig(_Section):
@@ -65,7 +73,11 @@ class IceServer(_Section):
 
 
 class MediaConfig(_Section):
-    forwarding: ForwardingMode = ForwardingMode.TRANSCODE
+    forwarding: ForwardingMode = ForwardingMode.PASSTHROUGH
+    # Forced on both legs of every camera: cameras must publish it and viewers must accept it.
+    codec: VideoCodec = VideoCodec.VP8
+    # Many viewers asking for a keyframe at once cause one request to the camera per interval.
+    keyframe_interval_seconds: float = Field(default=0.5, gt=0, le=10)
     ice_servers: list[IceServer] = Field(default_factory=list)
     # Gather only 127.0.0.1 candidates: tests and the single-machine demo.
     loopback: bool = False

@@ -30,6 +30,11 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.keyframe_requests = Counter(
+            "porchlight_keyframe_requests_total",
+            "Keyframe requests (RTCP PLI) sent to cameras, after rate limiting.",
+            registry=self.registry,
+        )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
 

@@ -13,7 +13,7 @@ def test_defaults_need_no_file() -> None:
     config = load_config(env={})
     assert config.http.port == 8080
     assert config.media.ice_servers == []
-    assert config.media.forwarding is ForwardingMode.TRANSCODE
+    assert config.media.forwarding is ForwardingMode.PASSTHROUGH
     assert config.base_url() == "http://127.0.0.1:8080"
 
 

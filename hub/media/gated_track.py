@@ -1,7 +1,8 @@
-"""A viewer's outgoing track: frames from the camera's feed, each checked by the consent gate.
+"""A viewer's outgoing track: the camera's frames, each checked by the consent gate.
 
-The decisive check is in `recv`, the moment aiortc's sender takes the frame to encode and send: no await
-between the decision and the hand-off. The queue is bounded; a slow viewer loses its oldest frames.
+The decisive check is in `recv`, the moment aiortc's sender takes the frame to encode (transcode) or to
+packetize (passthrough): no await between the decision and the hand-off. Both modes share that check; they
+differ only in what a frame is. Queues are bounded: a slow viewer loses frames, never grows memory.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
+import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from hub.consent.decision import Reason
 from hub.consent.gate import CameraGate, OfficerPass
+from hub.media.encoded import EncodedFrame, KeyframeRequester
+
+Item = TypeVar("Item", VideoFrame, EncodedFrame)
 
 
-class GatedTrack(MediaStreamTrack):
+class GatedTrack(MediaStreamTrack, Generic[Item]):
     """Video for one viewer of one camera, admitted frame by frame."""
 
     kind = "video"
@@ -35,17 +41,16 @@ class GatedTrack(MediaStreamTrack):
         super().__init__()
         self._gate = gate
         self._officer = officer
-        self._frames: deque[VideoFrame] = deque(maxlen=capacity)
+        self._frames: deque[Item] = deque(maxlen=capacity)
         self._ready = asyncio.Event()
         self._on_denied = on_denied
         self._count = count
 
-    def offer(self, frame: VideoFrame) -> None:
+    def offer(self, item: Item) -> None:
         """Queue a frame from the camera (the feed calls this; never blocks, drops the oldest when full)."""
-        if self.readyState != "live":
-            return
-        self._frames.append(frame)
-        self._ready.set()
+        if self.readyState == "live":
+            self._frames.append(item)
+            self._ready.set()
 
     def stop(self) -> None:
         """End the track and wake a waiting `recv` so the sender finishes."""
@@ -53,7 +58,7 @@ class GatedTrack(MediaStreamTrack):
         self._frames.clear()
         self._ready.set()
 
-    async def recv(self) -> VideoFrame:
+    async def recv(self) -> VideoFrame | av.Packet[Any]:
         """The next admitted frame; raises MediaStreamError once the track has ended."""
         while True:
             while not self._frames:
@@ -63,11 +68,96 @@ class GatedTrack(MediaStreamTrack):
                 await self._ready.wait()
             if self.readyState != "live":
                 raise MediaStreamError
-            frame = self._frames.popleft()
+            item = self._frames.popleft()
             reason = self._gate.admit(time.time(), self._officer)
             self._count(reason)
             if reason is Reason.OK:
-                return frame
+                return self._emit(item)
+            self._dropped()
             if reason.terminal:
                 self._frames.clear()
                 self._on_denied(reason)
+
+    def _emit(self, item: Item) -> VideoFrame | av.Packet[Any]:
+        raise NotImplementedError
+
+    def _dropped(self) -> None:
+        """A frame was refused by the gate (the passthrough track then waits for a fresh keyframe)."""
+
+
+class DecodedTrack(GatedTrack[VideoFrame]):
+    """Transcode mode: decoded frames, encoded again by this viewer's sender."""
+
+    def _emit(self, item: VideoFrame) -> VideoFrame:
+        return item
+
+
+class EncodedTrack(GatedTrack[EncodedFrame]):
+    """Passthrough mode: the camera's encoded frames, packetized again without decoding.
+
+    A viewer that joins, resumes after its gate reopened, or falls behind receives nothing until a keyframe;
+    after a closed gate, only a keyframe the hub asked for after the gate reopened will do, so no picture
+    captured while the gate was closed is shown.
+    """
+
+    def __init__(
+        self,
+        gate: CameraGate,
+        officer: OfficerPass,
+        capacity: int,
+        on_denied: Callable[[Reason], None],
+        count: Callable[[Reason], None],
+    ) -> None:
+        super().__init__(gate, officer, capacity, on_denied, count)
+        self._keyframes: KeyframeRequester | None = None
+        self._needs_keyframe = True
+        # After a closure: a keyframe counts only if requested after this (monotonic) time and arrived later.
+        self._fresh_after: float | None = None
+
+    def set_keyframes(self, keyframes: KeyframeRequester | None) -> None:
+        """A new publisher (with its own requester) took over the camera: wait for its first keyframe."""
+        self._keyframes = keyframes
+        self._wait_for_keyframe(closed=False)
+
+    def offer(self, item: EncodedFrame) -> None:
+        if self.readyState != "live":
+            return
+        if self._gate.admit(time.time(), self._officer) is not Reason.OK:
+            self._wait_for_keyframe(closed=True)
+            return
+        if self._needs_keyframe:
+            if not (item.keyframe and self._is_fresh(item)):
+                self.request_keyframe()
+                return
+            self._needs_keyframe = False
+            self._fresh_after = None
+        if len(self._frames) == self._frames.maxlen:
+            # Falling behind: a gap in the middle of a picture would show garbage, so skip to a keyframe.
+            self._wait_for_keyframe(closed=False)
+            self.request_keyframe()
+            return
+        super().offer(item)
+
+    def _is_fresh(self, item: EncodedFrame) -> bool:
+        if self._fresh_after is None:
+            return True
+        asked = self._keyframes.last_sent if self._keyframes is not None else -float("inf")
+        return asked >= self._fresh_after and item.arrived_at > asked
+
+    def request_keyframe(self) -> None:
+        """Ask the camera for a keyframe (rate-limited per camera); also what this viewer's PLI/FIR does."""
+        if self._keyframes is not None:
+            self._keyframes.request()
+
+    def _wait_for_keyframe(self, closed: bool) -> None:
+        self._frames.clear()
+        self._needs_keyframe = True
+        if closed:
+            # Moves forward while the gate stays closed: ends up at the last moment it was seen closed.
+            self._fresh_after = time.monotonic()
+
+    def _dropped(self) -> None:
+        self._wait_for_keyframe(closed=True)
+
+    def _emit(self, item: EncodedFrame) -> av.Packet[Any]:
+        return item.packet

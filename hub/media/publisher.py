@@ -1,4 +1,8 @@
-"""A camera publishing to this hub over WHIP: its peer connection and the feed task that fans frames out."""
+"""A camera publishing to this hub over WHIP: its peer connection and how its frames reach the viewers.
+
+Passthrough: the receiver's encoded frames are tapped before decoding and offered to every viewer as they are.
+Transcode: a feed task reads the decoded frames and offers them; each viewer's sender encodes its own copy.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
-from hub.media.gated_track import GatedTrack
+from hub.media.encoded import EncodedFrame, KeyframeRequester, tap_receiver
 
 log = logging.getLogger(__name__)
+
+Sinks = Callable[[], Iterable[Any]]
 
 
 class Publisher:
@@ -23,21 +30,31 @@ class Publisher:
         self.camera_id = camera_id
         self.resource_id = secrets.token_urlsafe(16)
         self.pc = pc
+        self.keyframes: KeyframeRequester | None = None
         self._feed: asyncio.Task[None] | None = None
         self._closed = False
 
-    def start_feed(self, track: MediaStreamTrack, sinks: Callable[[], Iterable[GatedTrack]]) -> None:
-        """Read the camera's decoded frames and offer each one to every viewer's gated track."""
+    def pass_through(self, receiver: RTCRtpReceiver, sinks: Sinks, keyframes: KeyframeRequester) -> None:
+        """Forward the receiver's encoded frames without decoding them."""
+        self.keyframes = keyframes
+
+        def deliver(frame: EncodedFrame) -> None:
+            for sink in sinks():
+                sink.offer(frame)
+
+        tap_receiver(receiver, deliver)
+
+    def transcode(self, track: MediaStreamTrack, sinks: Sinks) -> None:
+        """Read the camera's decoded frames and offer each one to every viewer."""
         self._feed = asyncio.create_task(self._run_feed(track, sinks), name=f"feed-{self.camera_id}")
 
-    async def _run_feed(self, track: MediaStreamTrack, sinks: Callable[[], Iterable[GatedTrack]]) -> None:
+    async def _run_feed(self, track: MediaStreamTrack, sinks: Sinks) -> None:
         try:
             while True:
                 frame = await track.recv()
-                if not isinstance(frame, VideoFrame):
-                    continue
-                for sink in sinks():
-                    sink.offer(frame)
+                if isinstance(frame, VideoFrame):
+                    for sink in sinks():
+                        sink.offer(frame)
         except MediaStreamError:
             log.info("camera %s: feed ended", self.camera_id)
         except Exception:
@@ -48,6 +65,8 @@ class Publisher:
         if self._closed:
             return
         self._closed = True
+        if self.keyframes is not None:
+            self.keyframes.close()
         if self._feed is not None:
             self._feed.cancel()
         await self.pc.close()

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from hub.consent.decision import Reason
 from hub.consent.registry import GateRegistry
-from hub.media.gated_track import GatedTrack
+from hub.media.gated_track import EncodedTrack, GatedTrack
 from hub.media.publisher import Publisher
 from hub.media.viewer import Viewer
 from hub.metrics import Metrics
@@ -60,7 +60,7 @@ class CameraStream:
     # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
     waiting_since: float | None = None
 
-    def sinks(self) -> Iterator[GatedTrack]:
+    def sinks(self) -> Iterator[GatedTrack[Any]]:
         """The gated tracks the camera's frames go to."""
         for viewer in self.viewers.values():
             if viewer.track is not None:
@@ -144,6 +144,9 @@ class StreamManager:
         stream = self.stream(publisher.camera_id)
         old, stream.publisher = stream.publisher, publisher
         stream.waiting_since = None
+        for track in stream.sinks():
+            if isinstance(track, EncodedTrack):
+                track.set_keyframes(publisher.keyframes)
         if old is not None:
             await old.close()
         else:

@@ -25,7 +25,7 @@ class Viewer:
     officer: OfficerPass
     view_id: int
     pc: RTCPeerConnection
-    track: GatedTrack | None = None
+    track: GatedTrack[Any] | None = None
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     end_reason: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)

@@ -11,17 +11,22 @@ import contextlib
 import json
 import logging
 import time
+from typing import Any
 
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 
 from hub.auth.identity import Identity, ensure_identity, ensure_role
+from hub.config import ForwardingMode
 from hub.consent.decision import Reason
 from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest, Forbidden, HubError, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
-from hub.media.gated_track import GatedTrack
+from hub.media.codecs import codec_refused, video_transceiver
+from hub.media.encoded import relay_keyframe_requests
+from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.sdp import SDP_TYPE, read_offer
 from hub.media.viewer import Viewer
 from hub.store.base import NotFound, Role
@@ -90,18 +95,17 @@ async def _open_viewer(
     offer: str,
 ) -> Viewer:
     app = request.app
-    registry, streams, metrics = app[REGISTRY], app[STREAMS], app[METRICS]
+    registry, streams = app[REGISTRY], app[STREAMS]
     # On the record before the first frame (invariant 4).
     view = await app[STORE].open_view(camera_id, identity.account.id, case, reason, time.time())
     pc = RTCPeerConnection(configuration=app[RTC])
     viewer = Viewer(camera_id, identity.account.id, officer, view.id, pc)
-    viewer.track = GatedTrack(
-        registry.gate(camera_id),
-        officer,
-        app[CONFIG].media.viewer_queue_frames,
-        on_denied=lambda why: streams.deny(viewer, why),
-        count=metrics.count_frame,
-    )
+    viewer.track = _viewer_track(app, viewer, officer)
+    media = app[CONFIG].media
+    video = video_transceiver(pc, media.codec, "sendonly")
+    video.sender.replaceTrack(viewer.track)
+    if isinstance(viewer.track, EncodedTrack):
+        relay_keyframe_requests(video.sender, viewer.track.request_keyframe)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
@@ -110,14 +114,14 @@ async def _open_viewer(
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        video = next(t for t in pc.getTransceivers() if t.kind == "video")
-        video.sender.replaceTrack(viewer.track)
-        video.direction = "sendonly"
         for transceiver in pc.getTransceivers():
             if transceiver is not video:
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
-    except (ValueError, StopIteration) as exc:
+    except OperationError as exc:
+        await _abandon(app, viewer, "codec_unsupported")
+        raise codec_refused(media.codec) from exc
+    except ValueError as exc:
         await _abandon(app, viewer, "bad_offer")
         raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
     # Consent may have ended while the connection was being set up: ask the gate again before registering.
@@ -128,6 +132,24 @@ async def _open_viewer(
     await streams.add_viewer(viewer)
     log.info("viewer %s: account %d watching camera %s", viewer.id, identity.account.id, camera_id)
     return viewer
+
+
+def _viewer_track(app: web.Application, viewer: Viewer, officer: OfficerPass) -> GatedTrack[Any]:
+    """The viewer's gated track for this hub's forwarding mode."""
+    registry, streams, metrics, media = app[REGISTRY], app[STREAMS], app[METRICS], app[CONFIG].media
+    passthrough = media.forwarding is ForwardingMode.PASSTHROUGH
+    kind = EncodedTrack if passthrough else DecodedTrack
+    track = kind(
+        registry.gate(viewer.camera_id),
+        officer,
+        media.viewer_queue_frames,
+        on_denied=lambda why: streams.deny(viewer, why),
+        count=metrics.count_frame,
+    )
+    publisher = streams.stream(viewer.camera_id).publisher
+    if isinstance(track, EncodedTrack) and publisher is not None:
+        track.set_keyframes(publisher.keyframes)
+    return track
 
 
 async def _abandon(app: web.Application, viewer: Viewer, reason: str) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 
 from hub.auth.identity import bearer_token, device
 from hub.auth.tokens import hash_token
+from hub.config import ForwardingMode
 from hub.errors import BadRequest, Clash, Missing, Unauthorized
-from hub.keys import CONFIG, RTC, STORE, STREAMS
+from hub.keys import CONFIG, METRICS, RTC, STORE, STREAMS
+from hub.media.codecs import codec_refused, video_transceiver
+from hub.media.encoded import KeyframeRequester
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE, read_offer
 from hub.store.base import Camera, NotFound
@@ -50,11 +54,20 @@ async def whip_post(request: web.Request) -> web.Response:
     pc = RTCPeerConnection(configuration=request.app[RTC])
     publisher = Publisher(camera.id, pc)
     stream = streams.stream(camera.id)
+    media, metrics = config.media, request.app[METRICS]
+    video = video_transceiver(pc, media.codec, "recvonly")
 
     @pc.on("track")
-    def on_track(track: object) -> None:
-        if getattr(track, "kind", None) == "video":
-            publisher.start_feed(track, stream.sinks)  # type: ignore[arg-type]
+    def on_track(track: MediaStreamTrack) -> None:
+        if track.kind != "video":
+            return
+        if media.forwarding is ForwardingMode.PASSTHROUGH:
+            keyframes = KeyframeRequester(
+                video.receiver, media.keyframe_interval_seconds, metrics.keyframe_requests.inc
+            )
+            publisher.pass_through(video.receiver, stream.sinks, keyframes)
+        else:
+            publisher.transcode(track, stream.sinks)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
@@ -64,10 +77,13 @@ async def whip_post(request: web.Request) -> web.Response:
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         for transceiver in pc.getTransceivers():
-            if transceiver.kind != "video":
-                # Audio is never forwarded (invariant 5), so it is not even received.
+            if transceiver is not video:
+                # Only one video stream is taken, and audio is never forwarded (invariant 5): not even received.
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
+    except OperationError as exc:
+        await pc.close()
+        raise codec_refused(media.codec) from exc
     except ValueError as exc:
         await pc.close()
         raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc

@@ -1,0 +1,175 @@
+"""Passthrough plumbing: take a camera's encoded frames before aiortc decodes them, and ask it for keyframes.
+
+This leans on aiortc internals, named in `REQUIRED_INTERNALS` and checked by `check_internals()` at start-up
+and in the tests, so that an aiortc upgrade that moves them fails loudly instead of forwarding nothing:
+- `RTCRtpReceiver._RTCRtpReceiver__decoder_queue`: the receiver hands each complete encoded frame to it as
+  `put((codec, JitterFrame))`, and its decoder thread `get()`s from it until it reads None;
+- `RTCRtpReceiver._send_rtcp_pli(ssrc)`: sends a picture loss indication to the camera;
+- `RTCRtpSender._send_keyframe()`: what a sender calls when its viewer sends PLI or FIR.
+A track that returns `av.Packet`s is sent without encoding (aiortc's `pack` path), which is public behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+
+log = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = Fraction(1, 90000)
+DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+REQUIRED_INTERNALS = {
+    "RTCRtpReceiver.__decoder_queue (set in __init__)": (RTCRtpReceiver, DECODER_QUEUE),
+    "RTCRtpReceiver._send_rtcp_pli": (RTCRtpReceiver, "_send_rtcp_pli"),
+    "RTCRtpSender._send_keyframe": (RTCRtpSender, "_send_keyframe"),
+    "JitterFrame.data": (JitterFrame(b"", 0), "data"),
+    "JitterFrame.timestamp": (JitterFrame(b"", 0), "timestamp"),
+}
+
+
+class AiortcInternalsChanged(RuntimeError):
+    """The pinned aiortc no longer has an internal that passthrough forwarding relies on."""
+
+
+def check_internals() -> None:
+    """Raise AiortcInternalsChanged naming every internal that is missing."""
+    receiver = RTCRtpReceiver("video", _FakeTransport())  # type: ignore[arg-type]
+    missing = []
+    for name, (owner, attribute) in REQUIRED_INTERNALS.items():
+        target = receiver if owner is RTCRtpReceiver and attribute == DECODER_QUEUE else owner
+        if not hasattr(target, attribute):
+            missing.append(name)
+    if missing:
+        raise AiortcInternalsChanged(
+            "passthrough forwarding relies on aiortc internals that are gone: " + ", ".join(missing)
+        )
+
+
+class _FakeTransport:
+    # RTCRtpReceiver's constructor only checks the transport's state.
+    state = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One complete encoded video frame as the camera sent it, ready to be packetized again."""
+
+    packet: av.Packet[Any]
+    keyframe: bool
+    arrived_at: float  # time.monotonic()
+
+
+def is_keyframe(codec_name: str, data: bytes) -> bool:
+    """Whether an encoded frame can be decoded on its own (VP8 key frame, or H264 with an IDR slice)."""
+    name = codec_name.upper()
+    if name == "VP8":
+        # RFC 6386 9.1: the frame tag's lowest bit is 0 for a key frame, and a start code follows.
+        return len(data) >= 6 and data[0] & 0x01 == 0 and data[3:6] == b"\x9d\x01\x2a"
+    if name == "H264":
+        return any(nal_type == 5 for nal_type in _h264_nal_types(data))
+    return False
+
+
+def _h264_nal_types(data: bytes) -> list[int]:
+    # aiortc's depacketizer emits Annex B: NAL units after 00 00 01 / 00 00 00 01 start codes.
+    types = []
+    index = data.find(b"\x00\x00\x01")
+    while index != -1 and index + 3 < len(data):
+        types.append(data[index + 3] & 0x1F)
+        index = data.find(b"\x00\x00\x01", index + 3)
+    return types
+
+
+class EncodedTap:
+    """Stands in for a receiver's decoder queue: encoded frames go to `deliver`, nothing is decoded.
+
+    `put` is called on the event loop by aiortc's RTP handler; the idle decoder thread blocks in `get` until the
+    receiver stops and puts None.
+    """
+
+    def __init__(self, deliver: Callable[[EncodedFrame], None]) -> None:
+        self._deliver = deliver
+        self._idle: queue.Queue[None] = queue.Queue()
+
+    def put(self, item: tuple[Any, JitterFrame] | None) -> None:
+        if item is None:
+            self._idle.put(None)
+            return
+        codec, frame = item
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = VIDEO_TIME_BASE
+        self._deliver(EncodedFrame(packet, is_keyframe(codec.name, frame.data), time.monotonic()))
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        return self._idle.get()
+
+
+def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[EncodedFrame], None]) -> None:
+    """Route the receiver's encoded frames to `deliver`; call before the receiver starts (in on "track")."""
+    if not hasattr(receiver, DECODER_QUEUE):
+        raise AiortcInternalsChanged(f"RTCRtpReceiver has no {DECODER_QUEUE}")
+    setattr(receiver, DECODER_QUEUE, EncodedTap(deliver))
+
+
+class KeyframeRequester:
+    """Asks the camera for a keyframe (RTCP PLI), at most once per `interval`: many joiners, one request.
+
+    A request made while one is rate-limited is deferred to the end of the interval, so a viewer who starts
+    waiting after the last request still gets a fresh keyframe.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, interval: float, on_sent: Callable[[], None] | None = None) -> None:
+        self._receiver = receiver
+        self._interval = interval
+        self._on_sent = on_sent
+        self.last_sent = -float("inf")
+        self._deferred: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def request(self) -> None:
+        """Ask for a keyframe now, or as soon as the rate limit allows."""
+        now = time.monotonic()
+        wait = self.last_sent + self._interval - now
+        if wait <= 0:
+            self._send(now)
+        elif self._deferred is None:
+            self._deferred = asyncio.get_running_loop().call_later(wait, self._send_deferred)
+
+    def _send_deferred(self) -> None:
+        self._deferred = None
+        self._send(time.monotonic())
+
+    def _send(self, now: float) -> None:
+        sources = self._receiver.getSynchronizationSources()
+        if not sources:
+            return  # nothing received yet: the camera's first frame is a keyframe anyway
+        self.last_sent = now
+        task = asyncio.create_task(self._receiver._send_rtcp_pli(sources[0].source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if self._on_sent is not None:
+            self._on_sent()
+
+    def close(self) -> None:
+        """Cancel a deferred request."""
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+
+
+def relay_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """Make a viewer's PLI/FIR reach the camera (through the rate-limited requester)."""
+    if not hasattr(sender, "_send_keyframe"):
+        raise AiortcInternalsChanged("RTCRtpSender has no _send_keyframe")
+    sender._send_keyframe = request  # type: ignore[method-assign]
