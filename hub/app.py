@@ -43,11 +43,11 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await open_store(config)
     registry = GateRegistry()
-    await registry.reload(store)
     metrics = Metrics()
     streams = StreamManager(registry, store, metrics, config.media.publish_timeout_seconds)
     app[STORE], app[REGISTRY], app[METRICS], app[STREAMS] = store, registry, metrics, streams
-    watcher = asyncio.create_task(_watch(app), name="consent-watcher")
+    marker = await refresh(app, None)
+    watcher = asyncio.create_task(_watch(app, marker), name="consent-watcher")
     try:
         yield
     finally:
@@ -57,26 +57,49 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
-async def _watch(app: web.Application) -> None:
-    """Reload consent when another process (the admin CLI) changed the store; sweep closed gates."""
-    store, registry, streams = app[STORE], app[REGISTRY], app[STREAMS]
-    poll = app[CONFIG].consent.poll_seconds
-    marker = await store.change_marker()
+async def refresh(app: web.Application, marker: int | None) -> int:
+    """Ask the store what changed; reload if anything did or the lease lapsed; renew the lease. The new marker.
+
+    The lease is renewed from the moment the question was asked, and a lapsed lease only after a full reload,
+    so the gates reopen only on state read after the store came back.
+    """
+    store, registry, consent = app[STORE], app[REGISTRY], app[CONFIG].consent
+    asked = time.time()
+    async with asyncio.timeout(consent.store_timeout_seconds):
+        current = await store.change_marker()
+        if current != marker or registry.lapsed(time.time()):
+            await registry.reload(store)
+    registry.renew(asked + consent.lease_seconds)
+    return current
+
+
+async def _watch(app: web.Application, marker: int) -> None:
+    """Keep consent fresh: reload on changes from other processes, hold the lease, sweep closed gates."""
+    store, streams, consent = app[STORE], app[STREAMS], app[CONFIG].consent
     next_purge = 0.0
+    failing = False
     while True:
-        await asyncio.sleep(poll)
+        await asyncio.sleep(consent.poll_seconds)
         try:
-            current = await store.change_marker()
-            if current != marker:
-                await registry.reload(store)
-                marker = current
-            await streams.sweep()
+            marker = await refresh(app, marker)
+            if failing:
+                log.warning("consent watcher: the store answers again; state reloaded")
+                failing = False
             now = time.time()
             if now >= next_purge:
                 await store.purge_sessions(now)
                 next_purge = now + PURGE_SECONDS
+        except Exception as exc:
+            if not failing:
+                log.warning(
+                    "consent watcher: the store does not answer (%s); gates close when the lease ends",
+                    type(exc).__name__,
+                )
+                failing = True
+        try:
+            await streams.sweep()
         except Exception:
-            log.exception("consent watcher: reload failed; will retry")
+            log.exception("consent watcher: sweep failed")
 
 
 def create_app(config: Config) -> web.Application:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "PORCHLIGHT_"
 # Variables under the prefix that are inputs of commands, not settings.
@@ -93,6 +93,16 @@ class ConsentConfig(_Section):
     default_max_grant_seconds: float = Field(default=7 * 24 * 3600, gt=0)
     # How often the hub looks for changes written by another process (the admin CLI).
     poll_seconds: float = Field(default=0.25, gt=0, le=10)
+    # The hub's view of consent is fresh this long after the store last answered; then every gate closes.
+    lease_seconds: float = Field(default=2.0, gt=0, le=60)
+    # A store call on the watch loop that takes longer than this counts as no answer.
+    store_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_poll(self) -> ConsentConfig:
+        if self.lease_seconds <= self.poll_seconds + self.store_timeout_seconds:
+            raise ValueError("lease_seconds must exceed poll_seconds + store_timeout_seconds")
+        return self
 
 
 class Config(_Section):

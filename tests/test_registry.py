@@ -26,6 +26,17 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await opened.close()
 
 
+async def test_gates_close_when_the_lease_lapses(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    await registry.reload(store)
+    now = time.time()
+    assert registry.gate("front-door").admit(now, OLIVIA) is Reason.STATE_STALE  # no lease yet
+    registry.renew(now + 2)
+    assert registry.gate("front-door").admit(now + 1.999, OLIVIA) is Reason.OK
+    assert registry.gate("front-door").admit(now + 2, OLIVIA) is Reason.STATE_STALE
+    assert registry.lapsed(now + 2) and not registry.lapsed(now + 1)
+
+
 def test_gate_refuses_older_snapshots() -> None:
     gate = CameraGate(CameraState("c", True, None, None, version=5))
     assert not gate.swap(CameraState("c", True, None, None, version=4))
@@ -38,6 +49,7 @@ async def test_reload_opens_gates_from_the_store(store: SqliteStore) -> None:
     registry = GateRegistry()
     assert registry.gate("front-door").admit(time.time(), OLIVIA) is Reason.CAMERA_UNKNOWN
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(time.time(), OLIVIA) is Reason.OK
     assert registry.gate("backyard").admit(time.time(), OLIVIA) is Reason.NO_GRANT
     assert registry.gate("nowhere").admit(time.time(), OLIVIA) is Reason.CAMERA_UNKNOWN
@@ -46,17 +58,20 @@ async def test_reload_opens_gates_from_the_store(store: SqliteStore) -> None:
 async def test_withdrawal_in_memory_survives_a_racing_reload(store: SqliteStore) -> None:
     registry = GateRegistry()
     await registry.reload(store)
+    registry.renew(math.inf)
     now = time.time()
     registry.close_camera("front-door", now)
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.WITHDRAWN
     # A reload that read the store before the revocation was written must not reopen the gate.
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
     # So must a pilot change written meanwhile (a newer version for every camera).
     pilot = await store.get_pilot()
     assert pilot is not None
     await store.set_pilot(pilot.starts_at, pilot.ends_at + 60)
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
     # Once the store confirms, the confirmed grant holds the gate closed.
     registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
@@ -66,6 +81,7 @@ async def test_withdrawal_in_memory_survives_a_racing_reload(store: SqliteStore)
 async def test_a_stale_read_cannot_undo_a_newer_write(store: SqliteStore) -> None:
     registry = GateRegistry()
     await registry.reload(store)
+    registry.renew(math.inf)
     stale = await store.get_grant("front-door")
     now = time.time()
     registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
@@ -76,9 +92,11 @@ async def test_a_stale_read_cannot_undo_a_newer_write(store: SqliteStore) -> Non
 async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None:
     registry = GateRegistry()
     await registry.reload(store)
+    registry.renew(math.inf)
     now = time.time()
     registry.close_pilot(now)
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
     pilot = await store.get_pilot()
     assert pilot is not None
@@ -93,12 +111,15 @@ async def test_disabled_account_closes_its_pass_on_reload(store: SqliteStore) ->
     session = await store.add_session("hash", account.id, now, now + 3600)
     officer = registry.officer_pass("hash", officer_state(account, session))
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, officer) is Reason.OK
     await store.set_account_disabled(account.id, True)
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, officer) is Reason.ACCOUNT_DISABLED
     # Logging out (the session deleted) closes the pass too.
     other = registry.officer_pass("other", officer_state(account, session))
     await store.delete_session("hash")
     await registry.reload(store)
+    registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, other) is Reason.SESSION_EXPIRED

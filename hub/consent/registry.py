@@ -42,6 +42,8 @@ class GateRegistry:
         # Closures made in memory whose store write has not been applied yet.
         self._pending_revocations: dict[str, float] = {}
         self._pending_pilot_end: float | None = None
+        # Until when this hub's view of the store counts as fresh; the gates close when it passes.
+        self._lease_until = -math.inf
         self._reload_lock = asyncio.Lock()
 
     # Reading ---------------------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ class GateRegistry:
             known=camera_id in self._cameras,
             pilot=pilot,
             grant=grant,
-            lease_until=math.inf,
+            lease_until=self._lease_until,
             version=version,
         )
 
@@ -129,7 +131,20 @@ class GateRegistry:
         self._cameras.add(camera_id)
         self._rebuild([camera_id])
 
-    async def reload(self, store: Store, now: float | None = None) -> None:
+    @property
+    def lease_until(self) -> float:
+        return self._lease_until
+
+    def lapsed(self, now: float) -> bool:
+        """Whether the lease has run out (the gates are closed as stale)."""
+        return now >= self._lease_until
+
+    def renew(self, until: float) -> None:
+        """Extend the lease after the store answered; never call it for a lapsed lease before a full reload."""
+        self._lease_until = until
+        self._rebuild(list(self._gates))
+
+    async def reload(self, store: Store) -> None:
         """Read everything consent depends on from the store and swap every gate and pass."""
         async with self._reload_lock:
             cameras = await store.list_cameras()
