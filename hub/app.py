@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -39,9 +39,13 @@ async def open_store(config: Config) -> Store:
     raise ValueError(f"unsupported store {config.store.kind}")
 
 
+StoreFactory = Callable[[Config], Awaitable[Store]]
+STORE_FACTORY: web.AppKey[StoreFactory] = web.AppKey("store_factory")
+
+
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = await open_store(config)
+    store = await app[STORE_FACTORY](config)
     registry = GateRegistry()
     metrics = Metrics()
     streams = StreamManager(registry, store, metrics, config.media.publish_timeout_seconds)
@@ -102,8 +106,8 @@ async def _watch(app: web.Application, marker: int) -> None:
             log.exception("consent watcher: sweep failed")
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the hub's aiohttp application from a validated configuration."""
+def create_app(config: Config, store_factory: StoreFactory = open_store) -> web.Application:
+    """Build the hub's aiohttp application from a validated configuration (and how to open its store)."""
     if config.media.loopback:
         enable_loopback()
     app = web.Application(
@@ -111,6 +115,7 @@ def create_app(config: Config) -> web.Application:
         client_max_size=config.media.max_sdp_bytes + 1024,
     )
     app[CONFIG] = config
+    app[STORE_FACTORY] = store_factory
     app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
     app.cleanup_ctx.append(_state_ctx)
     _routes(app)

@@ -27,10 +27,24 @@ def _loopback_ice() -> None:
     enable_loopback()
 
 
+# Forwarding modes and codecs the end-to-end tests run under (parametrize `hub_env` with these).
+MODES = {
+    "passthrough-vp8": {},
+    "transcode-vp8": {"PORCHLIGHT_MEDIA__FORWARDING": "transcode"},
+    "passthrough-h264": {"PORCHLIGHT_MEDIA__CODEC": "h264"},
+}
+
+
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+def hub_env() -> dict[str, str]:
+    """Extra environment for the hub process; tests parametrize it (see MODES)."""
+    return {}
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, hub_env: dict[str, str]) -> AsyncIterator[Hub]:
     """A seeded hub process (demo accounts, cameras, running pilot, 'front-door' opted in)."""
-    instance = Hub(tmp_path)
+    instance = Hub(tmp_path, env=dict(hub_env))
     instance.write_config()
     instance.seeded = await instance.seed()  # type: ignore[attr-defined]
     await instance.start()

@@ -5,11 +5,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from hub.timefmt import parse_time
+from tests.conftest import MODES
 from tests.support.client import Viewer
 from tests.support.procs import running_agent, wait_until
 
 CAM = "front-door"
+
+# Withdrawal, expiry and the pilot hold in every forwarding mode and codec.
+pytestmark = pytest.mark.parametrize("hub_env", list(MODES.values()), ids=list(MODES))
 
 
 async def test_on_demand_publish_and_stop(hub, tokens, login, tmp_path: Path) -> None:

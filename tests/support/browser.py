@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import BrowserContext, Page, async_playwright
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # the real binary; /usr/bin/chromium is a wrapper script
 
@@ -63,7 +63,7 @@ async def chromium(*extra_args: str) -> AsyncIterator[Page]:
     Fails (never skips) when Debian's chromium is missing: `make test` installs it.
     """
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`make system-deps` or `apt-get install chromium`)")
+        pytest.fail(f"{CHROMIUM} not found: install Debian's package (`make system-deps`, or apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="porchlight-chromium-") as profile:
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
@@ -81,7 +81,7 @@ async def chromium(*extra_args: str) -> AsyncIterator[Page]:
                 await context.close()
 
 
-async def _check_one_disable_features(context) -> None:  # type: ignore[no-untyped-def]
+async def _check_one_disable_features(context: BrowserContext) -> None:
     """The browser got exactly one --disable-features, ours (a Playwright upgrade changes its default switch)."""
     page = await context.new_page()
     try:

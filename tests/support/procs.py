@@ -96,7 +96,6 @@ class Hub:
     port: int = field(default_factory=free_port)
     proc: Proc | None = None
     env: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -166,13 +165,14 @@ poll_seconds = 0.1
 
 
 async def start_agent(hub: Hub, camera_id: str, token: str, tmp: Path, *extra: str) -> Proc:
-    """A synthetic camera agent process for `camera_id` on loopback."""
+    """A synthetic camera agent process for `camera_id` on loopback, publishing the hub's codec."""
+    codec = hub.env.get("PORCHLIGHT_MEDIA__CODEC", "vp8")
     token_file = tmp / f"{camera_id}.token"
     token_file.write_text(token, encoding="utf-8")
     return await spawn(
         f"agent-{camera_id}",
         ["-m", "device_agent", "--hub", hub.url, "--camera", camera_id, "--token-file", str(token_file),
-         "--loopback", "--max-backoff", "1", *extra],
+         "--loopback", "--max-backoff", "1", "--codec", codec, *extra],
         tmp / f"agent-{camera_id}.log",
     )  # fmt: skip
 
