@@ -46,6 +46,7 @@ MODES = ("passthrough", "transcode")
 BASELINE = "transcode"
 MB = 2**20
 HELLO_TIMEOUT = 60.0
+LINE_LIMIT = 2**24  # a viewer's line carries every latency sample of the window
 JOIN_GAP = 1.0  # between joiners: longer than the hub's keyframe request interval (0.5 s by default)
 STOP_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 30.0
@@ -76,7 +77,7 @@ class Worker:
                 sys.executable, "-m", "bench.fanout_viewer", "--hub", url, "--camera", CAMERA,
                 "--viewers", str(viewers), "--first-frame-timeout", str(first_frame_timeout),
                 "--max-seconds", str(lifetime),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT, limit=LINE_LIMIT,
             )  # fmt: skip
         worker = cls(proc)
         worker.reader = asyncio.create_task(worker._read())

@@ -12,11 +12,12 @@ from aiohttp import web
 
 from hub.api import cameras, health, pilot, session
 from hub.auth.identity import identity_middleware, public
-from hub.config import Config, StoreKind
+from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
 from hub.errors import error_middleware
 from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
 from hub.media import control, whep, whip
+from hub.media.encoded import check_internals
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
 from hub.store.base import Store
@@ -110,6 +111,8 @@ def create_app(config: Config, store_factory: StoreFactory = open_store) -> web.
     """Build the hub's aiohttp application from a validated configuration (and how to open its store)."""
     if config.media.loopback:
         enable_loopback()
+    if config.media.forwarding is ForwardingMode.PASSTHROUGH:
+        check_internals()  # fail at start, naming the aiortc internal, rather than forward nothing
     app = web.Application(
         middlewares=[error_middleware, identity_middleware(lambda a: a[STORE])],
         client_max_size=config.media.max_sdp_bytes + 1024,

@@ -35,8 +35,18 @@ class Metrics:
             "Keyframe requests (RTCP PLI) sent to cameras, after rate limiting.",
             registry=self.registry,
         )
+        self.keyframes_wanted = Counter(
+            "porchlight_keyframes_wanted_total",
+            "Viewers' needs for a keyframe, by cause (join, resume, behind, viewer PLI/FIR), before rate limiting.",
+            ["cause"],
+            registry=self.registry,
+        )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
+
+    def keyframe_wanted(self, cause: str) -> None:
+        """Count one viewer's need for a keyframe."""
+        self.keyframes_wanted.labels(cause).inc()
 
     def count_frame(self, reason: Reason) -> None:
         """Count one gate decision on the frame path."""

@@ -124,6 +124,13 @@ async def test_joiners_start_clean_and_share_keyframe_requests(
         for joiner in joiners:
             assert joiner.frames[0].stamp_ms is not None, "a joiner's first frame did not decode as a picture"
         assert _decode_errors(caplog) == []
+
+        # A viewer's own picture loss indication is relayed to the camera (through the rate limit).
+        relayed = hub.app[METRICS].keyframes_wanted.labels("viewer")
+        assert relayed._value.get() == 0
+        receiver = first.pc.getTransceivers()[0].receiver
+        await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[0].source)
+        await wait_until(lambda: relayed._value.get() == 1, 5, "the viewer's PLI to reach the hub's requester")
         for viewer in [first, *joiners]:
             await viewer.close()
     await api.close()

@@ -129,16 +129,25 @@ class KeyframeRequester:
     waiting after the last request still gets a fresh keyframe.
     """
 
-    def __init__(self, receiver: RTCRtpReceiver, interval: float, on_sent: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        interval: float,
+        on_wanted: Callable[[str], None] | None = None,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
         self._receiver = receiver
         self._interval = interval
+        self._on_wanted = on_wanted
         self._on_sent = on_sent
         self.last_sent = -float("inf")
         self._deferred: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def request(self) -> None:
-        """Ask for a keyframe now, or as soon as the rate limit allows."""
+    def request(self, cause: str) -> None:
+        """Ask for a keyframe now, or as soon as the rate limit allows; `cause` is counted (join, behind, ...)."""
+        if self._on_wanted is not None:
+            self._on_wanted(cause)
         now = time.monotonic()
         wait = self.last_sent + self._interval - now
         if wait <= 0:
@@ -168,8 +177,8 @@ class KeyframeRequester:
             self._deferred = None
 
 
-def relay_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+def relay_keyframe_requests(sender: RTCRtpSender, request: Callable[[str], None]) -> None:
     """Make a viewer's PLI/FIR reach the camera (through the rate-limited requester)."""
     if not hasattr(sender, "_send_keyframe"):
         raise AiortcInternalsChanged("RTCRtpSender has no _send_keyframe")
-    sender._send_keyframe = request  # type: ignore[method-assign]
+    sender._send_keyframe = lambda: request("viewer")  # type: ignore[method-assign]

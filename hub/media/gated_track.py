@@ -127,14 +127,14 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
             return
         if self._needs_keyframe:
             if not (item.keyframe and self._is_fresh(item)):
-                self.request_keyframe()
+                self.request_keyframe("resume" if self._fresh_after is not None else "join")
                 return
             self._needs_keyframe = False
             self._fresh_after = None
         if len(self._frames) == self._frames.maxlen:
             # Falling behind: a gap in the middle of a picture would show garbage, so skip to a keyframe.
             self._wait_for_keyframe(closed=False)
-            self.request_keyframe()
+            self.request_keyframe("behind")
             return
         super().offer(item)
 
@@ -144,10 +144,10 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
         asked = self._keyframes.last_sent if self._keyframes is not None else -float("inf")
         return asked >= self._fresh_after and item.arrived_at > asked
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self, cause: str) -> None:
         """Ask the camera for a keyframe (rate-limited per camera); also what this viewer's PLI/FIR does."""
         if self._keyframes is not None:
-            self._keyframes.request()
+            self._keyframes.request(cause)
 
     def _wait_for_keyframe(self, closed: bool) -> None:
         self._frames.clear()

@@ -63,7 +63,7 @@ async def whip_post(request: web.Request) -> web.Response:
             return
         if media.forwarding is ForwardingMode.PASSTHROUGH:
             keyframes = KeyframeRequester(
-                video.receiver, media.keyframe_interval_seconds, metrics.keyframe_requests.inc
+                video.receiver, media.keyframe_interval_seconds, metrics.keyframe_wanted, metrics.keyframe_requests.inc
             )
             publisher.pass_through(video.receiver, stream.sinks, keyframes)
         else:
