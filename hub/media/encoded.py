@@ -5,7 +5,11 @@ and in the tests, so that an aiortc upgrade that moves them fails loudly instead
 - `RTCRtpReceiver._RTCRtpReceiver__decoder_queue`: the receiver hands each complete encoded frame to it as
   `put((codec, JitterFrame))`, and its decoder thread `get()`s from it until it reads None;
 - `RTCRtpReceiver._send_rtcp_pli(ssrc)`: sends a picture loss indication to the camera;
-- `RTCRtpSender._send_keyframe()`: what a sender calls when its viewer sends PLI or FIR.
+- `RTCRtpSender._send_keyframe()`: what a sender calls when its viewer sends PLI or FIR;
+- `RTCRtpReceiver._RTCRtpReceiver__jitter_buffer` and `JitterBuffer`'s slots (`_packets`, `_origin`,
+  `_capacity`, `remove`) and the `_data` the receiver attaches to each packet: aiortc's buffer holds a
+  finished frame until the next frame's first packet arrives (a whole frame interval); `MarkerJitterBuffer`
+  releases it on the RTP marker bit instead.
 A track that returns `av.Packet`s is sent without encoding (aiortc's `pack` path), which is public behaviour.
 """
 
@@ -22,14 +26,23 @@ from typing import Any
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
 
 log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
 DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_BUFFER = JitterBuffer(capacity=16, is_video=True)
 REQUIRED_INTERNALS = {
     "RTCRtpReceiver.__decoder_queue (set in __init__)": (RTCRtpReceiver, DECODER_QUEUE),
+    "RTCRtpReceiver.__jitter_buffer (set in __init__)": (RTCRtpReceiver, JITTER_BUFFER),
+    "JitterBuffer._packets": (_BUFFER, "_packets"),
+    "JitterBuffer._origin": (_BUFFER, "_origin"),
+    "JitterBuffer._capacity": (_BUFFER, "_capacity"),
+    "JitterBuffer.remove": (_BUFFER, "remove"),
     "RTCRtpReceiver._send_rtcp_pli": (RTCRtpReceiver, "_send_rtcp_pli"),
     "RTCRtpSender._send_keyframe": (RTCRtpSender, "_send_keyframe"),
     "JitterFrame.data": (JitterFrame(b"", 0), "data"),
@@ -46,7 +59,7 @@ def check_internals() -> None:
     receiver = RTCRtpReceiver("video", _FakeTransport())  # type: ignore[arg-type]
     missing = []
     for name, (owner, attribute) in REQUIRED_INTERNALS.items():
-        target = receiver if owner is RTCRtpReceiver and attribute == DECODER_QUEUE else owner
+        target = receiver if owner is RTCRtpReceiver and attribute in (DECODER_QUEUE, JITTER_BUFFER) else owner
         if not hasattr(target, attribute):
             missing.append(name)
     if missing:
@@ -113,6 +126,45 @@ class EncodedTap:
 
     def get(self, *args: Any, **kwargs: Any) -> None:
         return self._idle.get()
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, but a frame whose packets are all in, up to the marker bit, leaves at once.
+
+    aiortc's own buffer releases a frame only when a packet of the next frame arrives, which adds a whole
+    frame interval (67 ms at 15 fps) to every hop. Incomplete frames still take aiortc's path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=512, is_video=True)
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli_flag, frame = super().add(packet)
+        if frame is None and packet.marker:
+            frame = self._complete_frame(packet)
+        return pli_flag, frame
+
+    def _complete_frame(self, last: RtpPacket) -> JitterFrame | None:
+        if self._origin is None:
+            return None
+        count = uint16_add(last.sequence_number, -self._origin) + 1
+        if count > self._capacity:
+            return None
+        packets = []
+        for offset in range(count):
+            packet = self._packets[(self._origin + offset) % self._capacity]
+            if packet is None or packet.timestamp != last.timestamp:
+                return None  # a gap, or the frame's start is missing: wait as aiortc would
+            packets.append(packet)
+        self.remove(count)
+        return JitterFrame(data=b"".join(p._data for p in packets), timestamp=last.timestamp)  # type: ignore[attr-defined]
+
+
+def release_on_marker(receiver: RTCRtpReceiver) -> None:
+    """Give a video receiver the marker-releasing jitter buffer; call before the receiver starts."""
+    if not hasattr(receiver, JITTER_BUFFER):
+        raise AiortcInternalsChanged(f"RTCRtpReceiver has no {JITTER_BUFFER}")
+    setattr(receiver, JITTER_BUFFER, MarkerJitterBuffer())
 
 
 def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[EncodedFrame], None]) -> None:

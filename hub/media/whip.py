@@ -14,7 +14,7 @@ from hub.config import ForwardingMode
 from hub.errors import BadRequest, Clash, Missing, Unauthorized
 from hub.keys import CONFIG, METRICS, RTC, STORE, STREAMS
 from hub.media.codecs import codec_refused, video_transceiver
-from hub.media.encoded import KeyframeRequester
+from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE, read_offer
 from hub.store.base import Camera, NotFound
@@ -61,6 +61,7 @@ async def whip_post(request: web.Request) -> web.Response:
     def on_track(track: MediaStreamTrack) -> None:
         if track.kind != "video":
             return
+        release_on_marker(video.receiver)
         if media.forwarding is ForwardingMode.PASSTHROUGH:
             keyframes = KeyframeRequester(
                 video.receiver, media.keyframe_interval_seconds, metrics.keyframe_wanted, metrics.keyframe_requests.inc
