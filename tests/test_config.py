@@ -54,3 +54,15 @@ def test_bad_configuration_is_refused(tmp_path: Path, text: str, env: dict[str, 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+def test_example_config_is_valid() -> None:
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "deploy" / "hub.example.toml", env={})
+    assert config.store.data_dir == Path("/var/lib/porchlight")
+    assert config.media.forwarding is ForwardingMode.PASSTHROUGH
+
+
+def test_lease_must_outlast_a_poll_and_a_store_timeout() -> None:
+    with pytest.raises(ConfigError, match="lease_seconds must exceed"):
+        load_config(env={"PORCHLIGHT_CONSENT__LEASE_SECONDS": "1.0"})
