@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "PORCHLIGHT_"
 # Variables under the prefix that are inputs of commands, not settings.
@@ -31,6 +31,7 @@ class _Section(BaseModel):
 
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
+    REDIS = "redis"
 
 
 class ForwardingMode(StrEnum):
@@ -59,6 +60,24 @@ class HttpConfig(_Section):
 class StoreConfig(_Section):
     kind: StoreKind = StoreKind.SQLITE
     data_dir: Path = Path("data")
+    # Redis: the URL carries any password (redis://:secret@host:6379/0, rediss:// for TLS), so it is a secret:
+    # give it in PORCHLIGHT_STORE__REDIS_URL or a file (redis_url_file), never in a committed config file.
+    redis_url: SecretStr | None = None
+    redis_url_file: Path | None = None
+    redis_prefix: str = "pl:"
+    redis_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    redis_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    def redis_dsn(self) -> str:
+        """The Redis URL, read from the file if one is named; ConfigError if neither is set."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        if self.redis_url_file is not None:
+            try:
+                return self.redis_url_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read store.redis_url_file: {exc.strerror}") from exc
+        raise ConfigError("store.kind is redis but neither store.redis_url nor store.redis_url_file is set")
 
     @property
     def sqlite_path(self) -> Path:

@@ -73,8 +73,11 @@ async def test_withdrawal_in_memory_survives_a_racing_reload(store: SqliteStore)
     await registry.reload(store)
     registry.renew(math.inf)
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
+    # A message about an older grant arriving meanwhile (another hub's news) must not settle the closure.
+    registry.apply_grant(await store.get_grant("front-door"), "front-door")
+    assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
     # Once the store confirms, the confirmed grant holds the gate closed.
-    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
+    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door", settle=True)
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
 
 
@@ -84,7 +87,7 @@ async def test_a_stale_read_cannot_undo_a_newer_write(store: SqliteStore) -> Non
     registry.renew(math.inf)
     stale = await store.get_grant("front-door")
     now = time.time()
-    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door")
+    registry.apply_grant(await store.revoke_grant("front-door", now), "front-door", settle=True)
     registry.apply_grant(stale, "front-door")  # arrives late, older version
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
 
@@ -100,7 +103,7 @@ async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
     pilot = await store.get_pilot()
     assert pilot is not None
-    registry.apply_pilot(await store.set_pilot(pilot.starts_at, now))
+    registry.apply_pilot(await store.set_pilot(pilot.starts_at, now), settle=True)
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
 
 

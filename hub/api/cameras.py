@@ -106,7 +106,7 @@ async def opt_in(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_duration") from exc
     grant = await store.put_grant(camera.id, now, ends_at, agencies)
-    registry.apply_grant(grant, camera.id)
+    registry.apply_grant(grant, camera.id, settle=True)
     # A narrower agency list may shut out viewers who were watching under the old grant.
     await request.app[STREAMS].sweep()
     return web.json_response({"grant": grant_json(grant, time.time())}, status=201)
@@ -121,7 +121,7 @@ async def withdraw(request: web.Request) -> web.Response:
     registry.close_camera(camera.id, now)
     try:
         grant = await request.app[STORE].revoke_grant(camera.id, now)
-        registry.apply_grant(grant, camera.id)
+        registry.apply_grant(grant, camera.id, settle=True)
     finally:
         await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
     return web.json_response({"grant": grant_json(grant, time.time()), "gates_closed_at": iso(now)})

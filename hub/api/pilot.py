@@ -80,7 +80,7 @@ async def _set_pilot(request: web.Request, starts_at: float, ends_at: float) -> 
         registry.close_pilot(ends_at if starts_at <= now else now)
     try:
         pilot = await app[STORE].set_pilot(starts_at, ends_at)
-        registry.apply_pilot(pilot)
+        registry.apply_pilot(pilot, settle=True)
     finally:
         if shrinking:
             await streams.sweep(now)

@@ -110,20 +110,25 @@ class GateRegistry:
         self._pending_pilot_end = at
         self._rebuild(list(self._gates))
 
-    def apply_grant(self, grant: Grant | None, camera_id: str) -> None:
-        """Install the store's grant for one camera (after a write) and drop its pending closure."""
+    def apply_grant(self, grant: Grant | None, camera_id: str, *, settle: bool = False) -> None:
+        """Install the store's grant for one camera unless an older version; `settle` (this hub's own write
+        has landed) also drops the camera's pending in-memory closure."""
+        current = self._grants.get(camera_id)
         if grant is None:
-            self._grants.pop(camera_id, None)
-        elif camera_id not in self._grants or grant.version >= self._grants[camera_id].version:
+            if settle:
+                self._grants.pop(camera_id, None)
+        elif current is None or grant.version >= current.version:
             self._grants[camera_id] = grant
-        self._pending_revocations.pop(camera_id, None)
+        if settle:
+            self._pending_revocations.pop(camera_id, None)
         self._rebuild([camera_id])
 
-    def apply_pilot(self, pilot: Pilot | None) -> None:
-        """Install the store's pilot (after a write) and drop a pending pilot end."""
+    def apply_pilot(self, pilot: Pilot | None, *, settle: bool = False) -> None:
+        """Install the store's pilot unless an older version; `settle` also drops a pending pilot end."""
         if pilot is None or self._pilot is None or pilot.version >= self._pilot.version:
             self._pilot = pilot
-        self._pending_pilot_end = None
+        if settle:
+            self._pending_pilot_end = None
         self._rebuild(list(self._gates))
 
     def add_camera(self, camera_id: str) -> None:
