@@ -2,22 +2,27 @@
 
 For each mode a hub process runs with `media.forwarding` set to it, with one synthetic camera agent (640x480,
 15 fps, VP8: the agent's defaults). For each N, N real aiortc viewers run in worker processes
-(`bench.fanout_viewer`, at most `--workers` of them, never this process), each decoding every frame and reading
-its capture stamp. Once every viewer has its first frame and a warm-up has passed, a window of `--seconds` is
-measured: the hub process's CPU (user + system, all its threads, no children) as % of one core, its RSS at the
-end (MB = 2**20 bytes), each viewer's frame rate, and the latency of every frame (receive wall time minus the
-capture stamp: both clocks are this machine's). After the window one more viewer joins while the N are watching,
-gets its first frame and leaves, `--joins` times a second apart; the median of their times from the WHEP request
-(offer and POST) to the first decoded frame is the "first frame" figure.
+(`bench.fanout_viewer`, at most `--workers` of them, never this process). Only `--probes` of them (2 by default,
+spread over the workers) decode every frame and read its capture stamp; the others are tapped: their receiver's
+encoded frames are counted as they arrive, from the first keyframe on, and never decoded (a tapped viewer that
+saw no keyframe counts as 0 fps; like a decoder, it asks for a keyframe for each frame before the first).
+Decoding in every viewer would take most of a 2-core machine at N=32 and
+measure the rig rather than the hub. Once every viewer has its first frame (decoded, or a keyframe when tapped)
+and a warm-up has passed, a window of `--seconds` is measured: the hub process's CPU (user + system, all its
+threads, no children) as % of one core, its RSS at the end (MB = 2**20 bytes), each viewer's frame rate (fps min
+is the lowest over every viewer, probes and tapped), and the latency of every frame a probe decoded (receive wall
+time minus the capture stamp: both clocks are this machine's). After the window one more viewer, which decodes,
+joins while the N are watching, gets its first frame and leaves, `--joins` times a second apart; the median of
+their times from the WHEP request (offer and POST) to the first decoded frame is the "first frame" figure.
 
 Baseline, measured in the same run: transcode (decode once, encode per viewer). The ratio printed at each N is
 transcode CPU / passthrough CPU; the cost of each extra viewer is the slope of a least-squares line through hub
-CPU % against N (also fitted over only the N at which every viewer kept up). The viewers decode on the same
-machine as the hub, so at large N they compete with it for the cores: that is reported (viewers' and the whole
+CPU % against N (also fitted over only the N at which every viewer kept up). The viewers run on the same
+machine as the hub, so they still compete with it for the cores: that is reported (viewers' and the whole
 machine's CPU), not corrected for.
 
     python -m bench.fanout [--counts 1,2,4,8,16,32] [--seconds 8] [--modes passthrough,transcode] [--json]
-                           [--warmup 2] [--joins 3] [--workers 4] [--first-frame-timeout 30]
+                           [--probes 2] [--warmup 2] [--joins 3] [--workers 4] [--first-frame-timeout 30]
 """
 
 from __future__ import annotations
@@ -70,12 +75,14 @@ class Worker:
     reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, url: str, viewers: int, log_path: Path, first_frame_timeout: float, lifetime: float) -> Worker:
-        """Start a worker for `viewers` viewers; its stderr goes to `log_path`."""
+    async def start(
+        cls, url: str, viewers: int, probes: int, log_path: Path, first_frame_timeout: float, lifetime: float
+    ) -> Worker:
+        """Start a worker for `viewers` viewers of which `probes` decode; its stderr goes to `log_path`."""
         with log_path.open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.fanout_viewer", "--hub", url, "--camera", CAMERA,
-                "--viewers", str(viewers), "--first-frame-timeout", str(first_frame_timeout),
+                "--viewers", str(viewers), "--probes", str(probes), "--first-frame-timeout", str(first_frame_timeout),
                 "--max-seconds", str(lifetime),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT, limit=LINE_LIMIT,
             )  # fmt: skip
@@ -199,6 +206,7 @@ class Settings:
     max_workers: int
     first_frame_timeout: float
     joins: int
+    probes: int
 
 
 async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, logs: Path) -> dict[str, Any]:
@@ -208,10 +216,15 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
     workers: list[Worker] = []
     joiner: Worker | None = None
     try:
-        for index, count in enumerate(split(n, min(n, settings.max_workers))):
+        parts = min(n, settings.max_workers)
+        # split() gives the lower indexes the extra one of both, so no worker gets more probes than viewers.
+        for index, (count, decoding) in enumerate(
+            zip(split(n, parts), split(min(settings.probes, n), parts), strict=True)
+        ):
             log = logs / f"viewers-{mode}-{n}-{index}.log"
-            workers.append(await Worker.start(hub.url, count, log, settings.first_frame_timeout, lifetime))
-        joiner = await Worker.start(hub.url, 1, logs / f"joiner-{mode}-{n}.log", settings.first_frame_timeout, lifetime)
+            workers.append(await Worker.start(hub.url, count, decoding, log, settings.first_frame_timeout, lifetime))
+        log = logs / f"joiner-{mode}-{n}.log"
+        joiner = await Worker.start(hub.url, 1, 1, log, settings.first_frame_timeout, lifetime)
         everyone = [*workers, joiner]
         await asyncio.gather(*(worker.expect("hello", HELLO_TIMEOUT) for worker in everyone))
         for worker in workers:
@@ -250,8 +263,12 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         await asyncio.gather(*(worker.stop() for worker in [*workers, *others]), return_exceptions=True)
 
     viewers = [row for rows in reports for row in rows]
-    latency = [value for row in viewers for value in row["latency_ms"]]
-    initial = [ms for ready in readies for ms in ready["first_frame_ms"] if ms is not None]
+    probes = [row for row in viewers if row["decoding"]]
+    tapped = [row for row in viewers if not row["decoding"]]
+    latency = [value for row in probes for value in row["latency_ms"]]
+    firsts = [pair for ready in readies for pair in zip(ready["first_frame_ms"], ready["decoding"], strict=True)]
+    initial = [ms for ms, decoding in firsts if decoding and ms is not None]
+    initial_keyframe = [ms for ms, decoding in firsts if not decoding and ms is not None]
     joined = [ms for ms in joins if ms is not None]
     return {
         "mode": mode,
@@ -266,8 +283,17 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         "first_frame_max_ms": round(max(joined), 1) if joined else None,
         "joins_without_frame": len(joins) - len(joined),
         "fps_mean": round(statistics.fmean(row["fps"] for row in viewers), 2),
+        # Which viewers decoded: `probes` of the N (the others were tapped), and the lowest fps of each kind.
+        "probes": len(probes),
+        "fps_min_probes": round(min(row["fps"] for row in probes), 2) if probes else None,
+        "fps_min_tapped": round(min(row["fps"] for row in tapped), 2) if tapped else None,
+        "tapped_keyframes_min": min(row["keyframes"] for row in tapped) if tapped else None,
+        "tapped_without_keyframe": sum(1 for row in tapped if not row["keyframes"]),
+        "tapped_plis": sum(row["plis"] for row in tapped),  # since they opened: frames before their first keyframe
+        # The N viewers opened at once: decoding ones to their first decoded frame, tapped ones to a keyframe.
         "initial_first_frame_p50_ms": round(statistics.median(initial), 1) if initial else None,
-        "viewers_without_frame": sum(1 for ready in readies for ms in ready["first_frame_ms"] if ms is None),
+        "initial_first_keyframe_p50_ms": round(statistics.median(initial_keyframe), 1) if initial_keyframe else None,
+        "viewers_without_frame": sum(1 for ms, _ in firsts if ms is None),
         "unstamped_frames": sum(row["unstamped"] for row in viewers),
         "agent_cpu_pct": round((agent_after - agent_before) / wall * 100, 2),
         "viewers_cpu_pct": round((workers_after - workers_before) / wall * 100, 2),
@@ -395,14 +421,18 @@ def print_report(result: dict[str, Any], modes: list[str], settings: Settings) -
         f"fan-out of one 640x480 15 fps camera; {settings.seconds:g} s window after a {settings.warmup:g} s warm-up; "
         f"first frame: median of {settings.joins} joiner(s) after the window; baseline: transcode"
     )
+    print(
+        "'probes': viewers that decoded (latency comes from them); the others only counted encoded frames; "
+        "fps min is over all N; a tapped viewer that saw no keyframe counts as 0 fps"
+    )
     header = (
-        f"{'mode':<12} {'N':>3} {'hub CPU %':>9} {'fps min':>7} {'lat p50 ms':>10} {'lat p95 ms':>10} "
+        f"{'mode':<12} {'N':>3} {'probes':>6} {'hub CPU %':>9} {'fps min':>7} {'lat p50 ms':>10} {'lat p95 ms':>10} "
         f"{'first frame ms':>14} {'hub RSS MB':>10}"
     )
     print(header)
     for row in result["runs"]:
         print(
-            f"{row['mode']:<12} {row['n']:>3} {row['hub_cpu_pct']:>9.1f} {row['fps_min']:>7.1f} "
+            f"{row['mode']:<12} {row['n']:>3} {row['probes']:>6} {row['hub_cpu_pct']:>9.1f} {row['fps_min']:>7.1f} "
             f"{fmt(row['latency_p50_ms'], '.0f'):>10} {fmt(row['latency_p95_ms'], '.0f'):>10} "
             f"{fmt(row['first_frame_ms'], '.0f'):>14} {row['hub_rss_mb']:>10.1f}"
         )
@@ -416,18 +446,26 @@ def print_report(result: dict[str, Any], modes: list[str], settings: Settings) -
         print(f"  {mode:<12} {fmt(value, '.2f')} % of a core   (keeping up: {fmt(kept, '.2f')} %)")
     print(
         f"\nwhere the rest went (CPU % of one core over the window; the machine has {psutil.cpu_count()} cores);"
-        " 'N viewers 1st ms' is the median over the N viewers opened at once (the camera starting cold);"
+        " 'N viewers 1st ms' is the median over the probes among the N viewers opened at once (the camera"
+        " starting cold), 'tapped 1st key ms' the same for the tapped ones, to their first keyframe;"
+        " 'min keys': fewest keyframes a tapped viewer saw since it opened, 'tap PLIs' the keyframe requests they"
+        " sent for frames before their first (as a decoder would);"
         " PLIs: keyframe requests the hub sent the camera during the window"
     )
     print(
         f"{'mode':<12} {'N':>3} {'agent %':>7} {'viewers %':>9} {'machine %':>9} {'fps mean':>8} "
-        f"{'N viewers 1st ms':>16} {'joiner max ms':>13} {'no frame':>8} {'unstamped':>9} {'PLIs':>5}"
+        f"{'fps min probes':>14} {'fps min tapped':>14} {'min keys':>8} {'tap PLIs':>8} "
+        f"{'N viewers 1st ms':>16} {'tapped 1st key ms':>17} {'joiner max ms':>13} {'no frame':>8} "
+        f"{'unstamped':>9} {'PLIs':>5}"
     )
     for row in result["runs"]:
         print(
             f"{row['mode']:<12} {row['n']:>3} {row['agent_cpu_pct']:>7.1f} {row['viewers_cpu_pct']:>9.1f} "
             f"{row['machine_cpu_pct']:>9.1f} {row['fps_mean']:>8.1f} "
-            f"{fmt(row['initial_first_frame_p50_ms'], '.0f'):>16} {fmt(row['first_frame_max_ms'], '.0f'):>13} "
+            f"{fmt(row['fps_min_probes'], '.1f'):>14} {fmt(row['fps_min_tapped'], '.1f'):>14} "
+            f"{fmt(row['tapped_keyframes_min'], 'd'):>8} {row['tapped_plis']:>8} "
+            f"{fmt(row['initial_first_frame_p50_ms'], '.0f'):>16} "
+            f"{fmt(row['initial_first_keyframe_p50_ms'], '.0f'):>17} {fmt(row['first_frame_max_ms'], '.0f'):>13} "
             f"{row['viewers_without_frame'] + row['joins_without_frame']:>8} {row['unstamped_frames']:>9} "
             f"{fmt(row['keyframe_requests'], 'd'):>5}"
         )
@@ -448,6 +486,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds after every first frame, before the window")
     parser.add_argument("--modes", default=",".join(MODES), help="forwarding modes, comma-separated")
     parser.add_argument("--workers", type=int, default=4, help="at most this many viewer worker processes")
+    parser.add_argument(
+        "--probes", type=int, default=2, help="viewers per N that decode (latency); the others are tapped"
+    )
     parser.add_argument("--joins", type=int, default=3, help="joiners after each window, one at a time")
     parser.add_argument("--first-frame-timeout", type=float, default=30.0, help="per viewer, seconds")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -458,9 +499,9 @@ def main() -> None:
         parser.error("--counts needs positive integers")
     if not modes or set(modes) - set(MODES):
         parser.error(f"--modes takes {', '.join(MODES)}")
-    if args.seconds <= 0 or args.warmup < 0 or args.workers < 1 or args.joins < 1:
-        parser.error("--seconds must be positive, --warmup not negative, --workers and --joins at least 1")
-    settings = Settings(args.seconds, args.warmup, args.workers, args.first_frame_timeout, args.joins)
+    if args.seconds <= 0 or args.warmup < 0 or args.workers < 1 or args.joins < 1 or args.probes < 1:
+        parser.error("--seconds must be positive, --warmup not negative, --workers, --joins and --probes at least 1")
+    settings = Settings(args.seconds, args.warmup, args.workers, args.first_frame_timeout, args.joins, args.probes)
     try:
         result = asyncio.run(run(modes, counts, settings, progress=not args.json))
     except KeyboardInterrupt:

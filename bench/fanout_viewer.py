@@ -1,13 +1,23 @@
 """A worker process of `bench.fanout`: K real aiortc WHEP viewers of one camera, driven over stdin/stdout.
 
-The viewers run here rather than in the benchmark's own process so that decoding them does not share one event
-loop with the measurement, and so that several workers can spread the decoding over the machine's cores.
+The viewers run here rather than in the benchmark's own process so that they do not share one event loop with
+the measurement, and so that several workers can spread them over the machine's cores.
+
+Only the first `--probes` viewers of a worker decode (every frame, reading its capture stamp: they give the
+latency samples). The others are tapped: before their receiver starts, its decoder queue is replaced by
+`hub.media.encoded.tap_receiver` (and its jitter buffer by `release_on_marker`'s, as the hub's own receiver
+has), so each complete encoded frame is counted as it arrives and never decoded. Decoding 640x480 VP8 in 32
+viewers would otherwise take most of a 2-core machine and measure the rig instead of the hub. A tapped viewer
+counts frames only from the first keyframe it sees (before that, a decoder could show nothing); one that has
+seen no keyframe at all reports 0 fps. Like a decoding viewer, it asks for a keyframe (RTCP PLI) for every frame
+it gets before the first keyframe: aiortc's decoder fails on such a frame and its receiver then sends a PLI.
 
 Protocol: one JSON object per line. The worker logs in and prints `{"type": "hello"}`, then reads commands:
 
-- `{"cmd": "open"}`: open K viewers at once (each its own recvonly RTCPeerConnection, decoding every frame and
-  reading its capture stamp); print `{"type": "ready", "opened": k, "first_frame_ms": [...]}` once each has its
-  first decoded frame or `--first-frame-timeout` has passed (a viewer without one reports null).
+- `{"cmd": "open"}`: open K viewers at once (each its own recvonly RTCPeerConnection); print
+  `{"type": "ready", "opened": k, "first_frame_ms": [...], "decoding": [...]}` once each decoding viewer has its
+  first decoded frame and each tapped one its first keyframe, or `--first-frame-timeout` has passed (a viewer
+  without one reports null); `decoding` says which viewers decode.
 - `{"cmd": "report", "start": t0, "end": t1}`: print one `{"type": "viewer", ...}` line per viewer with the frames
   it received between the Unix times t0 and t1, then `{"type": "done"}`.
 - `{"cmd": "close"}`: hang up and close the viewers, print `{"type": "closed"}`; `open` works again after it.
@@ -15,7 +25,7 @@ Protocol: one JSON object per line. The worker logs in and prints `{"type": "hel
 
 Everything else the worker has to say goes to stderr. It also exits by itself after `--max-seconds`.
 
-    python -m bench.fanout_viewer --hub URL --viewers K [--camera front-door] [--max-seconds 600]
+    python -m bench.fanout_viewer --hub URL --viewers K [--probes P] [--camera front-door] [--max-seconds 600]
 """
 
 from __future__ import annotations
@@ -28,8 +38,12 @@ import signal
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+
+from hub.media.encoded import EncodedFrame, release_on_marker, tap_receiver
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
@@ -52,32 +66,107 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def open_viewer(viewer: Viewer, index: int, timeout: float) -> float | None:
-    """Start watching; ms from the WHEP request (offer, POST) to the first decoded frame, None if none came."""
+@dataclass
+class Watcher:
+    """One viewer of this worker: decoding (a probe) or tapped (encoded frames counted, never decoded)."""
+
+    viewer: Viewer
+    decoding: bool
+    arrivals: list[float] = field(default_factory=list)  # Unix times of the tapped frames from the first keyframe
+    keyframes: int = 0
+    plis: int = 0  # keyframe requests sent for frames that came before the first keyframe
+    first_keyframe: asyncio.Event = field(default_factory=asyncio.Event)
+    receiver: RTCRtpReceiver | None = None
+    _requests: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.decoding:
+            # Registered before `Viewer.watch` registers its own: both run inside setRemoteDescription, before
+            # the receiver starts its decoder thread. The viewer's reader then waits on a track that stays empty.
+            self.viewer.pc.on("track", self._tap)
+
+    def _tap(self, track: MediaStreamTrack) -> None:
+        if track.kind != "video":
+            return
+        receiver = next(t.receiver for t in self.viewer.pc.getTransceivers() if t.receiver.track is track)
+        release_on_marker(receiver)
+        tap_receiver(receiver, self._deliver)
+        self.receiver = receiver
+
+    def _deliver(self, frame: EncodedFrame) -> None:
+        # Called on the event loop by the receiver's RTP handler.
+        if frame.keyframe:
+            self.keyframes += 1
+            self.first_keyframe.set()
+        if self.keyframes:
+            self.arrivals.append(time.time())
+        else:
+            self._request_keyframe()
+
+    def _request_keyframe(self) -> None:
+        """What aiortc does when its decoder fails on a frame: one PLI to the sender."""
+        receiver = self.receiver
+        sources = receiver.getSynchronizationSources() if receiver is not None else []
+        if receiver is None or not sources:
+            return
+        self.plis += 1
+        task = asyncio.create_task(receiver._send_rtcp_pli(sources[0].source))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    def first(self) -> asyncio.Event:
+        """Set once this viewer has a first frame: decoded (a probe) or a keyframe (tapped)."""
+        return self.viewer.new_frame if self.decoding else self.first_keyframe
+
+
+async def open_viewer(watcher: Watcher, index: int, timeout: float) -> float | None:
+    """Start watching; ms from the WHEP request (offer, POST) to the first frame, None if none came.
+
+    The first frame is the first decoded one for a decoding viewer, the first keyframe for a tapped one.
+    """
     began = time.perf_counter()
+    viewer = watcher.viewer
     status = await asyncio.wait_for(viewer.watch(case=f"BENCH-{index}", reason="benchmark"), timeout)
     if status != 201:
         print(f"viewer {index}: WHEP answered {status}: {viewer.error}", file=sys.stderr)
         return None
     remaining = max(0.0, timeout - (time.perf_counter() - began))
     try:
-        await asyncio.wait_for(viewer.new_frame.wait(), remaining)
+        await asyncio.wait_for(watcher.first().wait(), remaining)
     except TimeoutError:
-        print(f"viewer {index}: no frame within {timeout:.0f}s", file=sys.stderr)
+        what = "decoded frame" if watcher.decoding else "keyframe"
+        state = f"connection {viewer.pc.connectionState}, {watcher.plis} frame(s) before any keyframe"
+        print(f"viewer {index}: no {what} within {timeout:.0f}s ({state})", file=sys.stderr)
         return None
     return (time.perf_counter() - began) * 1000
 
 
-def viewer_report(viewer: Viewer, first_ms: float | None, start: float, end: float) -> dict[str, Any]:
-    """What one viewer received between the Unix times `start` and `end`."""
-    window = [frame for frame in viewer.frames if start <= frame.received_at < end]
-    latency = [frame.received_at * 1000 - frame.stamp_ms for frame in window if frame.stamp_ms is not None]
+def viewer_report(watcher: Watcher, first_ms: float | None, start: float, end: float) -> dict[str, Any]:
+    """What one viewer received between the Unix times `start` and `end`.
+
+    A decoding viewer's frames are the ones it decoded, each with its latency when it carried a capture stamp;
+    a tapped viewer's are the encoded frames it received (no latency: nothing is decoded). A tapped viewer that
+    has seen no keyframe since it opened did not get a usable stream: its fps is 0.
+    """
     seconds = end - start
+    if watcher.decoding:
+        window = [frame for frame in watcher.viewer.frames if start <= frame.received_at < end]
+        frames = len(window)
+        latency = [frame.received_at * 1000 - frame.stamp_ms for frame in window if frame.stamp_ms is not None]
+        unstamped = frames - len(latency)
+        keyframes = plis = None
+    else:
+        frames = sum(1 for arrived in watcher.arrivals if start <= arrived < end)
+        latency, unstamped, keyframes, plis = [], 0, watcher.keyframes, watcher.plis
+    usable = watcher.decoding or watcher.keyframes > 0
     return {
         "type": "viewer",
-        "frames": len(window),
-        "fps": len(window) / seconds if seconds > 0 else 0.0,
-        "unstamped": len(window) - len(latency),
+        "decoding": watcher.decoding,
+        "frames": frames,
+        "fps": frames / seconds if seconds > 0 and usable else 0.0,
+        "keyframes": keyframes,
+        "plis": plis,
+        "unstamped": unstamped,
         "latency_p50_ms": statistics.median(latency) if latency else None,
         "latency_p95_ms": percentile(latency, 0.95),
         "first_frame_ms": first_ms,
@@ -96,7 +185,7 @@ async def read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
     await queue.put({"cmd": "stop"})
 
 
-async def serve(hub: str, camera: str, count: int, first_frame_timeout: float) -> None:
+async def serve(hub: str, camera: str, count: int, probes: int, first_frame_timeout: float) -> None:
     """Log in, then answer commands until told to stop; viewers are always closed on the way out."""
     enable_loopback()
     commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -105,30 +194,31 @@ async def serve(hub: str, camera: str, count: int, first_frame_timeout: float) -
         loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
     reader = asyncio.create_task(read_commands(commands))
     api = Api(hub)
-    viewers: list[Viewer] = []
+    watchers: list[Watcher] = []
     first_ms: list[float | None] = []
     try:
         await asyncio.wait_for(api.login(OFFICER, PASSWORDS[OFFICER]), 30)
         emit({"type": "hello"})
         while (command := await commands.get()).get("cmd") != "stop":
-            if command.get("cmd") == "open" and not viewers:
-                viewers = [Viewer(api, camera) for _ in range(count)]
+            if command.get("cmd") == "open" and not watchers:
+                watchers = [Watcher(Viewer(api, camera), decoding=index < probes) for index in range(count)]
                 first_ms = list(
-                    await asyncio.gather(*(open_viewer(v, i, first_frame_timeout) for i, v in enumerate(viewers)))
+                    await asyncio.gather(*(open_viewer(w, i, first_frame_timeout) for i, w in enumerate(watchers)))
                 )
-                opened = sum(1 for viewer in viewers if viewer.status == 201)
-                emit({"type": "ready", "opened": opened, "first_frame_ms": first_ms})
+                opened = sum(1 for watcher in watchers if watcher.viewer.status == 201)
+                decoding = [watcher.decoding for watcher in watchers]
+                emit({"type": "ready", "opened": opened, "first_frame_ms": first_ms, "decoding": decoding})
             elif command.get("cmd") == "report":
                 start, end = float(command["start"]), float(command["end"])
-                for viewer, first in zip(viewers, first_ms, strict=True):
-                    emit(viewer_report(viewer, first, start, end))
+                for watcher, first in zip(watchers, first_ms, strict=True):
+                    emit(viewer_report(watcher, first, start, end))
                 emit({"type": "done"})
             elif command.get("cmd") == "close":
-                await close_viewers(viewers)
-                viewers, first_ms = [], []
+                await close_viewers([watcher.viewer for watcher in watchers])
+                watchers, first_ms = [], []
                 emit({"type": "closed"})
     finally:
-        await close_viewers(viewers)
+        await close_viewers([watcher.viewer for watcher in watchers])
         await api.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -154,14 +244,20 @@ def main() -> None:
     parser.add_argument("--hub", required=True, help="the hub's base URL")
     parser.add_argument("--camera", default="front-door")
     parser.add_argument("--viewers", type=int, required=True, help="how many viewers this worker opens")
+    parser.add_argument(
+        "--probes", type=int, default=None, help="how many of them decode (default: all); the others are tapped"
+    )
     parser.add_argument("--first-frame-timeout", type=float, default=30.0)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="exit by then whatever happens")
     args = parser.parse_args()
+    probes = args.viewers if args.probes is None else args.probes
+    if not 0 <= probes <= args.viewers:
+        parser.error("--probes must be between 0 and --viewers")
 
     async def bounded() -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                serve(args.hub, args.camera, args.viewers, args.first_frame_timeout), args.max_seconds
+                serve(args.hub, args.camera, args.viewers, probes, args.first_frame_timeout), args.max_seconds
             )
 
     asyncio.run(bounded())

@@ -4,40 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from hub import sync
 from hub.api import cameras, health, pilot, session
 from hub.auth.identity import identity_middleware, public
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
 from hub.errors import error_middleware
-from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
+from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
+from hub.routing.redis import RedisRouter
 from hub.store.base import Store
+from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
+from hub.sync import make_router
 from porchlight_rtc.ice import enable_loopback, rtc_configuration
 
 log = logging.getLogger(__name__)
 
-# Expired log-in sessions are deleted this often.
-PURGE_SECONDS = 300.0
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 async def open_store(config: Config) -> Store:
     """The store the configuration names."""
-    if config.store.kind is StoreKind.SQLITE:
-        return await SqliteStore.open(
-            config.store.sqlite_path, default_max_grant_seconds=config.consent.default_max_grant_seconds
+    consent, store = config.consent, config.store
+    if store.kind is StoreKind.REDIS:
+        return await RedisStore.open(
+            store.redis_dsn(),
+            default_max_grant_seconds=consent.default_max_grant_seconds,
+            prefix=store.redis_prefix,
+            connect_timeout=store.redis_connect_timeout_seconds,
+            socket_timeout=store.redis_socket_timeout_seconds,
         )
-    raise ValueError(f"unsupported store {config.store.kind}")
+    return await SqliteStore.open(store.sqlite_path, default_max_grant_seconds=consent.default_max_grant_seconds)
 
 
 StoreFactory = Callable[[Config], Awaitable[Store]]
@@ -51,60 +57,19 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = Metrics()
     streams = StreamManager(registry, store, metrics, config.media.publish_timeout_seconds)
     app[STORE], app[REGISTRY], app[METRICS], app[STREAMS] = store, registry, metrics, streams
-    marker = await refresh(app, None)
-    watcher = asyncio.create_task(_watch(app, marker), name="consent-watcher")
+    app[ROUTER] = router = make_router(app)
+    marker = await sync.refresh(app, None)
+    watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
+    if isinstance(router, RedisRouter):
+        router.start()
     try:
         yield
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+        await router.close()
         await streams.close()
         await store.close()
-
-
-async def refresh(app: web.Application, marker: int | None) -> int:
-    """Ask the store what changed; reload if anything did or the lease lapsed; renew the lease. The new marker.
-
-    The lease is renewed from the moment the question was asked, and a lapsed lease only after a full reload,
-    so the gates reopen only on state read after the store came back.
-    """
-    store, registry, consent = app[STORE], app[REGISTRY], app[CONFIG].consent
-    asked = time.time()
-    async with asyncio.timeout(consent.store_timeout_seconds):
-        current = await store.change_marker()
-        if current != marker or registry.lapsed(time.time()):
-            await registry.reload(store)
-    registry.renew(asked + consent.lease_seconds)
-    return current
-
-
-async def _watch(app: web.Application, marker: int) -> None:
-    """Keep consent fresh: reload on changes from other processes, hold the lease, sweep closed gates."""
-    store, streams, consent = app[STORE], app[STREAMS], app[CONFIG].consent
-    next_purge = 0.0
-    failing = False
-    while True:
-        await asyncio.sleep(consent.poll_seconds)
-        try:
-            marker = await refresh(app, marker)
-            if failing:
-                log.warning("consent watcher: the store answers again; state reloaded")
-                failing = False
-            now = time.time()
-            if now >= next_purge:
-                await store.purge_sessions(now)
-                next_purge = now + PURGE_SECONDS
-        except Exception as exc:
-            if not failing:
-                log.warning(
-                    "consent watcher: the store does not answer (%s); gates close when the lease ends",
-                    type(exc).__name__,
-                )
-                failing = True
-        try:
-            await streams.sweep()
-        except Exception:
-            log.exception("consent watcher: sweep failed")
 
 
 def create_app(config: Config, store_factory: StoreFactory = open_store) -> web.Application:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
@@ -124,6 +125,17 @@ class ConsentConfig(_Section):
         return self
 
 
+class ClusterConfig(_Section):
+    """Several hubs on one Redis (store.kind = "redis")."""
+
+    # This hub's name among its peers (default: host name and port).
+    node_id: str | None = None
+    # A camera's stream belongs to the hub its agent reached for this long after that hub last renewed it.
+    owner_ttl_seconds: float = Field(default=3.0, gt=0.3, le=60)
+    # How long a withdrawal made here waits for the owning hub to confirm its gates closed.
+    confirm_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+
 class Config(_Section):
     """Everything the hub reads at start-up."""
 
@@ -131,6 +143,7 @@ class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     log_level: str = "INFO"
 
     @field_validator("log_level")
@@ -140,6 +153,10 @@ class Config(_Section):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         return upper
+
+    def node_id(self) -> str:
+        """This hub's name among its peers."""
+        return self.cluster.node_id or f"{socket.gethostname()}:{self.http.port}"
 
     def base_url(self) -> str:
         """The URL clients reach this hub at."""

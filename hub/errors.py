@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hub.store.base import Conflict, NotFound
+from hub.store.base import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ class WrongMediaType(HubError):
     reason = "unsupported_media_type"
 
 
-class StoreUnavailable(HubError):
-    status = 503
-    reason = "store_unavailable"
-
-
 def error_response(status: int, reason: str, message: str) -> web.Response:
     """The JSON body every error shares."""
     response = web.json_response({"reason": reason, "message": message}, status=status)
@@ -84,6 +79,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, exc.reason, str(exc))
     except NotFound as exc:
         return error_response(404, "not_found", str(exc))
+    except StoreUnavailable:
+        return error_response(503, "store_unavailable", "the store is not answering; try again shortly")
     except Conflict as exc:
         return error_response(409, "conflict", str(exc))
     except web.HTTPRequestEntityTooLarge:

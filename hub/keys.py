@@ -9,6 +9,7 @@ from hub.config import Config
 from hub.consent.registry import GateRegistry
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
+from hub.routing.base import Router
 from hub.store.base import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -17,3 +18,4 @@ REGISTRY = web.AppKey("registry", GateRegistry)
 STREAMS = web.AppKey("streams", StreamManager)
 METRICS = web.AppKey("metrics", Metrics)
 RTC = web.AppKey("rtc_configuration", RTCConfiguration)
+ROUTER = web.AppKey("router", Router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from hub.demo import Seeded
 from porchlight_rtc.ice import enable_loopback
 from tests.support.client import Api
 from tests.support.procs import Hub
+from tests.support.redis_server import RedisServer
 
 PASSWORDS = {
     "alice": "alice-demo-pass",
@@ -73,3 +74,10 @@ async def login(hub: Hub) -> AsyncIterator[Callable[[str], Awaitable[Api]]]:
     yield make
     for api in clients:
         await api.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on loopback, shared by one test module (flush it between tests), always stopped."""
+    with RedisServer.running(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -12,7 +12,7 @@ from hub.auth.identity import Identity, ensure_identity, ensure_owner, ensure_ro
 from hub.consent.decision import Grant, Reason, decide, grant_end
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest
-from hub.keys import REGISTRY, STORE, STREAMS
+from hub.keys import REGISTRY, ROUTER, STORE, STREAMS
 from hub.store.base import Camera, Role
 from hub.timefmt import iso
 
@@ -117,11 +117,16 @@ async def withdraw(request: web.Request) -> web.Response:
     _, camera = await _my_camera(request)
     now = time.time()
     registry, streams = request.app[REGISTRY], request.app[STREAMS]
+    router = request.app[ROUTER]
     # Close in memory first; the closure holds even if the store write below fails.
     registry.close_camera(camera.id, now)
+    token = router.expect_closure(camera.id)
     try:
         grant = await request.app[STORE].revoke_grant(camera.id, now)
         registry.apply_grant(grant, camera.id, settle=True)
     finally:
         await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
-    return web.json_response({"grant": grant_json(grant, time.time()), "gates_closed_at": iso(now)})
+    # The hub that streams the camera (maybe another) confirms its gates closed, or its lease bounds when.
+    closure = await router.await_closure(token, grant.version if grant else 0, now)
+    gates = {"confirmed": closure.confirmed, "closed_by": iso(closure.closed_by) if closure.closed_by else iso(now)}
+    return web.json_response({"grant": grant_json(grant, time.time()), "gates": gates})

@@ -12,7 +12,8 @@ import logging
 from aiohttp import WSMsgType, web
 
 from hub.auth.identity import device
-from hub.keys import STREAMS
+from hub.errors import Clash
+from hub.keys import ROUTER, STREAMS
 from hub.media.streams import ControlLink
 from hub.media.whip import authenticate_camera
 
@@ -25,6 +26,10 @@ MAX_MESSAGE = 4096
 async def control_ws(request: web.Request) -> web.WebSocketResponse:
     """Hold one agent's control channel open until it or the hub closes it."""
     camera = await authenticate_camera(request, request.match_info["camera_id"])
+    router = request.app[ROUTER]
+    # The camera's stream lives on the hub its agent reached; another hub holding it sends the agent on.
+    if not await router.claim(camera.id):
+        raise Clash("another hub serves this camera; try the next hub", "camera_owned_elsewhere")
     ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     streams = request.app[STREAMS]
@@ -37,6 +42,8 @@ async def control_ws(request: web.Request) -> web.WebSocketResponse:
                 _on_agent_message(link, message.data)
     finally:
         await streams.detach_control(link)
+        if streams.stream(camera.id).control is None:
+            await router.release(camera.id)
         log.info("camera %s: agent disconnected", camera.id)
     return ws
 

@@ -133,6 +133,14 @@ class StreamManager:
         if stream.publisher is not None:
             await self.detach_publisher(stream.publisher)
 
+    async def disown(self, camera_id: str) -> None:
+        """Another hub took over the camera: drop its agent's link and publisher here (the agent reconnects)."""
+        stream = self.stream(camera_id)
+        if stream.control is not None:
+            await stream.control.ws.close(code=4001, message=b"camera served by another hub")
+        if stream.publisher is not None:
+            await self.detach_publisher(stream.publisher)
+
     # Publishers ------------------------------------------------------------------------------------------
     def may_publish(self, camera_id: str) -> bool:
         """An agent publishes only when asked; a plain WHIP publisher (no control link) always may."""

@@ -23,7 +23,7 @@ from hub.consent.decision import Reason
 from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest, Forbidden, HubError, Missing
-from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
+from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
 from hub.media.codecs import codec_refused, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
@@ -62,15 +62,20 @@ async def whep_post(request: web.Request) -> web.Response:
         await app[STORE].get_camera(camera_id)
     except NotFound:
         raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
+    stream = app[STREAMS].stream(camera_id)
+    if stream.control is None and stream.publisher is None:
+        owner = await app[ROUTER].owner_url(camera_id)
+        if owner is not None:
+            # Redirects are allowed by WHIP/WHEP: the camera's stream lives on another hub.
+            raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     offer = await read_offer(request, app[CONFIG].media.max_sdp_bytes, "recvonly")
-    registry, streams = app[REGISTRY], app[STREAMS]
+    registry = app[REGISTRY]
     officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
     gate = registry.gate(camera_id)
     decision = gate.admit(time.time(), officer)
     if decision is not Reason.OK:
         app[METRICS].denials.labels(decision.value).inc()
         raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
-    stream = streams.stream(camera_id)
     if stream.control is None and stream.publisher is None:
         raise CameraOffline("the camera is not connected to this hub")
     viewer = await _open_viewer(request, identity, officer, camera_id, case, reason, offer)

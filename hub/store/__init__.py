@@ -1,1 +1,1 @@
-"""Stores: one Protocol (`base.Store`), an embedded SQLite implementation, later a Redis one."""
+"""Stores: one Protocol (`base.Store`), an embedded SQLite implementation and a Redis one for many hubs."""

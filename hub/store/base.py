@@ -1,6 +1,6 @@
 """The store interface and its records.
 
-Every store (embedded SQLite now, Redis for many hubs later) implements `Store`; the hub picks one at
+Every store (embedded SQLite for one hub, Redis for many) implements `Store`; the hub picks one at
 start-up. Records are frozen dataclasses; times are Unix seconds (float, UTC).
 """
 
@@ -83,6 +83,10 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The write would break a uniqueness rule (a taken username, camera id, agency id)."""
+
+
+class StoreUnavailable(ConnectionError):
+    """The store did not answer in time."""
 
 
 class Store(Protocol):

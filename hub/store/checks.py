@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from hub.store.base import Role
+
 
 def check_finite(name: str, value: float) -> None:
     # SQLite stores NaN as NULL; refuse it (and infinities) before it reaches consent state.
@@ -22,3 +24,12 @@ def check_positive(name: str, value: float) -> None:
     check_finite(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be positive")
+
+
+def check_account_agency(role: Role, agency_id: str | None) -> None:
+    """Officers belong to an agency (whose existence the store checks); residents and admins to none."""
+    if role is not Role.OFFICER:
+        if agency_id is not None:
+            raise ValueError(f"only officers belong to an agency; a {role.value} account must have none")
+    elif agency_id is None:
+        raise ValueError("an officer account needs an agency")

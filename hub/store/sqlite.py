@@ -18,11 +18,12 @@ the same counter, which makes it the store's `change_marker`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -30,7 +31,19 @@ import aiosqlite
 
 from hub.consent.decision import Grant, Pilot
 from hub.store import checks, sqlite_rows
-from hub.store.base import Account, Agency, Camera, Conflict, NotFound, Policy, Role, Session, Store, View
+from hub.store.base import (
+    Account,
+    Agency,
+    Camera,
+    Conflict,
+    NotFound,
+    Policy,
+    Role,
+    Session,
+    Store,
+    StoreUnavailable,
+    View,
+)
 from hub.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -85,7 +98,8 @@ class SqliteStore:
     async def _read(self, sql: str, params: _Params = ()) -> list[sqlite3.Row]:
         """One statement outside any transaction: a fresh snapshot that sees other processes' commits."""
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, params))
+            with _answering():
+                return list(await self._db.execute_fetchall(sql, params))
 
     async def _write(self, body: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
         """Run `body` as one `BEGIN IMMEDIATE` transaction.
@@ -93,7 +107,8 @@ class SqliteStore:
         Shielded: a caller cancelled mid-way must not leave the shared connection inside an open transaction,
         so once started the transaction commits or rolls back on its own.
         """
-        return await asyncio.shield(self._transaction(body))
+        with _answering():
+            return await asyncio.shield(self._transaction(body))
 
     async def _transaction(self, body: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
         async with self._lock:
@@ -487,6 +502,18 @@ async def _create_schema(db: aiosqlite.Connection) -> None:
     await db.executescript(SCHEMA)
 
 
+@contextlib.contextmanager
+def _answering() -> Iterator[None]:
+    """A file still locked by another writer after the busy timeout, or a disk error: `StoreUnavailable`."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        message = str(exc).lower()
+        if "database is locked" in message or "disk i/o error" in message:
+            raise StoreUnavailable(f"the store file did not answer: {exc}") from exc
+        raise
+
+
 # -- transaction helpers ------------------------------------------------------------------------------
 
 
@@ -501,12 +528,9 @@ async def _bump(db: aiosqlite.Connection) -> int:
 
 
 async def _check_agency_rule(db: aiosqlite.Connection, role: Role, agency_id: str | None) -> None:
-    if role is not Role.OFFICER:
-        if agency_id is not None:
-            raise ValueError(f"only officers belong to an agency; a {role.value} account must have none")
-        return
+    checks.check_account_agency(role, agency_id)
     if agency_id is None:
-        raise ValueError("an officer account needs an agency")
+        return
     if not await _exists(db, "SELECT 1 FROM agencies WHERE id = ?", (agency_id,)):
         raise ValueError(f"an officer account needs an existing agency; {agency_id!r} is unknown")
 

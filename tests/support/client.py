@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from yarl import URL
 
 from device_agent.stamp import read_stamp
 
@@ -82,8 +83,10 @@ class Viewer:
                 self.error = json.loads(body)
                 await self.pc.close()
                 return response.status
-            self.location = response.headers["Location"]
-            events_url = response.links.get("urn:ietf:params:whep:ext:core:server-sent-events", {}).get("url")
+            # Relative URLs resolve against the final URL: a redirect may have sent us to another hub.
+            self.location = str(response.url.join(URL(response.headers["Location"])))
+            events = response.links.get("urn:ietf:params:whep:ext:core:server-sent-events", {}).get("url")
+            events_url = str(response.url.join(URL(str(events)))) if events is not None else None
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
         if events_url is not None:
             self._tasks.append(asyncio.create_task(self._listen(str(events_url))))
@@ -102,8 +105,7 @@ class Viewer:
             self.track_ended.set()
 
     async def _listen(self, url: str) -> None:
-        full = url if url.startswith("http") else f"{self.api.base}{url}"
-        async with self.api.http.get(full) as response:
+        async with self.api.http.get(url) as response:
             event_type = None
             async for raw in response.content:
                 line = raw.decode().rstrip("\n")
@@ -134,7 +136,7 @@ class Viewer:
 
     async def hang_up(self) -> int:
         assert self.location is not None
-        async with self.api.http.delete(f"{self.api.base}{self.location}") as response:
+        async with self.api.http.delete(self.location) as response:
             return response.status
 
     async def close(self) -> None:

@@ -1,0 +1,589 @@
+"""The shared store: Redis, for many hubs (redis-py's asyncio client).
+
+Same contract as the embedded store (`hub.store.sqlite`), same records, versions, errors and change marker.
+The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.store.redis_scripts`.
+
+- Every write that checks something or takes a version is one Lua script: it checks, writes, takes the next
+  version from the shared counter and publishes the change on the change channel in one atomic step.
+- Values are JSON, never pickle. Reads are plain commands (several records: one MULTI/EXEC pipeline).
+- Every call has a timeout (`connect_timeout`, `socket_timeout`) and is never retried behind the caller's back
+  (a retried script could apply twice); Redis down or slow raises `StoreUnavailable`.
+- `subscribe()` follows the change channel; hubs also share a message bus (`publish_raw`/`subscribe_raw`)
+  and camera ownership leases (`claim_camera`, `camera_owner`, `release_camera`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import time
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+
+import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+
+from hub.consent.decision import Grant, Pilot
+from hub.store import checks, redis_pubsub
+from hub.store import redis_records as records
+from hub.store import redis_scripts as lua
+from hub.store.base import (
+    Account,
+    Agency,
+    Camera,
+    Conflict,
+    NotFound,
+    Policy,
+    Role,
+    Session,
+    Store,
+    StoreUnavailable,
+    View,
+)
+from hub.store.redis_keys import DEFAULT_PREFIX, SESSION_GRACE_SECONDS, RedisKeys
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Fields = records.Fields
+_DOWN = redis_pubsub.REDIS_DOWN
+
+
+def _guarded(
+    method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
+    """Turn the client's connection and timeout errors into `StoreUnavailable`; never swallow a cancellation."""
+
+    @functools.wraps(method)
+    async def call(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        try:
+            result = await method(self, *args, **kwargs)
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis did not answer ({method.__name__}): {exc}") from exc
+        if task is not None and task.cancelling() > cancels:
+            # Python 3.11's asyncio.wait_for (redis-py awaits each socket write through it) returns normally when
+            # cancelled just as its inner future completes (fixed in 3.12). Do not let the caller carry on: the
+            # write is whole or absent either way, as with any cancellation once a command is sent.
+            raise asyncio.CancelledError
+        return result
+
+    return call
+
+
+class _Scripts:
+    """The Lua scripts, registered on one client (EVALSHA, loaded again after a Redis restart)."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        register = client.register_script
+        self.add_agency = register(lua.ADD_AGENCY)
+        self.add_account = register(lua.ADD_ACCOUNT)
+        self.set_account_disabled = register(lua.SET_ACCOUNT_DISABLED)
+        self.set_password_hash = register(lua.SET_PASSWORD_HASH)
+        self.add_session = register(lua.ADD_SESSION)
+        self.delete_session = register(lua.DELETE_SESSION)
+        self.purge_sessions = register(lua.PURGE_SESSIONS)
+        self.add_camera = register(lua.ADD_CAMERA)
+        self.set_device_token = register(lua.SET_DEVICE_TOKEN)
+        self.put_grant = register(lua.PUT_GRANT)
+        self.revoke_grant = register(lua.REVOKE_GRANT)
+        self.set_setting = register(lua.SET_SETTING)
+        self.open_view = register(lua.OPEN_VIEW)
+        self.close_view = register(lua.CLOSE_VIEW)
+        self.claim_camera = register(lua.CLAIM_CAMERA)
+        self.release_camera = register(lua.RELEASE_CAMERA)
+
+
+class RedisStore:
+    """`hub.store.base.Store` on Redis. Open with `await RedisStore.open(url, ...)`."""
+
+    def __init__(self, client: aredis.Redis, keys: RedisKeys, default_max_grant_seconds: float, timeout: float):
+        # The client decodes every answer (decode_responses=True): the casts below narrow bytes | str to str.
+        self._r = client
+        self._keys = keys
+        self._default_max_grant_seconds = default_max_grant_seconds
+        self._timeout = timeout
+        self._scripts = _Scripts(client)
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        default_max_grant_seconds: float,
+        prefix: str = DEFAULT_PREFIX,
+        connect_timeout: float = 1.0,
+        socket_timeout: float = 1.0,
+    ) -> RedisStore:
+        """Connect to `url` (redis:// or rediss:// for TLS; may carry a password) and PING it.
+
+        A wrong URL or a Redis that does not answer fails here (`StoreUnavailable`), at start-up.
+        `default_max_grant_seconds` is the policy's cap until an admin sets one.
+        """
+        checks.check_positive("default_max_grant_seconds", default_max_grant_seconds)
+        checks.check_positive("connect_timeout", connect_timeout)
+        checks.check_positive("socket_timeout", socket_timeout)
+        client = aredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        store = cls(client, RedisKeys(prefix), default_max_grant_seconds, socket_timeout)
+        try:
+            await store.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close every connection. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            await self._r.aclose()
+
+    @_guarded
+    async def ping(self) -> None:
+        """Ask Redis to answer; StoreUnavailable if it does not in time."""
+        await self._r.ping()
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        script: AsyncScript,
+        keys: Sequence[str],
+        args: Iterable[str | int | float],
+        errors: Mapping[str, Exception] | None = None,
+    ) -> _Fields:
+        """Run a script; its {"ok": ...} payload, or raise the exception `errors` names for its error code."""
+        reply = json.loads(await script(keys=keys, args=list(args)))
+        if "error" in reply:
+            error = (errors or {}).get(reply["error"])
+            if error is None:
+                raise RuntimeError(f"store script failed: {reply['error']}")
+            raise error
+        ok: _Fields = reply["ok"]
+        return ok
+
+    @property
+    def _feed(self) -> list[str]:
+        """The first two keys of every script that takes a version: the counter and the change channel."""
+        return [self._keys.version, self._keys.changes]
+
+    async def _hash(self, key: str) -> _Fields | None:
+        raw = cast(dict[str, str], await self._r.hgetall(key))
+        return records.decode(raw) if raw else None
+
+    async def _hashes(self, keys: Sequence[str]) -> list[_Fields]:
+        """Several records in one MULTI/EXEC (a consistent snapshot); missing ones are left out."""
+        if not keys:
+            return []
+        async with self._r.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            raws = cast(list[dict[str, str]], await pipe.execute())
+        return [records.decode(raw) for raw in raws if raw]
+
+    # -- change feed ----------------------------------------------------------------------------------
+
+    @_guarded
+    async def change_marker(self) -> int:
+        """The shared version counter: it grows with every consent-relevant write by any hub or the CLI."""
+        value = await self._r.get(self._keys.version)
+        return int(value or 0)
+
+    async def subscribe(self) -> AsyncGenerator[dict[str, Any], None]:
+        """Follow the change channel: yields {"kind", "id", "version"} for each change, as published.
+
+        The first item is {"kind": "subscribed", "id": None, "version": <change marker>}, read once the
+        subscription is active: reload everything then, and every later change arrives as a message. Pub/sub
+        can lose messages, so when the connection drops (or Redis stops answering pings) this raises
+        `StoreUnavailable`: subscribe again and reload. Close it with `contextlib.aclosing`.
+        """
+
+        async def hello() -> dict[str, Any]:
+            return {"kind": "subscribed", "id": None, "version": await self.change_marker()}
+
+        async for message in redis_pubsub.listen(self._r, self._keys.changes, self._timeout, hello):
+            yield message
+
+    @_guarded
+    async def publish_raw(self, channel_suffix: str, message: dict[str, Any]) -> None:
+        """Publish a JSON message to the other hubs on the bus topic `channel_suffix`."""
+        await self._r.publish(self._keys.bus(channel_suffix), json.dumps(message))
+
+    async def subscribe_raw(self, channel_suffix: str) -> AsyncGenerator[dict[str, Any], None]:
+        """Follow the bus topic `channel_suffix`: first {"kind": "subscribed", "channel": channel_suffix} once
+        the subscription is active (publish requests after it), then each message. Raises `StoreUnavailable`
+        as `subscribe` does."""
+
+        async def hello() -> dict[str, Any]:
+            return {"kind": "subscribed", "channel": channel_suffix}
+
+        async for message in redis_pubsub.listen(self._r, self._keys.bus(channel_suffix), self._timeout, hello):
+            yield message
+
+    # -- agencies and accounts ------------------------------------------------------------------------
+
+    @_guarded
+    async def add_agency(self, agency_id: str, name: str) -> Agency:
+        """Add an agency; Conflict if the id is taken."""
+        record = json.dumps({"id": agency_id, "name": name})
+        errors = {"agency_exists": Conflict(f"agency {agency_id!r} already exists")}
+        await self._run(self._scripts.add_agency, [self._keys.agencies], [agency_id, record], errors)
+        return Agency(agency_id, name)
+
+    @_guarded
+    async def list_agencies(self) -> list[Agency]:
+        """Every agency, by id."""
+        values = cast(list[str], await self._r.hvals(self._keys.agencies))
+        agencies = [json.loads(value) for value in values]
+        return sorted((Agency(str(a["id"]), str(a["name"])) for a in agencies), key=lambda a: a.id)
+
+    @_guarded
+    async def add_account(self, username: str, password_hash: str, role: Role, agency_id: str | None) -> Account:
+        """Add an account. Officers need an existing agency; residents and admins have none (ValueError)."""
+        role = Role(role)
+        checks.check_account_agency(role, agency_id)
+        created_at = time.time()
+        keys = self._keys
+        errors: dict[str, Exception] = {
+            "unknown_agency": ValueError(f"an officer account needs an existing agency; {agency_id!r} is unknown"),
+            "username_taken": Conflict(f"username {username!r} is taken"),
+        }
+        fields = records.pairs(
+            username=username,
+            password_hash=password_hash,
+            role=role.value,
+            agency_id=agency_id,
+            disabled=False,
+            created_at=created_at,
+        )
+        result = await self._run(
+            self._scripts.add_account,
+            [keys.account_by_username, keys.agencies, keys.account_seq, keys.accounts],
+            [username, "1" if role is Role.OFFICER else "0", agency_id or "", keys.account(""), *fields],
+            errors,
+        )
+        return Account(int(result["id"]), username, role, agency_id, False, created_at)
+
+    @_guarded
+    async def get_account(self, account_id: int) -> Account:
+        """The account; NotFound if unknown."""
+        fields = await self._hash(self._keys.account(account_id))
+        if fields is None:
+            raise NotFound(f"account {account_id} not found")
+        return records.account(fields)
+
+    @_guarded
+    async def find_account(self, username: str) -> tuple[Account, str]:
+        """The account and its password hash; NotFound if no such username."""
+        account_id = cast(str | None, await self._r.hget(self._keys.account_by_username, username))
+        fields = None if account_id is None else await self._hash(self._keys.account(account_id))
+        # Accounts are never deleted and usernames never change, so the index and the record agree.
+        if fields is None or fields["username"] != username:
+            raise NotFound("no account with that username")
+        return records.account(fields), str(fields["password_hash"])
+
+    @_guarded
+    async def list_accounts(self) -> list[Account]:
+        """Every account, by id."""
+        ids = cast(list[str], await self._r.zrange(self._keys.accounts, 0, -1))
+        return [records.account(fields) for fields in await self._hashes([self._keys.account(i) for i in ids])]
+
+    @_guarded
+    async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
+        """Disable or enable an account (the change marker moves if the flag changed); NotFound if unknown."""
+        result = await self._run(
+            self._scripts.set_account_disabled,
+            [*self._feed, self._keys.account(account_id)],
+            [account_id, json.dumps(bool(disabled))],
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+        return records.account(records.decode_flat(result["record"]))
+
+    @_guarded
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        """Replace an account's password hash; NotFound if unknown."""
+        await self._run(
+            self._scripts.set_password_hash,
+            [self._keys.account(account_id)],
+            [json.dumps(password_hash)],
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+
+    # -- sessions -------------------------------------------------------------------------------------
+
+    @_guarded
+    async def add_session(self, token_hash: str, account_id: int, now: float, expires_at: float) -> Session:
+        """Record a log-in; NotFound for an unknown account, Conflict for a token hash already in use.
+
+        The key also expires in Redis, `SESSION_GRACE_SECONDS` after `expires_at` (measured from `now`)."""
+        checks.check_finite("now", now)
+        checks.check_finite("expires_at", expires_at)
+        ttl_ms = math.ceil((max(expires_at - now, 0.0) + SESSION_GRACE_SECONDS) * 1000)
+        keys = self._keys
+        fields = records.pairs(token_hash=token_hash, account_id=account_id, created_at=now, expires_at=expires_at)
+        await self._run(
+            self._scripts.add_session,
+            [keys.account(account_id), keys.session(token_hash), keys.sessions_by_expiry],
+            [token_hash, repr(float(expires_at)), ttl_ms, *fields],
+            {
+                "account_not_found": NotFound(f"account {account_id} not found"),
+                "session_exists": Conflict("session token already in use"),
+            },
+        )
+        return Session(token_hash, account_id, now, expires_at)
+
+    @_guarded
+    async def get_session(self, token_hash: str) -> Session:
+        """The session, expired or not; NotFound if unknown."""
+        fields = await self._hash(self._keys.session(token_hash))
+        if fields is None:
+            raise NotFound("session not found")
+        return records.session(fields)
+
+    @_guarded
+    async def delete_session(self, token_hash: str) -> None:
+        """End a session (log-out, or an admin ending it). Idempotent: an unknown token is not an error."""
+        keys = self._keys
+        await self._run(
+            self._scripts.delete_session, [*self._feed, keys.session(token_hash), keys.sessions_by_expiry], [token_hash]
+        )
+
+    @_guarded
+    async def purge_sessions(self, now: float) -> int:
+        """Delete sessions expired at `now` (expires_at <= now, as the gate sees them); how many went."""
+        checks.check_finite("now", now)
+        result = await self._run(
+            self._scripts.purge_sessions, [self._keys.sessions_by_expiry], [repr(float(now)), self._keys.session("")]
+        )
+        return int(result["purged"])
+
+    # -- cameras --------------------------------------------------------------------------------------
+
+    @_guarded
+    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera:
+        """Register a camera; NotFound for an unknown owner, Conflict for a taken id or device token."""
+        camera = Camera(camera_id, owner_id, name, time.time())
+        keys = self._keys
+        fields = records.pairs(
+            id=camera_id, owner_id=owner_id, name=name, token_hash=token_hash, created_at=camera.created_at
+        )
+        await self._run(
+            self._scripts.add_camera,
+            [
+                *self._feed,
+                keys.account(owner_id),
+                keys.camera(camera_id),
+                keys.cameras,
+                keys.cameras_of(owner_id),
+                keys.camera_by_token,
+            ],
+            [camera_id, token_hash, *fields],
+            {
+                "account_not_found": NotFound(f"account {owner_id} not found"),
+                "camera_exists": Conflict(f"camera {camera_id!r} already exists"),
+                "token_in_use": Conflict("that device token is already in use"),
+            },
+        )
+        return camera
+
+    @_guarded
+    async def get_camera(self, camera_id: str) -> Camera:
+        """The camera; NotFound if unknown."""
+        fields = await self._hash(self._keys.camera(camera_id))
+        if fields is None:
+            raise NotFound(f"camera {camera_id!r} not found")
+        return records.camera(fields)
+
+    @_guarded
+    async def list_cameras(self, owner_id: int | None = None) -> list[Camera]:
+        """Every camera, or only `owner_id`'s, by id."""
+        index = self._keys.cameras if owner_id is None else self._keys.cameras_of(owner_id)
+        ids = cast(set[str], await self._r.smembers(index))
+        return [records.camera(fields) for fields in await self._hashes([self._keys.camera(i) for i in sorted(ids)])]
+
+    @_guarded
+    async def camera_for_token(self, token_hash: str) -> Camera:
+        """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
+        camera_id = cast(str | None, await self._r.hget(self._keys.camera_by_token, token_hash))
+        fields = None if camera_id is None else await self._hash(self._keys.camera(camera_id))
+        # Re-checked on the record: the camera may have been given a new token between the two reads.
+        if fields is None or fields["token_hash"] != token_hash:
+            raise NotFound("no camera has that device token")
+        return records.camera(fields)
+
+    @_guarded
+    async def set_device_token(self, camera_id: str, token_hash: str) -> None:
+        """Give a camera a new device token (the old one stops working); bumps the change marker."""
+        await self._run(
+            self._scripts.set_device_token,
+            [*self._feed, self._keys.camera(camera_id), self._keys.camera_by_token],
+            [camera_id, token_hash, json.dumps(token_hash)],
+            {
+                "camera_not_found": NotFound(f"camera {camera_id!r} not found"),
+                "token_in_use": Conflict("that device token is already in use"),
+            },
+        )
+
+    # -- consent ----------------------------------------------------------------------------------------
+
+    @_guarded
+    async def get_grant(self, camera_id: str) -> Grant | None:
+        """The camera's grant (live, expired or revoked), or None if it never opted in."""
+        fields = await self._hash(self._keys.grant(camera_id))
+        return None if fields is None else records.grant(fields)
+
+    @_guarded
+    async def list_grants(self) -> list[Grant]:
+        """Every grant, revoked and expired ones included, by camera id."""
+        ids = cast(set[str], await self._r.smembers(self._keys.grants))
+        return [records.grant(fields) for fields in await self._hashes([self._keys.grant(i) for i in sorted(ids)])]
+
+    @_guarded
+    async def put_grant(
+        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+    ) -> Grant:
+        """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
+        checks.check_window(starts_at, ends_at)
+        encoded = None if agencies is None else sorted(agencies)
+        fields = records.pairs(
+            camera_id=camera_id, starts_at=starts_at, ends_at=ends_at, agencies=encoded, revoked_at=None
+        )
+        keys = self._keys
+        result = await self._run(
+            self._scripts.put_grant,
+            [*self._feed, keys.camera(camera_id), keys.grant(camera_id), keys.grants],
+            [camera_id, *fields],
+            {"camera_not_found": NotFound(f"camera {camera_id!r} not found")},
+        )
+        return Grant(camera_id, starts_at, ends_at, agencies, None, int(result["version"]))
+
+    @_guarded
+    async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
+        """Mark the grant withdrawn at `at` (new version); unchanged if already revoked; None if no grant."""
+        checks.check_finite("at", at)
+        result = await self._run(
+            self._scripts.revoke_grant, [*self._feed, self._keys.grant(camera_id)], [camera_id, json.dumps(at)]
+        )
+        return records.grant(records.decode_flat(result["record"])) if "record" in result else None
+
+    @_guarded
+    async def get_pilot(self) -> Pilot | None:
+        """The pilot's window, or None if an admin never set one."""
+        fields = await self._hash(self._keys.pilot)
+        if fields is None:
+            return None
+        return records.pilot(fields)
+
+    @_guarded
+    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
+        """Set the pilot's window (new version)."""
+        checks.check_window(starts_at, ends_at)
+        fields = records.pairs(starts_at=starts_at, ends_at=ends_at)
+        result = await self._run(self._scripts.set_setting, [*self._feed, self._keys.pilot], ["pilot", *fields])
+        return Pilot(starts_at, ends_at, int(result["version"]))
+
+    @_guarded
+    async def get_policy(self) -> Policy:
+        """The admin's limits; the configured default (version 0) until one is set."""
+        fields = await self._hash(self._keys.policy)
+        if fields is None:
+            return Policy(self._default_max_grant_seconds, 0)
+        return records.policy(fields)
+
+    @_guarded
+    async def set_policy(self, max_grant_seconds: float) -> Policy:
+        """Set the cap on every opt-in's time box (new version); ValueError unless positive and finite."""
+        checks.check_positive("max_grant_seconds", max_grant_seconds)
+        fields = records.pairs(max_grant_seconds=max_grant_seconds)
+        result = await self._run(self._scripts.set_setting, [*self._feed, self._keys.policy], ["policy", *fields])
+        return Policy(max_grant_seconds, int(result["version"]))
+
+    # -- views ----------------------------------------------------------------------------------------
+
+    @_guarded
+    async def open_view(self, camera_id: str, account_id: int, case_number: str, reason: str, now: float) -> View:
+        """Put a look on the record before returning; NotFound for an unknown camera or account."""
+        checks.check_finite("now", now)
+        keys = self._keys
+        fields = records.pairs(
+            camera_id=camera_id,
+            account_id=account_id,
+            case_number=case_number,
+            reason=reason,
+            started_at=now,
+            ended_at=None,
+            end_reason=None,
+        )
+        result = await self._run(
+            self._scripts.open_view,
+            [keys.camera(camera_id), keys.account(account_id), keys.view_seq, keys.views, keys.views_of(camera_id)],
+            [keys.view(""), *fields],
+            {
+                "camera_not_found": NotFound(f"camera {camera_id!r} not found"),
+                "account_not_found": NotFound(f"account {account_id} not found"),
+            },
+        )
+        return View(int(result["id"]), camera_id, account_id, case_number, reason, now, None, None)
+
+    @_guarded
+    async def close_view(self, view_id: int, now: float, end_reason: str) -> None:
+        """Record a look's end. The first close wins (a later one changes nothing); NotFound if unknown."""
+        checks.check_finite("now", now)
+        await self._run(
+            self._scripts.close_view,
+            [self._keys.view(view_id)],
+            [json.dumps(now), json.dumps(end_reason)],
+            {"view_not_found": NotFound(f"view {view_id} not found")},
+        )
+
+    @_guarded
+    async def list_views(self, camera_id: str | None = None) -> list[View]:
+        """Every look, or only `camera_id`'s, newest first."""
+        index = self._keys.views if camera_id is None else self._keys.views_of(camera_id)
+        ids = cast(list[str], await self._r.zrange(index, 0, -1))
+        views = [records.view(fields) for fields in await self._hashes([self._keys.view(i) for i in ids])]
+        return sorted(views, key=lambda v: (v.started_at, v.id), reverse=True)
+
+    # -- camera ownership -----------------------------------------------------------------------------
+
+    @_guarded
+    async def claim_camera(self, camera_id: str, node_id: str, url: str, ttl: float) -> bool:
+        """Take the camera's ownership lease for `ttl` seconds, or renew it if this node holds it already.
+        False if another node holds it."""
+        checks.check_positive("ttl", ttl)
+        lease = json.dumps({"node": node_id, "url": url})
+        ttl_ms = max(1, math.ceil(ttl * 1000))
+        result = await self._run(self._scripts.claim_camera, [self._keys.owner(camera_id)], [node_id, lease, ttl_ms])
+        return bool(result["claimed"])
+
+    @_guarded
+    async def camera_owner(self, camera_id: str) -> tuple[str, str] | None:
+        """(node id, url) of the hub holding the camera's lease, or None if no lease is live."""
+        value = await self._r.get(self._keys.owner(camera_id))
+        if value is None:
+            return None
+        lease = json.loads(value)
+        return str(lease["node"]), str(lease["url"])
+
+    @_guarded
+    async def release_camera(self, camera_id: str, node_id: str) -> None:
+        """Give up the camera's lease, only if this node holds it."""
+        await self._run(self._scripts.release_camera, [self._keys.owner(camera_id)], [node_id])
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: RedisStore) -> Store:
+        # mypy proves here that RedisStore satisfies the Store protocol.
+        return store

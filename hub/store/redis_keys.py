@@ -1,0 +1,157 @@
+"""Every Redis key and channel the shared store uses, in one place.
+
+All names start with a configurable prefix (default "pl:") so several deployments, or a test, can share one
+Redis. Records are hashes whose field values are JSON encoded and decoded in Python (`json.dumps` writes a
+float exactly; Redis's Lua cjson keeps only 14 significant digits, so scripts copy these strings and never
+re-encode a number). A JSON `null` is the string "null". Times are Unix seconds.
+
+Relationships (indexes) are kept in the same Lua script as the record they index, so they never disagree.
+The layout needs a single Redis (or a primary with replicas), not Redis Cluster: scripts build some keys from a
+stem passed in (new accounts and views, `account("")`, `view("")`; sessions to purge, `session("")`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "pl:"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    prefix: str = DEFAULT_PREFIX
+
+    # -- change feed --------------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """STRING, integer: the shared version counter (INCR). Every grant, pilot and policy write takes its
+        version from it; account enable/disable, camera add/re-key and session deletion bump it too. It is
+        the store's `change_marker`; missing means 0."""
+        return f"{self.prefix}version"
+
+    @property
+    def changes(self) -> str:
+        """PUB/SUB channel: one JSON message per bump of `version`, published by the same Lua script that
+        wrote the change: {"kind": "grant"|"pilot"|"policy"|"account"|"camera"|"session", "id": ...,
+        "version": n}. `id` is the camera id (grant, camera), the account id (account, session) or null."""
+        return f"{self.prefix}changes"
+
+    def bus(self, suffix: str) -> str:
+        """PUB/SUB channel: hub-to-hub messages (JSON objects) on a topic, e.g. withdrawal confirmations."""
+        return f"{self.prefix}bus:{suffix}"
+
+    # -- agencies and accounts ----------------------------------------------------------------------------
+
+    @property
+    def agencies(self) -> str:
+        """HASH: agency id -> JSON {"id": ..., "name": ...}. Agencies are never deleted."""
+        return f"{self.prefix}agencies"
+
+    def account(self, account_id: int | str) -> str:
+        """HASH: one account. Fields (JSON values): id, username, password_hash, role, agency_id (null unless
+        an officer), disabled (true/false), created_at."""
+        return f"{self.prefix}account:{account_id}"
+
+    @property
+    def accounts(self) -> str:
+        """ZSET: every account id, scored by the id (lists accounts in id order)."""
+        return f"{self.prefix}accounts"
+
+    @property
+    def account_by_username(self) -> str:
+        """HASH: username -> account id (the uniqueness index for usernames)."""
+        return f"{self.prefix}account-by-username"
+
+    @property
+    def account_seq(self) -> str:
+        """STRING, integer: the last account id handed out (INCR); ids are never reused."""
+        return f"{self.prefix}account-seq"
+
+    # -- sessions -------------------------------------------------------------------------------------------
+
+    def session(self, token_hash: str) -> str:
+        """HASH: one log-in. Fields (JSON values): token_hash, account_id, created_at, expires_at. Also given
+        a Redis TTL of its remaining life plus `SESSION_GRACE_SECONDS`, so a session nobody purges still goes;
+        until then `get_session` returns it, expired or not, like the embedded store."""
+        return f"{self.prefix}session:{token_hash}"
+
+    @property
+    def sessions_by_expiry(self) -> str:
+        """ZSET: token hash scored by expires_at, for `purge_sessions`. May hold hashes whose session key
+        already expired through its TTL; a purge removes them."""
+        return f"{self.prefix}sessions-by-expiry"
+
+    # -- cameras ----------------------------------------------------------------------------------------------
+
+    def camera(self, camera_id: str) -> str:
+        """HASH: one camera. Fields (JSON values): id, owner_id, name, token_hash (of its device token),
+        created_at."""
+        return f"{self.prefix}camera:{camera_id}"
+
+    @property
+    def cameras(self) -> str:
+        """SET: every camera id."""
+        return f"{self.prefix}cameras"
+
+    def cameras_of(self, owner_id: int) -> str:
+        """SET: the camera ids one account owns."""
+        return f"{self.prefix}cameras-of:{owner_id}"
+
+    @property
+    def camera_by_token(self) -> str:
+        """HASH: device token hash -> camera id (the uniqueness index for device tokens)."""
+        return f"{self.prefix}camera-by-token"
+
+    def owner(self, camera_id: str) -> str:
+        """STRING, JSON {"node": ..., "url": ...}: which hub holds the camera's stream. A lease: set with a
+        PX expiry by `claim_camera`, renewed only by its holder, deleted by `release_camera`."""
+        return f"{self.prefix}owner:{camera_id}"
+
+    # -- consent ----------------------------------------------------------------------------------------------
+
+    def grant(self, camera_id: str) -> str:
+        """HASH: a camera's grant. Fields (JSON values): camera_id, starts_at, ends_at, agencies (sorted array,
+        or null for every agency), revoked_at (null while live), version."""
+        return f"{self.prefix}grant:{camera_id}"
+
+    @property
+    def grants(self) -> str:
+        """SET: the camera ids that have a grant (live, expired or revoked)."""
+        return f"{self.prefix}grants"
+
+    @property
+    def pilot(self) -> str:
+        """HASH: the pilot's window. Fields (JSON values): starts_at, ends_at, version. Missing until set."""
+        return f"{self.prefix}pilot"
+
+    @property
+    def policy(self) -> str:
+        """HASH: the admin's limits. Fields (JSON values): max_grant_seconds, version. Missing until set (the
+        configured default applies, version 0)."""
+        return f"{self.prefix}policy"
+
+    # -- views ------------------------------------------------------------------------------------------------
+
+    def view(self, view_id: int | str) -> str:
+        """HASH: one look. Fields (JSON values): id, camera_id, account_id, case_number, reason, started_at,
+        ended_at (null while open), end_reason (null while open)."""
+        return f"{self.prefix}view:{view_id}"
+
+    @property
+    def views(self) -> str:
+        """ZSET: every view id, scored by the id."""
+        return f"{self.prefix}views"
+
+    def views_of(self, camera_id: str) -> str:
+        """ZSET: one camera's view ids, scored by the id."""
+        return f"{self.prefix}views-of:{camera_id}"
+
+    @property
+    def view_seq(self) -> str:
+        """STRING, integer: the last view id handed out (INCR); ids are never reused."""
+        return f"{self.prefix}view-seq"
+
+
+# A session key outlives its expiry by this much, so `get_session` can still tell "expired" from "unknown".
+SESSION_GRACE_SECONDS = 24 * 3600.0

@@ -1,0 +1,115 @@
+"""Redis hashes to store records and back (see `hub.store.redis_keys` for the fields).
+
+Each field value is JSON, encoded here with `json.dumps` (exact for floats) and decoded with `json.loads`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hub.consent.decision import Grant, Pilot
+from hub.store.base import Account, Camera, Policy, Role, Session, View
+
+log = logging.getLogger(__name__)
+
+Fields = dict[str, Any]
+
+
+def pairs(**fields: object) -> list[str]:
+    """Hash field pairs for a script's ARGV: name, JSON value, name, JSON value, ..."""
+    flat: list[str] = []
+    for name, value in fields.items():
+        flat += [name, json.dumps(value, allow_nan=False)]
+    return flat
+
+
+def decode(raw: Mapping[str, str]) -> Fields:
+    """A hash as HGETALL gives it."""
+    return {name: json.loads(value) for name, value in raw.items()}
+
+
+def decode_flat(flat: Sequence[str]) -> Fields:
+    """A hash as a script returns it (HGETALL's flat list inside the script's JSON answer)."""
+    return decode(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def message(channel: str, data: str) -> dict[str, Any] | None:
+    """A pub/sub message's JSON object; None (logged) for anything else."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("ignored a message on %s that is not a JSON object", channel)
+        return None
+    return value
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def account(fields: Fields) -> Account:
+    return Account(
+        id=int(fields["id"]),
+        username=str(fields["username"]),
+        role=Role(fields["role"]),
+        agency_id=_optional_str(fields["agency_id"]),
+        disabled=bool(fields["disabled"]),
+        created_at=float(fields["created_at"]),
+    )
+
+
+def session(fields: Fields) -> Session:
+    return Session(
+        token_hash=str(fields["token_hash"]),
+        account_id=int(fields["account_id"]),
+        created_at=float(fields["created_at"]),
+        expires_at=float(fields["expires_at"]),
+    )
+
+
+def camera(fields: Fields) -> Camera:
+    return Camera(str(fields["id"]), int(fields["owner_id"]), str(fields["name"]), float(fields["created_at"]))
+
+
+def grant(fields: Fields) -> Grant:
+    agencies = fields["agencies"]
+    if agencies is not None and not (isinstance(agencies, list) and all(isinstance(a, str) for a in agencies)):
+        raise ValueError("grant agencies must be a JSON array of agency ids")
+    return Grant(
+        camera_id=str(fields["camera_id"]),
+        starts_at=float(fields["starts_at"]),
+        ends_at=float(fields["ends_at"]),
+        agencies=None if agencies is None else frozenset(agencies),
+        revoked_at=_optional_float(fields["revoked_at"]),
+        version=int(fields["version"]),
+    )
+
+
+def pilot(fields: Fields) -> Pilot:
+    return Pilot(float(fields["starts_at"]), float(fields["ends_at"]), int(fields["version"]))
+
+
+def policy(fields: Fields) -> Policy:
+    return Policy(float(fields["max_grant_seconds"]), int(fields["version"]))
+
+
+def view(fields: Fields) -> View:
+    return View(
+        id=int(fields["id"]),
+        camera_id=str(fields["camera_id"]),
+        account_id=int(fields["account_id"]),
+        case_number=str(fields["case_number"]),
+        reason=str(fields["reason"]),
+        started_at=float(fields["started_at"]),
+        ended_at=_optional_float(fields["ended_at"]),
+        end_reason=_optional_str(fields["end_reason"]),
+    )

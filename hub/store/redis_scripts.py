@@ -1,0 +1,246 @@
+"""The shared store's Lua scripts: each write that must be atomic is one script.
+
+Redis runs a script as one step: nothing else reads or writes in between, so a check, its write, the next
+version and the change message on the channel happen together or not at all (a caller cancelled mid-call
+leaves either the whole write or none of it).
+
+Conventions (see `hub.store.redis_keys` for the keys):
+- Record fields arrive as name/value pairs at the end of ARGV, the values already JSON encoded in Python; a
+  script copies them into the hash and never re-encodes a number (cjson keeps only 14 significant digits).
+- A script answers with JSON: {"ok": {...}} or {"error": "<code>"}. Python turns the code into NotFound,
+  Conflict or ValueError with the same message the embedded store gives.
+- `next_version()` takes the next value of the shared counter and `announce()` publishes the change message
+  {"kind", "id", "version"} on the change channel, in the same script as the write.
+"""
+
+from __future__ import annotations
+
+# Every script starts with these helpers. Scripts that take a version pass the version counter and the change
+# channel as KEYS[1] and KEYS[2]; the others never call `next_version` or `announce`.
+_PRELUDE = """
+local function fail(code)
+  return cjson.encode({error = code})
+end
+local function ok(value)
+  return cjson.encode({ok = value})
+end
+local function next_version()
+  return redis.call('INCR', KEYS[1])
+end
+local function announce(kind, id, version)
+  redis.call('PUBLISH', KEYS[2], cjson.encode({kind = kind, id = id, version = version}))
+end
+local function hset_pairs(key, first)
+  if #ARGV >= first then
+    redis.call('HSET', key, unpack(ARGV, first))
+  end
+end
+"""
+
+
+def _script(body: str) -> str:
+    return _PRELUDE + body
+
+
+# KEYS: agencies. ARGV: agency id, record JSON.
+ADD_AGENCY = _script("""
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return fail('agency_exists')
+end
+return ok({})
+""")
+
+# KEYS: username index, agencies, account sequence, account ids.
+# ARGV: username, '1' for an officer (whose agency must exist) or '0', agency id, account key stem, field pairs.
+ADD_ACCOUNT = _script("""
+if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 then
+  return fail('unknown_agency')
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return fail('username_taken')
+end
+local id = redis.call('INCR', KEYS[3])
+redis.call('HSET', ARGV[4] .. id, 'id', tostring(id))
+hset_pairs(ARGV[4] .. id, 5)
+redis.call('HSET', KEYS[1], ARGV[1], id)
+redis.call('ZADD', KEYS[4], id, id)
+return ok({id = id})
+""")
+
+# KEYS: version, changes, account. ARGV: account id, disabled ('true' or 'false').
+SET_ACCOUNT_DISABLED = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('account_not_found')
+end
+if redis.call('HGET', KEYS[3], 'disabled') ~= ARGV[2] then
+  local version = next_version()
+  redis.call('HSET', KEYS[3], 'disabled', ARGV[2])
+  announce('account', tonumber(ARGV[1]), version)
+end
+return ok({record = redis.call('HGETALL', KEYS[3])})
+""")
+
+# KEYS: account. ARGV: password hash (JSON).
+SET_PASSWORD_HASH = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('account_not_found')
+end
+redis.call('HSET', KEYS[1], 'password_hash', ARGV[1])
+return ok({})
+""")
+
+# KEYS: account, session, sessions by expiry. ARGV: token hash, expires_at (score), TTL in ms, field pairs.
+ADD_SESSION = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('account_not_found')
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return fail('session_exists')
+end
+hset_pairs(KEYS[2], 4)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return ok({})
+""")
+
+# KEYS: version, changes, session, sessions by expiry. ARGV: token hash.
+DELETE_SESSION = _script("""
+local account_id = redis.call('HGET', KEYS[3], 'account_id')
+redis.call('ZREM', KEYS[4], ARGV[1])
+if account_id then
+  redis.call('DEL', KEYS[3])
+  announce('session', tonumber(account_id), next_version())
+end
+return ok({})
+""")
+
+# KEYS: sessions by expiry. ARGV: now (score), session key stem. Deletes sessions with expires_at <= now.
+PURGE_SESSIONS = _script("""
+local gone = 0
+for _, token_hash in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  gone = gone + redis.call('DEL', ARGV[2] .. token_hash)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return ok({purged = gone})
+""")
+
+# KEYS: version, changes, owner account, camera, camera ids, owner's camera ids, token index.
+# ARGV: camera id, token hash, field pairs.
+ADD_CAMERA = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('account_not_found')
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return fail('camera_exists')
+end
+if redis.call('HEXISTS', KEYS[7], ARGV[2]) == 1 then
+  return fail('token_in_use')
+end
+local version = next_version()
+hset_pairs(KEYS[4], 3)
+redis.call('SADD', KEYS[5], ARGV[1])
+redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('HSET', KEYS[7], ARGV[2], ARGV[1])
+announce('camera', ARGV[1], version)
+return ok({})
+""")
+
+# KEYS: version, changes, camera, token index. ARGV: camera id, token hash, token hash (JSON).
+SET_DEVICE_TOKEN = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('camera_not_found')
+end
+local holder = redis.call('HGET', KEYS[4], ARGV[2])
+if holder and holder ~= ARGV[1] then
+  return fail('token_in_use')
+end
+local version = next_version()
+redis.call('HDEL', KEYS[4], cjson.decode(redis.call('HGET', KEYS[3], 'token_hash')))
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'token_hash', ARGV[3])
+announce('camera', ARGV[1], version)
+return ok({})
+""")
+
+# KEYS: version, changes, camera, grant, camera ids with a grant. ARGV: camera id, field pairs.
+PUT_GRANT = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('camera_not_found')
+end
+local version = next_version()
+redis.call('DEL', KEYS[4])
+hset_pairs(KEYS[4], 2)
+redis.call('HSET', KEYS[4], 'version', version)
+redis.call('SADD', KEYS[5], ARGV[1])
+announce('grant', ARGV[1], version)
+return ok({version = version})
+""")
+
+# KEYS: version, changes, grant. ARGV: camera id, revoked_at (JSON). Keeps an earlier withdrawal.
+REVOKE_GRANT = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return ok({})
+end
+if redis.call('HGET', KEYS[3], 'revoked_at') == 'null' then
+  local version = next_version()
+  redis.call('HSET', KEYS[3], 'revoked_at', ARGV[2], 'version', version)
+  announce('grant', ARGV[1], version)
+end
+return ok({record = redis.call('HGETALL', KEYS[3])})
+""")
+
+# KEYS: version, changes, the pilot or policy hash. ARGV: change kind ('pilot' or 'policy'), field pairs.
+SET_SETTING = _script("""
+local version = next_version()
+redis.call('DEL', KEYS[3])
+hset_pairs(KEYS[3], 2)
+redis.call('HSET', KEYS[3], 'version', version)
+announce(ARGV[1], cjson.null, version)
+return ok({version = version})
+""")
+
+# KEYS: camera, account, view sequence, view ids, camera's view ids. ARGV: view key stem, field pairs.
+OPEN_VIEW = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('camera_not_found')
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return fail('account_not_found')
+end
+local id = redis.call('INCR', KEYS[3])
+redis.call('HSET', ARGV[1] .. id, 'id', tostring(id))
+hset_pairs(ARGV[1] .. id, 2)
+redis.call('ZADD', KEYS[4], id, id)
+redis.call('ZADD', KEYS[5], id, id)
+return ok({id = id})
+""")
+
+# KEYS: view. ARGV: ended_at (JSON), end_reason (JSON). The first close is the record.
+CLOSE_VIEW = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('view_not_found')
+end
+if redis.call('HGET', KEYS[1], 'ended_at') == 'null' then
+  redis.call('HSET', KEYS[1], 'ended_at', ARGV[1], 'end_reason', ARGV[2])
+end
+return ok({})
+""")
+
+# KEYS: owner lease. ARGV: node id, lease JSON {"node", "url"}, TTL in ms. Takes a free lease or renews ours.
+CLAIM_CAMERA = _script("""
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current).node ~= ARGV[1] then
+  return ok({claimed = false})
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ok({claimed = true})
+""")
+
+# KEYS: owner lease. ARGV: node id. Deletes the lease only if this node holds it.
+RELEASE_CAMERA = _script("""
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current).node == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return ok({})
+""")

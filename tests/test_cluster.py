@@ -1,0 +1,183 @@
+"""Two hub processes on one real redis-server: shared consent, withdrawal across hubs, redirects, and gates
+that fail closed when Redis is lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hub.demo import Seeded, seed
+from hub.store.redis import RedisStore
+from hub.timefmt import parse_time
+from tests.conftest import PASSWORDS
+from tests.support.client import Api, Viewer
+from tests.support.procs import Hub, running_agent, wait_until
+from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import CuttableProxy
+
+CAM = "front-door"
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    a: Hub
+    b: Hub
+    seeded: Seeded
+    proxy: CuttableProxy  # hub A reaches Redis through it, so a test can cut A off alone
+
+
+def _hub_env(node: str, url: str) -> dict[str, str]:
+    return {
+        "PORCHLIGHT_STORE__KIND": "redis",
+        "PORCHLIGHT_STORE__REDIS_URL": url,
+        "PORCHLIGHT_CLUSTER__NODE_ID": node,
+    }
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    with RedisServer.running(tmp_path / "redis", appendonly=True) as redis:
+        store = await RedisStore.open(redis.url, default_max_grant_seconds=7 * 86400)
+        try:
+            seeded = await seed(store)
+        finally:
+            await store.close()
+        proxy = CuttableProxy(redis.port)
+        await proxy.start()
+        a = Hub(tmp_path / "a", env=_hub_env("hub-a", proxy.url))
+        b = Hub(tmp_path / "b", env=_hub_env("hub-b", redis.url))
+        for hub in (a, b):
+            hub.tmp.mkdir()
+            hub.write_config()
+        try:
+            await a.start()
+            await b.start()
+            yield Cluster(redis, a, b, seeded, proxy)
+        finally:
+            await a.stop()
+            await b.stop()
+            await proxy.close()
+
+
+async def _officer(hub: Hub) -> Api:
+    return await Api(hub.url).login("olivia", PASSWORDS["olivia"])
+
+
+async def test_withdrawal_through_another_hub(cluster: Cluster, tmp_path: Path) -> None:
+    async with running_agent(cluster.a, CAM, cluster.seeded.tokens[CAM], tmp_path) as agent:
+        officer = await _officer(cluster.a)
+        viewer = Viewer(officer, CAM)
+        assert await viewer.watch() == 201, viewer.error
+        await viewer.wait_frames(10)
+        resident = await Api(cluster.b.url).login("alice", PASSWORDS["alice"])
+        began = time.time()
+        status, body = await resident.call("DELETE", f"/api/cameras/{CAM}/grant")
+        assert status == 200, body
+        assert body["gates"]["confirmed"] is True
+        assert (await viewer.wait_end())["reason"] == "withdrawn"
+        late = [s for s in viewer.stamped() if s >= began * 1000]
+        assert not late, f"{len(late)} frames captured after the withdrawal began reached the viewer"
+        await agent.wait_log("publishing stopped")
+        for client in (viewer,):
+            await client.close()
+        await officer.close()
+        await resident.close()
+
+
+async def test_viewer_asking_the_other_hub_is_redirected(cluster: Cluster, tmp_path: Path) -> None:
+    async with running_agent(cluster.a, CAM, cluster.seeded.tokens[CAM], tmp_path):
+        officer = await _officer(cluster.b)
+        viewer = Viewer(officer, CAM)
+        assert await viewer.watch() == 201, viewer.error
+        assert viewer.location is not None and viewer.location.startswith(cluster.a.url)
+        await viewer.wait_frames(5)
+        assert await viewer.hang_up() == 200
+        await viewer.close()
+        await officer.close()
+
+
+async def _watching_on_a(cluster: Cluster) -> tuple[Api, Viewer]:
+    officer = await _officer(cluster.a)
+    viewer = Viewer(officer, CAM)
+    assert await viewer.watch() == 201, viewer.error
+    await viewer.wait_frames(10)
+    return officer, viewer
+
+
+async def _stalls(viewer: Viewer, lost_at: float, bound: float) -> None:
+    """No frame reaches the viewer later than `bound` seconds after Redis was lost, for a while."""
+    await wait_until(lambda: time.time() > lost_at + bound + 1.0, bound + 5, "the stall window to pass")
+    late = [f for f in viewer.frames if f.received_at > lost_at + bound]
+    assert not late, f"{len(late)} frames reached the viewer after the lease should have closed the gate"
+
+
+@pytest.mark.parametrize("fault", ["kill", "sigstop"])
+async def test_redis_lost_mid_view_closes_gates_until_reload(cluster: Cluster, tmp_path: Path, fault: str) -> None:
+    async with running_agent(cluster.a, CAM, cluster.seeded.tokens[CAM], tmp_path):
+        officer, viewer = await _watching_on_a(cluster)
+        lost_at = time.time()
+        if fault == "kill":
+            cluster.redis.kill()
+        else:
+            cluster.redis.pause()
+        try:
+            # Lease (2 s) plus the store timeout (1 s): after that nothing more is forwarded.
+            await _stalls(viewer, lost_at, 3.0)
+            status, body = await officer.call("GET", "/api/pilot")
+            assert (status, body["reason"]) == (503, "store_unavailable")
+            assert not viewer.track_ended.is_set(), "losing the store pauses viewers; it does not end them"
+        finally:
+            if fault == "kill":
+                cluster.redis.start()
+            else:
+                cluster.redis.resume()
+        # Back: the state is reloaded (the append-only file kept it) and the gate reopens.
+        count = len(viewer.frames)
+        await viewer.wait_frames(len(viewer.stamped()) + 10, timeout=20)
+        assert len(viewer.frames) > count
+        await viewer.close()
+        await officer.close()
+
+
+async def test_withdrawal_while_cut_off_is_honoured_after_reconnect(cluster: Cluster, tmp_path: Path) -> None:
+    async with running_agent(cluster.a, CAM, cluster.seeded.tokens[CAM], tmp_path):
+        officer, viewer = await _watching_on_a(cluster)
+        await cluster.proxy.cut()  # hub A loses Redis; hub B keeps it
+        resident = await Api(cluster.b.url).login("alice", PASSWORDS["alice"])
+        began = time.time()
+        status, body = await resident.call("DELETE", f"/api/cameras/{CAM}/grant")
+        assert status == 200, body
+        # A cannot confirm: the answer says when A's lease guarantees its gates closed, and claims no more.
+        assert body["gates"]["confirmed"] is False
+        closed_by = parse_time(body["gates"]["closed_by"])
+        assert began < closed_by <= began + 2.5  # the withdrawal's time plus hub A's consent lease
+        # A cut-off hub keeps its gates only until its lease runs out: nothing captured after that is shown.
+        await wait_until(lambda: time.time() > closed_by + 0.5, 5, "hub A's lease to run out")
+        await cluster.proxy.start()
+        assert (await viewer.wait_end(timeout=15))["reason"] == "withdrawn"
+        late = [s for s in viewer.stamped() if s >= closed_by * 1000]
+        assert not late, f"{len(late)} frames captured after the lease deadline reached the viewer"
+        await viewer.close()
+        await officer.close()
+        await resident.close()
+
+
+async def test_killed_hub_its_agent_serves_through_the_other(cluster: Cluster, tmp_path: Path) -> None:
+    token = cluster.seeded.tokens[CAM]
+    async with running_agent(cluster.a, CAM, token, tmp_path, "--hub", cluster.b.url) as agent:
+        assert cluster.a.proc is not None
+        await cluster.a.proc.stop(sig=9)
+        killed_at = time.time()
+        await agent.wait_log_count("hub says hello", 2, timeout=20)
+        officer = await _officer(cluster.b)
+        viewer = Viewer(officer, CAM)
+        assert await viewer.watch() == 201, viewer.error
+        await viewer.wait_frames(5)
+        assert time.time() - killed_at < 15
+        await viewer.close()
+        await officer.close()

@@ -1,0 +1,268 @@
+"""Redis-only store checks: the change channel, the hub bus, camera ownership leases, the key layout, and a Redis
+that stops answering (SIGSTOP) or dies (SIGKILL) and comes back. The contract both stores share is in
+tests/test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aredis
+
+from hub.store.base import Role, StoreUnavailable
+from hub.store.redis import RedisStore
+from hub.store.redis_keys import SESSION_GRACE_SECONDS
+from tests.support.procs import free_port, wait_until
+from tests.support.redis_server import RedisServer
+
+DEFAULT_MAX = 7 * 24 * 3600.0
+T0 = 1_700_000_000.0
+HOUR = 3600.0
+RECEIVE_TIMEOUT = 3.0
+# Short client timeouts for the fault tests; a failing call must end within a few of them.
+FAULT_TIMEOUT = 0.2
+FAULT_BOUND = 1.5
+
+OpenStore = Callable[..., Awaitable[RedisStore]]
+
+
+@pytest.fixture
+async def open_store(redis_server: RedisServer) -> AsyncIterator[OpenStore]:
+    """Stores on the module's redis-server (flushed first): hubs sharing one Redis."""
+    redis_server.flushall()
+    opened: list[RedisStore] = []
+
+    async def open_one(**options: Any) -> RedisStore:
+        store = await RedisStore.open(redis_server.url, default_max_grant_seconds=DEFAULT_MAX, **options)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def raw(redis_server: RedisServer) -> AsyncIterator[aredis.Redis]:
+    """A plain client for looking at the keys."""
+    client = aredis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=2.0)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for faults that must not disturb the module's."""
+    with RedisServer.running(tmp_path / "redis") as server:
+        yield server
+
+
+async def _next(messages: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any]:
+    return await asyncio.wait_for(anext(messages), RECEIVE_TIMEOUT)
+
+
+async def _fails_quickly(call: Awaitable[object]) -> float:
+    """Await `call`, which must raise StoreUnavailable within FAULT_BOUND seconds; how long it took."""
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(call, FAULT_BOUND * 2)
+    elapsed = time.monotonic() - started
+    assert elapsed < FAULT_BOUND, f"StoreUnavailable took {elapsed:.2f}s"
+    return elapsed
+
+
+async def _camera(store: RedisStore, camera_id: str = "cam-1") -> int:
+    owner = await store.add_account("owner-of-" + camera_id, "h", Role.RESIDENT, None)
+    await store.add_camera(camera_id, owner.id, "Front door", "tok-" + camera_id)
+    return owner.id
+
+
+# -- change channel -----------------------------------------------------------------------------------------
+
+
+async def test_every_consent_write_is_announced_to_other_hubs(open_store: OpenStore) -> None:
+    writer, listener = await open_store(), await open_store()
+    owner_id = await _camera(writer)
+    officer = await writer.add_account("otto", "h", Role.OFFICER, (await writer.add_agency("pd", "PD")).id)
+    await writer.add_session("s1", officer.id, T0, T0 + HOUR)
+
+    async with contextlib.aclosing(listener.subscribe()) as messages:
+        hello = await _next(messages)
+        assert hello == {"kind": "subscribed", "id": None, "version": await writer.change_marker()}
+
+        async def announced(write: Awaitable[object], kind: str, id_: object) -> None:
+            await write
+            message = await _next(messages)
+            assert message == {"kind": kind, "id": id_, "version": await listener.change_marker()}
+
+        await announced(writer.set_pilot(T0, T0 + 24 * HOUR), "pilot", None)
+        await announced(writer.set_policy(HOUR), "policy", None)
+        await announced(writer.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"})), "grant", "cam-1")
+        await announced(writer.revoke_grant("cam-1", T0 + 1), "grant", "cam-1")
+        await writer.revoke_grant("cam-1", T0 + 2)  # already withdrawn: no change, no message
+        await announced(writer.set_account_disabled(officer.id, True), "account", officer.id)
+        await writer.set_account_disabled(officer.id, True)  # unchanged: no message
+        await announced(writer.add_camera("cam-2", owner_id, "Back door", "tok-2"), "camera", "cam-2")
+        await announced(writer.set_device_token("cam-2", "tok-3"), "camera", "cam-2")
+        await announced(writer.delete_session("s1"), "session", officer.id)
+
+
+async def test_versions_in_messages_match_the_records(open_store: OpenStore) -> None:
+    store = await open_store()
+    await _camera(store)
+    async with contextlib.aclosing(store.subscribe()) as messages:
+        await _next(messages)
+        grant = await store.put_grant("cam-1", T0, T0 + HOUR, None)
+        pilot = await store.set_pilot(T0, T0 + HOUR)
+        assert [(await _next(messages))["version"] for _ in range(2)] == [grant.version, pilot.version]
+
+
+async def test_an_idle_channel_stays_open(open_store: OpenStore) -> None:
+    # Silence longer than the socket timeout is answered by pings, not taken for a dead Redis.
+    listener, writer = await open_store(socket_timeout=FAULT_TIMEOUT), await open_store()
+    async with contextlib.aclosing(listener.subscribe()) as messages:
+        await _next(messages)
+        waiting = asyncio.create_task(_next(messages))
+        await asyncio.sleep(FAULT_TIMEOUT * 5)
+        assert not waiting.done()
+        policy = await writer.set_policy(HOUR)
+        assert await waiting == {"kind": "policy", "id": None, "version": policy.version}
+
+
+async def test_hub_bus_carries_json_messages(open_store: OpenStore) -> None:
+    sender, receiver = await open_store(), await open_store()
+    async with contextlib.aclosing(receiver.subscribe_raw("withdrawn")) as messages:
+        assert await _next(messages) == {"kind": "subscribed", "channel": "withdrawn"}
+        await sender.publish_raw("other-topic", {"ignored": True})
+        await sender.publish_raw("withdrawn", {"camera": "cam-1", "node": "hub-a", "closed": True})
+        assert await _next(messages) == {"camera": "cam-1", "node": "hub-a", "closed": True}
+
+
+# -- camera ownership ---------------------------------------------------------------------------------------
+
+
+async def test_ownership_claim_renew_refuse_release(open_store: OpenStore) -> None:
+    hub_a, hub_b = await open_store(), await open_store()
+    assert await hub_a.camera_owner("cam-1") is None
+    assert await hub_a.claim_camera("cam-1", "hub-a", "http://a:8080", ttl=30)
+    assert await hub_b.camera_owner("cam-1") == ("hub-a", "http://a:8080")
+    assert not await hub_b.claim_camera("cam-1", "hub-b", "http://b:8080", ttl=30)  # no stealing
+    assert await hub_a.claim_camera("cam-1", "hub-a", "http://a:9090", ttl=30)  # renewal, new address
+    assert await hub_b.camera_owner("cam-1") == ("hub-a", "http://a:9090")
+    await hub_b.release_camera("cam-1", "hub-b")  # not hub-b's to release
+    assert await hub_a.camera_owner("cam-1") == ("hub-a", "http://a:9090")
+    await hub_a.release_camera("cam-1", "hub-a")
+    assert await hub_b.camera_owner("cam-1") is None
+    assert await hub_b.claim_camera("cam-1", "hub-b", "http://b:8080", ttl=30)
+    assert await hub_a.camera_owner("cam-1") == ("hub-b", "http://b:8080")
+
+
+async def test_ownership_expires_unless_renewed(open_store: OpenStore) -> None:
+    hub_a, hub_b = await open_store(), await open_store()
+    assert await hub_a.claim_camera("cam-1", "hub-a", "http://a", ttl=0.3)
+    assert not await hub_b.claim_camera("cam-1", "hub-b", "http://b", ttl=0.3)
+    await wait_until(_lapsed(hub_b, "cam-1"), 3.0, "the lease to lapse")
+    assert await hub_b.claim_camera("cam-1", "hub-b", "http://b", ttl=30)
+    assert await hub_a.camera_owner("cam-1") == ("hub-b", "http://b")
+
+
+def _lapsed(store: RedisStore, camera_id: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await store.camera_owner(camera_id) is None
+
+    return check
+
+
+# -- layout ---------------------------------------------------------------------------------------------------
+
+
+async def test_keys_live_under_the_prefix_and_values_are_json(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store, other = await open_store(), await open_store(prefix="other:")
+    await _camera(store)
+    await store.put_grant("cam-1", T0 + 1 / 3, T0 + HOUR, frozenset({"pd", "ab"}))
+    assert await other.get_grant("cam-1") is None  # another prefix is another deployment
+    assert await other.change_marker() == 0
+    keys = [key async for key in raw.scan_iter("*")]
+    assert keys and all(key.startswith("pl:") for key in keys), keys
+    fields = await raw.hgetall("pl:grant:cam-1")
+    assert {name: json.loads(value) for name, value in fields.items()} == {
+        "camera_id": "cam-1",
+        "starts_at": T0 + 1 / 3,
+        "ends_at": T0 + HOUR,
+        "agencies": ["ab", "pd"],
+        "revoked_at": None,
+        "version": int(await raw.get("pl:version") or 0),
+    }
+
+
+async def test_sessions_also_expire_in_redis(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+    await store.add_session("s1", rosa.id, T0, T0 + HOUR)
+    ttl = await raw.pttl("pl:session:s1") / 1000
+    assert HOUR + SESSION_GRACE_SECONDS - 5 < ttl <= HOUR + SESSION_GRACE_SECONDS
+    assert await store.purge_sessions(T0 + HOUR) == 1
+    assert await raw.zcard("pl:sessions-by-expiry") == 0
+
+
+# -- faults ---------------------------------------------------------------------------------------------------
+
+
+async def test_open_fails_fast_without_a_server() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    await _fails_quickly(RedisStore.open(url, default_max_grant_seconds=DEFAULT_MAX, connect_timeout=FAULT_TIMEOUT))
+
+
+async def _fault_store(server: RedisServer) -> RedisStore:
+    return await RedisStore.open(
+        server.url, default_max_grant_seconds=DEFAULT_MAX, connect_timeout=FAULT_TIMEOUT, socket_timeout=FAULT_TIMEOUT
+    )
+
+
+async def test_a_stopped_redis_is_unavailable_then_works_again(own_server: RedisServer) -> None:
+    store = await _fault_store(own_server)
+    try:
+        await _camera(store)
+        async with contextlib.aclosing(store.subscribe()) as messages:
+            await _next(messages)
+            own_server.pause()
+            try:
+                await _fails_quickly(store.get_grant("cam-1"))
+                await _fails_quickly(store.put_grant("cam-1", T0, T0 + HOUR, None))
+                await _fails_quickly(store.change_marker())
+                await _fails_quickly(_next(messages))  # the pinged channel stays silent
+                await _fails_quickly(RedisStore.open(own_server.url, default_max_grant_seconds=1, socket_timeout=0.2))
+            finally:
+                own_server.resume()
+        granted = await store.put_grant("cam-1", T0, T0 + HOUR, None)
+        assert await store.get_grant("cam-1") == granted
+        async with contextlib.aclosing(store.subscribe()) as messages:
+            assert (await _next(messages))["version"] == granted.version
+    finally:
+        await store.close()
+
+
+async def test_a_killed_redis_is_unavailable_then_a_restarted_one_works(own_server: RedisServer) -> None:
+    store = await _fault_store(own_server)
+    try:
+        await _camera(store)
+        async with contextlib.aclosing(store.subscribe()) as messages:
+            await _next(messages)
+            own_server.kill()
+            await _fails_quickly(_next(messages))  # the connection dropped: reconnect and reload
+        await _fails_quickly(store.get_camera("cam-1"))
+        await _fails_quickly(store.set_pilot(T0, T0 + HOUR))
+        own_server.restart()
+        # Nothing was persisted: the restarted Redis is empty, and the scripts load again on first use.
+        assert await store.change_marker() == 0
+        await _camera(store)
+        assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).version == 2
+    finally:
+        await store.close()
