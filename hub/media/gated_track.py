@@ -100,19 +100,11 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
     captured while the gate was closed is shown.
     """
 
-    def __init__(
-        self,
-        gate: CameraGate,
-        officer: OfficerPass,
-        capacity: int,
-        on_denied: Callable[[Reason], None],
-        count: Callable[[Reason], None],
-    ) -> None:
-        super().__init__(gate, officer, capacity, on_denied, count)
-        self._keyframes: KeyframeRequester | None = None
-        self._needs_keyframe = True
-        # After a closure: a keyframe counts only if requested after this (monotonic) time and arrived later.
-        self._fresh_after: float | None = None
+    # Per-instance state, set on first assignment; a new track waits for its first keyframe.
+    _keyframes: KeyframeRequester | None = None
+    _needs_keyframe = True
+    # After a closure: a keyframe counts only if requested after this (monotonic) time and arrived later.
+    _fresh_after: float | None = None
 
     def set_keyframes(self, keyframes: KeyframeRequester | None) -> None:
         """A new publisher (with its own requester) took over the camera: wait for its first keyframe."""
