@@ -181,3 +181,31 @@ async def test_killed_hub_its_agent_serves_through_the_other(cluster: Cluster, t
         assert time.time() - killed_at < 15
         await viewer.close()
         await officer.close()
+
+
+async def test_plain_whip_publisher_is_sent_to_the_owning_hub(cluster: Cluster) -> None:
+    """A standard WHIP publisher (no agent) holds its camera on the hub it reached; another hub redirects."""
+    from device_agent.sources import SyntheticSource
+    from device_agent.track import CameraTrack
+    from device_agent.whip import WhipPublisher
+    from porchlight_rtc.ice import rtc_configuration
+
+    token = cluster.seeded.tokens[CAM]
+    first = WhipPublisher(cluster.a.url, CAM, token, rtc_configuration([]), "vp8")
+    second = WhipPublisher(cluster.b.url, CAM, token, rtc_configuration([]), "vp8")
+    tracks = [CameraTrack(SyntheticSource(320, 240, "plain"), fps=5) for _ in range(2)]
+    try:
+        await first.start(tracks[0])
+        await wait_until(lambda: _equals(cluster.a.metric("porchlight_publishers"), 1), 10, "hub A to take it")
+        await second.start(tracks[1])  # asks hub B, which answers 307 to hub A
+        assert second.resource is not None and second.resource.startswith(cluster.a.url)
+        assert await cluster.b.metric("porchlight_publishers") == 0
+    finally:
+        for publisher in (second, first):
+            await publisher.stop()
+        for track in tracks:
+            track.stop()
+
+
+async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return (await value) == expected

@@ -12,7 +12,7 @@ from hub.auth.identity import bearer_token, device
 from hub.auth.tokens import hash_token
 from hub.config import ForwardingMode
 from hub.errors import BadRequest, Clash, Missing, Unauthorized
-from hub.keys import CONFIG, METRICS, RTC, STORE, STREAMS
+from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS
 from hub.media.codecs import codec_refused, video_transceiver
 from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.publisher import Publisher
@@ -51,6 +51,12 @@ async def whip_post(request: web.Request) -> web.Response:
     streams = request.app[STREAMS]
     if not streams.may_publish(camera.id):
         raise Clash("nobody is watching this camera; publish when the hub asks", "not_requested")
+    router = request.app[ROUTER]
+    plain = streams.stream(camera.id).control is None  # a standard WHIP publisher, not our agent
+    if plain and not await router.claim(camera.id):
+        owner = await router.owner_url(camera.id)
+        if owner is not None:
+            raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     pc = RTCPeerConnection(configuration=request.app[RTC])
     publisher = Publisher(camera.id, pc)
     stream = streams.stream(camera.id)
@@ -73,7 +79,7 @@ async def whip_post(request: web.Request) -> web.Response:
     @pc.on("connectionstatechange")
     async def on_state() -> None:
         if pc.connectionState in ("failed", "closed"):
-            await streams.detach_publisher(publisher)
+            await _end_publishing(request.app, publisher)
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
@@ -108,8 +114,17 @@ async def whip_delete(request: web.Request) -> web.Response:
     publisher = streams.publisher(camera_id, request.match_info["resource_id"])
     if publisher is None:
         raise Missing("no such WHIP session", "session_unknown")
-    await streams.detach_publisher(publisher)
+    await _end_publishing(request.app, publisher)
     return web.Response(status=200)
+
+
+async def _end_publishing(app: web.Application, publisher: Publisher) -> None:
+    """Close a WHIP session; a plain publisher's camera is no longer this hub's once it goes."""
+    streams = app[STREAMS]
+    await streams.detach_publisher(publisher)
+    stream = streams.stream(publisher.camera_id)
+    if stream.control is None and stream.publisher is None:
+        await app[ROUTER].release(publisher.camera_id)
 
 
 @device
