@@ -34,7 +34,7 @@ async def _login(client: TestClient, username: str) -> None:
     assert "password" not in str(body["account"])
 
 
-async def _error(response) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+async def _error(response) -> tuple[int, str]:
     body = await response.json()
     assert set(body) == {"reason", "message"} and body["message"]
     return response.status, body["reason"]

@@ -207,5 +207,5 @@ async def test_plain_whip_publisher_is_sent_to_the_owning_hub(cluster: Cluster) 
             track.stop()
 
 
-async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+async def _equals(value, expected) -> bool:
     return (await value) == expected

@@ -63,7 +63,7 @@ async def test_expired_grant_is_denied(hub, login) -> None:
     await asyncio.sleep(max(0.0, parse_time(body["grant"]["ends_at"]) - time.time()) + 0.01)
     viewer = Viewer(olivia, "front-door")
     assert await viewer.watch() == 403
-    assert viewer.error["reason"] == "grant_expired"
+    assert viewer.error is not None and viewer.error["reason"] == "grant_expired"
 
 
 async def test_case_and_reason_are_required(hub, login) -> None:

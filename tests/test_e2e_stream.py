@@ -47,11 +47,11 @@ async def test_on_demand_publish_and_stop(hub, tokens, login, tmp_path: Path) ->
             assert secret not in text
 
 
-async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+async def _equals(value, expected) -> bool:
     return (await value) == expected
 
 
-async def _watching(hub, tokens, login, tmp_path, username="olivia"):  # type: ignore[no-untyped-def]
+async def _watching(hub, tokens, login, tmp_path, username="olivia"):
     officer = await login(username)
     viewer = Viewer(officer, CAM)
     assert await viewer.watch() == 201, viewer.error

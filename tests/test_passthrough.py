@@ -110,7 +110,7 @@ async def test_joiners_start_clean_and_share_keyframe_requests(
     hub, tokens = inproc
     caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
     api = await Api(hub.url).login("olivia", PASSWORDS["olivia"])
-    async with running_agent(hub, CAM, tokens[CAM], tmp_path):  # type: ignore[arg-type]
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path):
         first = Viewer(api, CAM)
         assert await first.watch() == 201
         await first.wait_frames(20)
@@ -143,7 +143,7 @@ async def test_resumed_viewer_shows_nothing_captured_while_closed(
     caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
     registry = hub.app[REGISTRY]
     api = await Api(hub.url).login("olivia", PASSWORDS["olivia"])
-    async with running_agent(hub, CAM, tokens[CAM], tmp_path):  # type: ignore[arg-type]
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path):
         viewer = Viewer(api, CAM)
         assert await viewer.watch() == 201
         await viewer.wait_frames(10)
@@ -170,6 +170,6 @@ async def test_resumed_viewer_shows_nothing_captured_while_closed(
     await api.close()
 
 
-def viewer_pass(registry):  # type: ignore[no-untyped-def]
+def viewer_pass(registry):
     """The (only) officer pass the registry holds."""
     return next(iter(registry._passes.values()))

@@ -426,7 +426,7 @@ async def test_two_stores_writing_at_once_share_one_counter(open_store: OpenStor
     camera_ids = [await _camera(hub, f"cam-{i}") for i in range(10)]
     writes = [(hub, other)[i % 2].put_grant(c, T0, T0 + HOUR, None) for i, c in enumerate(camera_ids)]
     results = await asyncio.gather(*writes, hub.set_policy(HOUR), other.set_pilot(T0, T0 + HOUR))
-    versions = [r.version for r in results]
+    versions = [r.version for r in results]  # type: ignore[attr-defined]
     assert len(set(versions)) == len(versions)
     assert await hub.change_marker() == await other.change_marker() == max(versions)
 

@@ -10,7 +10,8 @@ import pytest
 
 from hub.store import sqlite as sqlite_store
 from hub.store.base import StoreUnavailable
-from hub.store.sqlite import SCHEMA_VERSION, SqliteStore
+from hub.store.sqlite import SqliteStore
+from hub.store.sqlite_schema import SCHEMA_VERSION
 
 DEFAULT_MAX = 7 * 24 * 3600.0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -85,8 +84,8 @@ class Viewer:
                 return response.status
             # Relative URLs resolve against the final URL: a redirect may have sent us to another hub.
             self.location = str(response.url.join(URL(response.headers["Location"])))
-            events = response.links.get("urn:ietf:params:whep:ext:core:server-sent-events", {}).get("url")
-            events_url = str(response.url.join(URL(str(events)))) if events is not None else None
+            link = response.links.get("urn:ietf:params:whep:ext:core:server-sent-events")
+            events_url = str(response.url.join(URL(str(link["url"])))) if link is not None else None
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
         if events_url is not None:
             self._tasks.append(asyncio.create_task(self._listen(str(events_url))))
@@ -143,6 +142,5 @@ class Viewer:
         await self.pc.close()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Wait for our own tasks without swallowing a cancellation aimed at the caller.
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
     """Poll `predicate` (sync or async) until true; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
