@@ -53,13 +53,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.fanout_viewer import percentile
-from hub.demo import seed
-from hub.store.redis import RedisStore
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
+from tests.support.cluster import two_hubs
 from tests.support.procs import Hub, Proc, running_agent, wait_until
-from tests.support.redis_server import RedisServer, redis_available
+from tests.support.redis_server import redis_available
 
 CAMERA = "front-door"
 FRAMES_BEFORE = 8  # stamped frames decoded before each withdrawal
@@ -106,14 +105,6 @@ class Setup:
     name: str
     cycles: list[Cycle] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-
-
-def _hub_env(node: str, url: str) -> dict[str, str]:
-    return {
-        "PORCHLIGHT_STORE__KIND": "redis",
-        "PORCHLIGHT_STORE__REDIS_URL": url,
-        "PORCHLIGHT_CLUSTER__NODE_ID": node,
-    }
 
 
 async def _admitted(officer: Api) -> bool:
@@ -250,18 +241,10 @@ async def single_hub(tmp: Path, options: Options) -> Setup:
 
 
 async def cross_hub(tmp: Path, options: Options) -> Setup:
-    with RedisServer.running(tmp / "redis", appendonly=options.appendonly) as redis:
-        store = await RedisStore.open(redis.url, default_max_grant_seconds=7 * 86400)
-        try:
-            seeded = await seed(store)
-        finally:
-            await store.close()
-        a = Hub(tmp / "a", env=_hub_env("hub-a", redis.url))
-        b = Hub(tmp / "b", env=_hub_env("hub-b", redis.url))
-        for hub in (a, b):
-            hub.tmp.mkdir()
-            hub.write_config()
-        async with _started(a, b), running_agent(a, CAMERA, seeded.tokens[CAMERA], a.tmp) as agent:
+    # Hub A straight to Redis: the tests' cuttable proxy would put this process on A's path to the store.
+    async with two_hubs(tmp, appendonly=options.appendonly, a_via_proxy=False) as hubs:
+        a, b = hubs.a, hubs.b
+        async with running_agent(a, CAMERA, hubs.seeded.tokens[CAMERA], a.tmp) as agent:
             await _idle(agent, a)
             return await _measure("cross_hub", b.url, a, agent, options)
 

@@ -5,63 +5,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hub.demo import Seeded, seed
-from hub.store.redis import RedisStore
 from hub.timefmt import parse_time
 from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
+from tests.support.cluster import TwoHubs as Cluster
+from tests.support.cluster import two_hubs
 from tests.support.procs import Hub, running_agent, wait_until
-from tests.support.redis_server import RedisServer
-from tests.support.tcp_proxy import CuttableProxy
 
 CAM = "front-door"
 
 
-@dataclass
-class Cluster:
-    redis: RedisServer
-    a: Hub
-    b: Hub
-    seeded: Seeded
-    proxy: CuttableProxy  # hub A reaches Redis through it, so a test can cut A off alone
-
-
-def _hub_env(node: str, url: str) -> dict[str, str]:
-    return {
-        "PORCHLIGHT_STORE__KIND": "redis",
-        "PORCHLIGHT_STORE__REDIS_URL": url,
-        "PORCHLIGHT_CLUSTER__NODE_ID": node,
-    }
-
-
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    with RedisServer.running(tmp_path / "redis", appendonly=True) as redis:
-        store = await RedisStore.open(redis.url, default_max_grant_seconds=7 * 86400)
-        try:
-            seeded = await seed(store)
-        finally:
-            await store.close()
-        proxy = CuttableProxy(redis.port)
-        await proxy.start()
-        a = Hub(tmp_path / "a", env=_hub_env("hub-a", proxy.url))
-        b = Hub(tmp_path / "b", env=_hub_env("hub-b", redis.url))
-        for hub in (a, b):
-            hub.tmp.mkdir()
-            hub.write_config()
-        try:
-            await a.start()
-            await b.start()
-            yield Cluster(redis, a, b, seeded, proxy)
-        finally:
-            await a.stop()
-            await b.stop()
-            await proxy.close()
+    async with two_hubs(tmp_path) as hubs:
+        yield hubs
 
 
 async def _officer(hub: Hub) -> Api:

@@ -1,0 +1,59 @@
+"""Two hub processes sharing one real redis-server, seeded with the demo accounts (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.demo import Seeded, seed
+from hub.store.redis import RedisStore
+from tests.support.procs import Hub
+from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import CuttableProxy
+
+
+@dataclass
+class TwoHubs:
+    redis: RedisServer
+    a: Hub
+    b: Hub
+    seeded: Seeded
+    proxy: CuttableProxy  # hub A reaches Redis through it, so a test can cut A off alone
+
+
+def hub_env(node: str, url: str) -> dict[str, str]:
+    """The environment that puts a hub on Redis under the name `node`."""
+    return {
+        "PORCHLIGHT_STORE__KIND": "redis",
+        "PORCHLIGHT_STORE__REDIS_URL": url,
+        "PORCHLIGHT_CLUSTER__NODE_ID": node,
+    }
+
+
+@contextlib.asynccontextmanager
+async def two_hubs(tmp: Path, *, appendonly: bool = True, a_via_proxy: bool = True) -> AsyncIterator[TwoHubs]:
+    """Redis, the demo seed, hub A (through a cuttable proxy unless told not to) and hub B; everything stopped
+    on the way out."""
+    with RedisServer.running(tmp / "redis", appendonly=appendonly) as redis:
+        store = await RedisStore.open(redis.url, default_max_grant_seconds=7 * 86400)
+        try:
+            seeded = await seed(store)
+        finally:
+            await store.close()
+        proxy = CuttableProxy(redis.port)
+        await proxy.start()
+        a = Hub(tmp / "a", env=hub_env("hub-a", proxy.url if a_via_proxy else redis.url))
+        b = Hub(tmp / "b", env=hub_env("hub-b", redis.url))
+        for hub in (a, b):
+            hub.tmp.mkdir()
+            hub.write_config()
+        try:
+            await a.start()
+            await b.start()
+            yield TwoHubs(redis, a, b, seeded, proxy)
+        finally:
+            await a.stop()
+            await b.stop()
+            await proxy.close()
