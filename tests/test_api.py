@@ -141,3 +141,19 @@ async def test_unknown_routes_and_methods_answer_json(client: TestClient) -> Non
     assert (await _error(await client.patch("/api/pilot")))[0] == 405
     for path in ("/healthz", "/readyz", "/metrics"):
         assert (await client.get(path)).status == 200
+
+
+async def test_weak_password_hashes_are_upgraded_at_log_in(client: TestClient) -> None:
+    from argon2 import PasswordHasher
+
+    from hub.auth.passwords import needs_rehash
+    from hub.keys import STORE
+
+    store = client.app[STORE]
+    account, _ = await store.find_account("bob")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORDS["bob"])
+    await store.set_password_hash(account.id, weak)
+    await _login(client, "bob")
+    _, stored = await store.find_account("bob")
+    assert stored != weak and not needs_rehash(stored)
+    await _login(client, "bob")  # and the upgraded hash still verifies

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hub.api.body import json_body
 from hub.auth.identity import SESSION_COOKIE, ensure_identity, public, session_token
-from hub.auth.passwords import burn_verify, verify_password
+from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password
 from hub.auth.tokens import hash_token, new_token
 from hub.errors import BadRequest, Unauthorized
 from hub.keys import CONFIG, STORE
@@ -42,6 +42,8 @@ async def login(request: web.Request) -> web.Response:
         raise Unauthorized("wrong username or password", "bad_credentials") from None
     if not verify_password(password_hash, password) or account.disabled:
         raise Unauthorized("wrong username or password", "bad_credentials")
+    if needs_rehash(password_hash):
+        await store.set_password_hash(account.id, hash_password(password))
     config = request.app[CONFIG]
     token = new_token("pls_")
     now = time.time()

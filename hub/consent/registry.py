@@ -131,11 +131,6 @@ class GateRegistry:
             self._pending_pilot_end = None
         self._rebuild(list(self._gates))
 
-    def add_camera(self, camera_id: str) -> None:
-        """A camera registered through this hub."""
-        self._cameras.add(camera_id)
-        self._rebuild([camera_id])
-
     @property
     def lease_until(self) -> float:
         return self._lease_until

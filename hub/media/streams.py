@@ -92,9 +92,6 @@ class StreamManager:
         """A live or recently ended viewer session."""
         return self._viewers.get(viewer_id) or self._ended.get(viewer_id)
 
-    def viewers_of(self, camera_id: str) -> list[Viewer]:
-        return list(self.stream(camera_id).viewers.values())
-
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run a background job that logs its own failure and is awaited at shutdown."""
         task = asyncio.create_task(self._guard(coro, name), name=name)
