@@ -266,3 +266,22 @@ async def test_a_killed_redis_is_unavailable_then_a_restarted_one_works(own_serv
         assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).version == 2
     finally:
         await store.close()
+
+
+async def test_a_password_in_the_url_is_used_and_a_wrong_one_refused(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "auth", password="correct-horse-battery")
+    server.start()
+    try:
+        store = await RedisStore.open(server.url, default_max_grant_seconds=3600)
+        try:
+            await store.add_agency("metro", "Metro")
+            assert [a.id for a in await store.list_agencies()] == ["metro"]
+        finally:
+            await store.close()
+        wrong = server.url.replace("correct-horse-battery", "wrong")
+        with pytest.raises(Exception, match="(?i)auth|password|invalid"):
+            await RedisStore.open(wrong, default_max_grant_seconds=3600)
+        with pytest.raises(Exception, match="(?i)auth"):
+            await RedisStore.open(f"redis://127.0.0.1:{server.port}/0", default_max_grant_seconds=3600)
+    finally:
+        server.stop()

@@ -49,6 +49,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     appendonly: bool = False
     proc: subprocess.Popen[bytes] | None = None
+    # With a password, clients must AUTH (the URL carries it); `flushall` and the like are then unavailable.
+    password: str | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -63,7 +65,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password is not None else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int:
@@ -77,6 +80,8 @@ class RedisServer:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)]
         args += ["--save", ""]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
         with (self.workdir / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
@@ -84,7 +89,8 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {self.log()[-2000:]}")
             with contextlib.suppress(OSError):
-                if _command(self.port, "PING", timeout=0.5) == b"+PONG":
+                answer = _command(self.port, "PING", timeout=0.5)
+                if answer == b"+PONG" or answer.startswith(b"-NOAUTH"):
                     return
             if time.monotonic() > deadline:
                 self.stop()
