@@ -279,9 +279,9 @@ async def test_a_password_in_the_url_is_used_and_a_wrong_one_refused(tmp_path: P
         finally:
             await store.close()
         wrong = server.url.replace("correct-horse-battery", "wrong")
-        with pytest.raises(Exception, match="(?i)auth|password|invalid"):
+        with pytest.raises(Exception, match=r"(?i)auth|password|invalid"):
             await RedisStore.open(wrong, default_max_grant_seconds=3600)
-        with pytest.raises(Exception, match="(?i)auth"):
+        with pytest.raises(Exception, match=r"(?i)auth"):
             await RedisStore.open(f"redis://127.0.0.1:{server.port}/0", default_max_grant_seconds=3600)
     finally:
         server.stop()
