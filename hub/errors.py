@@ -59,6 +59,13 @@ class WrongMediaType(HubError):
     reason = "unsupported_media_type"
 
 
+class CameraOffline(HubError):
+    """The camera's agent is not connected (and no other hub streams it)."""
+
+    status = 503
+    reason = "camera_offline"
+
+
 def error_response(status: int, reason: str, message: str) -> web.Response:
     """The JSON body every error shares."""
     response = web.json_response({"reason": reason, "message": message}, status=status)

@@ -22,7 +22,7 @@ from hub.config import ForwardingMode
 from hub.consent.decision import Reason
 from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
-from hub.errors import BadRequest, Forbidden, HubError, Missing
+from hub.errors import BadRequest, CameraOffline, Forbidden, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
 from hub.media.codecs import codec_refused, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
@@ -35,11 +35,6 @@ log = logging.getLogger(__name__)
 
 EVENTS_REL = "urn:ietf:params:whep:ext:core:server-sent-events"
 MAX_FIELD = 200
-
-
-class CameraOffline(HubError):
-    status = 503
-    reason = "camera_offline"
 
 
 def _purpose(request: web.Request) -> tuple[str, str]:
