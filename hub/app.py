@@ -10,12 +10,15 @@ from pathlib import Path
 from aiohttp import web
 
 from hub import sync
-from hub.api import cameras, health, pilot, session
+from hub.api import audit as audit_api
+from hub.api import cameras, health, pilot, session, transparency
+from hub.audit import expiry
+from hub.audit.setup import open_audit
 from hub.auth.identity import identity_middleware, public
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
 from hub.errors import error_middleware
-from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
+from hub.keys import AUDIT, CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
 from hub.media.streams import StreamManager
@@ -53,22 +56,30 @@ STORE_FACTORY: web.AppKey[StoreFactory] = web.AppKey("store_factory")
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await app[STORE_FACTORY](config)
+    try:
+        audit = await open_audit(config, config.node_id())
+    except BaseException:
+        await store.close()
+        raise
     registry = GateRegistry()
     metrics = Metrics()
-    streams = StreamManager(registry, store, metrics, config.media.publish_timeout_seconds)
-    app[STORE], app[REGISTRY], app[METRICS], app[STREAMS] = store, registry, metrics, streams
+    streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds)
+    app[STORE], app[AUDIT], app[REGISTRY], app[METRICS], app[STREAMS] = store, audit, registry, metrics, streams
     app[ROUTER] = router = make_router(app)
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
+    expiries = asyncio.create_task(expiry.watch(app), name="audit-expiries")
     if isinstance(router, RedisRouter):
         router.start()
     try:
         yield
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        for task in (watcher, expiries):
+            task.cancel()
+        await asyncio.gather(watcher, expiries, return_exceptions=True)
         await router.close()
         await streams.close()
+        await audit.close()
         await store.close()
 
 
@@ -105,6 +116,14 @@ def _routes(app: web.Application) -> None:
     r.add_put("/api/pilot", pilot.put_pilot)
     r.add_post("/api/pilot/end", pilot.end_pilot)
     r.add_put("/api/policy", pilot.put_policy)
+    r.add_get("/api/audit/key", audit_api.verifier_key)
+    r.add_get("/api/audit/checkpoint", audit_api.checkpoint)
+    r.add_get("/api/audit/records", audit_api.records)
+    r.add_get("/api/audit/proof/inclusion", audit_api.inclusion)
+    r.add_get("/api/audit/proof/consistency", audit_api.consistency)
+    r.add_get("/transparency", transparency.transparency_page)
+    r.add_get("/api/transparency", transparency.transparency_json)
+    r.add_get("/api/transparency.csv", transparency.transparency_csv)
     r.add_post("/whip/{camera_id}", whip.whip_post)
     r.add_delete("/whip/{camera_id}/{resource_id}", whip.whip_delete)
     r.add_patch("/whip/{camera_id}/{resource_id}", whip.whip_patch)
@@ -114,9 +133,27 @@ def _routes(app: web.Application) -> None:
     r.add_get("/whep/{camera_id}/{viewer_id}/events", whep.whep_events)
     r.add_get("/control/{camera_id}", control.control_ws)
     r.add_get("/", index)
+    r.add_get("/resident", resident_page)
+    r.add_get("/js/{name}", script)
 
 
 @public
 async def index(request: web.Request) -> web.FileResponse:
-    """The landing page (the role pages arrive with the web issue)."""
+    """The landing page."""
     return web.FileResponse(WEB_DIR / "index.html")
+
+
+@public
+async def resident_page(request: web.Request) -> web.FileResponse:
+    """The resident's page (it asks for a log-in itself)."""
+    return web.FileResponse(WEB_DIR / "resident.html")
+
+
+@public
+async def script(request: web.Request) -> web.FileResponse:
+    """The pages' ES modules (only plain names under web/js: no path can leave that folder)."""
+    name = request.match_info["name"]
+    path = WEB_DIR / "js" / name
+    if not name.endswith(".js") or "/" in name or name.startswith(".") or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": "text/javascript; charset=utf-8"})

@@ -19,9 +19,15 @@ from aiohttp import web
 
 from hub.access_log import AccessLogger
 from hub.app import create_app, open_store
+from hub.audit import cli as audit_cli
+from hub.audit.events import Fields, account_fields, pilot_fields, policy_fields
+from hub.audit.log import AuditLog
+from hub.audit.record import Kind
+from hub.audit.setup import open_audit
 from hub.auth.passwords import hash_password
 from hub.auth.tokens import hash_token, new_token
 from hub.config import Config, ConfigError, load_config
+from hub.errors import AuditUnavailable
 from hub.store.base import NotFound, Role, Store
 from hub.timefmt import iso, parse_time
 
@@ -76,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="consent policy").add_subparsers(dest="action", required=True)
     policy.add_parser("set").add_argument("--max-grant-seconds", type=float, required=True)
+    audit_cli.add_parser(sub)
     return parser
 
 
@@ -109,11 +116,20 @@ def _emit_token(token: str, path: Path | None) -> None:
     print(f"device token written to {path}")
 
 
-async def _admin(args: argparse.Namespace, store: Store) -> None:
+async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> None:
     now = time.time()
+
+    async def note(kind: Kind, fields: Fields) -> None:
+        # The change is made; say so loudly if it could not be put on the record.
+        try:
+            await audit.append(kind, fields)
+        except AuditUnavailable:
+            raise SystemExit(f"the change was made but the audit log could not record it ({kind.value})") from None
+
     match (args.command, args.action):
         case ("agency", "add"):
             agency = await store.add_agency(args.agency_id, args.name)
+            await note(Kind.AGENCY_CREATED, {"agency": agency.id, "name": agency.name})
             print(f"agency {agency.id} added")
         case ("agency", "list"):
             for agency in await store.list_agencies():
@@ -121,10 +137,12 @@ async def _admin(args: argparse.Namespace, store: Store) -> None:
         case ("account", "add"):
             role = Role(args.role)
             account = await store.add_account(args.username, hash_password(_password(args.username)), role, args.agency)
+            await note(Kind.ACCOUNT_CREATED, account_fields(account))
             print(f"account {account.username} ({account.role.value}) added with id {account.id}")
         case ("account", "disable" | "enable"):
             account, _ = await store.find_account(args.username)
-            await store.set_account_disabled(account.id, args.action == "disable")
+            account = await store.set_account_disabled(account.id, args.action == "disable")
+            await note(Kind.ACCOUNT_DISABLED if account.disabled else Kind.ACCOUNT_ENABLED, account_fields(account))
             print(f"account {account.username} {args.action}d")
         case ("account", "list"):
             for account in await store.list_accounts():
@@ -136,40 +154,52 @@ async def _admin(args: argparse.Namespace, store: Store) -> None:
                 raise SystemExit(f"{args.owner} is not a resident")
             token = new_token("pld_")
             await store.add_camera(args.camera_id, owner.id, args.name or args.camera_id, hash_token(token))
+            await note(Kind.CAMERA_REGISTERED, {"camera": args.camera_id, "owner": owner.id})
             _emit_token(token, args.token_file)
         case ("camera", "token"):
             token = new_token("pld_")
             await store.set_device_token(args.camera_id, hash_token(token))
+            camera = await store.get_camera(args.camera_id)
+            await note(Kind.CAMERA_TOKEN_ISSUED, {"camera": camera.id, "owner": camera.owner_id})
             _emit_token(token, args.token_file)
         case ("camera", "list"):
             for camera in await store.list_cameras():
                 print(f"{camera.id}\t{camera.name}\towner {camera.owner_id}")
         case ("pilot", "set"):
             pilot = await store.set_pilot(_when(args.start, now), _when(args.end, now))
+            await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
             print(f"pilot {iso(pilot.starts_at)} .. {iso(pilot.ends_at)} (version {pilot.version})")
         case ("pilot", "end"):
             current = await store.get_pilot()
             if current is None:
                 raise SystemExit("there is no pilot")
             pilot = await store.set_pilot(min(current.starts_at, now), now)
+            await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
             print(f"pilot ended at {iso(pilot.ends_at)}")
         case ("pilot", "show"):
             current = await store.get_pilot()
             print("no pilot" if current is None else f"{iso(current.starts_at)} .. {iso(current.ends_at)}")
         case ("policy", "set"):
             policy = await store.set_policy(args.max_grant_seconds)
+            await note(Kind.POLICY_CHANGED, policy_fields(policy))
             print(f"max grant {policy.max_grant_seconds:g} s (version {policy.version})")
 
 
 async def _run_admin(args: argparse.Namespace, config: Config) -> None:
     store = await open_store(config)
     try:
-        await _admin(args, store)
+        audit = await open_audit(config, "cli", background=False)
+    except BaseException:
+        await store.close()
+        raise
+    try:
+        await _admin(args, store, audit)
     except NotFound as exc:
         raise SystemExit(str(exc)) from None
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     finally:
+        await audit.close()
         await store.close()
 
 
@@ -207,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
 
         run_demo(config, args.port, args.data_dir)
         return
+    if args.command == "audit":
+        raise SystemExit(asyncio.run(audit_cli.run(args, config)))
     asyncio.run(_run_admin(args, config))
 
 

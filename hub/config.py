@@ -136,6 +136,27 @@ class ClusterConfig(_Section):
     confirm_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
 
 
+class AuditConfig(_Section):
+    # The log's name: the first line of every checkpoint and the signing key's name (no spaces, no '+').
+    origin: str = "porchlight.localhost/audit"
+    # The Ed25519 signer key (PRIVATE+KEY+... text, a secret). Every hub of one log needs the same key; by default
+    # it lives in the data directory and is made on first start.
+    signing_key_file: Path | None = None
+    # A fresh checkpoint is signed this often when the log has grown (and on demand).
+    checkpoint_seconds: float = Field(default=60.0, gt=0)
+    # A view or log-in whose record cannot be written within this long is refused.
+    write_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Grants that ran out are recorded (consent.expired) within this long.
+    expiry_scan_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        if not value or "+" in value or any(c.isspace() for c in value):
+            raise ValueError("the origin must be one word without spaces or '+'")
+        return value
+
+
 class Config(_Section):
     """Everything the hub reads at start-up."""
 
@@ -144,6 +165,7 @@ class Config(_Section):
     media: MediaConfig = Field(default_factory=MediaConfig)
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     log_level: str = "INFO"
 
     @field_validator("log_level")
@@ -157,6 +179,10 @@ class Config(_Section):
     def node_id(self) -> str:
         """This hub's name among its peers."""
         return self.cluster.node_id or f"{socket.gethostname()}:{self.http.port}"
+
+    def signing_key_path(self) -> Path:
+        """Where the audit log's signer key is read from (made there on first start if it is the default)."""
+        return self.audit.signing_key_file or self.store.data_dir / "audit-signer.key"
 
     def base_url(self) -> str:
         """The URL clients reach this hub at."""

@@ -18,6 +18,10 @@ from aiohttp import web
 
 from hub.access_log import AccessLogger
 from hub.app import create_app, open_store
+from hub.audit.events import Fields, account_fields, grant_fields, pilot_fields
+from hub.audit.log import AuditLog
+from hub.audit.record import Kind
+from hub.audit.setup import open_audit
 from hub.auth.passwords import hash_password
 from hub.auth.tokens import hash_token, new_token
 from hub.config import Config
@@ -46,19 +50,29 @@ class Seeded:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-async def seed(store: Store, now: float | None = None) -> Seeded:
-    """Create the demo's agencies, accounts, cameras, pilot and one opt-in; idempotent; new device tokens."""
+async def seed(store: Store, now: float | None = None, audit: AuditLog | None = None) -> Seeded:
+    """Create the demo's agencies, accounts, cameras, pilot and one opt-in; idempotent; new device tokens.
+
+    With `audit`, what is created goes on the record too (the demo's log then starts like a real one).
+    """
     now = time.time() if now is None else now
+
+    async def note(kind: Kind, fields: Fields) -> None:
+        if audit is not None:
+            await audit.append(kind, fields)
+
     known_agencies = {agency.id for agency in await store.list_agencies()}
     for agency_id, name in AGENCIES.items():
         if agency_id not in known_agencies:
             await store.add_agency(agency_id, name)
+            await note(Kind.AGENCY_CREATED, {"agency": agency_id, "name": name})
     owners = {}
     for username, password, role, agency in ACCOUNTS:
         try:
             account, _ = await store.find_account(username)
         except NotFound:
             account = await store.add_account(username, hash_password(password), role, agency)
+            await note(Kind.ACCOUNT_CREATED, account_fields(account))
         owners[username] = account.id
     seeded = Seeded()
     for camera_id, owner, name in CAMERAS:
@@ -68,13 +82,16 @@ async def seed(store: Store, now: float | None = None) -> Seeded:
             await store.set_device_token(camera_id, hash_token(token))
         except NotFound:
             await store.add_camera(camera_id, owners[owner], name, hash_token(token))
+            await note(Kind.CAMERA_REGISTERED, {"camera": camera_id, "owner": owners[owner]})
         seeded.tokens[camera_id] = token
     pilot = await store.get_pilot()
     if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
-        await store.set_pilot(now, now + PILOT_DAYS * 86400)
+        pilot = await store.set_pilot(now, now + PILOT_DAYS * 86400)
+        await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
     grant = await store.get_grant(OPTED_IN)
     if grant is None or grant.revoked_at is not None or grant.ends_at <= now:
-        await store.put_grant(OPTED_IN, now, now + 8 * 3600, None)
+        grant = await store.put_grant(OPTED_IN, now, now + 8 * 3600, None)
+        await note(Kind.CONSENT_GRANTED, grant_fields(grant, (await store.get_camera(OPTED_IN)).owner_id))
     return seeded
 
 
@@ -95,7 +112,11 @@ def _write_token(path: Path, token: str) -> None:
 async def _demo(config: Config) -> None:
     store = await open_store(config)
     try:
-        seeded = await seed(store)
+        audit = await open_audit(config, "demo-seed", background=False)
+        try:
+            seeded = await seed(store, audit=audit)
+        finally:
+            await audit.close()
     finally:
         await store.close()
     runner = web.AppRunner(create_app(config), access_log_class=AccessLogger)

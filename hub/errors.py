@@ -66,6 +66,13 @@ class CameraOffline(HubError):
     reason = "camera_offline"
 
 
+class AuditUnavailable(HubError):
+    """The audit log could not record an event that must be on the record first (a view, a log-in)."""
+
+    status = 503
+    reason = "audit_unavailable"
+
+
 def error_response(status: int, reason: str, message: str) -> web.Response:
     """The JSON body every error shares."""
     response = web.json_response({"reason": reason, "message": message}, status=status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiortc import RTCConfiguration
 
+from hub.audit.log import AuditLog
 from hub.config import Config
 from hub.consent.registry import GateRegistry
 from hub.media.streams import StreamManager
@@ -19,3 +20,4 @@ STREAMS = web.AppKey("streams", StreamManager)
 METRICS = web.AppKey("metrics", Metrics)
 RTC = web.AppKey("rtc_configuration", RTCConfiguration)
 ROUTER = web.AppKey("router", Router)
+AUDIT = web.AppKey("audit", AuditLog)

@@ -446,10 +446,6 @@ async def test_times_round_trip_exactly(store: Store) -> None:
     assert await store.get_policy() == policy
     session = await store.add_session("s1", officer.id, starts, ends)
     assert await store.get_session("s1") == session
-    view = await store.open_view("cam-1", officer.id, "C1", "r", starts)
-    await store.close_view(view.id, at, "done")
-    [closed] = await store.list_views()
-    assert (closed.started_at, closed.ended_at) == (starts, at)
 
 
 async def test_a_cancelled_write_leaves_the_store_usable(store: Store) -> None:
@@ -542,56 +538,6 @@ async def test_two_connections_share_one_version_counter(open_store: OpenStore) 
     assert await hub.get_grant("cam-1") == await cli.get_grant("cam-1")
 
 
-# -- views ------------------------------------------------------------------------------------------------
-
-
-async def test_view_open_close_and_list(store: Store) -> None:
-    await _camera(store)
-    officer = await _officer(store)
-    view = await store.open_view("cam-1", officer.id, "CASE-1", "burglary nearby", T0)
-    assert (view.camera_id, view.account_id, view.case_number, view.reason, view.started_at) == (
-        "cam-1",
-        officer.id,
-        "CASE-1",
-        "burglary nearby",
-        T0,
-    )
-    assert view.ended_at is None and view.end_reason is None
-    assert await store.list_views() == [view]
-
-    await store.close_view(view.id, T0 + 60, "withdrawn")
-    [closed] = await store.list_views("cam-1")
-    assert (closed.id, closed.ended_at, closed.end_reason) == (view.id, T0 + 60, "withdrawn")
-
-    await store.close_view(view.id, T0 + 90, "viewer_left")  # the first close is the record
-    assert await store.list_views() == [closed]
-
-
-async def test_views_list_newest_first_and_filter_by_camera(store: Store) -> None:
-    await _camera(store, "cam-1")
-    await _camera(store, "cam-2")
-    officer = await _officer(store)
-    first = await store.open_view("cam-1", officer.id, "C1", "r", T0)
-    second = await store.open_view("cam-2", officer.id, "C2", "r", T0 + 10)
-    third = await store.open_view("cam-1", officer.id, "C3", "r", T0 + 20)
-    assert [v.id for v in await store.list_views()] == [third.id, second.id, first.id]
-    assert [v.id for v in await store.list_views("cam-1")] == [third.id, first.id]
-    assert [v.id for v in await store.list_views("cam-2")] == [second.id]
-    assert await store.list_views("cam-9") == []
-
-
-async def test_view_rules(store: Store) -> None:
-    await _camera(store)
-    officer = await _officer(store)
-    with pytest.raises(NotFound, match="cam-9"):
-        await store.open_view("cam-9", officer.id, "C", "r", T0)
-    with pytest.raises(NotFound, match="account"):
-        await store.open_view("cam-1", 12345, "C", "r", T0)
-    with pytest.raises(NotFound, match="view"):
-        await store.close_view(12345, T0, "done")
-    assert await store.list_views() == []
-
-
 # -- restart ----------------------------------------------------------------------------------------------
 
 
@@ -604,7 +550,6 @@ async def test_restart_keeps_accounts_cameras_grants_and_the_pilot(open_store: O
     policy = await first.set_policy(2 * HOUR)
     grant = await first.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"}))
     session = await first.add_session("s1", officer.id, T0, T0 + HOUR)
-    view = await first.open_view("cam-1", officer.id, "C1", "r", T0)
     marker = await first.change_marker()
     await first.close()
 
@@ -618,7 +563,6 @@ async def test_restart_keeps_accounts_cameras_grants_and_the_pilot(open_store: O
     assert await again.get_policy() == policy
     assert await again.get_grant("cam-1") == grant
     assert await again.get_session("s1") == session
-    assert await again.list_views() == [view]
     assert await again.change_marker() == marker
     # Versions keep growing after a restart: a reloading hub never mistakes a new write for an old one.
     revoked = await again.revoke_grant("cam-1", T0 + 1)

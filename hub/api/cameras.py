@@ -8,6 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.body import json_body
+from hub.audit.events import grant_fields, withdrawal_fields
+from hub.audit.http import record
+from hub.audit.record import Kind
 from hub.auth.identity import Identity, ensure_identity, ensure_owner, ensure_role
 from hub.consent.decision import Grant, Reason, decide, grant_end
 from hub.consent.registry import officer_state
@@ -109,6 +112,7 @@ async def opt_in(request: web.Request) -> web.Response:
     registry.apply_grant(grant, camera.id, settle=True)
     # A narrower agency list may shut out viewers who were watching under the old grant.
     await request.app[STREAMS].sweep()
+    await record(request, Kind.CONSENT_GRANTED, grant_fields(grant, camera.owner_id))
     return web.json_response({"grant": grant_json(grant, time.time())}, status=201)
 
 
@@ -127,6 +131,8 @@ async def withdraw(request: web.Request) -> web.Response:
     finally:
         await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
     # The hub that streams the camera (maybe another) confirms its gates closed, or its lease bounds when.
+    if grant is not None:
+        await record(request, Kind.CONSENT_WITHDRAWN, withdrawal_fields(grant, camera.owner_id))
     closure = await router.await_closure(token, grant.version if grant else 0, now)
     gates = {"confirmed": closure.confirmed, "closed_by": iso(closure.closed_by) if closure.closed_by else iso(now)}
     return web.json_response({"grant": grant_json(grant, time.time()), "gates": gates})

@@ -8,6 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.body import json_body
+from hub.audit.events import pilot_fields, policy_fields
+from hub.audit.http import record
+from hub.audit.record import Kind
 from hub.auth.identity import ensure_identity, ensure_role
 from hub.consent.decision import Pilot
 from hub.errors import BadRequest
@@ -84,6 +87,7 @@ async def _set_pilot(request: web.Request, starts_at: float, ends_at: float) -> 
     finally:
         if shrinking:
             await streams.sweep(now)
+    await record(request, Kind.PILOT_CHANGED, pilot_fields(pilot))
     return web.json_response({"pilot": pilot_json(pilot, time.time())})
 
 
@@ -95,4 +99,5 @@ async def put_policy(request: web.Request) -> web.Response:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise BadRequest("max_grant_seconds must be a positive number", "bad_policy")
     policy = await request.app[STORE].set_policy(float(value))
+    await record(request, Kind.POLICY_CHANGED, policy_fields(policy))
     return web.json_response({"policy": policy_json(policy)})

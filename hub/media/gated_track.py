@@ -45,6 +45,7 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
         self._ready = asyncio.Event()
         self._on_denied = on_denied
         self._count = count
+        self.frames_sent = 0  # for the view's audit record
 
     def offer(self, item: Item) -> None:
         """Queue a frame from the camera (the feed calls this; never blocks, drops the oldest when full)."""
@@ -72,6 +73,7 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
             reason = self._gate.admit(time.time(), self._officer)
             self._count(reason)
             if reason is Reason.OK:
+                self.frames_sent += 1
                 return self._emit(item)
             self._dropped()
             if reason.terminal:

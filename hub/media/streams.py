@@ -17,13 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.audit.log import AuditLog
+from hub.audit.record import Kind, audit_time
 from hub.consent.decision import Reason
 from hub.consent.registry import GateRegistry
 from hub.media.gated_track import EncodedTrack, GatedTrack
 from hub.media.publisher import Publisher
 from hub.media.viewer import Viewer
 from hub.metrics import Metrics
-from hub.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,10 @@ class CameraStream:
 class StreamManager:
     """All camera streams and viewer sessions of this hub."""
 
-    def __init__(self, registry: GateRegistry, store: Store, metrics: Metrics, publish_timeout: float) -> None:
+    def __init__(self, registry: GateRegistry, audit: AuditLog, metrics: Metrics, publish_timeout: float) -> None:
         self._registry = registry
         self._publish_timeout = publish_timeout
-        self._store = store
+        self._audit = audit
         self._metrics = metrics
         self._streams: dict[str, CameraStream] = {}
         self._viewers: dict[str, Viewer] = {}
@@ -206,16 +207,31 @@ class StreamManager:
             self._ended.popitem(last=False)
         if not any(v.officer is viewer.officer for v in self._viewers.values()):
             self._registry.release_pass(viewer.officer.session_hash)
+        sent = await viewer.bytes_sent()
         await viewer.close_connection()
-        try:
-            await self._store.close_view(viewer.view_id, time.time(), viewer.end_reason or "ended")
-        except Exception:
-            log.exception("viewer %s: closing the view record failed", viewer.id)
+        await self._record_end(viewer, sent)
         if not stream.viewers:
             stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
         elif stream.control is not None:
             await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
+
+    async def _record_end(self, viewer: Viewer, bytes_sent: int) -> None:
+        """The view.ended record (kept and retried if the log is down: an end must never block)."""
+        if viewer.view_id is None:
+            return  # never started: its view.denied record says why
+        now = time.time()
+        fields = {
+            **viewer.purpose,
+            "view": viewer.view_id,
+            "started": audit_time(viewer.started_at),
+            "ended": audit_time(now),
+            "duration_ms": max(0, round((now - viewer.started_at) * 1000)),
+            "frames": viewer.track.frames_sent if viewer.track is not None else 0,
+            "bytes": bytes_sent,
+            "ended_by": viewer.end_reason or "ended",
+        }
+        await self._audit.append(Kind.VIEW_ENDED, fields, actor=viewer.actor, source=viewer.source, required=False)
 
     async def _stop_publishing(self, stream: CameraStream, reason: str) -> None:
         if stream.control is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
+from hub.audit.events import Fields
 from hub.consent.gate import OfficerPass
 from hub.media.gated_track import GatedTrack
 
@@ -18,13 +19,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Viewer:
-    """A WHEP session. `events` feeds the session's server-sent event stream."""
+    """A WHEP session. `events` feeds the session's server-sent event stream.
+
+    `purpose`, `actor` and `source` are what its audit records say about the look; `view_id` is the position of
+    its view.started record, set once that is durable.
+    """
 
     camera_id: str
     account_id: int
     officer: OfficerPass
-    view_id: int
     pc: RTCPeerConnection
+    purpose: Fields
+    actor: Fields | None = None
+    source: str | None = None
+    view_id: int | None = None
+    started_at: float = 0.0
     track: GatedTrack[Any] | None = None
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     end_reason: str | None = None
@@ -49,6 +58,17 @@ class Viewer:
             self.track.stop()
         self.publish_event({"type": "end", "reason": reason})
         return True
+
+    async def bytes_sent(self) -> int:
+        """Bytes of video sent to the viewer so far (from the sender's RTP statistics)."""
+        total = 0
+        for sender in self.pc.getSenders():
+            try:
+                report = await sender.getStats()
+            except Exception:  # a sender whose transport is gone has no statistics left
+                continue
+            total += sum(getattr(stats, "bytesSent", 0) for stats in report.values())
+        return total
 
     async def close_connection(self) -> None:
         """Close the peer connection (after `mark_ended`)."""

@@ -1,7 +1,8 @@
 """WHEP egress: a logged-in officer POSTs an SDP offer (with a case number and a reason) to watch a camera.
 
-The gate decides before any media is set up; then the view goes on the record, the viewer's gated track is
-attached, and the camera's agent is asked to publish if this is its first viewer.
+The request goes on the audit record first (refused if it cannot be written), the gate decides before any media
+is set up, and the view.started record is durable before the viewer's gated track joins the camera's feed; then
+the camera's agent is asked to publish if this is its first viewer.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import OperationError
 
+from hub.audit.events import Fields, actor, view_fields
+from hub.audit.http import record
+from hub.audit.record import Kind
 from hub.auth.identity import Identity, ensure_identity, ensure_role
 from hub.config import ForwardingMode
 from hub.consent.decision import Reason
 from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
-from hub.errors import BadRequest, CameraOffline, Forbidden, Missing
+from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
 from hub.media.codecs import codec_refused, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
@@ -48,32 +52,36 @@ def _purpose(request: web.Request) -> tuple[str, str]:
 
 
 async def whep_post(request: web.Request) -> web.Response:
-    """Create a WHEP session for an officer whose view the gate admits."""
+    """Create a WHEP session for an officer whose view the gate admits; every request is on the record."""
     identity = ensure_role(request, Role.OFFICER)
     camera_id = request.match_info["camera_id"]
     case, reason = _purpose(request)
     app = request.app
     try:
-        await app[STORE].get_camera(camera_id)
+        camera = await app[STORE].get_camera(camera_id)
     except NotFound:
         raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
     stream = app[STREAMS].stream(camera_id)
     if stream.control is None and stream.publisher is None:
         owner = await app[ROUTER].owner_url(camera_id)
         if owner is not None:
-            # Redirects are allowed by WHIP/WHEP: the camera's stream lives on another hub.
+            # Redirects are allowed by WHIP/WHEP: the camera's stream lives on another hub (which records it).
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     offer = await read_offer(request, app[CONFIG].media.max_sdp_bytes, "recvonly")
+    look = _Look(request, identity, view_fields(camera_id, camera.owner_id, case, reason))
+    # On the record before anything else happens; if it cannot be written, the view is refused.
+    look.request_seq = await record(request, Kind.VIEW_REQUESTED, look.purpose, required=True)
     registry = app[REGISTRY]
     officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
-    gate = registry.gate(camera_id)
-    decision = gate.admit(time.time(), officer)
+    decision = registry.gate(camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
         app[METRICS].denials.labels(decision.value).inc()
+        await look.deny(decision.value)
         raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
     if stream.control is None and stream.publisher is None:
+        await look.deny("camera_offline")
         raise CameraOffline("the camera is not connected to this hub")
-    viewer = await _open_viewer(request, identity, officer, camera_id, case, reason, offer)
+    viewer = await _open_viewer(look, officer, offer)
     return web.Response(
         status=201,
         text=viewer.pc.localDescription.sdp,
@@ -85,21 +93,42 @@ async def whep_post(request: web.Request) -> web.Response:
     )
 
 
-async def _open_viewer(
-    request: web.Request,
-    identity: Identity,
-    officer: OfficerPass,
-    camera_id: str,
-    case: str,
-    reason: str,
-    offer: str,
-) -> Viewer:
-    app = request.app
+class _Look:
+    """One WHEP request as the audit log sees it: who asks to watch what, why, and the request's record."""
+
+    def __init__(self, request: web.Request, identity: Identity, purpose: Fields) -> None:
+        self.request = request
+        self.identity = identity
+        self.purpose = purpose
+        self.camera_id: str = purpose["camera"]
+        self.request_seq: int | None = None
+
+    async def deny(self, why: str) -> None:
+        """Record the refusal (never blocks it: a refusal is safe whether or not the log takes it now)."""
+        fields = {**self.purpose, "request": self.request_seq, "denied": why}
+        await record(self.request, Kind.VIEW_DENIED, fields)
+
+    async def start(self) -> int:
+        """The view.started record, durable before the first frame; AuditUnavailable refuses the view."""
+        fields = {**self.purpose, "request": self.request_seq}
+        seq = await record(self.request, Kind.VIEW_STARTED, fields, required=True)
+        assert seq is not None  # required appends return a position or raise
+        return seq
+
+
+async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
+    app = look.request.app
     registry, streams = app[REGISTRY], app[STREAMS]
-    # On the record before the first frame (invariant 4).
-    view = await app[STORE].open_view(camera_id, identity.account.id, case, reason, time.time())
     pc = RTCPeerConnection(configuration=app[RTC])
-    viewer = Viewer(camera_id, identity.account.id, officer, view.id, pc)
+    viewer = Viewer(
+        look.camera_id,
+        look.identity.account.id,
+        officer,
+        pc,
+        purpose=look.purpose,
+        actor=actor(look.identity.account),
+        source=look.request.remote,
+    )
     viewer.track = _viewer_track(app, viewer, officer)
     media = app[CONFIG].media
     video = video_transceiver(pc, media.codec, "sendonly")
@@ -119,18 +148,25 @@ async def _open_viewer(
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
     except OperationError as exc:
-        await _abandon(app, viewer, "codec_unsupported")
+        await _abandon(look, viewer, "codec_unsupported")
         raise codec_refused(media.codec) from exc
     except ValueError as exc:
-        await _abandon(app, viewer, "bad_offer")
+        await _abandon(look, viewer, "bad_offer")
         raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
     # Consent may have ended while the connection was being set up: ask the gate again before registering.
-    decision = registry.gate(camera_id).admit(time.time(), officer)
+    decision = registry.gate(look.camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
-        await _abandon(app, viewer, decision.value)
+        await _abandon(look, viewer, decision.value)
         raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
+    try:
+        viewer.view_id = await look.start()
+    except AuditUnavailable:
+        await _abandon(look, viewer, None)
+        raise
+    viewer.started_at = time.time()
+    # Only now does the viewer's track join the camera's feed: no frame before the record above is durable.
     await streams.add_viewer(viewer)
-    log.info("viewer %s: account %d watching camera %s", viewer.id, identity.account.id, camera_id)
+    log.info("viewer %s: account %d watching camera %s", viewer.id, look.identity.account.id, look.camera_id)
     return viewer
 
 
@@ -152,11 +188,12 @@ def _viewer_track(app: web.Application, viewer: Viewer, officer: OfficerPass) ->
     return track
 
 
-async def _abandon(app: web.Application, viewer: Viewer, reason: str) -> None:
-    """Undo a viewer that was never registered: track stopped, connection closed, view closed."""
-    viewer.mark_ended(reason)
+async def _abandon(look: _Look, viewer: Viewer, reason: str | None) -> None:
+    """Undo a viewer that was never registered: track stopped, connection closed, the refusal recorded."""
+    viewer.mark_ended(reason or "audit_unavailable")
     await viewer.close_connection()
-    await app[STORE].close_view(viewer.view_id, time.time(), reason)
+    if reason is not None:
+        await look.deny(reason)
 
 
 def _own_viewer(request: web.Request) -> Viewer:

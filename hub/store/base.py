@@ -63,20 +63,6 @@ class Policy:
     version: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class View:
-    """One officer's look at one camera, on the record before its first frame."""
-
-    id: int
-    camera_id: str
-    account_id: int
-    case_number: str
-    reason: str
-    started_at: float
-    ended_at: float | None
-    end_reason: str | None
-
-
 class NotFound(LookupError):
     """The record asked for does not exist."""
 
@@ -146,8 +132,3 @@ class Store(Protocol):
     async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot: ...
     async def get_policy(self) -> Policy: ...
     async def set_policy(self, max_grant_seconds: float) -> Policy: ...
-
-    # Views
-    async def open_view(self, camera_id: str, account_id: int, case_number: str, reason: str, now: float) -> View: ...
-    async def close_view(self, view_id: int, now: float, end_reason: str) -> None: ...
-    async def list_views(self, camera_id: str | None = None) -> list[View]: ...

@@ -42,7 +42,6 @@ from hub.store.base import (
     Session,
     Store,
     StoreUnavailable,
-    View,
 )
 from hub.store.redis_keys import DEFAULT_PREFIX, SESSION_GRACE_SECONDS, RedisKeys
 
@@ -92,8 +91,6 @@ class _Scripts:
         self.put_grant = register(lua.PUT_GRANT)
         self.revoke_grant = register(lua.REVOKE_GRANT)
         self.set_setting = register(lua.SET_SETTING)
-        self.open_view = register(lua.OPEN_VIEW)
-        self.close_view = register(lua.CLOSE_VIEW)
         self.claim_camera = register(lua.CLAIM_CAMERA)
         self.release_camera = register(lua.RELEASE_CAMERA)
 
@@ -508,52 +505,6 @@ class RedisStore:
         fields = records.pairs(max_grant_seconds=max_grant_seconds)
         result = await self._run(self._scripts.set_setting, [*self._feed, self._keys.policy], ["policy", *fields])
         return Policy(max_grant_seconds, int(result["version"]))
-
-    # -- views ----------------------------------------------------------------------------------------
-
-    @_guarded
-    async def open_view(self, camera_id: str, account_id: int, case_number: str, reason: str, now: float) -> View:
-        """Put a look on the record before returning; NotFound for an unknown camera or account."""
-        checks.check_finite("now", now)
-        keys = self._keys
-        fields = records.pairs(
-            camera_id=camera_id,
-            account_id=account_id,
-            case_number=case_number,
-            reason=reason,
-            started_at=now,
-            ended_at=None,
-            end_reason=None,
-        )
-        result = await self._run(
-            self._scripts.open_view,
-            [keys.camera(camera_id), keys.account(account_id), keys.view_seq, keys.views, keys.views_of(camera_id)],
-            [keys.view(""), *fields],
-            {
-                "camera_not_found": NotFound(f"camera {camera_id!r} not found"),
-                "account_not_found": NotFound(f"account {account_id} not found"),
-            },
-        )
-        return View(int(result["id"]), camera_id, account_id, case_number, reason, now, None, None)
-
-    @_guarded
-    async def close_view(self, view_id: int, now: float, end_reason: str) -> None:
-        """Record a look's end. The first close wins (a later one changes nothing); NotFound if unknown."""
-        checks.check_finite("now", now)
-        await self._run(
-            self._scripts.close_view,
-            [self._keys.view(view_id)],
-            [json.dumps(now), json.dumps(end_reason)],
-            {"view_not_found": NotFound(f"view {view_id} not found")},
-        )
-
-    @_guarded
-    async def list_views(self, camera_id: str | None = None) -> list[View]:
-        """Every look, or only `camera_id`'s, newest first."""
-        index = self._keys.views if camera_id is None else self._keys.views_of(camera_id)
-        ids = cast(list[str], await self._r.zrange(index, 0, -1))
-        views = [records.view(fields) for fields in await self._hashes([self._keys.view(i) for i in ids])]
-        return sorted(views, key=lambda v: (v.started_at, v.id), reverse=True)
 
     # -- camera ownership -----------------------------------------------------------------------------
 

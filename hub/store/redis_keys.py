@@ -7,7 +7,7 @@ re-encode a number). A JSON `null` is the string "null". Times are Unix seconds.
 
 Relationships (indexes) are kept in the same Lua script as the record they index, so they never disagree.
 The layout needs a single Redis (or a primary with replicas), not Redis Cluster: scripts build some keys from a
-stem passed in (new accounts and views, `account("")`, `view("")`; sessions to purge, `session("")`).
+stem passed in (new accounts, `account("")`; sessions to purge, `session("")`).
 """
 
 from __future__ import annotations
@@ -130,27 +130,6 @@ class RedisKeys:
         """HASH: the admin's limits. Fields (JSON values): max_grant_seconds, version. Missing until set (the
         configured default applies, version 0)."""
         return f"{self.prefix}policy"
-
-    # -- views ------------------------------------------------------------------------------------------------
-
-    def view(self, view_id: int | str) -> str:
-        """HASH: one look. Fields (JSON values): id, camera_id, account_id, case_number, reason, started_at,
-        ended_at (null while open), end_reason (null while open)."""
-        return f"{self.prefix}view:{view_id}"
-
-    @property
-    def views(self) -> str:
-        """ZSET: every view id, scored by the id."""
-        return f"{self.prefix}views"
-
-    def views_of(self, camera_id: str) -> str:
-        """ZSET: one camera's view ids, scored by the id."""
-        return f"{self.prefix}views-of:{camera_id}"
-
-    @property
-    def view_seq(self) -> str:
-        """STRING, integer: the last view id handed out (INCR); ids are never reused."""
-        return f"{self.prefix}view-seq"
 
 
 # A session key outlives its expiry by this much, so `get_session` can still tell "expired" from "unknown".

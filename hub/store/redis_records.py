@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.consent.decision import Grant, Pilot
-from hub.store.base import Account, Camera, Policy, Role, Session, View
+from hub.store.base import Account, Camera, Policy, Role, Session
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,3 @@ def pilot(fields: Fields) -> Pilot:
 
 def policy(fields: Fields) -> Policy:
     return Policy(float(fields["max_grant_seconds"]), int(fields["version"]))
-
-
-def view(fields: Fields) -> View:
-    return View(
-        id=int(fields["id"]),
-        camera_id=str(fields["camera_id"]),
-        account_id=int(fields["account_id"]),
-        case_number=str(fields["case_number"]),
-        reason=str(fields["reason"]),
-        started_at=float(fields["started_at"]),
-        ended_at=_optional_float(fields["ended_at"]),
-        end_reason=_optional_str(fields["end_reason"]),
-    )

@@ -199,33 +199,6 @@ announce(ARGV[1], cjson.null, version)
 return ok({version = version})
 """)
 
-# KEYS: camera, account, view sequence, view ids, camera's view ids. ARGV: view key stem, field pairs.
-OPEN_VIEW = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('camera_not_found')
-end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  return fail('account_not_found')
-end
-local id = redis.call('INCR', KEYS[3])
-redis.call('HSET', ARGV[1] .. id, 'id', tostring(id))
-hset_pairs(ARGV[1] .. id, 2)
-redis.call('ZADD', KEYS[4], id, id)
-redis.call('ZADD', KEYS[5], id, id)
-return ok({id = id})
-""")
-
-# KEYS: view. ARGV: ended_at (JSON), end_reason (JSON). The first close is the record.
-CLOSE_VIEW = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('view_not_found')
-end
-if redis.call('HGET', KEYS[1], 'ended_at') == 'null' then
-  redis.call('HSET', KEYS[1], 'ended_at', ARGV[1], 'end_reason', ARGV[2])
-end
-return ok({})
-""")
-
 # KEYS: owner lease. ARGV: node id, lease JSON {"node", "url"}, TTL in ms. Takes a free lease or renews ours.
 CLAIM_CAMERA = _script("""
 local current = redis.call('GET', KEYS[1])

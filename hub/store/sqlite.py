@@ -42,7 +42,6 @@ from hub.store.base import (
     Session,
     Store,
     StoreUnavailable,
-    View,
 )
 from hub.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
@@ -55,7 +54,6 @@ _BUSY_TIMEOUT_MS = 5000
 
 
 _ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at"
-_VIEW_COLUMNS = "id, camera_id, account_id, case_number, reason, started_at, ended_at, end_reason"
 
 
 class SqliteStore:
@@ -435,49 +433,6 @@ class SqliteStore:
             return Policy(max_grant_seconds, version)
 
         return await self._write(body)
-
-    # -- views ----------------------------------------------------------------------------------------
-
-    async def open_view(self, camera_id: str, account_id: int, case_number: str, reason: str, now: float) -> View:
-        """Put a look on the record, durably, before returning; NotFound for an unknown camera or account."""
-
-        async def body(db: aiosqlite.Connection) -> View:
-            if not await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
-                raise NotFound(f"camera {camera_id!r} not found")
-            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
-                raise NotFound(f"account {account_id} not found")
-            rows = await db.execute_fetchall(
-                "INSERT INTO views (camera_id, account_id, case_number, reason, started_at)"
-                f" VALUES (?, ?, ?, ?, ?) RETURNING {_VIEW_COLUMNS}",
-                (camera_id, account_id, case_number, reason, now),
-            )
-            return sqlite_rows.view(sqlite_rows.first(rows))
-
-        return await self._write(body)
-
-    async def close_view(self, view_id: int, now: float, end_reason: str) -> None:
-        """Record a look's end. The first close wins (a later one changes nothing); NotFound if unknown."""
-
-        async def body(db: aiosqlite.Connection) -> None:
-            if not await _exists(db, "SELECT 1 FROM views WHERE id = ?", (view_id,)):
-                raise NotFound(f"view {view_id} not found")
-            await db.execute(
-                "UPDATE views SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-                (now, end_reason, view_id),
-            )
-
-        await self._write(body)
-
-    async def list_views(self, camera_id: str | None = None) -> list[View]:
-        """Every look, or only `camera_id`'s, newest first."""
-        if camera_id is None:
-            rows = await self._read(f"SELECT {_VIEW_COLUMNS} FROM views ORDER BY started_at DESC, id DESC")
-        else:
-            rows = await self._read(
-                f"SELECT {_VIEW_COLUMNS} FROM views WHERE camera_id = ? ORDER BY started_at DESC, id DESC",
-                (camera_id,),
-            )
-        return [sqlite_rows.view(row) for row in rows]
 
 
 # -- opening ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from hub.consent.decision import Grant
-from hub.store.base import Account, Camera, Role, View
+from hub.store.base import Account, Camera, Role
 
 
 def first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
@@ -47,16 +47,3 @@ def decode_agencies(encoded: str | None) -> frozenset[str] | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError("grant agencies must be a JSON array of agency ids")
     return frozenset(value)
-
-
-def view(row: sqlite3.Row) -> View:
-    return View(
-        id=row["id"],
-        camera_id=row["camera_id"],
-        account_id=row["account_id"],
-        case_number=row["case_number"],
-        reason=row["reason"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
-    )

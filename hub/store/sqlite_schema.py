@@ -2,8 +2,11 @@
 
 SCHEMA_VERSION = 1
 
-# Times are Unix seconds (REAL). Ids of accounts and views are AUTOINCREMENT so a number in the audit log
-# never comes to mean someone or something else after a deletion.
+# Times are Unix seconds (REAL). Account ids are AUTOINCREMENT so a number in the audit log never comes to
+# mean someone else after a deletion.
+# A file written by an older hub may still hold a `views` table (the look history from before the audit log,
+# hub/audit/). Nothing reads or writes it any more; it is left in place, not dropped, and the version stays 1:
+# every other table is unchanged, so older and newer hubs open each other's files.
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS agencies (
@@ -55,17 +58,6 @@ CREATE TABLE IF NOT EXISTS policy (
     max_grant_seconds REAL NOT NULL,
     version INTEGER NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS views (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    camera_id TEXT NOT NULL REFERENCES cameras (id),
-    account_id INTEGER NOT NULL REFERENCES accounts (id),
-    case_number TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    end_reason TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS views_by_camera ON views (camera_id, started_at);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL

@@ -1,0 +1,89 @@
+"""The fields each kind of record carries, built from the hub's own objects (the log's schema in one place).
+
+Every record also has, added by `AuditLog.append`: `seq` (its position), `time` (UTC, 10 ms), `kind`, `hub` (the
+node that wrote it), `source` (the client's address, or null for the hub's own events and the CLI) and `actor`
+(who acted: `{"id", "username", "role", "agency"}`, or null).
+
+| kind                      | fields                                                                        |
+|---------------------------|-------------------------------------------------------------------------------|
+| login.ok, logout          | (the actor)                                                                   |
+| login.failed              | username, why (unknown_user, bad_password, disabled)                          |
+| login.locked              | username                                                                      |
+| consent.granted           | camera, owner, starts, ends, agencies (list or null = every agency), version  |
+| consent.withdrawn         | camera, owner, at, version                                                    |
+| consent.expired           | camera, owner, ends, version                                                  |
+| pilot.changed             | starts, ends, version                                                         |
+| policy.changed            | max_grant_seconds, version                                                    |
+| agency.created            | agency, name                                                                  |
+| account.*                 | account ({id, username, role, agency})                                        |
+| camera.registered/...     | camera, owner                                                                 |
+| view.requested            | camera, owner, case, reason                                                   |
+| view.denied               | camera, owner, case, reason, request (seq of view.requested), denied (why)    |
+| view.started              | camera, owner, case, reason, request                                          |
+| view.ended                | camera, owner, case, reason, view (seq of view.started), started, ended,      |
+|                           | duration_ms, frames, bytes, ended_by                                          |
+| audit.read                | scope (camera, all), camera (when scope is camera), records (how many)        |
+
+Times are `audit_time` strings; `owner` is the camera owner's account id; views' actor is the officer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.audit.record import audit_time
+from hub.consent.decision import Grant, Pilot
+from hub.store.base import Account, Policy
+
+Fields = dict[str, Any]
+
+
+def actor(account: Account | None) -> Fields | None:
+    """Who acted, as records name them."""
+    if account is None:
+        return None
+    return {"id": account.id, "username": account.username, "role": account.role.value, "agency": account.agency_id}
+
+
+def account_fields(account: Account) -> Fields:
+    """The account an account.* record is about."""
+    return {"account": actor(account)}
+
+
+def grant_fields(grant: Grant, owner: int) -> Fields:
+    """A consent.granted record."""
+    agencies = None if grant.agencies is None else sorted(grant.agencies)
+    return {
+        "camera": grant.camera_id,
+        "owner": owner,
+        "starts": audit_time(grant.starts_at),
+        "ends": audit_time(grant.ends_at),
+        "agencies": agencies,
+        "version": grant.version,
+    }
+
+
+def withdrawal_fields(grant: Grant, owner: int) -> Fields:
+    """A consent.withdrawn record (the grant as revoked)."""
+    at = grant.revoked_at if grant.revoked_at is not None else grant.ends_at
+    return {"camera": grant.camera_id, "owner": owner, "at": audit_time(at), "version": grant.version}
+
+
+def expiry_fields(grant: Grant, owner: int) -> Fields:
+    """A consent.expired record."""
+    return {"camera": grant.camera_id, "owner": owner, "ends": audit_time(grant.ends_at), "version": grant.version}
+
+
+def pilot_fields(pilot: Pilot) -> Fields:
+    """A pilot.changed record."""
+    return {"starts": audit_time(pilot.starts_at), "ends": audit_time(pilot.ends_at), "version": pilot.version}
+
+
+def policy_fields(policy: Policy) -> Fields:
+    """A policy.changed record."""
+    return {"max_grant_seconds": round(policy.max_grant_seconds), "version": policy.version}
+
+
+def view_fields(camera_id: str, owner: int, case: str, reason: str) -> Fields:
+    """What every view.* record says about the look."""
+    return {"camera": camera_id, "owner": owner, "case": case, "reason": reason}
