@@ -79,7 +79,10 @@ class AuditLog:
         """Bind the key to the store (refusing another key), load the tree and start the writer."""
         bound = await store.bind_key(signer.verifier.text())
         if bound != signer.verifier.text():
-            raise AuditKeyMismatch(f"the audit log is signed by {bound.split('+')[0]!r} with another key than ours")
+            raise AuditKeyMismatch(
+                f"the audit log is signed with the key {bound!r}, not ours ({signer.verifier.text()!r}): every hub of"
+                " one log needs the same audit.signing_key_file"
+            )
         audit = cls(store, signer, origin=origin, hub=hub, checkpoint_seconds=checkpoint_seconds)
         await audit._catch_up()
         audit._next = len(audit._tree)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.audit.signing import load_or_create_signer
 from hub.demo import Seeded, seed
 from hub.store.redis import RedisStore
 from tests.support.procs import Hub
@@ -23,12 +24,14 @@ class TwoHubs:
     proxy: CuttableProxy  # hub A reaches Redis through it, so a test can cut A off alone
 
 
-def hub_env(node: str, url: str) -> dict[str, str]:
-    """The environment that puts a hub on Redis under the name `node`."""
+def hub_env(node: str, url: str, signing_key: Path) -> dict[str, str]:
+    """The environment that puts a hub on Redis under the name `node`, signing the shared audit log with the one
+    key every hub of it must have."""
     return {
         "PORCHLIGHT_STORE__KIND": "redis",
         "PORCHLIGHT_STORE__REDIS_URL": url,
         "PORCHLIGHT_CLUSTER__NODE_ID": node,
+        "PORCHLIGHT_AUDIT__SIGNING_KEY_FILE": str(signing_key),
     }
 
 
@@ -44,8 +47,10 @@ async def two_hubs(tmp: Path, *, appendonly: bool = True, a_via_proxy: bool = Tr
             await store.close()
         proxy = CuttableProxy(redis.port)
         await proxy.start()
-        a = Hub(tmp / "a", env=hub_env("hub-a", proxy.url if a_via_proxy else redis.url))
-        b = Hub(tmp / "b", env=hub_env("hub-b", redis.url))
+        key = tmp / "audit-signer.key"
+        load_or_create_signer(key, "porchlight.localhost/audit")
+        a = Hub(tmp / "a", env=hub_env("hub-a", proxy.url if a_via_proxy else redis.url, key))
+        b = Hub(tmp / "b", env=hub_env("hub-b", redis.url, key))
         for hub in (a, b):
             hub.tmp.mkdir()
             hub.write_config()
