@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
 import redis
 
 from tests.support.client import Api, Viewer
@@ -101,3 +103,53 @@ async def test_no_view_when_redis_refuses_writes(tmp_path: Path) -> None:
             await viewer.wait_frames(3)
             await viewer.close()
             await officer.close()
+
+
+@pytest.mark.parametrize("hub_env", [{"PORCHLIGHT_AUDIT__EXPIRY_SCAN_SECONDS": "0.1"}])
+async def test_consent_admin_and_log_in_events_are_recorded(hub, login) -> None:
+    alice, ada = await login("alice"), await login("ada")
+    # A grant that runs out is recorded once it has (nothing else happens at that moment: the gate just closes).
+    status, body = await alice.call("POST", "/api/cameras/backyard/grant", {"duration_seconds": 0.3})
+    assert status == 201, body
+
+    def expired() -> list[dict[str, Any]]:
+        return [r for r in _records(hub) if r["kind"] == "consent.expired" and r["camera"] == "backyard"]
+
+    await wait_until(expired, 10, "the consent.expired record")
+    assert (await alice.call("POST", "/api/cameras/porch/grant", {}))[0] == 403  # not hers: refused, no record
+    status, _ = await alice.call("POST", "/api/cameras/front-door/grant", {"duration_seconds": 600})
+    assert status == 201
+    assert (await alice.call("DELETE", "/api/cameras/front-door/grant"))[0] == 200
+    assert (await ada.call("PUT", "/api/policy", {"max_grant_seconds": 3600}))[0] == 200
+    status, pilot = await ada.call("GET", "/api/pilot")
+    window = {"starts_at": pilot["pilot"]["starts_at"], "ends_at": "2099-01-01T00:00:00Z"}
+    assert (await ada.call("PUT", "/api/pilot", window))[0] == 200
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.post(f"{hub.url}/api/login", json={"username": "alice", "password": "wrong"}) as r:
+            assert r.status == 401
+        async with anonymous.post(f"{hub.url}/api/login", json={"username": "nobody", "password": "x"}) as r:
+            assert r.status == 401
+    assert (await alice.call("GET", "/api/audit/records?camera=backyard"))[0] == 200
+    assert (await alice.call("POST", "/api/logout"))[0] == 200
+
+    records = _records(hub)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_kind.setdefault(record["kind"], []).append(record)
+    assert [r["seq"] for r in records] == list(range(len(records)))
+    granted = {r["camera"]: r for r in by_kind["consent.granted"]}
+    assert granted["backyard"]["actor"]["username"] == "alice" and granted["backyard"]["agencies"] is None
+    [withdrawn] = by_kind["consent.withdrawn"]
+    assert withdrawn["camera"] == "front-door" and withdrawn["version"] > granted["front-door"]["version"]
+    [expiry] = expired()
+    assert expiry["version"] == granted["backyard"]["version"] and expiry["actor"] is None
+    assert by_kind["policy.changed"][0]["max_grant_seconds"] == 3600
+    assert by_kind["pilot.changed"][0]["ends"] == "2099-01-01T00:00:00.00Z"
+    assert by_kind["pilot.changed"][0]["actor"]["role"] == "admin"
+    assert sorted(r["why"] for r in by_kind["login.failed"]) == ["bad_password", "unknown_user"]
+    assert all(r["source"] == "127.0.0.1" for r in by_kind["login.failed"])
+    [read] = by_kind["audit.read"]
+    assert read["scope"] == "camera" and read["camera"] == "backyard" and read["actor"]["username"] == "alice"
+    assert by_kind["logout"][0]["actor"]["username"] == "alice"
+    assert '"wrong"' not in json.dumps(records)  # the password tried is not on the record
+    assert len(granted) == 2  # the refused opt-in on porch wrote nothing
