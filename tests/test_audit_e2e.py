@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import redis
 
 from tests.support.client import Api, Viewer
 from tests.support.cluster import two_hubs
-from tests.support.procs import Hub, running_agent, wait_until
+from tests.support.procs import ROOT, Hub, running_agent, wait_until
 
 CAM = "front-door"
 
@@ -106,7 +108,7 @@ async def test_no_view_when_redis_refuses_writes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("hub_env", [{"PORCHLIGHT_AUDIT__EXPIRY_SCAN_SECONDS": "0.1"}])
-async def test_consent_admin_and_log_in_events_are_recorded(hub, login) -> None:
+async def test_consent_admin_and_log_in_events_are_recorded(hub, login, tmp_path: Path) -> None:
     alice, ada = await login("alice"), await login("ada")
     # A grant that runs out is recorded once it has (nothing else happens at that moment: the gate just closes).
     status, body = await alice.call("POST", "/api/cameras/backyard/grant", {"duration_seconds": 0.3})
@@ -129,7 +131,9 @@ async def test_consent_admin_and_log_in_events_are_recorded(hub, login) -> None:
             assert r.status == 401
         async with anonymous.post(f"{hub.url}/api/login", json={"username": "nobody", "password": "x"}) as r:
             assert r.status == 401
-    assert (await alice.call("GET", "/api/audit/records?camera=backyard"))[0] == 200
+    status, answer = await alice.call("GET", "/api/audit/records?camera=backyard")
+    assert status == 200
+    _check_with_the_cli(hub, answer, tmp_path)
     assert (await alice.call("POST", "/api/logout"))[0] == 200
 
     records = _records(hub)
@@ -153,3 +157,25 @@ async def test_consent_admin_and_log_in_events_are_recorded(hub, login) -> None:
     assert by_kind["logout"][0]["actor"]["username"] == "alice"
     assert '"wrong"' not in json.dumps(records)  # the password tried is not on the record
     assert len(granted) == 2  # the refused opt-in on porch wrote nothing
+
+
+def _check_with_the_cli(hub: Hub, answer: dict[str, Any], tmp_path: Path) -> None:
+    """`porchlight audit check` accepts what the API gave the resident, and refuses it once a record is altered."""
+    key = subprocess.run(
+        [sys.executable, "-m", "hub", "--config", str(hub.config_path), "audit", "key"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout.strip()  # fmt: skip
+    saved = tmp_path / "records.json"
+
+    def check(data: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        saved.write_text(json.dumps(data), encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "hub", "audit", "check", str(saved), "--key", key],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+
+    good = check(answer)
+    assert good.returncode == 0 and f"ok: {len(answer['records'])} record(s)" in good.stdout, good.stdout
+    answer["records"][0]["record"] = answer["records"][0]["record"].replace("backyard", "frontyard")
+    bad = check(answer)
+    assert bad.returncode == 1 and "FAILED" in bad.stdout and "signature does not verify" in bad.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,21 @@ def test_admin_commands_build_a_working_setup(tmp_path: Path) -> None:
     assert "rita-password" not in listing
     assert "running" not in porchlight(hub, "pilot", "show").stdout  # shows the window itself
     assert "Z" in porchlight(hub, "pilot", "show").stdout
+    # Every change is on the audit record, with no password in it; the log verifies against its checkpoint.
+    with sqlite3.connect(hub.config().store.data_dir / "audit.sqlite3") as db:
+        records = [json.loads(body) for (body,) in db.execute("SELECT body FROM records ORDER BY position")]
+    kinds = [r["kind"] for r in records]
+    assert kinds == [
+        "agency.created", "account.created", "account.created", "pilot.changed", "policy.changed",
+        "camera.registered", "camera.token_issued",
+    ]  # fmt: skip
+    assert records[2]["account"] == {"id": 2, "username": "otto", "role": "officer", "agency": "metro"}
+    assert all(r["hub"] == "cli" and r["actor"] is None for r in records)
+    assert "password" not in json.dumps(records)
+    saved = tmp_path / "checkpoint.txt"
+    saved.write_text(porchlight(hub, "audit", "checkpoint").stdout, encoding="utf-8")
+    verified = porchlight(hub, "audit", "verify", "--checkpoint", str(saved))
+    assert verified.returncode == 0 and "ok: 7 records" in verified.stdout, verified.stderr
 
 
 def test_admin_command_errors_are_clear(tmp_path: Path) -> None:
