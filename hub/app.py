@@ -13,6 +13,7 @@ from hub import sync
 from hub.api import audit as audit_api
 from hub.api import cameras, health, pilot, session, transparency
 from hub.audit import expiry
+from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
 from hub.auth.identity import identity_middleware, public
 from hub.config import Config, ForwardingMode, StoreKind
@@ -63,20 +64,25 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         raise
     registry = GateRegistry()
     metrics = Metrics()
+    metrics.watch_audit(audit.leaf_count, audit.pending)
     streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds)
     app[STORE], app[AUDIT], app[REGISTRY], app[METRICS], app[STREAMS] = store, audit, registry, metrics, streams
     app[ROUTER] = router = make_router(app)
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
     expiries = asyncio.create_task(expiry.watch(app), name="audit-expiries")
+    # Only records written before this start can be another run's; ours come after.
+    orphans = asyncio.create_task(
+        orphaned_views.sweep(audit, config.node_id(), audit.leaf_count()), name="audit-orphaned-views"
+    )
     if isinstance(router, RedisRouter):
         router.start()
     try:
         yield
     finally:
-        for task in (watcher, expiries):
+        for task in (watcher, expiries, orphans):
             task.cancel()
-        await asyncio.gather(watcher, expiries, return_exceptions=True)
+        await asyncio.gather(watcher, expiries, orphans, return_exceptions=True)
         await router.close()
         await streams.close()
         await audit.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
@@ -43,6 +45,14 @@ class Metrics:
         )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
+
+    def watch_audit(self, records: Callable[[], int], pending: Callable[[], int]) -> None:
+        """Gauges read from the audit log when scraped: its size as this hub knows it, and records not yet written
+        (above zero for long means the audit store is refusing writes)."""
+        size = Gauge("porchlight_audit_records", "Records in the audit log (this hub's view).", registry=self.registry)
+        size.set_function(records)
+        queued = Gauge("porchlight_audit_pending", "Audit records queued, not yet durable.", registry=self.registry)
+        queued.set_function(pending)
 
     def keyframe_wanted(self, cause: str) -> None:
         """Count one viewer's need for a keyframe."""

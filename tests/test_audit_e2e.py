@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -64,6 +65,8 @@ async def test_a_view_is_on_the_record_before_its_first_frame(hub, tokens, login
     logins = [r for r in _records(hub) if r["kind"] == "login.ok"]
     assert any(r["actor"]["username"] == "olivia" for r in logins)
     assert "olivia-demo-pass" not in json.dumps(_records(hub))
+    assert await hub.metric("porchlight_audit_records") == len(_records(hub))
+    assert await hub.metric("porchlight_audit_pending") == 0
 
 
 async def test_no_view_when_the_audit_file_cannot_be_written(hub, tokens, login, tmp_path: Path) -> None:
@@ -179,3 +182,23 @@ def _check_with_the_cli(hub: Hub, answer: dict[str, Any], tmp_path: Path) -> Non
     answer["records"][0]["record"] = answer["records"][0]["record"].replace("backyard", "frontyard")
     bad = check(answer)
     assert bad.returncode == 1 and "FAILED" in bad.stdout and "signature does not verify" in bad.stdout
+
+
+async def test_views_left_open_by_a_killed_hub_are_ended_on_the_record(hub, tokens, login, tmp_path: Path) -> None:
+    async with running_agent(hub, CAM, tokens[CAM], tmp_path):
+        viewer = Viewer(await login("olivia"), CAM)
+        assert await viewer.watch("CASE-KILLED") == 201
+        await viewer.wait_frames(3)
+        assert hub.proc is not None
+        await hub.proc.stop(signal.SIGKILL)  # no chance to write view.ended
+        await viewer.close()
+    await hub.start()
+
+    def ends() -> list[dict[str, Any]]:
+        return [r for r in _records(hub) if r["kind"] == "view.ended" and r["case"] == "CASE-KILLED"]
+
+    await wait_until(ends, 10, "the orphaned view to be ended on the record")
+    [end] = ends()
+    [started] = [r for r in _records(hub) if r["kind"] == "view.started" and r["case"] == "CASE-KILLED"]
+    assert end["view"] == started["seq"] and end["ended_by"] == "hub_restarted"
+    assert end["ended"] is None and end["duration_ms"] is None and end["actor"] == started["actor"]

@@ -250,6 +250,10 @@ class AuditLog:
         positions = await self.store.positions_for_camera(camera_id)
         return list(zip(positions, await self.store.read_at(positions), strict=True))
 
+    def pending(self) -> int:
+        """Events queued and not yet durable."""
+        return len(self._queue)
+
     def leaf_count(self) -> int:
         """How many records this hub's tree holds (may lag other hubs' appends until the next catch-up)."""
         return len(self._tree)
