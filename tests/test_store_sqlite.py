@@ -47,7 +47,7 @@ async def test_sqlite_refuses_a_bad_default_policy(tmp_path: Path) -> None:
 async def test_a_file_locked_past_the_busy_timeout_is_unavailable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "_BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(sqlite_store, "_BUSY_TIMEOUT_SECONDS", 0.1)
     path = tmp_path / "hub.sqlite3"
     store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
     other = sqlite3.connect(path, isolation_level=None)

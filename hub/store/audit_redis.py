@@ -22,28 +22,22 @@ error but never the server's address or password.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from hub.audit.record import Record
-from hub.store import checks
-from hub.store.base import NotFound, StoreUnavailable
+from hub.store.base import NotFound
+from hub.store.redis_client import connect, guarded
 
 if TYPE_CHECKING:
     from hub.store.audit_base import AuditStore
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 CLAIM_SECONDS = 7 * 24 * 3600
 """How long a claim key lives."""
@@ -116,31 +110,13 @@ return 0
 """
 
 
-def _guarded(
-    method: Callable[Concatenate[RedisAuditStore, _P], Coroutine[Any, Any, _T]],
-) -> Callable[Concatenate[RedisAuditStore, _P], Coroutine[Any, Any, _T]]:
-    """Turn every Redis error into `StoreUnavailable` (fail closed); never swallow a cancellation."""
-
-    @functools.wraps(method)
-    async def call(self: RedisAuditStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        try:
-            result = await method(self, *args, **kwargs)
-        except RedisError as exc:
-            raise StoreUnavailable(
-                f"the audit store refused or did not answer ({method.__name__}): {_describe(exc)}"
-            ) from exc
-        if task is not None and task.cancelling() > cancels:
-            # Python 3.11's asyncio.wait_for (redis-py awaits each socket write through it) returns normally when
-            # cancelled just as its inner future completes: do not let the caller carry on (see hub.store.redis).
-            raise asyncio.CancelledError
-        return result
-
-    return call
+_guarded = guarded(
+    (RedisError,), lambda name, exc: f"the audit store refused or did not answer ({name}): {_describe(exc)}"
+)
+"""Every Redis error (a refusal too: NOREPLICAS, OOM, READONLY) becomes `StoreUnavailable`: fail closed."""
 
 
-def _describe(exc: RedisError) -> str:
+def _describe(exc: Exception) -> str:
     """The error's class, and the server's own words for a refusal (NOREPLICAS, OOM, READONLY, MISCONF, ...).
 
     A connection error's text names the server's address, so only its class is given."""
@@ -188,21 +164,10 @@ class RedisAuditStore:
 
         A wrong URL or a Redis that does not answer fails here (`StoreUnavailable`), at start-up.
         """
-        checks.check_positive("connect_timeout", connect_timeout)
-        checks.check_positive("socket_timeout", socket_timeout)
-        client = aredis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
+        client = await connect(
+            url, decode_responses=False, connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
         store = cls(client, AuditKeys(prefix))
-        try:
-            await store.ping()
-        except BaseException:
-            await client.aclose()
-            raise
         return store
 
     async def close(self) -> None:

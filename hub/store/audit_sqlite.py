@@ -28,6 +28,7 @@ import aiosqlite
 from hub.audit.record import Record
 from hub.store import checks
 from hub.store.base import NotFound, StoreUnavailable
+from hub.store.sqlite_file import open_file
 
 if TYPE_CHECKING:
     from hub.store.audit_base import AuditStore
@@ -82,16 +83,11 @@ class SqliteAuditStore:
         `write_timeout` (seconds) bounds how long a write waits for another process's lock on the file.
         """
         checks.check_positive("write_timeout", write_timeout)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         with _answering("be opened"):
-            # isolation_level=None: no implicit transactions; each one is opened explicitly in `_run`.
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=write_timeout)
-            try:
-                await _configure(db, write_timeout)
-                await _create_schema(db)
-            except BaseException:
-                await db.close()
-                raise
+            # Each transaction is opened explicitly in `_run`.
+            db = await open_file(
+                path, label="audit store", busy_timeout=write_timeout, schema=SCHEMA, schema_version=SCHEMA_VERSION
+            )
         return cls(db)
 
     async def close(self) -> None:
@@ -288,24 +284,6 @@ def _dense(shape: tuple[int, int | None, int | None]) -> bool:
     """Whether the positions are exactly 0..count-1 (distinct integers: smallest 0 and largest count-1)."""
     count, low, high = shape
     return count == 0 or (low == 0 and high == count - 1)
-
-
-async def _configure(db: aiosqlite.Connection, write_timeout: float) -> None:
-    rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
-    mode = str(rows[0][0]).lower() if rows else "unknown"
-    if mode != "wal":
-        # Still correct (the busy timeout serialises writers), but reads would then wait on appends.
-        log.warning("audit store: SQLite refused WAL journal mode, using %s", mode)
-    await db.execute("PRAGMA synchronous = FULL")
-    await db.execute(f"PRAGMA busy_timeout = {max(1, round(write_timeout * 1000))}")
-
-
-async def _create_schema(db: aiosqlite.Connection) -> None:
-    rows = list(await db.execute_fetchall("PRAGMA user_version"))
-    found = int(rows[0][0])
-    if found > SCHEMA_VERSION:
-        raise RuntimeError(f"audit store schema version {found} is newer than this hub's ({SCHEMA_VERSION})")
-    await db.executescript(SCHEMA)
 
 
 @contextlib.contextmanager

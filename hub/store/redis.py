@@ -14,17 +14,13 @@ The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.stor
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import math
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from hub.consent.decision import Grant, Pilot
@@ -41,37 +37,16 @@ from hub.store.base import (
     Role,
     Session,
     Store,
-    StoreUnavailable,
 )
+from hub.store.redis_client import connect, guarded
 from hub.store.redis_keys import DEFAULT_PREFIX, SESSION_GRACE_SECONDS, RedisKeys
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 _Fields = records.Fields
 _DOWN = redis_pubsub.REDIS_DOWN
 
 
-def _guarded(
-    method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
-) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
-    """Turn the client's connection and timeout errors into `StoreUnavailable`; never swallow a cancellation."""
-
-    @functools.wraps(method)
-    async def call(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        try:
-            result = await method(self, *args, **kwargs)
-        except _DOWN as exc:
-            raise StoreUnavailable(f"redis did not answer ({method.__name__}): {exc}") from exc
-        if task is not None and task.cancelling() > cancels:
-            # Python 3.11's asyncio.wait_for (redis-py awaits each socket write through it) returns normally when
-            # cancelled just as its inner future completes (fixed in 3.12). Do not let the caller carry on: the
-            # write is whole or absent either way, as with any cancellation once a command is sent.
-            raise asyncio.CancelledError
-        return result
-
-    return call
+_guarded = guarded(_DOWN, lambda name, exc: f"redis did not answer ({name}): {exc}")
+"""Connection errors and timeouts become `StoreUnavailable` (the scripts' own refusals are mapped per call)."""
 
 
 class _Scripts:
@@ -123,21 +98,10 @@ class RedisStore:
         `default_max_grant_seconds` is the policy's cap until an admin sets one.
         """
         checks.check_positive("default_max_grant_seconds", default_max_grant_seconds)
-        checks.check_positive("connect_timeout", connect_timeout)
-        checks.check_positive("socket_timeout", socket_timeout)
-        client = aredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
+        client = await connect(
+            url, decode_responses=True, connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
         store = cls(client, RedisKeys(prefix), default_max_grant_seconds, socket_timeout)
-        try:
-            await store.ping()
-        except BaseException:
-            await client.aclose()
-            raise
         return store
 
     async def close(self) -> None:

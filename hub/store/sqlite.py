@@ -43,6 +43,7 @@ from hub.store.base import (
     Store,
     StoreUnavailable,
 )
+from hub.store.sqlite_file import open_file
 from hub.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Params = Sequence[object]
 
-_BUSY_TIMEOUT_MS = 5000
+_BUSY_TIMEOUT_SECONDS = 5.0
 
 
 _ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at"
@@ -72,16 +73,16 @@ class SqliteStore:
         `default_max_grant_seconds` is the policy's cap until an admin sets one.
         """
         checks.check_positive("default_max_grant_seconds", default_max_grant_seconds)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; each write opens its own with BEGIN IMMEDIATE.
-        db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
-        try:
-            db.row_factory = sqlite3.Row
-            await _configure(db, path)
-            await _create_schema(db)
-        except BaseException:
-            await db.close()
-            raise
+        # Each write opens its own transaction with BEGIN IMMEDIATE.
+        db = await open_file(
+            path,
+            label=f"store {path}",
+            busy_timeout=_BUSY_TIMEOUT_SECONDS,
+            schema=SCHEMA,
+            schema_version=SCHEMA_VERSION,
+            foreign_keys=True,
+        )
+        db.row_factory = sqlite3.Row
         return cls(db, default_max_grant_seconds)
 
     async def close(self) -> None:
@@ -433,28 +434,6 @@ class SqliteStore:
             return Policy(max_grant_seconds, version)
 
         return await self._write(body)
-
-
-# -- opening ------------------------------------------------------------------------------------------
-
-
-async def _configure(db: aiosqlite.Connection, path: Path) -> None:
-    rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
-    mode = str(rows[0][0]).lower() if rows else "unknown"
-    if mode != "wal":
-        # Still correct (busy_timeout serialises writers), but hub reads would then wait on the CLI's writes.
-        log.warning("store %s: SQLite refused WAL journal mode, using %s", path, mode)
-    await db.execute("PRAGMA synchronous = FULL")
-    await db.execute("PRAGMA foreign_keys = ON")
-    await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-
-
-async def _create_schema(db: aiosqlite.Connection) -> None:
-    rows = list(await db.execute_fetchall("PRAGMA user_version"))
-    found = int(rows[0][0])
-    if found > SCHEMA_VERSION:
-        raise RuntimeError(f"store schema version {found} is newer than this hub's ({SCHEMA_VERSION})")
-    await db.executescript(SCHEMA)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,42 @@
+"""Opening a SQLite file the way both embedded stores (the main one and the audit log's) need it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+
+async def open_file(
+    path: Path, *, label: str, busy_timeout: float, schema: str, schema_version: int, foreign_keys: bool = False
+) -> aiosqlite.Connection:
+    """Open (creating it and its parent directories if missing) a store file: WAL, `synchronous=FULL` (a commit
+    is durable when it returns), a busy timeout, and the schema (refusing a file from a newer hub).
+
+    The connection has no implicit transactions (isolation_level=None): the store opens each one itself.
+    """
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+    try:
+        rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
+        mode = str(rows[0][0]).lower() if rows else "unknown"
+        if mode != "wal":
+            # Still correct (the busy timeout serialises writers), but readers would then wait on writers.
+            log.warning("%s: SQLite refused WAL journal mode, using %s", label, mode)
+        await db.execute("PRAGMA synchronous = FULL")
+        if foreign_keys:
+            await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute(f"PRAGMA busy_timeout = {max(1, round(busy_timeout * 1000))}")
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        found = int(rows[0][0])
+        if found > schema_version:
+            raise RuntimeError(f"{label} schema version {found} is newer than this hub's ({schema_version})")
+        await db.executescript(schema)
+    except BaseException:
+        await db.close()
+        raise
+    return db
