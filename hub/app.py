@@ -10,16 +10,18 @@ from pathlib import Path
 from aiohttp import web
 
 from hub import sync
+from hub.api import accounts, cameras, events, health, mfa, pilot, session, transparency
 from hub.api import audit as audit_api
-from hub.api import cameras, health, pilot, session, transparency
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
-from hub.auth.identity import identity_middleware, public
+from hub.auth.identity import Guard, identity_middleware, public
+from hub.clock import Clock
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
 from hub.errors import error_middleware
-from hub.keys import AUDIT, CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
+from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
+from hub.live import LiveEvents
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
 from hub.media.streams import StreamManager
@@ -50,6 +52,13 @@ async def open_store(config: Config) -> Store:
     return await SqliteStore.open(store.sqlite_path, default_max_grant_seconds=consent.default_max_grant_seconds)
 
 
+GUARD = Guard(
+    store=lambda app: app[STORE],
+    now=lambda app: app[CLOCK].now(),
+    idle_seconds=lambda app: app[CONFIG].auth.idle_seconds,
+    base_url=lambda app: app[CONFIG].base_url(),
+)
+
 StoreFactory = Callable[[Config], Awaitable[Store]]
 STORE_FACTORY: web.AppKey[StoreFactory] = web.AppKey("store_factory")
 
@@ -62,11 +71,14 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await store.close()
         raise
+    live = LiveEvents()
     registry = GateRegistry()
+    registry.on_change = lambda: live.publish("cameras")
     metrics = Metrics()
     metrics.watch_audit(audit.leaf_count, audit.pending)
-    streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds)
+    streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds, live)
     app[STORE], app[AUDIT], app[REGISTRY], app[METRICS], app[STREAMS] = store, audit, registry, metrics, streams
+    app[LIVE] = live
     app[ROUTER] = router = make_router(app)
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
@@ -89,20 +101,28 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
-def create_app(config: Config, store_factory: StoreFactory = open_store) -> web.Application:
-    """Build the hub's aiohttp application from a validated configuration (and how to open its store)."""
+async def _end_event_streams(app: web.Application) -> None:
+    # Open event streams would otherwise hold the shutdown until their next keep-alive.
+    app[LIVE].close()
+
+
+def create_app(config: Config, store_factory: StoreFactory = open_store, clock: Clock | None = None) -> web.Application:
+    """Build the hub's aiohttp application from a validated configuration (how to open its store, and the clock
+    log-in sessions are timed by)."""
     if config.media.loopback:
         enable_loopback()
     if config.media.forwarding is ForwardingMode.PASSTHROUGH:
         check_internals()  # fail at start, naming the aiortc internal, rather than forward nothing
     app = web.Application(
-        middlewares=[error_middleware, identity_middleware(lambda a: a[STORE])],
+        middlewares=[error_middleware, identity_middleware(GUARD)],
         client_max_size=config.media.max_sdp_bytes + 1024,
     )
     app[CONFIG] = config
+    app[CLOCK] = clock or Clock()
     app[STORE_FACTORY] = store_factory
     app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
     app.cleanup_ctx.append(_state_ctx)
+    app.on_shutdown.append(_end_event_streams)
     _routes(app)
     return app
 
@@ -115,9 +135,23 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/login", session.login)
     r.add_post("/api/logout", session.logout)
     r.add_get("/api/me", session.me)
+    r.add_post("/api/mfa/enrol", mfa.start)
+    r.add_post("/api/mfa/confirm", mfa.confirm)
+    r.add_get("/api/events", events.events)
+    r.add_get("/api/agencies", accounts.list_agencies)
+    r.add_post("/api/agencies", accounts.add_agency)
+    r.add_get("/api/accounts", accounts.list_accounts)
+    r.add_post("/api/accounts", accounts.add_account)
+    r.add_post("/api/accounts/{account_id}/disable", accounts.disable)
+    r.add_post("/api/accounts/{account_id}/enable", accounts.enable)
+    r.add_post("/api/accounts/{account_id}/unlock", accounts.unlock)
+    r.add_post("/api/accounts/{account_id}/mfa/reset", accounts.reset_mfa)
+    r.add_get("/api/live", accounts.live_views)
+    r.add_delete("/api/live/{viewer_id}", accounts.end_live_view)
     r.add_get("/api/cameras", cameras.list_cameras)
     r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
+    r.add_put("/api/cameras/{camera_id}/location", cameras.set_location)
     r.add_get("/api/pilot", pilot.get_pilot)
     r.add_put("/api/pilot", pilot.put_pilot)
     r.add_post("/api/pilot/end", pilot.end_pilot)
@@ -138,28 +172,28 @@ def _routes(app: web.Application) -> None:
     r.add_patch("/whep/{camera_id}/{viewer_id}", whep.whep_patch)
     r.add_get("/whep/{camera_id}/{viewer_id}/events", whep.whep_events)
     r.add_get("/control/{camera_id}", control.control_ws)
-    r.add_get("/", index)
-    r.add_get("/resident", resident_page)
-    r.add_get("/js/{name}", script)
+    for path in PAGES:
+        r.add_get(path, page)
+    r.add_get("/js/{name}", asset)
+    r.add_get("/css/{name}", asset)
+
+
+PAGES = {"/": "index.html", "/resident": "resident.html", "/officer": "officer.html", "/admin": "admin.html"}
+ASSETS = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
 
 
 @public
-async def index(request: web.Request) -> web.FileResponse:
-    """The landing page."""
-    return web.FileResponse(WEB_DIR / "index.html")
+async def page(request: web.Request) -> web.FileResponse:
+    """A page (each asks for a log-in itself)."""
+    return web.FileResponse(WEB_DIR / PAGES[request.path])
 
 
 @public
-async def resident_page(request: web.Request) -> web.FileResponse:
-    """The resident's page (it asks for a log-in itself)."""
-    return web.FileResponse(WEB_DIR / "resident.html")
-
-
-@public
-async def script(request: web.Request) -> web.FileResponse:
-    """The pages' ES modules (only plain names under web/js: no path can leave that folder)."""
+async def asset(request: web.Request) -> web.FileResponse:
+    """The pages' ES modules and style sheets (plain names under web/js and web/css: no path can leave them)."""
+    folder = request.path.split("/")[1]
     name = request.match_info["name"]
-    path = WEB_DIR / "js" / name
-    if not name.endswith(".js") or "/" in name or name.startswith(".") or not path.is_file():
+    path = WEB_DIR / folder / name
+    if not name.endswith("." + folder) or "/" in name or name.startswith(".") or not path.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Content-Type": "text/javascript; charset=utf-8"})
+    return web.FileResponse(path, headers={"Content-Type": ASSETS[folder]})

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a hub with seeded accounts and three synthetic cameras")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--data-dir", type=Path, default=Path("data/demo"))
+    demo.add_argument("--mfa", action="store_true", help="require TOTP codes of officers and admins (off by default)")
 
     agency = sub.add_parser("agency", help="agencies").add_subparsers(dest="action", required=True)
     add = agency.add_parser("add")
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], required=True)
     add.add_argument("--agency")
-    for action in ("disable", "enable"):
+    for action in ("disable", "enable", "unlock", "reset-mfa"):
         account.add_parser(action).add_argument("username")
     account.add_parser("list")
 
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("camera_id")
     add.add_argument("--owner", required=True, help="the resident's username")
     add.add_argument("--name", default="")
+    add.add_argument("--lat", type=float, help="latitude (WGS84 degrees), for the officers' map")
+    add.add_argument("--lon", type=float, help="longitude (WGS84 degrees)")
     add.add_argument("--token-file", type=Path, help="write the token here (mode 600) instead of printing it")
     token = camera.add_parser("token", help="issue a new device token (the old one stops working)")
     token.add_argument("camera_id")
@@ -142,8 +145,21 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
         case ("account", "disable" | "enable"):
             account, _ = await store.find_account(args.username)
             account = await store.set_account_disabled(account.id, args.action == "disable")
+            if account.disabled:
+                await store.delete_sessions_of(account.id)
             await note(Kind.ACCOUNT_DISABLED if account.disabled else Kind.ACCOUNT_ENABLED, account_fields(account))
             print(f"account {account.username} {args.action}d")
+        case ("account", "unlock"):
+            account, _ = await store.find_account(args.username)
+            account = await store.set_account_locked(account.id, False)
+            await note(Kind.ACCOUNT_UNLOCKED, account_fields(account))
+            print(f"account {account.username} unlocked")
+        case ("account", "reset-mfa"):
+            account, _ = await store.find_account(args.username)
+            account = await store.set_totp(account.id, None, enrolled=False)
+            await store.delete_sessions_of(account.id)
+            await note(Kind.ACCOUNT_MFA_RESET, account_fields(account))
+            print(f"account {account.username}: second factor reset; it enrols again at the next log-in")
         case ("account", "list"):
             for account in await store.list_accounts():
                 state = "disabled" if account.disabled else "active"
@@ -153,7 +169,8 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
             if owner.role is not Role.RESIDENT:
                 raise SystemExit(f"{args.owner} is not a resident")
             token = new_token("pld_")
-            await store.add_camera(args.camera_id, owner.id, args.name or args.camera_id, hash_token(token))
+            location = (args.lat, args.lon) if args.lat is not None and args.lon is not None else None
+            await store.add_camera(args.camera_id, owner.id, args.name or args.camera_id, hash_token(token), location)
             await note(Kind.CAMERA_REGISTERED, {"camera": args.camera_id, "owner": owner.id})
             _emit_token(token, args.token_file)
         case ("camera", "token"):
@@ -235,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "demo":
         from hub.demo import run_demo
 
-        run_demo(config, args.port, args.data_dir)
+        run_demo(config, args.port, args.data_dir, args.mfa)
         return
     if args.command == "audit":
         raise SystemExit(asyncio.run(audit_cli.run(args, config)))

@@ -52,10 +52,22 @@ class HttpConfig(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     # The address clients use to reach this hub (for WHIP/WHEP Location headers behind a proxy).
     public_url: str | None = None
-    # Log-in sessions last this long.
+    # A log-in lasts at most this long, however busy (the absolute timeout).
     session_seconds: float = Field(default=12 * 3600, gt=0)
-    # Cookies get the Secure flag unless the hub is only reached over plain HTTP on loopback.
+    # Served over HTTPS (directly or behind a proxy): the session cookie is then `Secure` and `__Host-` prefixed.
     secure_cookies: bool = False
+
+
+class AuthConfig(_Section):
+    # A log-in with no request for this long ends (the idle timeout).
+    idle_seconds: float = Field(default=30 * 60, gt=0)
+    # Officers and admins log in with a TOTP code too. Only a demo turns it off, and then every page says so.
+    mfa_required: bool = True
+    # This many failed log-ins within the window lock an account until an admin unlocks it.
+    lockout_attempts: int = Field(default=5, ge=1, le=100)
+    lockout_window_seconds: float = Field(default=15 * 60, gt=0)
+    # The name authenticator apps show for the account.
+    totp_issuer: str = "Porchlight"
 
 
 class StoreConfig(_Section):
@@ -166,6 +178,7 @@ class Config(_Section):
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -40,6 +40,8 @@ ACCOUNTS = [
     ("ada", "ada-demo-pass", Role.ADMIN, None),
 ]
 CAMERAS = [("front-door", "alice", "Front door"), ("backyard", "alice", "Backyard"), ("porch", "bob", "Porch")]
+# Where the demo's cameras are, for the officers' map (a few streets apart).
+LOCATIONS = {"front-door": (51.5072, -0.1276), "backyard": (51.5074, -0.1279), "porch": (51.5101, -0.1340)}
 OPTED_IN = "front-door"
 
 
@@ -81,7 +83,7 @@ async def seed(store: Store, now: float | None = None, audit: AuditLog | None = 
             await store.get_camera(camera_id)
             await store.set_device_token(camera_id, hash_token(token))
         except NotFound:
-            await store.add_camera(camera_id, owners[owner], name, hash_token(token))
+            await store.add_camera(camera_id, owners[owner], name, hash_token(token), LOCATIONS[camera_id])
             await note(Kind.CAMERA_REGISTERED, {"camera": camera_id, "owner": owners[owner]})
         seeded.tokens[camera_id] = token
     pilot = await store.get_pilot()
@@ -128,7 +130,7 @@ async def _demo(config: Config) -> None:
         token_file = config.store.data_dir / "tokens" / f"{camera_id}.token"
         _write_token(token_file, seeded.tokens[camera_id])
         agents.append(await asyncio.create_subprocess_exec(*agent_command(url, camera_id, token_file, name)))
-    _banner(url)
+    _banner(url, config.auth.mfa_required)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -148,10 +150,13 @@ async def _demo(config: Config) -> None:
         await runner.cleanup()
 
 
-def _banner(url: str) -> None:
+def _banner(url: str, mfa: bool) -> None:
     lines = [
         "",
         f"Porchlight demo hub: {url}",
+        f"Pages: {url}/resident  {url}/officer  {url}/admin  {url}/transparency",
+        "Second factor (TOTP) for officers and admins: "
+        + ("ON: enrol it at the first log-in" if mfa else "OFF in this demo (the pages say so); --mfa turns it on"),
         "Log-ins (username / password, role):",
         *(f"  {u:<8} {p:<18} {r.value}{' (' + a + ')' if a else ''}" for u, p, r, a in ACCOUNTS),
         f"Cameras: {', '.join(c for c, _, _ in CAMERAS)}; '{OPTED_IN}' is opted in for 8 hours.",
@@ -164,13 +169,15 @@ def _banner(url: str) -> None:
     print("\n".join(lines), flush=True)
 
 
-def run_demo(config: Config, port: int, data_dir: Path) -> None:
-    """Run the demo until Ctrl-C: loopback ICE, the embedded store under `data_dir`."""
+def run_demo(config: Config, port: int, data_dir: Path, mfa: bool = False) -> None:
+    """Run the demo until Ctrl-C: loopback ICE, the embedded store under `data_dir`; second factors off unless
+    `mfa` (every page then says they are off)."""
     config = config.model_copy(
         update={
             "http": config.http.model_copy(update={"port": port}),
             "store": config.store.model_copy(update={"data_dir": data_dir}),
             "media": config.media.model_copy(update={"loopback": True}),
+            "auth": config.auth.model_copy(update={"mfa_required": mfa}),
         }
     )
     asyncio.run(_demo(config))

@@ -6,8 +6,10 @@ from aiohttp import web
 from aiortc import RTCConfiguration
 
 from hub.audit.log import AuditLog
+from hub.clock import Clock
 from hub.config import Config
 from hub.consent.registry import GateRegistry
+from hub.live import LiveEvents
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
 from hub.routing.base import Router
@@ -21,3 +23,5 @@ METRICS = web.AppKey("metrics", Metrics)
 RTC = web.AppKey("rtc_configuration", RTCConfiguration)
 ROUTER = web.AppKey("router", Router)
 AUDIT = web.AppKey("audit", AuditLog)
+CLOCK = web.AppKey("clock", Clock)
+LIVE = web.AppKey("live", LiveEvents)

@@ -18,7 +18,13 @@ from tests.conftest import PASSWORDS
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    config = load_config(env={"PORCHLIGHT_STORE__DATA_DIR": str(tmp_path), "PORCHLIGHT_MEDIA__LOOPBACK": "true"})
+    config = load_config(
+        env={
+            "PORCHLIGHT_STORE__DATA_DIR": str(tmp_path),
+            "PORCHLIGHT_MEDIA__LOOPBACK": "true",
+            "PORCHLIGHT_AUTH__MFA_REQUIRED": "false",
+        }
+    )
     store = await open_store(config)
     await seed(store)
     await store.close()
@@ -32,6 +38,8 @@ async def _login(client: TestClient, username: str) -> None:
     body = await response.json()
     assert body["account"]["username"] == username
     assert "password" not in str(body["account"])
+    # The pages send the session's CSRF token on every state-changing request; so does this client.
+    client.session.headers["X-CSRF-Token"] = body["csrf_token"]
 
 
 async def _error(response) -> tuple[int, str]:
@@ -47,6 +55,7 @@ async def test_login_and_logout(client: TestClient) -> None:
     assert await _error(await client.post("/api/login", json={"username": "alice"})) == (400, "credentials_required")
     assert await _error(await client.post("/api/login", data=b"{nope")) == (400, "malformed_json")
     response = await client.post("/api/login", json={"username": "alice", "password": PASSWORDS["alice"]})
+    client.session.headers["X-CSRF-Token"] = (await response.json())["csrf_token"]
     set_cookie = response.headers["Set-Cookie"]
     assert "porchlight_session=" in set_cookie and "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
     me = await (await client.get("/api/me")).json()

@@ -22,6 +22,7 @@ async ({camera, username, password}) => {
     body: JSON.stringify({username, password}),
   });
   if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`);
+  const csrf = (await login.json()).csrf_token;
 
   const pc = new RTCPeerConnection({iceServers: []});
   const video = document.createElement('video');
@@ -45,7 +46,7 @@ async ({camera, username, password}) => {
 
   const whep = await fetch(`/whep/${camera}?case=CASE-7&reason=browser%20test`, {
     method: 'POST',
-    headers: {'Content-Type': 'application/sdp'},
+    headers: {'Content-Type': 'application/sdp', 'X-CSRF-Token': csrf},
     body: offer,
   });
   const answer = await whep.text();
@@ -86,7 +87,7 @@ async ({camera, username, password}) => {
     colours.add(`${row[i] >> 5},${row[i + 1] >> 5},${row[i + 2] >> 5}`);
   }
 
-  const hangUp = await fetch(location, {method: 'DELETE'});
+  const hangUp = await fetch(location, {method: 'DELETE', headers: {'X-CSRF-Token': csrf}});
   pc.close();
   video.remove();
   return {
@@ -117,7 +118,7 @@ async def test_chromium_plays_passthrough(
         await hub.start()
         agent_args = ("--codec", "h264")
     async with running_agent(hub, CAM, tokens[CAM], tmp_path, *agent_args), chromium() as page:
-        await page.goto(f"{hub.url}/")
+        await page.goto(f"{hub.url}/healthz")  # any same-origin document without a page CSP of its own
         seen = await page.evaluate(WATCH_JS, {"camera": CAM, "username": "olivia", "password": "olivia-demo-pass"})
 
     assert seen["mimeType"] == mime_type, seen

@@ -46,13 +46,16 @@ def test_admin_commands_build_a_working_setup(tmp_path: Path) -> None:
     assert "rita-password" not in listing
     assert "running" not in porchlight(hub, "pilot", "show").stdout  # shows the window itself
     assert "Z" in porchlight(hub, "pilot", "show").stdout
+    for action in ("unlock", "reset-mfa"):
+        result = porchlight(hub, "account", action, "otto")
+        assert result.returncode == 0, result.stderr
     # Every change is on the audit record, with no password in it; the log verifies against its checkpoint.
     with sqlite3.connect(hub.config().store.data_dir / "audit.sqlite3") as db:
         records = [json.loads(body) for (body,) in db.execute("SELECT body FROM records ORDER BY position")]
     kinds = [r["kind"] for r in records]
     assert kinds == [
         "agency.created", "account.created", "account.created", "pilot.changed", "policy.changed",
-        "camera.registered", "camera.token_issued",
+        "camera.registered", "camera.token_issued", "account.unlocked", "account.mfa_reset",
     ]  # fmt: skip
     assert records[2]["account"] == {"id": 2, "username": "otto", "role": "officer", "agency": "metro"}
     assert all(r["hub"] == "cli" and r["actor"] is None for r in records)
@@ -60,7 +63,7 @@ def test_admin_commands_build_a_working_setup(tmp_path: Path) -> None:
     saved = tmp_path / "checkpoint.txt"
     saved.write_text(porchlight(hub, "audit", "checkpoint").stdout, encoding="utf-8")
     verified = porchlight(hub, "audit", "verify", "--checkpoint", str(saved))
-    assert verified.returncode == 0 and "ok: 7 records" in verified.stdout, verified.stderr
+    assert verified.returncode == 0 and "ok: 9 records" in verified.stdout, verified.stderr
 
 
 def test_admin_command_errors_are_clear(tmp_path: Path) -> None:

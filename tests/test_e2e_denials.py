@@ -71,7 +71,7 @@ async def test_case_and_reason_are_required(hub, login) -> None:
     for params in ({}, {"case": "C-1"}, {"reason": "x"}, {"case": " ", "reason": "x"}):
         async with olivia.http.post(
             f"{hub.url}/whep/front-door", params=params, data=await _sdp_offer(),
-            headers={"Content-Type": "application/sdp"},
+            headers={"Content-Type": "application/sdp", **olivia.headers},
         ) as response:  # fmt: skip
             assert response.status == 400
             assert (await response.json())["reason"] == "purpose_required"

@@ -64,7 +64,7 @@ async def test_bad_offers_are_refused_and_hub_keeps_serving(hub, tokens, login, 
             else:
                 async with olivia.http.post(
                     f"{hub.url}/whep/{CAM}", params={"case": "C-9", "reason": "test"}, data=body,
-                    headers={"Content-Type": content_type},
+                    headers={"Content-Type": content_type, **olivia.headers},
                 ) as response:  # fmt: skip
                     got = response.status, (await response.json())["reason"]
             assert got == (status, reason), name

@@ -73,7 +73,9 @@ async def test_withdrawal_mid_stream(hub, tokens, login, tmp_path: Path) -> None
         assert status == 200, body
         assert body["grant"]["revoked_at"] is not None
         event = await viewer.wait_end()
-        assert event == {"type": "end", "reason": "withdrawn"}
+        assert (event["type"], event["reason"]) == ("end", "withdrawn")
+        # The page says when: the moment of the withdrawal, not of the viewer's next frame.
+        assert began - 1 <= parse_time(event["at"]) <= time.time()
         await viewer.track_ended.wait()
         _assert_nothing_after(viewer, began)
         await agent.wait_log("publishing stopped")

@@ -56,6 +56,7 @@ class InProcessHub:
                 "PORCHLIGHT_CONSENT__POLL_SECONDS": "0.05",
                 "PORCHLIGHT_CONSENT__LEASE_SECONDS": "0.5",
                 "PORCHLIGHT_CONSENT__STORE_TIMEOUT_SECONDS": "0.2",
+                "PORCHLIGHT_AUTH__MFA_REQUIRED": "false",
             }
         )
         self.store: FlakyStore | None = None

@@ -121,6 +121,7 @@ async def test_disabled_account_closes_its_pass_on_reload(store: SqliteStore) ->
     registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, officer) is Reason.ACCOUNT_DISABLED
     # Logging out (the session deleted) closes the pass too.
+    account = await store.set_account_disabled(account.id, False)
     other = registry.officer_pass("other", officer_state(account, session))
     await store.delete_session("hash")
     await registry.reload(store)

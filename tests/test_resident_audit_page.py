@@ -24,6 +24,7 @@ from hub.audit.signing import Verifier
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
 from tests.support.client import Api, Viewer
+from tests.support.pages import log_in
 from tests.support.procs import Hub, running_agent, wait_until
 
 FRONT, BACKYARD, PORCH = "front-door", "backyard", "porch"
@@ -191,9 +192,15 @@ async def _rows(page: Page) -> list[dict[str, Any]]:
 
 async def _log_in(page: Page, hub: Hub, username: str) -> None:
     await page.goto(f"{hub.url}/resident")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORDS[username])
-    await page.get_by_role("button", name="Log in").click()
+    await log_in(page, username, PASSWORDS[username])
+
+
+async def _show_full_record(section: Locator) -> None:
+    """Open the camera's full record (every record with its check; folded under the viewing history)."""
+    details = section.locator("details.full-record")
+    if await details.get_attribute("open") is None:
+        await details.locator("summary").click()
+    await expect(details).to_have_attribute("open", "")
 
 
 @pytest.mark.timeout(180)
@@ -207,8 +214,9 @@ async def test_page_verifies_the_record_and_catches_tampering(
         await _log_in(page, hub, "alice")
         section = _front_section(page)
         checkpoint = section.locator("[data-checkpoint]")
-        await expect(section.locator("tbody tr[data-seq]").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         await expect(checkpoint).to_have_attribute("data-checkpoint", "verified", timeout=PAGE_TIMEOUT_MS)
+        await _show_full_record(section)
+        await expect(section.locator("tbody tr[data-seq]").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         await page.screenshot(path=str(tmp_path / "resident-audit.png"), full_page=True)
 
         rows = await _rows(page)
@@ -223,6 +231,12 @@ async def test_page_verifies_the_record_and_catches_tampering(
         assert FRONT_CASE in text and "Officer olivia (metro-pd) started watching" in text, text
         assert "stopped watching after" in text
         assert PORCH_CASE not in text
+        # The viewing history joins the look's start and end, both verified.
+        look = section.locator("table.history tr[data-view]")
+        await expect(look).to_have_count(1)
+        await expect(look).to_have_attribute("data-status", "verified")
+        await expect(look).to_have_attribute("data-ended-by", "viewer_left")
+        await expect(look).to_contain_text(FRONT_CASE)
         denied = page.locator(f'section[data-camera="{BACKYARD}"] tbody tr[data-kind="view.denied"]')
         await expect(denied).to_have_attribute("data-status", "verified", timeout=PAGE_TIMEOUT_MS)
         await expect(denied).to_contain_text("Denied: no_grant")
@@ -254,11 +268,16 @@ async def test_page_verifies_the_record_and_catches_tampering(
             "data-checkpoint", "verified", timeout=PAGE_TIMEOUT_MS
         )
         assert len(altered) == 1, altered
+        await _show_full_record(section)
         row = section.locator(f'tbody tr[data-seq="{altered[0]}"]')
         await expect(row).to_have_attribute("data-status", "failed", timeout=PAGE_TIMEOUT_MS)
         await expect(row).to_contain_text("FAILED")
         await expect(row).to_contain_text("signature does not verify")
         await expect(row).to_contain_text("does not lead to the checkpoint's root")
+        # The look in the viewing history rests on the altered record: it fails too.
+        look = section.locator(f'table.history tr[data-view="{altered[0]}"]')
+        await expect(look).to_have_attribute("data-status", "failed")
+        await expect(look).to_contain_text("FAILED")
         await tampered.screenshot(path=str(tmp_path / "resident-audit-tampered.png"), full_page=True)
         others = [r for r in await _rows(tampered) if r["seq"] != altered[0]]
         assert others and all(r["status"] == "verified" for r in others), others

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hub.consent.decision import Grant, Pilot
-from hub.store.base import Account, Conflict, NotFound, Policy, Role, Store
+from hub.store.base import Account, Camera, Conflict, NotFound, Policy, Role, Session, Store
 from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
 from tests.support.redis_server import RedisServer
@@ -168,6 +168,172 @@ async def test_set_password_hash(store: Store) -> None:
     assert await store.find_account("rosa") == (rosa, "new-hash")
 
 
+# -- lock-out after failed log-ins ------------------------------------------------------------------------
+
+WINDOW = 15 * 60.0
+
+
+async def test_new_accounts_are_unlocked_without_a_second_factor(store: Store) -> None:
+    rosa = await _resident(store)
+    assert (rosa.locked, rosa.mfa_enrolled) == (False, False)
+    assert await store.get_account(rosa.id) == rosa
+    assert await store.get_totp(rosa.id) == (None, -1)
+
+
+async def test_login_failures_are_counted_within_the_window(store: Store) -> None:
+    rosa, sam = await _resident(store, "rosa"), await _resident(store, "sam")
+    assert [await store.record_login_failure(rosa.id, T0 + t, WINDOW) for t in (0, 10, 20)] == [1, 2, 3]
+    assert await store.record_login_failure(sam.id, T0 + 30, WINDOW) == 1  # per account
+    # (now - window, now]: the failure at T0 is exactly `window` old and no longer counts.
+    assert await store.record_login_failure(rosa.id, T0 + WINDOW, WINDOW) == 3
+    assert await store.record_login_failure(rosa.id, T0 + WINDOW + 15, WINDOW) == 3
+    assert await store.record_login_failure(rosa.id, T0 + 10 * WINDOW, WINDOW) == 1
+    assert await store.record_login_failure(sam.id, T0 + 10 * WINDOW + 1, WINDOW) == 1
+    # Failures at the same instant are each counted.
+    assert await store.record_login_failure(sam.id, T0 + 10 * WINDOW + 1, WINDOW) == 2
+
+
+async def test_login_failures_are_counted_in_the_window_given(store: Store) -> None:
+    rosa = await _resident(store)
+    for t in (0, 100, 200):
+        await store.record_login_failure(rosa.id, T0 + t, HOUR)
+    assert await store.record_login_failure(rosa.id, T0 + 250, 120.0) == 2  # T0 + 200 and this one
+
+
+async def test_failures_recorded_at_once_by_two_hubs_each_count(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    rosa = await _resident(hub)
+    counts = await asyncio.gather(*((hub, other)[i % 2].record_login_failure(rosa.id, T0, WINDOW) for i in range(10)))
+    assert sorted(counts) == list(range(1, 11))
+
+
+async def test_clear_login_failures(store: Store) -> None:
+    rosa, sam = await _resident(store, "rosa"), await _resident(store, "sam")
+    await store.record_login_failure(rosa.id, T0, WINDOW)
+    await store.record_login_failure(rosa.id, T0 + 1, WINDOW)
+    await store.record_login_failure(sam.id, T0 + 1, WINDOW)
+    await store.clear_login_failures(rosa.id)
+    await store.clear_login_failures(rosa.id)  # nothing to clear is fine
+    assert await store.record_login_failure(rosa.id, T0 + 2, WINDOW) == 1
+    assert await store.record_login_failure(sam.id, T0 + 2, WINDOW) == 2
+
+
+async def test_lock_and_unlock(store: Store) -> None:
+    officer = await _officer(store)
+    for t in range(3):
+        await store.record_login_failure(officer.id, T0 + t, WINDOW)
+    locked = await store.set_account_locked(officer.id, True)
+    assert locked.locked and locked.id == officer.id and not locked.disabled
+    assert (await store.get_account(officer.id)).locked
+    assert (await store.find_account("otto"))[0].locked
+    assert [a.locked for a in await store.list_accounts()] == [True]
+    # Locking keeps the failures; unlocking forgets them.
+    assert await store.record_login_failure(officer.id, T0 + 3, WINDOW) == 4
+    assert await store.set_account_locked(officer.id, True) == locked  # again: unchanged
+    unlocked = await store.set_account_locked(officer.id, False)
+    assert unlocked == officer
+    assert await store.get_account(officer.id) == officer
+    assert await store.record_login_failure(officer.id, T0 + 4, WINDOW) == 1
+
+
+async def test_lock_out_rules(store: Store) -> None:
+    rosa = await _resident(store)
+    with pytest.raises(NotFound, match="account"):
+        await store.record_login_failure(12345, T0, WINDOW)
+    with pytest.raises(NotFound, match="account"):
+        await store.clear_login_failures(12345)
+    with pytest.raises(NotFound, match="account"):
+        await store.set_account_locked(12345, True)
+    for now, window in [(T0, 0.0), (T0, -1.0), (T0, float("nan")), (float("inf"), WINDOW), (float("nan"), WINDOW)]:
+        with pytest.raises(ValueError):
+            await store.record_login_failure(rosa.id, now, window)
+    assert await store.record_login_failure(rosa.id, T0, WINDOW) == 1
+
+
+# -- TOTP second factor -------------------------------------------------------------------------------------
+
+SECRET = "JBSWY3DPEHPK3PXP"
+STEP = int(T0 // 30)
+
+
+async def test_totp_enrolment_round_trip(store: Store) -> None:
+    officer = await _officer(store)
+    started = await store.set_totp(officer.id, SECRET, enrolled=False)
+    assert started == officer  # a secret being enrolled is not yet a second factor
+    assert await store.get_totp(officer.id) == (SECRET, -1)
+    assert await store.use_totp_step(officer.id, STEP)
+    confirmed = await store.set_totp(officer.id, SECRET, enrolled=True)
+    assert confirmed.mfa_enrolled and confirmed.id == officer.id and not confirmed.locked
+    assert await store.get_account(officer.id) == confirmed
+    assert (await store.find_account("otto"))[0].mfa_enrolled
+    assert await store.get_totp(officer.id) == (SECRET, -1)  # set_totp forgets the last step used
+
+
+async def test_a_totp_step_is_accepted_once_and_never_an_older_one(store: Store) -> None:
+    officer = await _officer(store)
+    await store.set_totp(officer.id, SECRET, enrolled=True)
+    assert await store.use_totp_step(officer.id, STEP)
+    assert not await store.use_totp_step(officer.id, STEP)  # the same code again
+    assert not await store.use_totp_step(officer.id, STEP - 1)  # an older one
+    assert await store.get_totp(officer.id) == (SECRET, STEP)
+    assert await store.use_totp_step(officer.id, STEP + 1)
+    assert not await store.use_totp_step(officer.id, STEP)
+    assert await store.use_totp_step(officer.id, 0) is False
+    assert await store.get_totp(officer.id) == (SECRET, STEP + 1)
+
+
+async def test_totp_steps_are_per_account(store: Store) -> None:
+    a, b = await _officer(store, "a"), await _officer(store, "b")
+    await store.set_totp(a.id, SECRET, enrolled=True)
+    await store.set_totp(b.id, "OTHERSECRETOTHER", enrolled=True)
+    assert await store.use_totp_step(a.id, STEP)
+    assert await store.use_totp_step(b.id, STEP)
+    assert await store.get_totp(b.id) == ("OTHERSECRETOTHER", STEP)
+
+
+async def test_totp_reset_clears_secret_enrolment_and_last_step(store: Store) -> None:
+    officer = await _officer(store)
+    await store.set_totp(officer.id, SECRET, enrolled=True)
+    await store.use_totp_step(officer.id, STEP)
+    reset = await store.set_totp(officer.id, None, enrolled=False)
+    assert reset == officer and not reset.mfa_enrolled
+    assert await store.get_account(officer.id) == officer
+    assert await store.get_totp(officer.id) == (None, -1)
+    assert not await store.use_totp_step(officer.id, STEP + 1)  # no secret: no code is accepted
+    assert await store.get_totp(officer.id) == (None, -1)
+    await store.set_totp(officer.id, "NEWSECRETNEWSECR", enrolled=False)
+    assert await store.use_totp_step(officer.id, STEP)  # a new secret starts afresh
+
+
+async def test_totp_rules(store: Store) -> None:
+    officer = await _officer(store)
+    with pytest.raises(NotFound, match="account"):
+        await store.set_totp(12345, SECRET, enrolled=False)
+    with pytest.raises(NotFound, match="account"):
+        await store.get_totp(12345)
+    with pytest.raises(NotFound, match="account"):
+        await store.use_totp_step(12345, STEP)
+    with pytest.raises(ValueError, match="secret"):
+        await store.set_totp(officer.id, None, enrolled=True)
+    with pytest.raises(ValueError, match="secret"):
+        await store.set_totp(officer.id, "", enrolled=False)
+    await store.set_totp(officer.id, SECRET, enrolled=True)
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="step"):
+            await store.use_totp_step(officer.id, bad)  # type: ignore[arg-type]
+    assert await store.get_totp(officer.id) == (SECRET, -1)
+
+
+async def test_two_hubs_racing_with_one_code_accept_it_once(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    officer = await _officer(hub)
+    await hub.set_totp(officer.id, SECRET, enrolled=True)
+    for step in range(STEP, STEP + 5):
+        results = await asyncio.gather(*(s.use_totp_step(officer.id, step) for s in (hub, other, hub, other)))
+        assert sorted(results) == [False, False, False, True], (step, results)
+    assert await other.get_totp(officer.id) == (SECRET, STEP + 4)
+
+
 # -- sessions ---------------------------------------------------------------------------------------------
 
 
@@ -196,6 +362,92 @@ async def test_session_rules(store: Store) -> None:
         await store.add_session("h2", 12345, T0, T0 + HOUR)
     with pytest.raises(NotFound):
         await store.get_session("never")
+
+
+async def test_session_last_seen_and_mfa_state_round_trip(store: Store) -> None:
+    officer = await _officer(store)
+    full = await store.add_session("full", officer.id, T0, T0 + HOUR)
+    assert full == Session("full", officer.id, T0, T0 + HOUR, last_seen_at=T0, mfa_pending=False)
+    pending = await store.add_session("pending", officer.id, T0 + 1 / 3, T0 + HOUR, mfa_pending=True)
+    assert pending == Session("pending", officer.id, T0 + 1 / 3, T0 + HOUR, last_seen_at=T0 + 1 / 3, mfa_pending=True)
+    assert await store.get_session("full") == full
+    assert await store.get_session("pending") == pending
+
+
+async def test_touch_session(store: Store) -> None:
+    rosa = await _resident(store)
+    session = await store.add_session("s1", rosa.id, T0, T0 + HOUR)
+    await store.touch_session("s1", T0 + 60 + 1 / 3)
+    touched = await store.get_session("s1")
+    assert touched == Session("s1", rosa.id, T0, T0 + HOUR, last_seen_at=T0 + 60 + 1 / 3)
+    await store.touch_session("s1", T0 + 30)  # a late request seen by another hub: never moves back
+    assert await store.get_session("s1") == touched
+    await store.touch_session("s1", T0 + 2 * HOUR)  # after expiry too: the caller decides what that means
+    assert (await store.get_session("s1")).last_seen_at == T0 + 2 * HOUR
+    assert (await store.get_session("s1")).expires_at == session.expires_at
+
+
+async def test_touching_an_unknown_session_is_harmless(store: Store) -> None:
+    rosa = await _resident(store)
+    await store.touch_session("never", T0)
+    with pytest.raises(NotFound):
+        await store.get_session("never")
+    await store.add_session("gone", rosa.id, T0, T0 + HOUR)
+    await store.delete_session("gone")
+    marker = await store.change_marker()
+    await store.touch_session("gone", T0 + 1)
+    with pytest.raises(NotFound):
+        await store.get_session("gone")  # not brought back
+    assert await store.change_marker() == marker
+    with pytest.raises(ValueError):
+        await store.touch_session("never", float("nan"))
+
+
+async def test_finish_mfa(store: Store) -> None:
+    officer = await _officer(store)
+    await store.add_session("s1", officer.id, T0, T0 + HOUR, mfa_pending=True)
+    await store.touch_session("s1", T0 + 5)
+    finished = await store.finish_mfa("s1")
+    assert finished == Session("s1", officer.id, T0, T0 + HOUR, last_seen_at=T0 + 5, mfa_pending=False)
+    assert await store.get_session("s1") == finished
+    assert await store.finish_mfa("s1") == finished  # already a full session: unchanged
+    with pytest.raises(NotFound, match="session"):
+        await store.finish_mfa("never")
+
+
+async def test_delete_sessions_of_ends_only_that_accounts_sessions(store: Store) -> None:
+    rosa, sam = await _resident(store, "rosa"), await _resident(store, "sam")
+    await store.add_session("r1", rosa.id, T0, T0 + HOUR)
+    await store.add_session("r2", rosa.id, T0, T0 + HOUR, mfa_pending=True)
+    await store.add_session("r-expired", rosa.id, T0 - 2 * HOUR, T0 - HOUR)
+    await store.add_session("r-gone", rosa.id, T0, T0 + HOUR)
+    await store.delete_session("r-gone")
+    kept = await store.add_session("s1", sam.id, T0, T0 + HOUR)
+    assert await store.delete_sessions_of(rosa.id) == 3
+    for token_hash in ("r1", "r2", "r-expired", "r-gone"):
+        with pytest.raises(NotFound):
+            await store.get_session(token_hash)
+    assert await store.get_session("s1") == kept
+    assert await store.delete_sessions_of(rosa.id) == 0
+    assert await store.purge_sessions(T0) == 0  # nothing of rosa's left behind
+    # New sessions after it are ended by the next call.
+    await store.add_session("r3", rosa.id, T0, T0 + HOUR)
+    assert await store.delete_sessions_of(rosa.id) == 1
+    assert await store.delete_sessions_of(sam.id) == 1
+    with pytest.raises(NotFound, match="account"):
+        await store.delete_sessions_of(12345)
+
+
+async def test_delete_sessions_of_after_purge_and_log_out(store: Store) -> None:
+    rosa = await _resident(store)
+    await store.add_session("expired", rosa.id, T0 - 2 * HOUR, T0 - HOUR)
+    await store.add_session("logged-out", rosa.id, T0, T0 + HOUR)
+    await store.add_session("live", rosa.id, T0, T0 + HOUR)
+    assert await store.purge_sessions(T0) == 1
+    await store.delete_session("logged-out")
+    assert await store.delete_sessions_of(rosa.id) == 1
+    with pytest.raises(NotFound):
+        await store.get_session("live")
 
 
 async def test_get_session_returns_expired_sessions(store: Store) -> None:
@@ -277,6 +529,54 @@ async def test_set_device_token_rules(store: Store) -> None:
     with pytest.raises(NotFound, match="cam-9"):
         await store.set_device_token("cam-9", "tok-9")
     assert (await store.camera_for_token("tok-2")).id == "cam-2"
+
+
+async def test_camera_location_round_trip(store: Store) -> None:
+    rosa = await _resident(store)
+    placed = await store.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=(52.520008, 13.404954))
+    assert (placed.lat, placed.lon) == (52.520008, 13.404954)
+    unplaced = await store.add_camera("cam-2", rosa.id, "Back door", "tok-2")
+    assert (unplaced.lat, unplaced.lon) == (None, None)
+    assert await store.get_camera("cam-1") == placed
+    assert await store.camera_for_token("tok-1") == placed
+    assert await store.list_cameras() == [placed, unplaced]
+    assert await store.list_cameras(rosa.id) == [placed, unplaced]
+    moved = await store.set_camera_location("cam-2", (-33.8688 + 1e-9, 151.2093))
+    assert moved == Camera("cam-2", rosa.id, "Back door", unplaced.created_at, -33.8688 + 1e-9, 151.2093)
+    assert await store.get_camera("cam-2") == moved
+    hidden = await store.set_camera_location("cam-1", None)
+    assert hidden == Camera("cam-1", rosa.id, "Front door", placed.created_at)
+    assert await store.list_cameras() == [hidden, moved]
+
+
+@pytest.mark.parametrize("location", [(90, 180), (-90.0, -180.0), (0, 0), (-0.0, 0.5)])
+async def test_camera_locations_at_the_edges(store: Store, location: tuple[float, float]) -> None:
+    rosa = await _resident(store)
+    camera = await store.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=location)
+    assert (camera.lat, camera.lon) == location
+    assert isinstance(camera.lat, float) and isinstance(camera.lon, float)
+    assert await store.get_camera("cam-1") == camera
+    assert await store.set_camera_location("cam-1", location) == camera
+
+
+@pytest.mark.parametrize(
+    "location",
+    [(90.000001, 0.0), (-91.0, 0.0), (0.0, 180.5), (0.0, -181.0), (float("nan"), 0.0), (0.0, float("inf"))],
+)
+async def test_camera_locations_must_be_on_the_globe(store: Store, location: tuple[float, float]) -> None:
+    rosa = await _resident(store)
+    with pytest.raises(ValueError):
+        await store.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=location)
+    assert await store.list_cameras() == []
+    camera = await store.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=(1.0, 2.0))
+    with pytest.raises(ValueError):
+        await store.set_camera_location("cam-1", location)
+    assert await store.get_camera("cam-1") == camera
+
+
+async def test_set_camera_location_of_an_unknown_camera(store: Store) -> None:
+    with pytest.raises(NotFound, match="cam-9"):
+        await store.set_camera_location("cam-9", (1.0, 2.0))
 
 
 # -- grants -----------------------------------------------------------------------------------------------
@@ -491,6 +791,37 @@ async def test_change_marker_moves_on_every_consent_relevant_write(store: Store)
     assert await moved(store.delete_session("s1"))
 
 
+async def test_change_marker_and_the_new_writes(store: Store) -> None:
+    rosa = await _resident(store)
+    officer = await _officer(store)
+    await store.add_camera("cam-1", rosa.id, "Front door", "tok-1")
+
+    async def moved(write: Awaitable[object]) -> bool:
+        before = await store.change_marker()
+        await write
+        return await store.change_marker() > before
+
+    # Ending sessions and moving a camera are consent-relevant (passes, the officers' map) ...
+    await store.add_session("s1", officer.id, T0, T0 + HOUR)
+    await store.add_session("s2", officer.id, T0, T0 + HOUR)
+    assert await moved(store.delete_sessions_of(officer.id))
+    assert not await moved(store.delete_sessions_of(officer.id))  # none left
+    assert await moved(store.set_camera_location("cam-1", (1.0, 2.0)))
+    assert not await moved(store.set_camera_location("cam-1", (1.0, 2.0)))  # unchanged
+    assert await moved(store.set_camera_location("cam-1", None))
+    # ... log-in bookkeeping is not.
+    assert not await moved(store.add_session("s3", officer.id, T0, T0 + HOUR, mfa_pending=True))
+    assert not await moved(store.touch_session("s3", T0 + 60))
+    assert not await moved(store.finish_mfa("s3"))
+    assert not await moved(store.record_login_failure(officer.id, T0, WINDOW))
+    assert not await moved(store.clear_login_failures(officer.id))
+    assert not await moved(store.set_account_locked(officer.id, True))
+    assert not await moved(store.set_account_locked(officer.id, False))
+    assert not await moved(store.set_totp(officer.id, SECRET, enrolled=True))
+    assert not await moved(store.use_totp_step(officer.id, STEP))
+    assert not await moved(store.get_totp(officer.id))
+
+
 async def test_change_marker_stays_on_reads(store: Store) -> None:
     await _camera(store)
     await store.put_grant("cam-1", T0, T0 + HOUR, None)
@@ -567,6 +898,34 @@ async def test_restart_keeps_accounts_cameras_grants_and_the_pilot(open_store: O
     # Versions keep growing after a restart: a reloading hub never mistakes a new write for an old one.
     revoked = await again.revoke_grant("cam-1", T0 + 1)
     assert revoked is not None and revoked.version > marker
+
+
+async def test_restart_keeps_lock_out_second_factor_session_state_and_positions(open_store: OpenStore) -> None:
+    first = await open_store()
+    officer = await _officer(first)
+    rosa = await _resident(first)
+    await first.record_login_failure(officer.id, T0, WINDOW)
+    await first.record_login_failure(officer.id, T0 + 1, WINDOW)
+    locked = await first.set_account_locked(officer.id, True)
+    await first.set_totp(officer.id, SECRET, enrolled=True)
+    await first.use_totp_step(officer.id, STEP)
+    await first.add_session("pending", officer.id, T0, T0 + HOUR, mfa_pending=True)
+    await first.add_session("full", rosa.id, T0, T0 + HOUR)
+    await first.touch_session("full", T0 + 1 / 3)
+    camera = await first.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=(40.7128, -74.006))
+    enrolled = await first.get_account(officer.id)
+    await first.close()
+
+    again = await open_store()
+    assert enrolled.locked and enrolled.mfa_enrolled and locked.locked
+    assert await again.get_account(officer.id) == enrolled
+    assert await again.get_totp(officer.id) == (SECRET, STEP)
+    assert not await again.use_totp_step(officer.id, STEP)
+    assert await again.record_login_failure(officer.id, T0 + 2, WINDOW) == 3
+    assert await again.get_session("pending") == Session("pending", officer.id, T0, T0 + HOUR, T0, True)
+    assert await again.get_session("full") == Session("full", rosa.id, T0, T0 + HOUR, T0 + 1 / 3, False)
+    assert await again.get_camera("cam-1") == camera
+    assert await again.delete_sessions_of(officer.id) == 1
 
 
 async def test_close_is_idempotent(store: Store) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from hub.store.base import Role, StoreUnavailable
+from hub.store.base import Account, Camera, NotFound, Role, Session, StoreUnavailable
 from hub.store.redis import RedisStore
-from hub.store.redis_keys import SESSION_GRACE_SECONDS
+from hub.store.redis_keys import LOGIN_FAILURE_GRACE_SECONDS, SESSION_GRACE_SECONDS
 from tests.support.procs import free_port, wait_until
 from tests.support.redis_server import RedisServer
 
@@ -112,6 +112,13 @@ async def test_every_consent_write_is_announced_to_other_hubs(open_store: OpenSt
         await announced(writer.add_camera("cam-2", owner_id, "Back door", "tok-2"), "camera", "cam-2")
         await announced(writer.set_device_token("cam-2", "tok-3"), "camera", "cam-2")
         await announced(writer.delete_session("s1"), "session", officer.id)
+        await writer.add_session("s2", officer.id, T0, T0 + HOUR)
+        await writer.add_session("s3", officer.id, T0, T0 + HOUR)
+        await announced(writer.delete_sessions_of(officer.id), "session", officer.id)  # one message for both
+        await writer.delete_sessions_of(officer.id)  # none left: no message
+        await announced(writer.set_camera_location("cam-2", (1.0, 2.0)), "camera", "cam-2")
+        await writer.set_camera_location("cam-2", (1.0, 2.0))  # unchanged: no message
+        await announced(writer.set_camera_location("cam-2", None), "camera", "cam-2")
 
 
 async def test_versions_in_messages_match_the_records(open_store: OpenStore) -> None:
@@ -210,6 +217,101 @@ async def test_sessions_also_expire_in_redis(open_store: OpenStore, raw: aredis.
     assert HOUR + SESSION_GRACE_SECONDS - 5 < ttl <= HOUR + SESSION_GRACE_SECONDS
     assert await store.purge_sessions(T0 + HOUR) == 1
     assert await raw.zcard("pl:sessions-by-expiry") == 0
+
+
+async def test_an_accounts_session_index_follows_its_sessions(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+    index = f"pl:sessions-of:{rosa.id}"
+    await store.add_session("short", rosa.id, T0, T0 + 60)
+    await store.add_session("long", rosa.id, T0, T0 + 2 * HOUR)
+    await store.add_session("middle", rosa.id, T0, T0 + HOUR)
+    await store.add_session("gone", rosa.id, T0, T0 + HOUR)
+    assert await raw.smembers(index) == {"short", "long", "middle", "gone"}
+    # The index lives as long as its longest session key.
+    assert await raw.pttl(index) >= await raw.pttl("pl:session:long") > await raw.pttl("pl:session:middle")
+    await store.delete_session("gone")
+    assert await store.purge_sessions(T0 + 60) == 1
+    assert await raw.smembers(index) == {"long", "middle"}
+    assert await store.delete_sessions_of(rosa.id) == 2
+    assert not await raw.exists(index)
+    assert await raw.zcard("pl:sessions-by-expiry") == 0
+    await store.add_session("again", rosa.id, T0, T0 + HOUR)
+    assert await store.purge_sessions(T0 + HOUR) == 1
+    assert not await raw.exists(index)
+
+
+async def test_delete_sessions_of_skips_a_session_whose_key_expired(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+    await store.add_session("s1", rosa.id, T0, T0 + HOUR)
+    await store.add_session("s2", rosa.id, T0, T0 + HOUR)
+    await raw.delete("pl:session:s1")  # as its Redis TTL would
+    assert await store.delete_sessions_of(rosa.id) == 1
+    assert await raw.zcard("pl:sessions-by-expiry") == 0
+
+
+async def test_login_failures_key(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+    key = f"pl:login-failures:{rosa.id}"
+    for t in (0, 1, 2):
+        await store.record_login_failure(rosa.id, T0 + t, 900.0)
+    assert await raw.zcard(key) == 3
+    assert 900 + LOGIN_FAILURE_GRACE_SECONDS - 5 < await raw.pttl(key) / 1000 <= 900 + LOGIN_FAILURE_GRACE_SECONDS
+    assert await store.record_login_failure(rosa.id, T0 + 901, 900.0) == 2
+    assert await raw.zcard(key) == 2  # the two older ones were dropped
+    await store.set_account_locked(rosa.id, True)
+    assert await raw.zcard(key) == 2
+    await store.set_account_locked(rosa.id, False)
+    assert not await raw.exists(key)
+
+
+async def test_records_from_before_the_new_fields_read_with_defaults(open_store: OpenStore, raw: aredis.Redis) -> None:
+    # Written as a hub of the previous version wrote them: no lock, TOTP, last-seen, MFA or position fields, and
+    # no per-account session index.
+    store = await open_store()
+
+    def encoded(**fields: object) -> list[str]:
+        """HSET's items: name, JSON value, name, JSON value, ..."""
+        return [part for name, value in fields.items() for part in (name, json.dumps(value))]
+
+    account = encoded(
+        id=7, username="rosa", password_hash="h", role="resident", agency_id=None, disabled=False, created_at=T0
+    )
+    await raw.hset("pl:account:7", items=account)
+    await raw.hset("pl:account-by-username", "rosa", "7")
+    await raw.zadd("pl:accounts", {"7": 7})
+    await raw.hset("pl:session:s1", items=encoded(token_hash="s1", account_id=7, created_at=T0, expires_at=T0 + HOUR))
+    await raw.zadd("pl:sessions-by-expiry", {"s1": T0 + HOUR})
+    camera = encoded(id="cam-1", owner_id=7, name="Front door", token_hash="tok-1", created_at=T0)
+    await raw.hset("pl:camera:cam-1", items=camera)
+    await raw.sadd("pl:cameras", "cam-1")
+    await raw.sadd("pl:cameras-of:7", "cam-1")
+    await raw.hset("pl:camera-by-token", "tok-1", "cam-1")
+
+    rosa = Account(7, "rosa", Role.RESIDENT, None, False, T0, locked=False, mfa_enrolled=False)
+    assert await store.get_account(7) == rosa
+    assert await store.list_accounts() == [rosa]
+    assert await store.get_totp(7) == (None, -1)
+    assert not await store.use_totp_step(7, 5)
+    assert await store.get_session("s1") == Session("s1", 7, T0, T0 + HOUR, last_seen_at=T0, mfa_pending=False)
+    assert await store.get_camera("cam-1") == Camera("cam-1", 7, "Front door", T0, lat=None, lon=None)
+    assert await store.list_cameras(7) == [await store.camera_for_token("tok-1")]
+
+    # And the new writes work on them.
+    await store.touch_session("s1", T0 - 1)
+    assert (await store.get_session("s1")).last_seen_at == T0  # not before its creation
+    await store.touch_session("s1", T0 + 5)
+    assert (await store.get_session("s1")).last_seen_at == T0 + 5
+    assert await store.finish_mfa("s1") == Session("s1", 7, T0, T0 + HOUR, last_seen_at=T0 + 5)
+    assert await store.record_login_failure(7, T0, 900.0) == 1
+    assert (await store.set_account_locked(7, True)).locked
+    assert (await store.set_totp(7, "SECRETSECRETSECR", enrolled=True)).mfa_enrolled
+    assert await store.use_totp_step(7, 5)
+    assert (await store.set_camera_location("cam-1", (1.0, 2.0))).lat == 1.0
+    with pytest.raises(NotFound):
+        await store.finish_mfa("s2")
 
 
 # -- faults ---------------------------------------------------------------------------------------------------

@@ -1,19 +1,84 @@
-"""SQLite-only store checks: the file's settings, its schema version, a locked file. The contract both stores
-share is in tests/test_store_contract.py."""
+"""SQLite-only store checks: the file's settings, its schema version and migrations, a locked file. The contract
+both stores share is in tests/test_store_contract.py."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from hub.store import sqlite as sqlite_store
-from hub.store.base import StoreUnavailable
+from hub.store.base import Account, Camera, Role, Session, StoreUnavailable
 from hub.store.sqlite import SqliteStore
-from hub.store.sqlite_schema import SCHEMA_VERSION
+from hub.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 DEFAULT_MAX = 7 * 24 * 3600.0
+T0 = 1_700_000_000.0
+HOUR = 3600.0
+
+# The schema of version 1, as hub/store/sqlite_schema.py had it before the migration to version 2 (git show
+# HEAD:hub/store/sqlite_schema.py at the time): files written by hubs of that version look like this.
+SCHEMA_V1 = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS agencies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('resident', 'officer', 'admin')),
+    agency_id TEXT REFERENCES agencies (id),
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at REAL NOT NULL,
+    CHECK ((role = 'officer') = (agency_id IS NOT NULL))
+) STRICT;
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS cameras (
+    id TEXT PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES accounts (id),
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS cameras_by_owner ON cameras (owner_id);
+-- agencies: a JSON array of agency ids, sorted; NULL means every agency in the pilot.
+CREATE TABLE IF NOT EXISTS grants (
+    camera_id TEXT PRIMARY KEY REFERENCES cameras (id),
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    agencies TEXT,
+    revoked_at REAL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pilot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    max_grant_seconds REAL NOT NULL,
+    version INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
+PRAGMA user_version = 1;
+COMMIT;
+"""
 
 
 async def test_sqlite_file_settings(tmp_path: Path) -> None:
@@ -59,4 +124,116 @@ async def test_a_file_locked_past_the_busy_timeout_is_unavailable(
         assert (await store.set_policy(3600.0)).max_grant_seconds == 3600.0
     finally:
         other.close()
+        await store.close()
+
+
+def _old_file(path: Path) -> None:
+    """A version-1 file with an account, a session, a camera and a grant, written as an older hub would."""
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        raw.executescript(SCHEMA_V1)
+        raw.execute(
+            "INSERT INTO accounts (username, password_hash, role, agency_id, disabled, created_at)"
+            " VALUES ('rosa', 'hash-rosa', 'resident', NULL, 0, ?)",
+            (T0,),
+        )
+        raw.execute("INSERT INTO sessions VALUES ('s1', 1, ?, ?)", (T0, T0 + HOUR))
+        raw.execute("INSERT INTO cameras VALUES ('cam-1', 1, 'Front door', 'tok-1', ?)", (T0,))
+        raw.execute("INSERT INTO grants VALUES ('cam-1', ?, ?, NULL, NULL, 1)", (T0, T0 + HOUR))
+        raw.execute("UPDATE counters SET value = 1 WHERE name = 'version'")
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    raw.close()
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _old_file(path)
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        rosa = Account(1, "rosa", Role.RESIDENT, None, False, T0, locked=False, mfa_enrolled=False)
+        assert await store.list_accounts() == [rosa]
+        assert await store.find_account("rosa") == (rosa, "hash-rosa")
+        assert await store.get_totp(1) == (None, -1)
+        # An old session was last seen when it was created, and is a full session.
+        assert await store.get_session("s1") == Session("s1", 1, T0, T0 + HOUR, last_seen_at=T0, mfa_pending=False)
+        assert await store.get_camera("cam-1") == Camera("cam-1", 1, "Front door", T0, lat=None, lon=None)
+        assert await store.camera_for_token("tok-1") == await store.get_camera("cam-1")
+        grant = await store.get_grant("cam-1")
+        assert grant is not None and grant.version == 1
+        assert await store.change_marker() == 1
+        # The new columns and table work on the old rows.
+        assert await store.record_login_failure(1, T0, 900.0) == 1
+        assert (await store.set_account_locked(1, True)).locked
+        assert await store.set_totp(1, "SECRETSECRETSECR", enrolled=True) == Account(
+            1, "rosa", Role.RESIDENT, None, False, T0, locked=True, mfa_enrolled=True
+        )
+        assert await store.use_totp_step(1, 5)
+        await store.touch_session("s1", T0 + 60)
+        assert (await store.get_session("s1")).last_seen_at == T0 + 60
+        assert (await store.set_camera_location("cam-1", (1.5, -2.5))).lat == 1.5
+        assert await store.delete_sessions_of(1) == 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    raw.close()
+    # Opening it again runs no migration twice.
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert (await store.get_account(1)).mfa_enrolled
+        assert (await store.get_camera("cam-1")).lon == -2.5
+    finally:
+        await store.close()
+
+
+async def test_two_processes_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _old_file(path)
+    stores = await asyncio.gather(*(SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX) for _ in range(4)))
+    try:
+        for store in stores:
+            assert (await store.get_session("s1")).last_seen_at == T0
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_new_file_has_the_same_tables_as_a_migrated_one(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.sqlite3", tmp_path / "new.sqlite3"
+    _old_file(old)
+    for path in (old, new):
+        store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+        await store.close()
+
+    def layout(path: Path) -> list[tuple[str, str]]:
+        with sqlite3.connect(path) as raw:
+            rows = raw.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").fetchall()
+        raw.close()
+        return rows
+
+    assert layout(old) == layout(new)
+
+
+async def test_a_failed_migration_leaves_the_old_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _old_file(path)
+    broken = ((*MIGRATIONS[0], "THIS IS NOT SQL"),)
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert [row[1] for row in raw.execute("PRAGMA table_info(sessions)")] == [
+            "token_hash",
+            "account_id",
+            "created_at",
+            "expires_at",
+        ]
+    raw.close()
+    monkeypatch.undo()
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert (await store.get_session("s1")).mfa_pending is False
+    finally:
         await store.close()

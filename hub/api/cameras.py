@@ -35,16 +35,32 @@ def grant_json(grant: Grant | None, now: float) -> dict[str, Any] | None:
     }
 
 
-def _camera_json(request: web.Request, camera: Camera, now: float) -> dict[str, Any]:
+def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: bool) -> dict[str, Any]:
+    """A camera as the API shows it. Its owner (and admins) also see who watches it on this hub right now."""
     registry, streams = request.app[REGISTRY], request.app[STREAMS]
     stream = streams.stream(camera.id)
-    return {
+    online = stream.control is not None or stream.publisher is not None
+    grant = registry.gate(camera.id).state.grant
+    answer: dict[str, Any] = {
         "id": camera.id,
         "name": camera.name,
-        "grant": grant_json(registry.gate(camera.id).state.grant, now),
-        "online": stream.control is not None or stream.publisher is not None,
+        "grant": grant_json(grant, now),
+        "online": online,
+        "status": "streaming" if stream.publisher is not None else "idle" if online else "offline",
+        "location": None if camera.lat is None else {"lat": camera.lat, "lon": camera.lon},
         "watchers": len(stream.viewers),
     }
+    if owner_view:
+        answer["watching"] = [
+            {
+                "officer": (viewer.actor or {}).get("username"),
+                "agency": (viewer.actor or {}).get("agency"),
+                "case": viewer.purpose.get("case"),
+                "since": iso(viewer.started_at),
+            }
+            for viewer in stream.viewers.values()
+        ]
+    return answer
 
 
 async def list_cameras(request: web.Request) -> web.Response:
@@ -64,7 +80,8 @@ async def list_cameras(request: web.Request) -> web.Response:
         ]
     else:
         cameras = await store.list_cameras()
-    return web.json_response({"cameras": [_camera_json(request, camera, now) for camera in cameras]})
+    owner_view = role is not Role.OFFICER
+    return web.json_response({"cameras": [_camera_json(request, camera, now, owner_view) for camera in cameras]})
 
 
 async def _my_camera(request: web.Request) -> tuple[Identity, Camera]:
@@ -116,6 +133,24 @@ async def opt_in(request: web.Request) -> web.Response:
     return web.json_response({"grant": grant_json(grant, time.time())}, status=201)
 
 
+async def set_location(request: web.Request) -> web.Response:
+    """PUT {"lat", "lon"} or {"lat": null} (owner): where the camera is, for the officers' map."""
+    _, camera = await _my_camera(request)
+    body = await json_body(request)
+    lat, lon = body.get("lat"), body.get("lon")
+    if lat is None:
+        location = None
+    elif isinstance(lat, int | float) and isinstance(lon, int | float) and not isinstance(lat, bool):
+        location = (float(lat), float(lon))
+    else:
+        raise BadRequest("lat and lon must be numbers (or lat null to clear)", "bad_location")
+    try:
+        camera = await request.app[STORE].set_camera_location(camera.id, location)
+    except ValueError as exc:
+        raise BadRequest(str(exc), "bad_location") from exc
+    return web.json_response(_camera_json(request, camera, time.time(), owner_view=True))
+
+
 async def withdraw(request: web.Request) -> web.Response:
     """DELETE: withdraw consent now. Returns only after every gate of the camera on this hub is closed."""
     _, camera = await _my_camera(request)
@@ -129,7 +164,7 @@ async def withdraw(request: web.Request) -> web.Response:
         grant = await request.app[STORE].revoke_grant(camera.id, now)
         registry.apply_grant(grant, camera.id, settle=True)
     finally:
-        await streams.end_camera(camera.id, Reason.WITHDRAWN.value)
+        await streams.end_camera(camera.id, Reason.WITHDRAWN.value, now)
     # The hub that streams the camera (maybe another) confirms its gates closed, or its lease bounds when.
     if grant is not None:
         await record(request, Kind.CONSENT_WITHDRAWN, withdrawal_fields(grant, camera.owner_id))

@@ -14,7 +14,7 @@ from hub.audit.record import Kind
 from hub.auth.identity import ensure_identity, ensure_role
 from hub.consent.decision import Pilot
 from hub.errors import BadRequest
-from hub.keys import REGISTRY, STORE, STREAMS
+from hub.keys import LIVE, REGISTRY, STORE, STREAMS
 from hub.store.base import Policy, Role
 from hub.timefmt import iso, parse_time
 
@@ -99,5 +99,6 @@ async def put_policy(request: web.Request) -> web.Response:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise BadRequest("max_grant_seconds must be a positive number", "bad_policy")
     policy = await request.app[STORE].set_policy(float(value))
+    request.app[LIVE].publish("cameras")  # the opt-in chooser's cap changed
     await record(request, Kind.POLICY_CHANGED, policy_fields(policy))
     return web.json_response({"policy": policy_json(policy)})

@@ -1,8 +1,12 @@
-"""Log-in and log-out: a session cookie (HttpOnly, SameSite=Strict) backed by a hashed token in the store."""
+"""Log-in and log-out: a server-side session behind an HttpOnly, SameSite=Strict cookie.
+
+A log-in takes a username, a password and, for officers and admins, a TOTP code. Every log-in gets a new session
+id (256 random bits; only its hash is stored). Failed log-ins are counted per account: `auth.lockout_attempts`
+within `auth.lockout_window_seconds` lock the account until an admin unlocks it. All of it is on the audit record.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -10,60 +14,118 @@ from aiohttp import web
 from hub.api.body import json_body
 from hub.audit.http import record
 from hub.audit.record import Kind
-from hub.auth.identity import IDENTITY_KEY, SESSION_COOKIE, ensure_identity, public, session_token
+from hub.auth import totp
+from hub.auth.csrf import csrf_token
+from hub.auth.identity import (
+    IDENTITY_KEY,
+    Identity,
+    cookie_name,
+    enrolment,
+    ensure_identity,
+    public,
+    session_token,
+)
 from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password
-from hub.auth.tokens import hash_token, new_token
-from hub.errors import BadRequest, Unauthorized
-from hub.keys import CONFIG, STORE
-from hub.store.base import Account, NotFound
+from hub.auth.tokens import SESSION_TOKEN_PREFIX, hash_token, new_token
+from hub.errors import BadRequest, Forbidden, Unauthorized
+from hub.keys import CLOCK, CONFIG, LIVE, STORE
+from hub.store.base import Account, NotFound, Role
 
 MAX_USERNAME = 100  # a failed log-in records at most this much of what was typed
+MFA_ROLES = frozenset({Role.OFFICER, Role.ADMIN})
 
 
 def account_json(account: Account) -> dict[str, Any]:
-    """An account as the API shows it (never its password hash)."""
+    """An account as the API shows it (never its password hash or TOTP secret)."""
     return {
         "id": account.id,
         "username": account.username,
         "role": account.role.value,
         "agency": account.agency_id,
         "disabled": account.disabled,
+        "locked": account.locked,
+        "mfa_enrolled": account.mfa_enrolled,
     }
+
+
+def needs_mfa(request: web.Request, account: Account) -> bool:
+    """Whether this account must log in with a second factor here."""
+    return request.app[CONFIG].auth.mfa_required and account.role in MFA_ROLES
 
 
 @public
 async def login(request: web.Request) -> web.Response:
-    """POST {"username", "password"}: set the session cookie; the token is also returned for WHEP players."""
+    """POST {"username", "password", "code"?}: start a session (cookie), answer the account and the CSRF token.
+
+    An officer or admin with no second factor yet gets a session that may only enrol one (`"mfa": "enrol"`).
+    """
     body = await json_body(request)
-    username, password = body.get("username"), body.get("password")
+    username, password, code = body.get("username"), body.get("password"), body.get("code")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise BadRequest("username and password are required", "credentials_required")
+    if code is not None and not isinstance(code, str):
+        raise BadRequest("code must be the 6 digits of your authenticator app", "bad_code")
     store = request.app[STORE]
     try:
         account, password_hash = await store.find_account(username)
     except NotFound:
         burn_verify()  # the same cost as a real check, so timing does not reveal which usernames exist
         await _failed(request, username, "unknown_user")
+    if account.locked:
+        burn_verify()
+        await record(request, Kind.LOGIN_FAILED, {"username": username, "why": "locked"}, account=account)
+        raise Forbidden("this account is locked after too many failed log-ins: ask an admin", "account_locked")
     if not verify_password(password_hash, password):
-        await _failed(request, username, "bad_password")
+        await _count_failure(request, account, "bad_password")
     if account.disabled:
         await _failed(request, username, "disabled")
+    pending = False
+    if needs_mfa(request, account):
+        if account.mfa_enrolled:
+            await _check_code(request, account, code)
+        else:
+            pending = True
     if needs_rehash(password_hash):
         await store.set_password_hash(account.id, hash_password(password))
-    config = request.app[CONFIG]
-    token = new_token("pls_")
-    now = time.time()
-    await store.add_session(hash_token(token), account.id, now, now + config.http.session_seconds)
+    return await _start_session(request, account, pending)
+
+
+async def _check_code(request: web.Request, account: Account, code: str | None) -> None:
+    if not code:
+        raise Unauthorized("enter the code from your authenticator app", "mfa_code_required")
+    store = request.app[STORE]
+    secret, _ = await store.get_totp(account.id)
+    step = totp.matching_step(secret, code, request.app[CLOCK].now()) if secret else None
+    if step is None:
+        await _count_failure(request, account, "bad_code")
+    if not await store.use_totp_step(account.id, step):
+        await _count_failure(request, account, "code_reused")
+
+
+async def _start_session(request: web.Request, account: Account, mfa_pending: bool) -> web.Response:
+    app = request.app
+    config, store, now = app[CONFIG], app[STORE], app[CLOCK].now()
+    await store.clear_login_failures(account.id)
+    token = new_token(SESSION_TOKEN_PREFIX)
+    await store.add_session(hash_token(token), account.id, now, now + config.http.session_seconds, mfa_pending)
     # Not required: a resident must be able to log in and withdraw even while the audit log is down.
-    await record(request, Kind.LOGIN_OK, account=account)
-    response = web.json_response({"account": account_json(account), "token": token})
+    await record(request, Kind.LOGIN_OK, {"mfa": "enrol" if mfa_pending else None}, account=account)
+    answer = {
+        "account": account_json(account),
+        "csrf_token": csrf_token(token),
+        "mfa": "enrol" if mfa_pending else ("ok" if needs_mfa(request, account) else "off"),
+        # For plain WHEP players, which send `Authorization: Bearer` instead of the cookie.
+        "token": token,
+    }
+    response = web.json_response(answer)
+    secure = config.http.secure_cookies
     response.set_cookie(
-        SESSION_COOKIE,
+        cookie_name(secure),
         token,
         max_age=int(config.http.session_seconds),
         httponly=True,
         samesite="Strict",
-        secure=config.http.secure_cookies,
+        secure=secure,
         path="/",
     )
     return response
@@ -72,10 +134,24 @@ async def login(request: web.Request) -> web.Response:
 async def _failed(request: web.Request, username: str, why: str) -> NoReturn:
     """Record a failed log-in and refuse it with the same answer whatever the cause."""
     await record(request, Kind.LOGIN_FAILED, {"username": username[:MAX_USERNAME], "why": why})
-    raise Unauthorized("wrong username or password", "bad_credentials")
+    raise Unauthorized("wrong username, password or code", "bad_credentials")
+
+
+async def _count_failure(request: web.Request, account: Account, why: str) -> NoReturn:
+    """A wrong password or code for a real account: counted, and the account locked at the limit."""
+    app = request.app
+    auth, store = app[CONFIG].auth, app[STORE]
+    failures = await store.record_login_failure(account.id, app[CLOCK].now(), auth.lockout_window_seconds)
+    if failures >= auth.lockout_attempts and not account.locked:
+        await store.set_account_locked(account.id, True)
+        app[LIVE].publish("accounts")
+        fields = {"username": account.username, "failures": failures}
+        await record(request, Kind.LOGIN_LOCKED, fields, account=account)
+    await _failed(request, account.username, why)
 
 
 @public
+@enrolment
 async def logout(request: web.Request) -> web.Response:
     """End the caller's session (idempotent)."""
     token = session_token(request)
@@ -84,11 +160,26 @@ async def logout(request: web.Request) -> web.Response:
         if request.get(IDENTITY_KEY) is not None:
             await record(request, Kind.LOGOUT)
     response = web.json_response({"ok": True})
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(cookie_name(request.app[CONFIG].http.secure_cookies), path="/")
     return response
 
 
+@enrolment
 async def me(request: web.Request) -> web.Response:
-    """Who the caller is."""
+    """Who the caller is, the CSRF token the pages send back, and the state of the second factor."""
     identity = ensure_identity(request)
-    return web.json_response({"account": account_json(identity.account)})
+    return web.json_response(me_json(request, identity))
+
+
+def me_json(request: web.Request, identity: Identity) -> dict[str, Any]:
+    """The caller's account, CSRF token and second-factor state (`enrol`, `ok`, or `off` when not required)."""
+    token = session_token(request) or ""
+    account = identity.account
+    mfa = "enrol" if identity.session.mfa_pending else ("ok" if needs_mfa(request, account) else "off")
+    return {
+        "account": account_json(account),
+        "csrf_token": csrf_token(token),
+        "mfa": mfa,
+        "mfa_required": request.app[CONFIG].auth.mfa_required,
+        "session": {"expires_at": identity.session.expires_at, "idle_seconds": request.app[CONFIG].auth.idle_seconds},
+    }

@@ -8,14 +8,16 @@ node that wrote it), `source` (the client's address, or null for the hub's own e
 |---------------------------|-------------------------------------------------------------------------------|
 | login.ok, logout          | (the actor)                                                                   |
 | login.failed              | username, why (unknown_user, bad_password, disabled)                          |
-| login.locked              | username                                                                      |
+| login.locked              | username, failures (the account is locked until an admin unlocks it)          |
 | consent.granted           | camera, owner, starts, ends, agencies (list or null = every agency), version  |
 | consent.withdrawn         | camera, owner, at, version                                                    |
 | consent.expired           | camera, owner, ends, version                                                  |
 | pilot.changed             | starts, ends, version                                                         |
 | policy.changed            | max_grant_seconds, version                                                    |
 | agency.created            | agency, name                                                                  |
-| account.*                 | account ({id, username, role, agency})                                        |
+| account.*                 | account ({id, username, role, agency}): created, disabled, enabled, unlocked, |
+|                           | mfa_enrolled, mfa_reset                                                       |
+| session.ended             | camera, view (the live view an admin ended), officer                          |
 | camera.registered/...     | camera, owner                                                                 |
 | view.requested            | camera, owner, case, reason                                                   |
 | view.denied               | camera, owner, case, reason, request (seq of view.requested), denied (why)    |

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hub.audit.events import expiry_fields
 from hub.audit.record import Kind
-from hub.keys import AUDIT, CONFIG, STORE
+from hub.keys import AUDIT, CONFIG, LIVE, STORE
 from hub.store.base import NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ async def record_expiries(app: web.Application, now: float, seen: set[tuple[str,
             except NotFound:
                 continue
             await audit.append(Kind.CONSENT_EXPIRED, expiry_fields(grant, owner), required=False)
+            app[LIVE].publish("cameras")
             written += 1
         seen.add(key)
     return written

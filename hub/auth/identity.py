@@ -1,23 +1,31 @@
 """Who is asking: middleware attaches an identity, handlers enforce it with explicit `ensure_*` helpers.
 
 Routes are closed unless a handler is marked `@public` (no log-in) or `@device` (checks a device token
-itself): a route nobody marked answers 401 to a request without a valid session.
+itself): a route nobody marked answers 401 to a request without a valid session. The middleware also enforces
+what a browser session needs: the idle and absolute timeouts (by the app's clock), the CSRF token on every
+state-changing request made with the cookie, the Origin of every request that names one, and that a log-in still
+enrolling its second factor does nothing else (`@enrolment` marks what it may do).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from aiohttp import web
 
+from hub.auth.csrf import CSRF_HEADER, SAFE_METHODS, csrf_ok, origin_ok
 from hub.auth.tokens import hash_token
 from hub.errors import Forbidden, Unauthorized
 from hub.store.base import Account, Camera, NotFound, Role, Session, Store
 
 SESSION_COOKIE = "porchlight_session"
+# Over HTTPS the cookie is `__Host-` prefixed: the browser then insists on Secure, Path=/ and no Domain, so no
+# sibling host can plant or read it.
+SECURE_SESSION_COOKIE = "__Host-porchlight_session"
+# last_seen_at is written at most this often: the idle timeout is exact to within it.
+TOUCH_SECONDS = 30.0
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[web.StreamResponse]])
 
@@ -45,12 +53,25 @@ def device(handler: _F) -> _F:
     return handler
 
 
+def enrolment(handler: _F) -> _F:
+    """Mark a handler a log-in that has yet to enrol its second factor may use (enrolment, me, log-out)."""
+    handler.porchlight_enrolment = True  # type: ignore[attr-defined]
+    return handler
+
+
+def cookie_name(secure: bool) -> str:
+    """The session cookie's name: `__Host-` prefixed when served over HTTPS."""
+    return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def cookie_token(request: web.Request) -> str | None:
+    """The session token from the cookie (either name), if any."""
+    return request.cookies.get(SECURE_SESSION_COOKIE) or request.cookies.get(SESSION_COOKIE) or None
+
+
 def session_token(request: web.Request) -> str | None:
     """The session token from the cookie, or from `Authorization: Bearer` for plain WHEP players."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        return token
-    return bearer_token(request)
+    return cookie_token(request) or bearer_token(request)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -62,40 +83,69 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
-async def resolve_identity(store: Store, token: str | None, now: float) -> Identity | None:
-    """The identity behind a session token: None when unknown, expired or the account is disabled."""
+async def resolve_identity(store: Store, token: str | None, now: float, idle_seconds: float) -> Identity | None:
+    """The identity behind a session token: None when unknown, past its absolute or idle timeout (then it is
+    deleted), or the account is disabled. A session in use has its last-seen time renewed."""
     if not token:
         return None
+    token_hash = hash_token(token)
     try:
-        session = await store.get_session(hash_token(token))
+        session = await store.get_session(token_hash)
         account = await store.get_account(session.account_id)
     except NotFound:
         return None
-    if session.expires_at <= now or account.disabled:
+    if session.expires_at <= now or now - session.last_seen_at > idle_seconds:
+        await store.delete_session(token_hash)
         return None
+    if account.disabled:
+        return None
+    if now - session.last_seen_at > TOUCH_SECONDS:
+        await store.touch_session(token_hash, now)
     return Identity(account, session)
 
 
-def identity_middleware(
-    store_of: Callable[[web.Application], Store],
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Attach the caller's identity, and refuse unmarked routes to callers without one."""
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What the identity middleware needs from the app."""
+
+    store: Callable[[web.Application], Store]
+    now: Callable[[web.Application], float]
+    idle_seconds: Callable[[web.Application], float]
+    base_url: Callable[[web.Application], str]
+
+
+def identity_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Attach the caller's identity, and refuse unmarked routes to callers without one (see the module doc)."""
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        app = request.app
+        if not origin_ok(request, guard.base_url(app)):
+            raise Forbidden("this request comes from another site", "bad_origin")
         access = _access_of(request)
         identity = None
         if access != "device":
-            identity = await resolve_identity(store_of(request.app), session_token(request), time.time())
+            token = session_token(request)
+            identity = await resolve_identity(guard.store(app), token, guard.now(app), guard.idle_seconds(app))
         if identity is not None:
+            _check_browser_session(request, identity)
             request[IDENTITY_KEY] = identity
         elif access is None:
             raise Unauthorized("log in first", "login_required")
         return await handler(request)
 
     return middleware
+
+
+def _check_browser_session(request: web.Request, identity: Identity) -> None:
+    cookie = cookie_token(request)
+    if cookie is not None and request.method not in SAFE_METHODS and not csrf_ok(request, cookie):
+        raise Forbidden(f"this request needs the {CSRF_HEADER} header of your session", "csrf_token_invalid")
+    handler = getattr(request.match_info, "handler", None)
+    if identity.session.mfa_pending and not getattr(handler, "porchlight_enrolment", False):
+        raise Forbidden("enrol your second factor (TOTP) first", "mfa_enrolment_required")
 
 
 def _access_of(request: web.Request) -> str | None:

@@ -127,3 +127,16 @@ def grant_end(now: float, requested_seconds: float | None, max_seconds: float, p
         raise ValueError("duration must be a positive number of seconds")
     end = pilot.ends_at if requested_seconds is None else now + requested_seconds
     return min(end, now + max_seconds, pilot.ends_at)
+
+
+def closed_at(camera: CameraState, reason: Reason, now: float) -> float:
+    """When the gate closed for `reason`: the withdrawal, the grant's or the pilot's end, or else `now` (for the
+    pages to say "the owner withdrew consent at 14:32:05")."""
+    grant, pilot = camera.grant, camera.pilot
+    if reason is Reason.WITHDRAWN and grant is not None and grant.revoked_at is not None:
+        return grant.revoked_at
+    if reason is Reason.GRANT_EXPIRED and grant is not None:
+        return grant.ends_at
+    if reason is Reason.PILOT_OVER and pilot is not None:
+        return pilot.ends_at
+    return now

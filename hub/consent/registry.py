@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from hub.consent.decision import CameraState, Grant, Officer, Pilot
@@ -45,6 +45,8 @@ class GateRegistry:
         # Until when this hub's view of the store counts as fresh; the gates close when it passes.
         self._lease_until = -math.inf
         self._reload_lock = asyncio.Lock()
+        # Told when consent or the pilot changed (the pages' live updates); never on lease renewals.
+        self.on_change: Callable[[], None] = lambda: None
 
     # Reading ---------------------------------------------------------------------------------------------
     def gate(self, camera_id: str) -> CameraGate:
@@ -68,6 +70,12 @@ class GateRegistry:
         else:
             existing.state = state
         return existing
+
+    def close_account(self, account_id: int) -> None:
+        """An account was disabled: every pass of it stops admitting at once (before the store's change arrives)."""
+        for officer_pass in self._passes.values():
+            if officer_pass.state.account_id == account_id:
+                officer_pass.state = replace(officer_pass.state, enabled=False)
 
     def release_pass(self, session_hash: str) -> None:
         """Forget a pass nobody watches with any more."""
@@ -104,11 +112,13 @@ class GateRegistry:
         """Withdraw in memory now (before the store write): no frame after `at` passes this hub."""
         self._pending_revocations[camera_id] = at
         self._rebuild([camera_id])
+        self.on_change()
 
     def close_pilot(self, at: float) -> None:
         """End the pilot in memory now (before the store write)."""
         self._pending_pilot_end = at
         self._rebuild(list(self._gates))
+        self.on_change()
 
     def apply_grant(self, grant: Grant | None, camera_id: str, *, settle: bool = False) -> None:
         """Install the store's grant for one camera unless an older version; `settle` (this hub's own write
@@ -122,6 +132,7 @@ class GateRegistry:
         if settle:
             self._pending_revocations.pop(camera_id, None)
         self._rebuild([camera_id])
+        self.on_change()
 
     def apply_pilot(self, pilot: Pilot | None, *, settle: bool = False) -> None:
         """Install the store's pilot unless an older version; `settle` also drops a pending pilot end."""
@@ -130,6 +141,7 @@ class GateRegistry:
         if settle:
             self._pending_pilot_end = None
         self._rebuild(list(self._gates))
+        self.on_change()
 
     @property
     def lease_until(self) -> float:
@@ -159,6 +171,7 @@ class GateRegistry:
                     self._grants[grant.camera_id] = grant
             self._rebuild(set(self._gates) | self._cameras)
             await self._reload_passes(store)
+            self.on_change()
 
     async def _reload_passes(self, store: Store) -> None:
         for session_hash, officer_pass in list(self._passes.items()):
@@ -166,6 +179,15 @@ class GateRegistry:
                 session = await store.get_session(session_hash)
                 account = await store.get_account(session.account_id)
             except NotFound:
-                officer_pass.state = replace(officer_pass.state, session_expires_at=0.0)
+                # The session is gone; say why if it went with its account (disabled, so its sessions ended).
+                disabled = await _disabled(store, officer_pass.state.account_id)
+                officer_pass.state = replace(officer_pass.state, session_expires_at=0.0, enabled=not disabled)
                 continue
             officer_pass.state = officer_state(account, session)
+
+
+async def _disabled(store: Store, account_id: int) -> bool:
+    try:
+        return (await store.get_account(account_id)).disabled
+    except NotFound:
+        return True

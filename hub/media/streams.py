@@ -19,8 +19,9 @@ from aiohttp import web
 
 from hub.audit.log import AuditLog
 from hub.audit.record import Kind, audit_time
-from hub.consent.decision import Reason
+from hub.consent.decision import Reason, closed_at
 from hub.consent.registry import GateRegistry
+from hub.live import LiveEvents
 from hub.media.gated_track import EncodedTrack, GatedTrack
 from hub.media.publisher import Publisher
 from hub.media.viewer import Viewer
@@ -71,10 +72,13 @@ class CameraStream:
 class StreamManager:
     """All camera streams and viewer sessions of this hub."""
 
-    def __init__(self, registry: GateRegistry, audit: AuditLog, metrics: Metrics, publish_timeout: float) -> None:
+    def __init__(
+        self, registry: GateRegistry, audit: AuditLog, metrics: Metrics, publish_timeout: float, live: LiveEvents
+    ) -> None:
         self._registry = registry
         self._publish_timeout = publish_timeout
         self._audit = audit
+        self._live = live
         self._metrics = metrics
         self._streams: dict[str, CameraStream] = {}
         self._viewers: dict[str, Viewer] = {}
@@ -117,6 +121,7 @@ class StreamManager:
             await old.ws.close(code=4000, message=b"replaced by a newer connection")
         else:
             self._metrics.agents.inc()
+        self._live.publish("streams")
         await link.send({"type": "hello", "camera_id": link.camera_id, "watchers": len(stream.viewers)})
         if stream.viewers and stream.publisher is None:
             await link.send({"type": "publish", "watchers": len(stream.viewers)})
@@ -128,6 +133,7 @@ class StreamManager:
             return
         stream.control = None
         self._metrics.agents.dec()
+        self._live.publish("streams")
         if stream.publisher is not None:
             await self.detach_publisher(stream.publisher)
 
@@ -157,6 +163,7 @@ class StreamManager:
             await old.close()
         else:
             self._metrics.publishers.inc()
+        self._live.publish("streams")
 
     async def detach_publisher(self, publisher: Publisher) -> None:
         """End a WHIP session (DELETE, agent gone, connection failed, nobody watching)."""
@@ -165,6 +172,7 @@ class StreamManager:
             stream.publisher = None
             stream.waiting_since = time.time() if stream.viewers else None
             self._metrics.publishers.dec()
+            self._live.publish("streams")
         await publisher.close()
 
     def publisher(self, camera_id: str, resource_id: str) -> Publisher | None:
@@ -178,6 +186,7 @@ class StreamManager:
         stream.viewers[viewer.id] = viewer
         self._viewers[viewer.id] = viewer
         self._metrics.viewers.inc()
+        self._live.publish("watchers")
         if stream.publisher is None and stream.waiting_since is None:
             stream.waiting_since = time.time()
         if stream.control is None:
@@ -189,12 +198,13 @@ class StreamManager:
 
     def deny(self, viewer: Viewer, reason: Reason) -> None:
         """The gate refused a viewer for good (called from the frame path: no await there)."""
-        if viewer.mark_ended(reason.value):
+        now = time.time()
+        if viewer.mark_ended(reason.value, closed_at(self._registry.gate(viewer.camera_id).state, reason, now)):
             self.spawn(self._finish_viewer(viewer), f"end-viewer-{viewer.id}")
 
-    async def end_viewer(self, viewer: Viewer, reason: str) -> None:
+    async def end_viewer(self, viewer: Viewer, reason: str, at: float | None = None) -> None:
         """End one viewer's session: track stopped, event sent, connection closed, view closed."""
-        if viewer.mark_ended(reason):
+        if viewer.mark_ended(reason, at):
             await self._finish_viewer(viewer)
 
     async def _finish_viewer(self, viewer: Viewer) -> None:
@@ -210,6 +220,8 @@ class StreamManager:
         sent = await viewer.bytes_sent()
         await viewer.close_connection()
         await self._record_end(viewer, sent)
+        # After the record: a page told of the change finds the view's end on it.
+        self._live.publish("watchers")
         if not stream.viewers:
             stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
@@ -240,10 +252,22 @@ class StreamManager:
             if stream.publisher is not None:
                 await self.detach_publisher(stream.publisher)
 
-    async def end_camera(self, camera_id: str, reason: str) -> None:
-        """Consent for the camera ended: every viewer stops at once, then connections close, agent stops."""
+    def live_viewers(self) -> list[Viewer]:
+        """Every viewer session open on this hub."""
+        return list(self._viewers.values())
+
+    async def end_viewers_of(self, account_id: int, reason: str) -> int:
+        """End every live view of one account (disabled, or its sessions ended); how many."""
+        ending = [viewer for viewer in self._viewers.values() if viewer.account_id == account_id]
+        for viewer in ending:
+            await self.end_viewer(viewer, reason)
+        return len(ending)
+
+    async def end_camera(self, camera_id: str, reason: str, at: float | None = None) -> None:
+        """Consent for the camera ended (at `at`): every viewer stops at once, then connections close, agent
+        stops."""
         stream = self.stream(camera_id)
-        ending = [viewer for viewer in stream.viewers.values() if viewer.mark_ended(reason)]
+        ending = [viewer for viewer in stream.viewers.values() if viewer.mark_ended(reason, at)]
         await asyncio.gather(*(self._finish_viewer(viewer) for viewer in ending))
         await self._stop_publishing(stream, reason)
 
@@ -252,9 +276,10 @@ class StreamManager:
         camera never started publishing."""
         now = time.time() if now is None else now
         for viewer in list(self._viewers.values()):
-            reason = self._registry.gate(viewer.camera_id).admit(now, viewer.officer)
+            gate = self._registry.gate(viewer.camera_id)
+            reason = gate.admit(now, viewer.officer)
             if reason.terminal:
-                await self.end_viewer(viewer, reason.value)
+                await self.end_viewer(viewer, reason.value, closed_at(gate.state, reason, now))
             elif self._waited_too_long(self.stream(viewer.camera_id), now):
                 await self.end_viewer(viewer, "camera_not_publishing")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from aiortc import RTCPeerConnection
 from hub.audit.events import Fields
 from hub.consent.gate import OfficerPass
 from hub.media.gated_track import GatedTrack
+from hub.timefmt import iso
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +51,15 @@ class Viewer:
         self.events.append(event)
         self.changed.set()
 
-    def mark_ended(self, reason: str) -> bool:
-        """Stop the track at once (no frame after this) and record why; False if it had already ended."""
+    def mark_ended(self, reason: str, at: float | None = None) -> bool:
+        """Stop the track at once (no frame after this) and record why and when consent ended (`at`, default
+        now); False if it had already ended."""
         if self.end_reason is not None:
             return False
         self.end_reason = reason
         if self.track is not None:
             self.track.stop()
-        self.publish_event({"type": "end", "reason": reason})
+        self.publish_event({"type": "end", "reason": reason, "at": iso(time.time() if at is None else at)})
         return True
 
     async def bytes_sent(self) -> int:

@@ -35,6 +35,10 @@ class Account:
     agency_id: str | None
     disabled: bool
     created_at: float
+    # Too many failed log-ins: refused until an admin unlocks it.
+    locked: bool = False
+    # A confirmed TOTP second factor.
+    mfa_enrolled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,10 @@ class Session:
     account_id: int
     created_at: float
     expires_at: float
+    # The last request seen with it (for the idle timeout); the store writes it at most every so often.
+    last_seen_at: float = 0.0
+    # A log-in that still has to enrol its second factor: it may do nothing else.
+    mfa_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,9 @@ class Camera:
     owner_id: int
     name: str
     created_at: float
+    # Where it is (WGS84 degrees), for the officers' map; None if the owner gave no position.
+    lat: float | None = None
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +107,50 @@ class Store(Protocol):
     async def set_account_disabled(self, account_id: int, disabled: bool) -> Account: ...
     async def set_password_hash(self, account_id: int, password_hash: str) -> None: ...
 
+    # Lock-out after repeated failed log-ins
+    async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
+        """Count a failed log-in at `now`; how many the account had in (now - window, now], this one included."""
+        ...
+
+    async def clear_login_failures(self, account_id: int) -> None: ...
+    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
+        """Lock or unlock; unlocking also forgets past failures."""
+        ...
+
+    # TOTP second factor
+    async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:
+        """Keep a TOTP secret (None removes it), confirmed (`enrolled`) or still being enrolled; resets the last
+        code step used."""
+        ...
+
+    async def get_totp(self, account_id: int) -> tuple[str | None, int]:
+        """The TOTP secret (None if none) and the last time step whose code was accepted (-1 if none)."""
+        ...
+
+    async def use_totp_step(self, account_id: int, step: int) -> bool:
+        """Atomically accept a code's time step: True only if it is later than every step accepted before (a code
+        used once is refused the second time, on any hub)."""
+        ...
+
     # Sessions
-    async def add_session(self, token_hash: str, account_id: int, now: float, expires_at: float) -> Session: ...
+    async def add_session(
+        self, token_hash: str, account_id: int, now: float, expires_at: float, mfa_pending: bool = False
+    ) -> Session:
+        """A new session; its `last_seen_at` is `now`."""
+        ...
+
+    async def touch_session(self, token_hash: str, now: float) -> None:
+        """Record a request seen with the session at `now` (nothing if it is unknown)."""
+        ...
+
+    async def finish_mfa(self, token_hash: str) -> Session:
+        """The session's second factor is now enrolled: it is a full session (NotFound if unknown)."""
+        ...
+
+    async def delete_sessions_of(self, account_id: int) -> int:
+        """End every session of an account (disabled, MFA reset); how many there were."""
+        ...
+
     async def get_session(self, token_hash: str) -> Session:
         """The session, expired or not; NotFound if unknown."""
         ...
@@ -106,7 +159,10 @@ class Store(Protocol):
     async def purge_sessions(self, now: float) -> int: ...
 
     # Cameras
-    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera: ...
+    async def add_camera(
+        self, camera_id: str, owner_id: int, name: str, token_hash: str, location: tuple[float, float] | None = None
+    ) -> Camera: ...
+    async def set_camera_location(self, camera_id: str, location: tuple[float, float] | None) -> Camera: ...
     async def get_camera(self, camera_id: str) -> Camera: ...
     async def list_cameras(self, owner_id: int | None = None) -> list[Camera]: ...
     async def camera_for_token(self, token_hash: str) -> Camera:

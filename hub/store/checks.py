@@ -33,3 +33,33 @@ def check_account_agency(role: Role, agency_id: str | None) -> None:
             raise ValueError(f"only officers belong to an agency; a {role.value} account must have none")
     elif agency_id is None:
         raise ValueError("an officer account needs an agency")
+
+
+def check_location(location: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A camera's position as (lat, lon) in WGS84 degrees, as floats; None stays None. ValueError unless both are
+    finite, lat in [-90, 90] and lon in [-180, 180]."""
+    if location is None:
+        return None
+    lat, lon = location
+    for name, value, limit in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of degrees")
+        if not -limit <= value <= limit:
+            raise ValueError(f"{name} must be within [-{limit:g}, {limit:g}] degrees")
+    # + 0.0 turns -0.0 into 0.0: one position, one stored form.
+    return float(lat) + 0.0, float(lon) + 0.0
+
+
+def check_totp(secret: str | None, enrolled: bool) -> None:
+    """A TOTP secret is a non-empty string; only a kept secret can be enrolled."""
+    if secret is None:
+        if enrolled:
+            raise ValueError("an enrolled second factor needs a secret")
+    elif not secret:
+        raise ValueError("a TOTP secret must not be empty")
+
+
+def check_time_step(step: int) -> None:
+    """A TOTP time step is a non-negative integer."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError("a TOTP time step must be a non-negative integer")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,7 +40,7 @@ from hub.store.base import (
     Store,
 )
 from hub.store.redis_client import connect, guarded
-from hub.store.redis_keys import DEFAULT_PREFIX, SESSION_GRACE_SECONDS, RedisKeys
+from hub.store.redis_keys import DEFAULT_PREFIX, LOGIN_FAILURE_GRACE_SECONDS, SESSION_GRACE_SECONDS, RedisKeys
 
 _Fields = records.Fields
 _DOWN = redis_pubsub.REDIS_DOWN
@@ -58,10 +59,17 @@ class _Scripts:
         self.add_account = register(lua.ADD_ACCOUNT)
         self.set_account_disabled = register(lua.SET_ACCOUNT_DISABLED)
         self.set_password_hash = register(lua.SET_PASSWORD_HASH)
+        self.update_account = register(lua.UPDATE_ACCOUNT)
+        self.record_login_failure = register(lua.RECORD_LOGIN_FAILURE)
+        self.use_totp_step = register(lua.USE_TOTP_STEP)
         self.add_session = register(lua.ADD_SESSION)
+        self.touch_session = register(lua.TOUCH_SESSION)
+        self.finish_mfa = register(lua.FINISH_MFA)
         self.delete_session = register(lua.DELETE_SESSION)
+        self.delete_sessions_of = register(lua.DELETE_SESSIONS_OF)
         self.purge_sessions = register(lua.PURGE_SESSIONS)
         self.add_camera = register(lua.ADD_CAMERA)
+        self.set_camera_location = register(lua.SET_CAMERA_LOCATION)
         self.set_device_token = register(lua.SET_DEVICE_TOKEN)
         self.put_grant = register(lua.PUT_GRANT)
         self.revoke_grant = register(lua.REVOKE_GRANT)
@@ -153,6 +161,16 @@ class RedisStore:
             raws = cast(list[dict[str, str]], await pipe.execute())
         return [records.decode(raw) for raw in raws if raw]
 
+    async def _update_account(self, account_id: int, fields: Sequence[str], forget: Sequence[str] = ()) -> Account:
+        """Set `fields` (name/JSON pairs) on an account and delete the `forget` keys with it; NotFound if unknown."""
+        result = await self._run(
+            self._scripts.update_account,
+            [self._keys.account(account_id), *forget],
+            fields,
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+        return records.account(records.decode_flat(result["record"]))
+
     # -- change feed ----------------------------------------------------------------------------------
 
     @_guarded
@@ -227,6 +245,10 @@ class RedisStore:
             agency_id=agency_id,
             disabled=False,
             created_at=created_at,
+            locked=False,
+            mfa_enrolled=False,
+            totp_secret=None,
+            totp_last_step=-1,
         )
         result = await self._run(
             self._scripts.add_account,
@@ -281,28 +303,131 @@ class RedisStore:
             {"account_not_found": NotFound(f"account {account_id} not found")},
         )
 
+    # -- log-in lock-out and the second factor ----------------------------------------------------------
+
+    @_guarded
+    async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
+        """Count a failed log-in at `now`; how many the account had in (now - window, now], this one included.
+        Older failures are dropped on the way. NotFound for an unknown account."""
+        checks.check_finite("now", now)
+        checks.check_positive("window", window)
+        ttl_ms = math.ceil((window + LOGIN_FAILURE_GRACE_SECONDS) * 1000)
+        result = await self._run(
+            self._scripts.record_login_failure,
+            [self._keys.account(account_id), self._keys.login_failures(account_id)],
+            [repr(float(now)), repr(float(now - window)), uuid.uuid4().hex, ttl_ms],
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+        return int(result["failures"])
+
+    @_guarded
+    async def clear_login_failures(self, account_id: int) -> None:
+        """Forget an account's failed log-ins (it logged in); NotFound if unknown."""
+        await self._update_account(account_id, [], [self._keys.login_failures(account_id)])
+
+    @_guarded
+    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
+        """Lock or unlock an account; unlocking also forgets its failed log-ins. NotFound if unknown."""
+        forget = [] if locked else [self._keys.login_failures(account_id)]
+        return await self._update_account(account_id, records.pairs(locked=bool(locked)), forget)
+
+    @_guarded
+    async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:
+        """Keep a TOTP secret (None removes it), confirmed (`enrolled`) or still being enrolled, and forget the
+        last code step used. ValueError for an empty secret or one enrolled without a secret; NotFound if
+        unknown."""
+        checks.check_totp(secret, enrolled)
+        fields = records.pairs(totp_secret=secret, mfa_enrolled=bool(enrolled), totp_last_step=-1)
+        return await self._update_account(account_id, fields)
+
+    @_guarded
+    async def get_totp(self, account_id: int) -> tuple[str | None, int]:
+        """The TOTP secret (None if none) and the last time step whose code was accepted (-1 if none)."""
+        names = ["id", "totp_secret", "totp_last_step"]
+        values = cast(list[str | None], await self._r.hmget(self._keys.account(account_id), names))
+        if values[0] is None:
+            raise NotFound(f"account {account_id} not found")
+        fields = records.decode({name: value for name, value in zip(names, values, strict=True) if value is not None})
+        return records.totp(fields)
+
+    @_guarded
+    async def use_totp_step(self, account_id: int, step: int) -> bool:
+        """Accept a code's time step: True only if the account has a secret and `step` is later than every step
+        accepted before (one script, so of two hubs racing with one code exactly one wins). NotFound if unknown,
+        ValueError unless `step` is a non-negative integer."""
+        checks.check_time_step(step)
+        result = await self._run(
+            self._scripts.use_totp_step,
+            [self._keys.account(account_id)],
+            [str(step)],
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+        return bool(result["accepted"])
+
     # -- sessions -------------------------------------------------------------------------------------
 
     @_guarded
-    async def add_session(self, token_hash: str, account_id: int, now: float, expires_at: float) -> Session:
-        """Record a log-in; NotFound for an unknown account, Conflict for a token hash already in use.
+    async def add_session(
+        self, token_hash: str, account_id: int, now: float, expires_at: float, mfa_pending: bool = False
+    ) -> Session:
+        """Record a log-in, last seen `now` (`mfa_pending`: it may only enrol a second factor); NotFound for an
+        unknown account, Conflict for a token hash already in use.
 
         The key also expires in Redis, `SESSION_GRACE_SECONDS` after `expires_at` (measured from `now`)."""
         checks.check_finite("now", now)
         checks.check_finite("expires_at", expires_at)
         ttl_ms = math.ceil((max(expires_at - now, 0.0) + SESSION_GRACE_SECONDS) * 1000)
         keys = self._keys
-        fields = records.pairs(token_hash=token_hash, account_id=account_id, created_at=now, expires_at=expires_at)
+        fields = records.pairs(
+            token_hash=token_hash,
+            account_id=account_id,
+            created_at=now,
+            expires_at=expires_at,
+            last_seen_at=now,
+            mfa_pending=bool(mfa_pending),
+        )
         await self._run(
             self._scripts.add_session,
-            [keys.account(account_id), keys.session(token_hash), keys.sessions_by_expiry],
+            [keys.account(account_id), keys.session(token_hash), keys.sessions_by_expiry, keys.sessions_of(account_id)],
             [token_hash, repr(float(expires_at)), ttl_ms, *fields],
             {
                 "account_not_found": NotFound(f"account {account_id} not found"),
                 "session_exists": Conflict("session token already in use"),
             },
         )
-        return Session(token_hash, account_id, now, expires_at)
+        return Session(token_hash, account_id, now, expires_at, now, bool(mfa_pending))
+
+    @_guarded
+    async def touch_session(self, token_hash: str, now: float) -> None:
+        """Record a request seen with the session at `now`; it never moves back (a late request from another hub
+        leaves a later time). Nothing if the session is unknown. The caller decides how often to call it."""
+        checks.check_finite("now", now)
+        await self._run(self._scripts.touch_session, [self._keys.session(token_hash)], [json.dumps(float(now))])
+
+    @_guarded
+    async def finish_mfa(self, token_hash: str) -> Session:
+        """The session's second factor is enrolled: it becomes a full session; NotFound if unknown. The change
+        marker stays: a pending session has no officer pass to reload."""
+        result = await self._run(
+            self._scripts.finish_mfa,
+            [self._keys.session(token_hash)],
+            [],
+            {"session_not_found": NotFound("session not found")},
+        )
+        return records.session(records.decode_flat(result["record"]))
+
+    @_guarded
+    async def delete_sessions_of(self, account_id: int) -> int:
+        """End every session of an account, expired or not (it was disabled, its second factor reset); how many
+        there were. The change marker moves if there was any; NotFound for an unknown account."""
+        keys = self._keys
+        result = await self._run(
+            self._scripts.delete_sessions_of,
+            [*self._feed, keys.account(account_id), keys.sessions_of(account_id), keys.sessions_by_expiry],
+            [account_id, keys.session("")],
+            {"account_not_found": NotFound(f"account {account_id} not found")},
+        )
+        return int(result["ended"])
 
     @_guarded
     async def get_session(self, token_hash: str) -> Session:
@@ -317,27 +442,42 @@ class RedisStore:
         """End a session (log-out, or an admin ending it). Idempotent: an unknown token is not an error."""
         keys = self._keys
         await self._run(
-            self._scripts.delete_session, [*self._feed, keys.session(token_hash), keys.sessions_by_expiry], [token_hash]
+            self._scripts.delete_session,
+            [*self._feed, keys.session(token_hash), keys.sessions_by_expiry],
+            [token_hash, keys.sessions_of("")],
         )
 
     @_guarded
     async def purge_sessions(self, now: float) -> int:
         """Delete sessions expired at `now` (expires_at <= now, as the gate sees them); how many went."""
         checks.check_finite("now", now)
+        keys = self._keys
         result = await self._run(
-            self._scripts.purge_sessions, [self._keys.sessions_by_expiry], [repr(float(now)), self._keys.session("")]
+            self._scripts.purge_sessions,
+            [keys.sessions_by_expiry],
+            [repr(float(now)), keys.session(""), keys.sessions_of("")],
         )
         return int(result["purged"])
 
     # -- cameras --------------------------------------------------------------------------------------
 
     @_guarded
-    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera:
-        """Register a camera; NotFound for an unknown owner, Conflict for a taken id or device token."""
-        camera = Camera(camera_id, owner_id, name, time.time())
+    async def add_camera(
+        self, camera_id: str, owner_id: int, name: str, token_hash: str, location: tuple[float, float] | None = None
+    ) -> Camera:
+        """Register a camera, at `location` (lat, lon) if given; NotFound for an unknown owner, Conflict for a taken
+        id or device token, ValueError for a position off the globe."""
+        lat, lon = checks.check_location(location) or (None, None)
+        camera = Camera(camera_id, owner_id, name, time.time(), lat, lon)
         keys = self._keys
         fields = records.pairs(
-            id=camera_id, owner_id=owner_id, name=name, token_hash=token_hash, created_at=camera.created_at
+            id=camera_id,
+            owner_id=owner_id,
+            name=name,
+            token_hash=token_hash,
+            created_at=camera.created_at,
+            lat=lat,
+            lon=lon,
         )
         await self._run(
             self._scripts.add_camera,
@@ -357,6 +497,19 @@ class RedisStore:
             },
         )
         return camera
+
+    @_guarded
+    async def set_camera_location(self, camera_id: str, location: tuple[float, float] | None) -> Camera:
+        """Move a camera to `location` (lat, lon), or None to hide its position; the change marker moves if it
+        changed (the officers' map follows). NotFound if unknown, ValueError for a position off the globe."""
+        lat, lon = checks.check_location(location) or (None, None)
+        result = await self._run(
+            self._scripts.set_camera_location,
+            [*self._feed, self._keys.camera(camera_id)],
+            [camera_id, json.dumps(lat), json.dumps(lon)],
+            {"camera_not_found": NotFound(f"camera {camera_id!r} not found")},
+        )
+        return records.camera(records.decode_flat(result["record"]))
 
     @_guarded
     async def get_camera(self, camera_id: str) -> Camera:

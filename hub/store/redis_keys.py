@@ -7,7 +7,12 @@ re-encode a number). A JSON `null` is the string "null". Times are Unix seconds.
 
 Relationships (indexes) are kept in the same Lua script as the record they index, so they never disagree.
 The layout needs a single Redis (or a primary with replicas), not Redis Cluster: scripts build some keys from a
-stem passed in (new accounts, `account("")`; sessions to purge, `session("")`).
+stem passed in (new accounts, `account("")`; sessions to purge or end, `session("")`; the account index of a
+session deleted or purged, `sessions_of("")`).
+
+Fields added after records were first written (an account's `locked`, `mfa_enrolled`, `totp_secret`,
+`totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`) may be missing from older
+records: they read as false, null, -1, the session's created_at, false, null.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ class RedisKeys:
     @property
     def version(self) -> str:
         """STRING, integer: the shared version counter (INCR). Every grant, pilot and policy write takes its
-        version from it; account enable/disable, camera add/re-key and session deletion bump it too. It is
-        the store's `change_marker`; missing means 0."""
+        version from it; account enable/disable, camera add/re-key/move and session deletion (one, or all of an
+        account's) bump it too. It is the store's `change_marker`; missing means 0."""
         return f"{self.prefix}version"
 
     @property
@@ -50,7 +55,9 @@ class RedisKeys:
 
     def account(self, account_id: int | str) -> str:
         """HASH: one account. Fields (JSON values): id, username, password_hash, role, agency_id (null unless
-        an officer), disabled (true/false), created_at."""
+        an officer), disabled (true/false), created_at, locked (true/false: too many failed log-ins),
+        mfa_enrolled (true/false: the TOTP secret is confirmed), totp_secret (null if none), totp_last_step (the
+        last TOTP time step whose code was accepted, -1 if none; only ever raised, by `USE_TOTP_STEP`)."""
         return f"{self.prefix}account:{account_id}"
 
     @property
@@ -68,13 +75,28 @@ class RedisKeys:
         """STRING, integer: the last account id handed out (INCR); ids are never reused."""
         return f"{self.prefix}account-seq"
 
+    def login_failures(self, account_id: int) -> str:
+        """ZSET: one account's failed log-ins, each a random member scored by its time. Each new failure first
+        removes those at or before `now - window`; the key expires `window` plus `LOGIN_FAILURE_GRACE_SECONDS`
+        after the last failure (nothing older counts). Deleted when the failures are cleared or the account
+        unlocked."""
+        return f"{self.prefix}login-failures:{account_id}"
+
     # -- sessions -------------------------------------------------------------------------------------------
 
     def session(self, token_hash: str) -> str:
-        """HASH: one log-in. Fields (JSON values): token_hash, account_id, created_at, expires_at. Also given
-        a Redis TTL of its remaining life plus `SESSION_GRACE_SECONDS`, so a session nobody purges still goes;
-        until then `get_session` returns it, expired or not, like the embedded store."""
+        """HASH: one log-in. Fields (JSON values): token_hash, account_id, created_at, expires_at, last_seen_at
+        (the last request seen with it; only ever raised), mfa_pending (true/false: it may only enrol a second
+        factor). Also given a Redis TTL of its remaining life plus `SESSION_GRACE_SECONDS`, so a session nobody
+        purges still goes; until then `get_session` returns it, expired or not, like the embedded store."""
         return f"{self.prefix}session:{token_hash}"
+
+    def sessions_of(self, account_id: int | str) -> str:
+        """SET: the token hashes of one account's sessions, for `delete_sessions_of`. Kept with the sessions by
+        the scripts that add, delete, purge and end them; its TTL is raised to the longest of its sessions' keys,
+        so it never outlives them all. Like `sessions_by_expiry` it may hold hashes whose session key already
+        expired through its TTL. Sessions written by a hub older than this index are not in it."""
+        return f"{self.prefix}sessions-of:{account_id}"
 
     @property
     def sessions_by_expiry(self) -> str:
@@ -86,7 +108,7 @@ class RedisKeys:
 
     def camera(self, camera_id: str) -> str:
         """HASH: one camera. Fields (JSON values): id, owner_id, name, token_hash (of its device token),
-        created_at."""
+        created_at, lat and lon (WGS84 degrees; both null when the owner gave no position)."""
         return f"{self.prefix}camera:{camera_id}"
 
     @property
@@ -134,3 +156,6 @@ class RedisKeys:
 
 # A session key outlives its expiry by this much, so `get_session` can still tell "expired" from "unknown".
 SESSION_GRACE_SECONDS = 24 * 3600.0
+
+# A failed log-in's key outlives its window by this much (hubs' clocks may differ a little).
+LOGIN_FAILURE_GRACE_SECONDS = 60.0

@@ -1,6 +1,7 @@
 """Redis hashes to store records and back (see `hub.store.redis_keys` for the fields).
 
-Each field value is JSON, encoded here with `json.dumps` (exact for floats) and decoded with `json.loads`.
+Each field value is JSON, encoded here with `json.dumps` (exact for floats) and decoded with `json.loads`. Fields
+added after records were first written may be missing from older ones: they read with the records' defaults.
 """
 
 from __future__ import annotations
@@ -64,20 +65,38 @@ def account(fields: Fields) -> Account:
         agency_id=_optional_str(fields["agency_id"]),
         disabled=bool(fields["disabled"]),
         created_at=float(fields["created_at"]),
+        locked=bool(fields.get("locked", False)),
+        mfa_enrolled=bool(fields.get("mfa_enrolled", False)),
     )
 
 
+def totp(fields: Fields) -> tuple[str | None, int]:
+    """An account's TOTP secret and last accepted time step."""
+    return _optional_str(fields.get("totp_secret")), int(fields.get("totp_last_step", -1))
+
+
 def session(fields: Fields) -> Session:
+    created_at = float(fields["created_at"])
+    last_seen_at = fields.get("last_seen_at")
     return Session(
         token_hash=str(fields["token_hash"]),
         account_id=int(fields["account_id"]),
-        created_at=float(fields["created_at"]),
+        created_at=created_at,
         expires_at=float(fields["expires_at"]),
+        last_seen_at=created_at if last_seen_at is None else float(last_seen_at),
+        mfa_pending=bool(fields.get("mfa_pending", False)),
     )
 
 
 def camera(fields: Fields) -> Camera:
-    return Camera(str(fields["id"]), int(fields["owner_id"]), str(fields["name"]), float(fields["created_at"]))
+    return Camera(
+        id=str(fields["id"]),
+        owner_id=int(fields["owner_id"]),
+        name=str(fields["name"]),
+        created_at=float(fields["created_at"]),
+        lat=_optional_float(fields.get("lat")),
+        lon=_optional_float(fields.get("lon")),
+    )
 
 
 def grant(fields: Fields) -> Grant:

@@ -89,7 +89,48 @@ redis.call('HSET', KEYS[1], 'password_hash', ARGV[1])
 return ok({})
 """)
 
-# KEYS: account, session, sessions by expiry. ARGV: token hash, expires_at (score), TTL in ms, field pairs.
+# KEYS: account, then keys deleted with the change (failed log-ins). ARGV: field pairs to set on the account.
+# Answers the account record.
+UPDATE_ACCOUNT = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('account_not_found')
+end
+hset_pairs(KEYS[1], 1)
+for i = 2, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return ok({record = redis.call('HGETALL', KEYS[1])})
+""")
+
+# KEYS: account, its failed log-ins. ARGV: now (score), now - window (score), a new unique member, TTL in ms.
+# Drops failures at or before now - window, adds this one, answers how many are in (now - window, now].
+RECORD_LOGIN_FAILURE = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('account_not_found')
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return ok({failures = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], ARGV[1])})
+""")
+
+# KEYS: account. ARGV: a TOTP time step (integer). Takes it as the last accepted step only if the account has a
+# secret and the step is later than the last one: a code is accepted once, by whichever hub asks first.
+USE_TOTP_STEP = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('account_not_found')
+end
+local secret = redis.call('HGET', KEYS[1], 'totp_secret')
+local last = tonumber(redis.call('HGET', KEYS[1], 'totp_last_step') or '-1')
+if not secret or secret == 'null' or tonumber(ARGV[1]) <= last then
+  return ok({accepted = false})
+end
+redis.call('HSET', KEYS[1], 'totp_last_step', ARGV[1])
+return ok({accepted = true})
+""")
+
+# KEYS: account, session, sessions by expiry, the account's sessions.
+# ARGV: token hash, expires_at (score), TTL in ms, field pairs.
 ADD_SESSION = _script("""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return fail('account_not_found')
@@ -100,25 +141,77 @@ end
 hset_pairs(KEYS[2], 4)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
 return ok({})
 """)
 
-# KEYS: version, changes, session, sessions by expiry. ARGV: token hash.
+# KEYS: session. ARGV: now (JSON). Raises last_seen_at to now (never lowers it); nothing for an unknown session.
+TOUCH_SESSION = _script("""
+local seen = redis.call('HGET', KEYS[1], 'last_seen_at') or redis.call('HGET', KEYS[1], 'created_at')
+if seen and tonumber(seen) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1])
+end
+return ok({})
+""")
+
+# KEYS: session. Its second factor is enrolled: no longer pending. Answers the session record.
+FINISH_MFA = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('session_not_found')
+end
+redis.call('HSET', KEYS[1], 'mfa_pending', 'false')
+return ok({record = redis.call('HGETALL', KEYS[1])})
+""")
+
+# KEYS: version, changes, session, sessions by expiry. ARGV: token hash, account sessions key stem.
 DELETE_SESSION = _script("""
 local account_id = redis.call('HGET', KEYS[3], 'account_id')
 redis.call('ZREM', KEYS[4], ARGV[1])
 if account_id then
   redis.call('DEL', KEYS[3])
+  redis.call('SREM', ARGV[2] .. account_id, ARGV[1])
   announce('session', tonumber(account_id), next_version())
 end
 return ok({})
 """)
 
-# KEYS: sessions by expiry. ARGV: now (score), session key stem. Deletes sessions with expires_at <= now.
+# KEYS: version, changes, account, the account's sessions, sessions by expiry. ARGV: account id, session key stem.
+# Ends every session in the account's index whose record names the account (one change message if any).
+DELETE_SESSIONS_OF = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('account_not_found')
+end
+local ended = 0
+for _, token_hash in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local owner = redis.call('HGET', ARGV[2] .. token_hash, 'account_id')
+  if owner == ARGV[1] then
+    ended = ended + redis.call('DEL', ARGV[2] .. token_hash)
+  end
+  if not owner or owner == ARGV[1] then
+    redis.call('ZREM', KEYS[5], token_hash)
+  end
+end
+redis.call('DEL', KEYS[4])
+if ended > 0 then
+  announce('session', tonumber(ARGV[1]), next_version())
+end
+return ok({ended = ended})
+""")
+
+# KEYS: sessions by expiry. ARGV: now (score), session key stem, account sessions key stem. Deletes sessions with
+# expires_at <= now, and their entries in their accounts' indexes.
 PURGE_SESSIONS = _script("""
 local gone = 0
 for _, token_hash in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  gone = gone + redis.call('DEL', ARGV[2] .. token_hash)
+  local key = ARGV[2] .. token_hash
+  local account_id = redis.call('HGET', key, 'account_id')
+  if account_id then
+    redis.call('SREM', ARGV[3] .. account_id, token_hash)
+    gone = gone + redis.call('DEL', key)
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return ok({purged = gone})
@@ -160,6 +253,22 @@ redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'token_hash', ARGV[3])
 announce('camera', ARGV[1], version)
 return ok({})
+""")
+
+# KEYS: version, changes, camera. ARGV: camera id, lat (JSON), lon (JSON). Moves the change marker only if the
+# position changed. Answers the camera record.
+SET_CAMERA_LOCATION = _script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('camera_not_found')
+end
+local lat = redis.call('HGET', KEYS[3], 'lat') or 'null'
+local lon = redis.call('HGET', KEYS[3], 'lon') or 'null'
+if lat ~= ARGV[2] or lon ~= ARGV[3] then
+  local version = next_version()
+  redis.call('HSET', KEYS[3], 'lat', ARGV[2], 'lon', ARGV[3])
+  announce('camera', ARGV[1], version)
+end
+return ok({record = redis.call('HGETALL', KEYS[3])})
 """)
 
 # KEYS: version, changes, camera, grant, camera ids with a grant. ARGV: camera id, field pairs.

@@ -11,8 +11,12 @@ that has started runs to its end even if its caller is cancelled (see `_write`).
 
 Grants, the pilot and the policy share one version counter (`counters`, row "version"): each consent write
 takes counter + 1 in its own transaction, so versions are strictly increasing across all three. Other
-consent-relevant changes (an account disabled or enabled, a camera added or re-keyed, a session deleted) bump
-the same counter, which makes it the store's `change_marker`.
+consent-relevant changes (an account disabled or enabled, a camera added, re-keyed or moved, a session
+deleted, an account's sessions ended) bump the same counter, which makes it the store's `change_marker`. Log-in
+bookkeeping (failed log-ins, the lock, the TOTP second factor, a session's last-seen time and MFA state) does not:
+the gate depends on none of it.
+
+The file's schema is brought up to date when it is opened (see `hub.store.sqlite_schema`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from hub.store.base import (
     StoreUnavailable,
 )
 from hub.store.sqlite_file import open_file
-from hub.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,9 @@ _Params = Sequence[object]
 _BUSY_TIMEOUT_SECONDS = 5.0
 
 
-_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at"
+_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, locked, totp_enrolled"
+_SESSION_COLUMNS = "token_hash, account_id, created_at, expires_at, last_seen_at, mfa_pending"
+_CAMERA_COLUMNS = "id, owner_id, name, created_at, lat, lon"
 
 
 class SqliteStore:
@@ -82,6 +88,11 @@ class SqliteStore:
             schema_version=SCHEMA_VERSION,
             foreign_keys=True,
         )
+        try:
+            await _migrate(db, label=f"store {path}")
+        except BaseException:
+            await db.close()
+            raise
         db.row_factory = sqlite3.Row
         return cls(db, default_max_grant_seconds)
 
@@ -130,9 +141,10 @@ class SqliteStore:
         """The shared version counter, read fresh from the file.
 
         It grows with every consent-relevant write (grants, pilot, policy, an account disabled or enabled, a
-        camera added or given a new device token, a session deleted), whether this store or another process
-        on the same file (the admin CLI) wrote it. The hub polls it and reloads when it moved. Purging
-        expired sessions does not bump it: those sessions already deny by their expiry time.
+        camera added, given a new device token or moved, a session deleted, an account's sessions ended), whether
+        this store or another process on the same file (the admin CLI) wrote it. The hub polls it and reloads
+        when it moved. Purging expired sessions does not bump it: those sessions already deny by their expiry
+        time.
         """
         rows = await self._read("SELECT value FROM counters WHERE name = 'version'")
         return int(rows[0]["value"])
@@ -224,34 +236,164 @@ class SqliteStore:
 
         await self._write(body)
 
+    # -- log-in lock-out and the second factor ----------------------------------------------------------
+
+    async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
+        """Count a failed log-in at `now`; how many the account had in (now - window, now], this one included.
+        Failures older than the window, any account's, are deleted on the way. NotFound for an unknown account."""
+        checks.check_finite("now", now)
+        checks.check_positive("window", window)
+        since = now - window
+
+        async def body(db: aiosqlite.Connection) -> int:
+            await _check_account(db, account_id)
+            await db.execute("DELETE FROM login_failures WHERE at <= ?", (since,))
+            await db.execute("INSERT INTO login_failures (account_id, at) VALUES (?, ?)", (account_id, now))
+            rows = await db.execute_fetchall(
+                "SELECT count(*) AS failures FROM login_failures WHERE account_id = ? AND at > ? AND at <= ?",
+                (account_id, since, now),
+            )
+            return int(sqlite_rows.first(rows)["failures"])
+
+        return await self._write(body)
+
+    async def clear_login_failures(self, account_id: int) -> None:
+        """Forget an account's failed log-ins (it logged in); NotFound if unknown."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            await _check_account(db, account_id)
+            await db.execute("DELETE FROM login_failures WHERE account_id = ?", (account_id,))
+
+        await self._write(body)
+
+    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
+        """Lock or unlock an account; unlocking also forgets its failed log-ins. NotFound if unknown."""
+
+        async def body(db: aiosqlite.Connection) -> Account:
+            rows = await db.execute_fetchall(
+                f"UPDATE accounts SET locked = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}", (int(locked), account_id)
+            )
+            if not rows:
+                raise NotFound(f"account {account_id} not found")
+            if not locked:
+                await db.execute("DELETE FROM login_failures WHERE account_id = ?", (account_id,))
+            return sqlite_rows.account(sqlite_rows.first(rows))
+
+        return await self._write(body)
+
+    async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:
+        """Keep a TOTP secret (None removes it), confirmed (`enrolled`) or still being enrolled, and forget the
+        last code step used. ValueError for an empty secret or one enrolled without a secret; NotFound if
+        unknown."""
+        checks.check_totp(secret, enrolled)
+
+        async def body(db: aiosqlite.Connection) -> Account:
+            rows = await db.execute_fetchall(
+                "UPDATE accounts SET totp_secret = ?, totp_enrolled = ?, totp_last_step = -1"
+                f" WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}",
+                (secret, int(enrolled), account_id),
+            )
+            if not rows:
+                raise NotFound(f"account {account_id} not found")
+            return sqlite_rows.account(sqlite_rows.first(rows))
+
+        return await self._write(body)
+
+    async def get_totp(self, account_id: int) -> tuple[str | None, int]:
+        """The TOTP secret (None if none) and the last time step whose code was accepted (-1 if none)."""
+        rows = await self._read("SELECT totp_secret, totp_last_step FROM accounts WHERE id = ?", (account_id,))
+        if not rows:
+            raise NotFound(f"account {account_id} not found")
+        return rows[0]["totp_secret"], int(rows[0]["totp_last_step"])
+
+    async def use_totp_step(self, account_id: int, step: int) -> bool:
+        """Accept a code's time step: True only if the account has a secret and `step` is later than every step
+        accepted before (one conditional UPDATE, so of two hubs racing with one code exactly one wins). NotFound
+        if unknown, ValueError unless `step` is a non-negative integer."""
+        checks.check_time_step(step)
+
+        async def body(db: aiosqlite.Connection) -> bool:
+            async with db.execute(
+                "UPDATE accounts SET totp_last_step = ?"
+                " WHERE id = ? AND totp_last_step < ? AND totp_secret IS NOT NULL",
+                (step, account_id, step),
+            ) as cursor:
+                accepted = cursor.rowcount == 1
+            if not accepted:
+                await _check_account(db, account_id)
+            return accepted
+
+        return await self._write(body)
+
     # -- sessions -------------------------------------------------------------------------------------
 
-    async def add_session(self, token_hash: str, account_id: int, now: float, expires_at: float) -> Session:
-        """Record a log-in; NotFound for an unknown account, Conflict for a token hash already in use."""
+    async def add_session(
+        self, token_hash: str, account_id: int, now: float, expires_at: float, mfa_pending: bool = False
+    ) -> Session:
+        """Record a log-in, last seen `now` (`mfa_pending`: it may only enrol a second factor); NotFound for an
+        unknown account, Conflict for a token hash already in use."""
 
         async def body(db: aiosqlite.Connection) -> Session:
-            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
-                raise NotFound(f"account {account_id} not found")
+            await _check_account(db, account_id)
             if await _exists(db, "SELECT 1 FROM sessions WHERE token_hash = ?", (token_hash,)):
                 raise Conflict("session token already in use")
             await db.execute(
-                "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                (token_hash, account_id, now, expires_at),
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, account_id, now, expires_at, now, int(mfa_pending)),
             )
-            return Session(token_hash, account_id, now, expires_at)
+            return Session(token_hash, account_id, now, expires_at, now, bool(mfa_pending))
+
+        return await self._write(body)
+
+    async def touch_session(self, token_hash: str, now: float) -> None:
+        """Record a request seen with the session at `now`; it never moves back (a late request from another hub
+        leaves a later time). Nothing if the session is unknown. The caller decides how often to call it."""
+        checks.check_finite("now", now)
+
+        async def body(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND coalesce(last_seen_at, created_at) < ?",
+                (now, token_hash, now),
+            )
+
+        await self._write(body)
+
+    async def finish_mfa(self, token_hash: str) -> Session:
+        """The session's second factor is enrolled: it becomes a full session; NotFound if unknown. The change
+        marker stays: a pending session has no officer pass to reload."""
+
+        async def body(db: aiosqlite.Connection) -> Session:
+            rows = await db.execute_fetchall(
+                f"UPDATE sessions SET mfa_pending = 0 WHERE token_hash = ? RETURNING {_SESSION_COLUMNS}", (token_hash,)
+            )
+            if not rows:
+                raise NotFound("session not found")
+            return sqlite_rows.session(sqlite_rows.first(rows))
+
+        return await self._write(body)
+
+    async def delete_sessions_of(self, account_id: int) -> int:
+        """End every session of an account, expired or not (it was disabled, its second factor reset); how many
+        there were. The change marker moves if there was any; NotFound for an unknown account."""
+
+        async def body(db: aiosqlite.Connection) -> int:
+            await _check_account(db, account_id)
+            rows = await db.execute_fetchall(
+                "DELETE FROM sessions WHERE account_id = ? RETURNING token_hash", (account_id,)
+            )
+            ended = len(list(rows))
+            if ended:
+                await _bump(db)
+            return ended
 
         return await self._write(body)
 
     async def get_session(self, token_hash: str) -> Session:
         """The session, expired or not; NotFound if unknown."""
-        rows = await self._read(
-            "SELECT token_hash, account_id, created_at, expires_at FROM sessions WHERE token_hash = ?",
-            (token_hash,),
-        )
+        rows = await self._read(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,))
         if not rows:
             raise NotFound("session not found")
-        row = rows[0]
-        return Session(row["token_hash"], row["account_id"], row["created_at"], row["expires_at"])
+        return sqlite_rows.session(rows[0])
 
     async def delete_session(self, token_hash: str) -> None:
         """End a session (log-out, or an admin ending it). Idempotent: an unknown token is not an error."""
@@ -276,28 +418,52 @@ class SqliteStore:
 
     # -- cameras --------------------------------------------------------------------------------------
 
-    async def add_camera(self, camera_id: str, owner_id: int, name: str, token_hash: str) -> Camera:
-        """Register a camera; NotFound for an unknown owner, Conflict for a taken id or device token."""
+    async def add_camera(
+        self, camera_id: str, owner_id: int, name: str, token_hash: str, location: tuple[float, float] | None = None
+    ) -> Camera:
+        """Register a camera, at `location` (lat, lon) if given; NotFound for an unknown owner, Conflict for a taken
+        id or device token, ValueError for a position off the globe."""
+        lat, lon = checks.check_location(location) or (None, None)
 
         async def body(db: aiosqlite.Connection) -> Camera:
-            if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (owner_id,)):
-                raise NotFound(f"account {owner_id} not found")
+            await _check_account(db, owner_id)
             if await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
                 raise Conflict(f"camera {camera_id!r} already exists")
             await _check_token_free(db, token_hash)
-            camera = Camera(camera_id, owner_id, name, time.time())
+            camera = Camera(camera_id, owner_id, name, time.time(), lat, lon)
             await db.execute(
-                "INSERT INTO cameras (id, owner_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                (camera_id, owner_id, name, token_hash, camera.created_at),
+                "INSERT INTO cameras (id, owner_id, name, token_hash, created_at, lat, lon)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (camera_id, owner_id, name, token_hash, camera.created_at, lat, lon),
             )
             await _bump(db)
             return camera
 
         return await self._write(body)
 
+    async def set_camera_location(self, camera_id: str, location: tuple[float, float] | None) -> Camera:
+        """Move a camera to `location` (lat, lon), or None to hide its position; the change marker moves if it
+        changed (the officers' map follows). NotFound if unknown, ValueError for a position off the globe."""
+        lat, lon = checks.check_location(location) or (None, None)
+
+        async def body(db: aiosqlite.Connection) -> Camera:
+            rows = await db.execute_fetchall(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE id = ?", (camera_id,))
+            if not rows:
+                raise NotFound(f"camera {camera_id!r} not found")
+            before = sqlite_rows.camera(sqlite_rows.first(rows))
+            if (before.lat, before.lon) == (lat, lon):
+                return before
+            rows = await db.execute_fetchall(
+                f"UPDATE cameras SET lat = ?, lon = ? WHERE id = ? RETURNING {_CAMERA_COLUMNS}", (lat, lon, camera_id)
+            )
+            await _bump(db)
+            return sqlite_rows.camera(sqlite_rows.first(rows))
+
+        return await self._write(body)
+
     async def get_camera(self, camera_id: str) -> Camera:
         """The camera; NotFound if unknown."""
-        rows = await self._read("SELECT id, owner_id, name, created_at FROM cameras WHERE id = ?", (camera_id,))
+        rows = await self._read(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE id = ?", (camera_id,))
         if not rows:
             raise NotFound(f"camera {camera_id!r} not found")
         return sqlite_rows.camera(rows[0])
@@ -305,19 +471,16 @@ class SqliteStore:
     async def list_cameras(self, owner_id: int | None = None) -> list[Camera]:
         """Every camera, or only `owner_id`'s, by id."""
         if owner_id is None:
-            rows = await self._read("SELECT id, owner_id, name, created_at FROM cameras ORDER BY id")
+            rows = await self._read(f"SELECT {_CAMERA_COLUMNS} FROM cameras ORDER BY id")
         else:
             rows = await self._read(
-                "SELECT id, owner_id, name, created_at FROM cameras WHERE owner_id = ? ORDER BY id",
-                (owner_id,),
+                f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE owner_id = ? ORDER BY id", (owner_id,)
             )
         return [sqlite_rows.camera(row) for row in rows]
 
     async def camera_for_token(self, token_hash: str) -> Camera:
         """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
-        rows = await self._read(
-            "SELECT id, owner_id, name, created_at FROM cameras WHERE token_hash = ?", (token_hash,)
-        )
+        rows = await self._read(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE token_hash = ?", (token_hash,))
         if not rows:
             raise NotFound("no camera has that device token")
         return sqlite_rows.camera(rows[0])
@@ -453,6 +616,35 @@ def _answering() -> Iterator[None]:
 
 async def _exists(db: aiosqlite.Connection, sql: str, params: _Params) -> bool:
     return bool(list(await db.execute_fetchall(sql, params)))
+
+
+async def _migrate(db: aiosqlite.Connection, *, label: str) -> None:
+    """Bring the file to SCHEMA_VERSION: one BEGIN IMMEDIATE transaction reads its version, runs the migrations
+    it lacks and records the new version (see `hub.store.sqlite_schema`)."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        found = int(rows[0][0])
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(f"{label} schema version {found} is newer than this hub's ({SCHEMA_VERSION})")
+        # 0: a new file, which SCHEMA has just created in the shape of version 1.
+        for statements in MIGRATIONS[max(found, 1) - 1 :]:
+            for statement in statements:
+                await db.execute(statement)
+        if found != SCHEMA_VERSION:
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+    if 0 < found < SCHEMA_VERSION:
+        log.info("%s: schema migrated from version %d to %d", label, found, SCHEMA_VERSION)
+
+
+async def _check_account(db: aiosqlite.Connection, account_id: int) -> None:
+    if not await _exists(db, "SELECT 1 FROM accounts WHERE id = ?", (account_id,)):
+        raise NotFound(f"account {account_id} not found")
 
 
 async def _bump(db: aiosqlite.Connection) -> int:

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from hub.consent.decision import Grant
-from hub.store.base import Account, Camera, Role
+from hub.store.base import Account, Camera, Role, Session
 
 
 def first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
@@ -22,11 +22,26 @@ def account(row: sqlite3.Row) -> Account:
         agency_id=row["agency_id"],
         disabled=bool(row["disabled"]),
         created_at=row["created_at"],
+        locked=bool(row["locked"]),
+        mfa_enrolled=bool(row["totp_enrolled"]),
+    )
+
+
+def session(row: sqlite3.Row) -> Session:
+    """A session row; a NULL last_seen_at (a session from before schema version 2) reads as created_at."""
+    last_seen_at = row["last_seen_at"]
+    return Session(
+        token_hash=row["token_hash"],
+        account_id=row["account_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_seen_at=row["created_at"] if last_seen_at is None else last_seen_at,
+        mfa_pending=bool(row["mfa_pending"]),
     )
 
 
 def camera(row: sqlite3.Row) -> Camera:
-    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"])
+    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"], row["lat"], row["lon"])
 
 
 def grant(row: sqlite3.Row) -> Grant:

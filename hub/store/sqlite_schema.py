@@ -1,12 +1,18 @@
-"""The embedded store's schema (applied at open; `user_version` records its version)."""
+"""The embedded store's schema: the base every file starts from, then the migrations to the current version.
 
-SCHEMA_VERSION = 1
+`PRAGMA user_version` records a file's version. Opening a file runs `SCHEMA` (which only creates what is missing,
+in the shape of version 1, and leaves the version alone), then `SqliteStore.open` runs, in one `BEGIN IMMEDIATE`
+transaction that first reads the version, every migration the file still lacks and records the new version. A
+new file goes the same way as an old one, so both end with the same tables; two processes opening one old file
+at once migrate it once (the second reads the new version). An older hub refuses a file of a newer version.
+"""
 
 # Times are Unix seconds (REAL). Account ids are AUTOINCREMENT so a number in the audit log never comes to
 # mean someone else after a deletion.
 # A file written by an older hub may still hold a `views` table (the look history from before the audit log,
-# hub/audit/). Nothing reads or writes it any more; it is left in place, not dropped, and the version stays 1:
-# every other table is unchanged, so older and newer hubs open each other's files.
+# hub/audit/). Nothing reads or writes it any more; it is left in place, not dropped.
+# This is the schema of version 1 and stays so: change the tables through MIGRATIONS. It must not set
+# `user_version`: run on a file of a later version, that would make its migrations run twice.
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS agencies (
@@ -63,6 +69,38 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 ) STRICT;
 INSERT OR IGNORE INTO counters (name, value) VALUES ('version', 0);
-PRAGMA user_version = 1;
 COMMIT;
 """
+
+# MIGRATIONS[n - 1] takes a file from version n to n + 1: statements run in order inside the opening
+# transaction (SQLite's ALTER TABLE is transactional). Add new ones at the end; never edit a released one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: log-in lock-out, the TOTP second factor, sessions' idle time and MFA state, camera positions.
+    (
+        # Too many failed log-ins: refused until an admin unlocks it.
+        "ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1))",
+        # The TOTP secret (NULL: none), whether it is confirmed, and the last time step whose code was accepted
+        # (-1: none), so a code is accepted once.
+        "ALTER TABLE accounts ADD COLUMN totp_secret TEXT",
+        "ALTER TABLE accounts ADD COLUMN totp_enrolled INTEGER NOT NULL DEFAULT 0"
+        " CHECK (totp_enrolled IN (0, 1) AND (totp_enrolled = 0 OR totp_secret IS NOT NULL))",
+        "ALTER TABLE accounts ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT -1",
+        # Failed log-ins within the lock-out window; older ones are deleted as new ones are recorded.
+        """CREATE TABLE login_failures (
+            account_id INTEGER NOT NULL REFERENCES accounts (id),
+            at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX login_failures_by_account ON login_failures (account_id, at)",
+        "CREATE INDEX login_failures_by_time ON login_failures (at)",
+        # The last request seen with the session; NULL (a session from before version 2) reads as created_at.
+        "ALTER TABLE sessions ADD COLUMN last_seen_at REAL",
+        # A log-in that still has to enrol its second factor.
+        "ALTER TABLE sessions ADD COLUMN mfa_pending INTEGER NOT NULL DEFAULT 0 CHECK (mfa_pending IN (0, 1))",
+        "CREATE INDEX sessions_by_account ON sessions (account_id)",
+        # Where the camera is (WGS84 degrees), both or neither.
+        "ALTER TABLE cameras ADD COLUMN lat REAL CHECK (lat BETWEEN -90 AND 90)",
+        "ALTER TABLE cameras ADD COLUMN lon REAL CHECK (lon BETWEEN -180 AND 180 AND (lat IS NULL) = (lon IS NULL))",
+    ),
+)
+
+SCHEMA_VERSION = 1 + len(MIGRATIONS)

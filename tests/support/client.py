@@ -22,14 +22,22 @@ class Api:
     def __init__(self, base: str) -> None:
         self.base = base
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
 
-    async def login(self, username: str, password: str) -> Api:
-        async with self.http.post(f"{self.base}/api/login", json={"username": username, "password": password}) as r:
+    async def login(self, username: str, password: str, code: str | None = None) -> Api:
+        body = {"username": username, "password": password, **({"code": code} if code else {})}
+        async with self.http.post(f"{self.base}/api/login", json=body) as r:
             assert r.status == 200, await r.text()
+            self.csrf = (await r.json())["csrf_token"]
         return self
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a state-changing request of this session carries (the cookie comes from the jar)."""
+        return {"X-CSRF-Token": self.csrf}
+
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        async with self.http.request(method, f"{self.base}{path}", json=body) as response:
+        async with self.http.request(method, f"{self.base}{path}", json=body, headers=self.headers) as response:
             text = await response.text()
             return response.status, json.loads(text) if text else None
 
@@ -74,7 +82,7 @@ class Viewer:
             url,
             params={"case": case, "reason": reason},
             data=self.pc.localDescription.sdp,
-            headers={"Content-Type": "application/sdp"},
+            headers={"Content-Type": "application/sdp", **self.api.headers},
         ) as response:
             self.status = response.status
             body = await response.text()
@@ -135,7 +143,7 @@ class Viewer:
 
     async def hang_up(self) -> int:
         assert self.location is not None
-        async with self.api.http.delete(self.location) as response:
+        async with self.api.http.delete(self.location, headers=self.api.headers) as response:
             return response.status
 
     async def close(self) -> None:

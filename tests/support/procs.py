@@ -96,6 +96,8 @@ class Hub:
     port: int = field(default_factory=free_port)
     proc: Proc | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Officers and admins log in with TOTP codes (tests of the pages and sessions); off for the media tests.
+    mfa: bool = False
 
     @property
     def url(self) -> str:
@@ -118,6 +120,8 @@ data_dir = "{self.tmp / "data"}"
 loopback = true
 [consent]
 poll_seconds = 0.1
+[auth]
+mfa_required = {"true" if self.mfa else "false"}
 """,
             encoding="utf-8",
         )

@@ -1,0 +1,157 @@
+"""Administration: agencies, accounts (create, disable, enable, unlock, reset the second factor) and the live
+views on this hub (list, end one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.body import json_body
+from hub.api.session import account_json
+from hub.audit.events import account_fields
+from hub.audit.http import record
+from hub.audit.record import Kind
+from hub.auth.identity import ensure_role
+from hub.auth.passwords import hash_password
+from hub.errors import BadRequest, Missing
+from hub.keys import LIVE, REGISTRY, STORE, STREAMS
+from hub.store.base import Account, Role
+from hub.timefmt import iso
+
+MIN_PASSWORD = 8
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 100) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"{name} must be text of 1 to {limit} characters", f"bad_{name}")
+    return value.strip()
+
+
+async def list_agencies(request: web.Request) -> web.Response:
+    """GET: every agency (anyone logged in: the pages name them)."""
+    ensure_role(request, Role.RESIDENT, Role.OFFICER, Role.ADMIN)
+    agencies = await request.app[STORE].list_agencies()
+    return web.json_response({"agencies": [{"id": a.id, "name": a.name} for a in agencies]})
+
+
+async def add_agency(request: web.Request) -> web.Response:
+    """POST {"id", "name"} (admin): a new agency."""
+    ensure_role(request, Role.ADMIN)
+    body = await json_body(request)
+    agency_id, name = _text(body, "id", limit=40), _text(body, "name")
+    assert agency_id is not None and name is not None
+    agency = await request.app[STORE].add_agency(agency_id, name)
+    request.app[LIVE].publish("accounts")
+    await record(request, Kind.AGENCY_CREATED, {"agency": agency.id, "name": agency.name})
+    return web.json_response({"agency": {"id": agency.id, "name": agency.name}}, status=201)
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    """GET (admin): every account."""
+    ensure_role(request, Role.ADMIN)
+    return web.json_response({"accounts": [account_json(a) for a in await request.app[STORE].list_accounts()]})
+
+
+async def add_account(request: web.Request) -> web.Response:
+    """POST {"username", "password", "role", "agency"?} (admin): a new account."""
+    ensure_role(request, Role.ADMIN)
+    body = await json_body(request)
+    username, password = _text(body, "username"), body.get("password")
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise BadRequest(f"the password must have at least {MIN_PASSWORD} characters", "bad_password")
+    try:
+        role = Role(str(body.get("role")))
+    except ValueError:
+        raise BadRequest("role must be resident, officer or admin", "bad_role") from None
+    agency = _text(body, "agency", required=False, limit=40)
+    assert username is not None
+    store = request.app[STORE]
+    account = await store.add_account(username, hash_password(password), role, agency)
+    request.app[LIVE].publish("accounts")
+    await record(request, Kind.ACCOUNT_CREATED, account_fields(account))
+    return web.json_response({"account": account_json(account)}, status=201)
+
+
+async def _target(request: web.Request) -> Account:
+    ensure_role(request, Role.ADMIN)
+    try:
+        account_id = int(request.match_info["account_id"])
+    except ValueError:
+        raise Missing("no such account", "account_unknown") from None
+    return await request.app[STORE].get_account(account_id)
+
+
+async def disable(request: web.Request) -> web.Response:
+    """POST (admin): disable an account: its live views end at once and its sessions are gone."""
+    account = await _target(request)
+    app = request.app
+    # Close in memory first, as a withdrawal does: no frame for this officer from here on.
+    app[REGISTRY].close_account(account.id)
+    account = await app[STORE].set_account_disabled(account.id, True)
+    ended = await app[STREAMS].end_viewers_of(account.id, "account_disabled")
+    await app[STORE].delete_sessions_of(account.id)
+    app[LIVE].publish("accounts")
+    await record(request, Kind.ACCOUNT_DISABLED, account_fields(account))
+    return web.json_response({"account": account_json(account), "views_ended": ended})
+
+
+async def enable(request: web.Request) -> web.Response:
+    """POST (admin): enable a disabled account."""
+    account = await request.app[STORE].set_account_disabled((await _target(request)).id, False)
+    request.app[LIVE].publish("accounts")
+    await record(request, Kind.ACCOUNT_ENABLED, account_fields(account))
+    return web.json_response({"account": account_json(account)})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    """POST (admin): unlock an account locked by failed log-ins."""
+    account = await request.app[STORE].set_account_locked((await _target(request)).id, False)
+    request.app[LIVE].publish("accounts")
+    await record(request, Kind.ACCOUNT_UNLOCKED, account_fields(account))
+    return web.json_response({"account": account_json(account)})
+
+
+async def reset_mfa(request: web.Request) -> web.Response:
+    """POST (admin): forget an account's second factor (lost phone); it enrols again at its next log-in."""
+    target = await _target(request)
+    store = request.app[STORE]
+    account = await store.set_totp(target.id, None, enrolled=False)
+    await store.delete_sessions_of(account.id)
+    await request.app[STREAMS].end_viewers_of(account.id, "mfa_reset")
+    request.app[LIVE].publish("accounts")
+    await record(request, Kind.ACCOUNT_MFA_RESET, account_fields(account))
+    return web.json_response({"account": account_json(account)})
+
+
+async def live_views(request: web.Request) -> web.Response:
+    """GET (admin): the live views on this hub."""
+    ensure_role(request, Role.ADMIN)
+    views = [
+        {
+            "id": viewer.id,
+            "camera": viewer.camera_id,
+            "officer": (viewer.actor or {}).get("username"),
+            "agency": (viewer.actor or {}).get("agency"),
+            "case": viewer.purpose.get("case"),
+            "since": iso(viewer.started_at),
+        }
+        for viewer in request.app[STREAMS].live_viewers()
+    ]
+    return web.json_response({"views": views})
+
+
+async def end_live_view(request: web.Request) -> web.Response:
+    """DELETE (admin): end one live view now."""
+    ensure_role(request, Role.ADMIN)
+    streams = request.app[STREAMS]
+    viewer = streams.viewer(request.match_info["viewer_id"])
+    if viewer is None or viewer.ended:
+        raise Missing("no such live view", "view_unknown")
+    await streams.end_viewer(viewer, "ended_by_admin")
+    fields = {"camera": viewer.camera_id, "view": viewer.view_id, "officer": viewer.actor}
+    await record(request, Kind.SESSION_ENDED, fields)
+    return web.json_response({"ended": viewer.id})
