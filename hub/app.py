@@ -102,8 +102,10 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _end_event_streams(app: web.Application) -> None:
-    # Open event streams would otherwise hold the shutdown until their next keep-alive.
+    # Open event streams (the pages', and each viewer's) would otherwise hold the shutdown until their next
+    # keep-alive: end them, and every viewer with its `end` event, before the server waits for its handlers.
     app[LIVE].close()
+    await app[STREAMS].close()
 
 
 def create_app(config: Config, store_factory: StoreFactory = open_store, clock: Clock | None = None) -> web.Application:

@@ -43,9 +43,15 @@ def hub_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, hub_env: dict[str, str]) -> AsyncIterator[Hub]:
+def hub_mfa() -> bool:
+    """Whether officers and admins of the `hub` log in with TOTP codes; a module overrides this to turn it on."""
+    return False
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, hub_env: dict[str, str], hub_mfa: bool) -> AsyncIterator[Hub]:
     """A seeded hub process (demo accounts, cameras, running pilot, 'front-door' opted in)."""
-    instance = Hub(tmp_path, env=dict(hub_env))
+    instance = Hub(tmp_path, env=dict(hub_env), mfa=hub_mfa)
     instance.write_config()
     instance.seeded = await instance.seed()  # type: ignore[attr-defined]
     await instance.start()

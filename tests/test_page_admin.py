@@ -45,16 +45,9 @@ LOCAL_INPUT_JS = """
 
 
 @pytest.fixture
-async def mfa_hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    """A seeded hub (as conftest's `hub`) whose officers and admins log in with a TOTP code."""
-    instance = Hub(tmp_path, mfa=True)
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.stop()
+def hub_mfa() -> bool:
+    """Officers and admins log in with TOTP codes here (conftest's `hub` reads this)."""
+    return True
 
 
 def _tokens(hub: Hub) -> dict[str, str]:
@@ -134,8 +127,8 @@ async def _check_page(page: Page, name: str) -> None:
     await page.set_viewport_size(DESKTOP)
 
 
-async def test_disabling_an_officer_ends_her_view(mfa_hub: Hub, tmp_path: Path) -> None:
-    hub = mfa_hub
+async def test_disabling_an_officer_ends_her_view(hub: Hub, tmp_path: Path) -> None:
+    hub = hub
     async with (
         officer(hub) as olivia,
         running_agent(hub, FRONT, _tokens(hub)[FRONT], tmp_path),
@@ -171,8 +164,8 @@ async def test_disabling_an_officer_ends_her_view(mfa_hub: Hub, tmp_path: Path) 
         await expect(row).to_have_count(0)
 
 
-async def test_pilot_window_and_ending_it(mfa_hub: Hub) -> None:
-    hub = mfa_hub
+async def test_pilot_window_and_ending_it(hub: Hub) -> None:
+    hub = hub
     async with resident(hub) as alice, admin_page(hub) as page:
         before = await _pilot(alice)
         assert before["pilot"]["state"] == "running"
@@ -214,8 +207,8 @@ async def test_pilot_window_and_ending_it(mfa_hub: Hub) -> None:
         assert parse_time(ended["pilot"]["ends_at"]) <= time.time()
 
 
-async def test_accounts_create_lock_unlock_reset(mfa_hub: Hub) -> None:
-    hub = mfa_hub
+async def test_accounts_create_lock_unlock_reset(hub: Hub) -> None:
+    hub = hub
     await give_totp(hub, "olivia")
     async with admin_page(hub) as page:
         # An agency, then an officer in it.
@@ -268,8 +261,8 @@ async def test_accounts_create_lock_unlock_reset(mfa_hub: Hub) -> None:
         await expect(page.locator("#status")).to_contain_text("olivia's second factor is reset")
 
 
-async def test_end_a_live_session(mfa_hub: Hub, tmp_path: Path) -> None:
-    hub = mfa_hub
+async def test_end_a_live_session(hub: Hub, tmp_path: Path) -> None:
+    hub = hub
     async with (
         officer(hub) as olivia,
         running_agent(hub, FRONT, _tokens(hub)[FRONT], tmp_path),
