@@ -19,6 +19,7 @@ from device_agent.config import AgentConfig
 from device_agent.endpoints import control_url, hub_label
 from device_agent.sources import FrameSource, SourceError, open_source
 from device_agent.track import CameraTrack
+from device_agent.watching import WatchLog
 from device_agent.whip import WhipError, WhipPublisher
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Agent:
         self._session: aiohttp.ClientSession | None = None
         self._shutting_down = False
         self._teardowns: set[asyncio.Future[None]] = set()
+        self.watching = WatchLog(config.camera_id, config.on_watch)
 
     @property
     def publishing(self) -> bool:
@@ -74,6 +76,7 @@ class Agent:
                         logger.error("camera %s: control loop crashed", self._config.camera_id, exc_info=result)
                 await self._stop_publishing("agent shutting down")
                 await asyncio.gather(*self._teardowns, return_exceptions=True)
+                await self.watching.close()
                 self._session = None
         logger.info("camera %s: agent stopped", self._config.camera_id)
 
@@ -133,6 +136,7 @@ class Agent:
                 await asyncio.wait([worker])
                 # Video flows only while the hub can tell us to stop; on shutdown, report before closing.
                 await self._stop_publishing("agent shutting down" if self._shutting_down else "control channel closed")
+                self.watching.clear()  # without the hub we cannot know who still watches
                 self._ws = None
         return True
 
@@ -168,11 +172,14 @@ class Agent:
                 logger.info("camera %s: hub says hello", camera)
                 if hub_camera is not None and hub_camera != camera:
                     logger.warning("camera %s: hub greeted camera %s instead", camera, hub_camera)
-            case control.Publish(watchers=watchers):
+            case control.Publish(watchers=watchers, viewers=viewers):
+                self.watching.update(viewers)  # the owner hears who, before anything is captured
                 await self._start_publishing(watchers)
-            case control.Watchers(watchers=watchers):
+            case control.Watchers(watchers=watchers, viewers=viewers):
+                self.watching.update(viewers)
                 logger.info("camera %s: %d officer(s) watching", camera, watchers)
             case control.Stop(reason=reason):
+                self.watching.clear()
                 if self._publication is None:
                     logger.info("camera %s: hub asked to stop (%s); not publishing", camera, reason)
                 await self._stop_publishing(f"hub asked: {reason}")

@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest wait between reconnects (default 10)",
     )
+    parser.add_argument(
+        "--on-watch",
+        metavar="COMMAND",
+        default="",
+        help="run COMMAND (no shell) each time an officer starts or stops watching; it gets "
+        "PORCHLIGHT_WATCH_EVENT, _OFFICER, _AGENCY, _CASE, _SINCE and _CAMERA in its environment",
+    )
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     return parser
 
@@ -97,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         name=args.name,
         max_backoff=args.max_backoff,
         log_level=args.log_level,
+        on_watch=tuple(shlex.split(args.on_watch)),
     )
 
 

@@ -42,6 +42,8 @@ class AgentConfig:
     name: str = ""
     max_backoff: float = 10.0
     log_level: str = "INFO"
+    # Run on each start and end of watching (see device_agent.watching); empty: none.
+    on_watch: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.hubs:

@@ -2,8 +2,9 @@
 
 Hub to agent (JSON text frames):
     {"type": "hello", "camera_id": "..."}       on connect
-    {"type": "publish", "watchers": N}          N >= 1 authorized viewers wait: start publishing
-    {"type": "watchers", "watchers": N}         the number of viewers changed
+    {"type": "publish", "watchers": N, "viewers": [...]}   N >= 1 authorized viewers wait: start publishing
+    {"type": "watchers", "watchers": N, "viewers": [...]}  the viewers changed
+        each viewer: {"id", "officer", "agency", "case", "since"}: the owner's device learns who looks
     {"type": "stop", "reason": "..."}           stop publishing now
 Agent to hub:
     {"type": "state", "publishing": true|false} on connect and after every change
@@ -31,17 +32,30 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True)
+class Viewer:
+    """One officer watching this camera, as the hub names them."""
+
+    id: str
+    officer: str
+    agency: str
+    case: str
+    since: str
+
+
+@dataclass(frozen=True, slots=True)
 class Publish:
     """Someone is watching: start publishing."""
 
     watchers: int
+    viewers: tuple[Viewer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Watchers:
-    """The number of viewers changed."""
+    """The viewers changed."""
 
     watchers: int
+    viewers: tuple[Viewer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,20 @@ def _count(data: dict[str, object]) -> int:
     return watchers
 
 
+def _viewers(data: dict[str, object]) -> tuple[Viewer, ...]:
+    """The optional list of viewers (an older hub sends none); malformed entries make the message malformed."""
+    items = data.get("viewers", [])
+    if not isinstance(items, list):
+        raise MalformedMessage("'viewers' must be a list")
+    viewers = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise MalformedMessage("each viewer is an object with a string 'id'")
+        fields = (item.get(name) for name in ("officer", "agency", "case", "since"))
+        viewers.append(Viewer(_clean(item["id"]), *(_clean(value or "-") for value in fields)))
+    return tuple(viewers)
+
+
 def parse_message(text: str) -> ControlMessage:
     """Parse one text frame from the hub; MalformedMessage if it is not a typed JSON object."""
     try:
@@ -87,9 +115,9 @@ def parse_message(text: str) -> ControlMessage:
         camera_id = data.get("camera_id")
         return Hello(_clean(camera_id) if camera_id is not None else None)
     if kind == "publish":
-        return Publish(_count(data))
+        return Publish(_count(data), _viewers(data))
     if kind == "watchers":
-        return Watchers(_count(data))
+        return Watchers(_count(data), _viewers(data))
     if kind == "stop":
         return Stop(_clean(data.get("reason") or "no reason given"))
     return Unknown(_clean(kind))

@@ -463,3 +463,50 @@ async def test_file_source_loops_and_missing_file_fails(tmp_path: Path) -> None:
     assert all(f.shape == (240, 320, 3) for f in frames)
     with pytest.raises(SourceError, match=r"cannot open file nope\.mp4"):
         await open_source(parse_source(f"file:{tmp_path / 'nope.mp4'}"), 320, 240, "file")
+
+
+def test_parse_viewers() -> None:
+    viewer = {"id": "v1", "officer": "olivia", "agency": "metro-pd", "case": "C-1", "since": "2026-01-01T00:00:00Z"}
+    parsed = control.parse_message(json.dumps({"type": "watchers", "watchers": 1, "viewers": [viewer]}))
+    assert parsed == control.Watchers(1, (control.Viewer("v1", "olivia", "metro-pd", "C-1", "2026-01-01T00:00:00Z"),))
+    for bad in ({"viewers": "x"}, {"viewers": [{"officer": "no id"}]}, {"viewers": [3]}):
+        with pytest.raises(control.MalformedMessage):
+            control.parse_message(json.dumps({"type": "publish", "watchers": 1, **bad}))
+
+
+def _viewer(viewer_id: str, officer: str, case: str) -> dict[str, str]:
+    return {"id": viewer_id, "officer": officer, "agency": "metro-pd", "case": case, "since": "2026-01-01T00:00:00Z"}
+
+
+async def test_the_owner_hears_who_starts_and_stops_watching(
+    mini_hub: MiniHub, events: Events, run_agent: StartAgent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "watch-events.txt"
+    script = (
+        "import os; open(os.environ['OUT'], 'a').write(' '.join(os.environ['PORCHLIGHT_' + k] for k in "
+        "('WATCH_EVENT', 'CAMERA', 'OFFICER', 'AGENCY', 'CASE')) + '\\n')"
+    )
+    monkeypatch.setenv("OUT", str(record))  # the command inherits the agent's environment
+    run_agent(_config(mini_hub.url, on_watch=(sys.executable, "-c", script)))
+    await events.wait_for("connect", "cam-1")
+    first, second = _viewer("v1", "olivia", "C-1"), _viewer("v2", "sam", "C-2")
+    await mini_hub.send({"type": "publish", "watchers": 1, "viewers": [first]})
+    await events.wait_for("post", "cam-1")
+    # Told before anything was captured or sent.
+    assert events.index("log", "officer olivia (metro-pd) started watching") < events.index("post")
+    await mini_hub.send({"type": "watchers", "watchers": 2, "viewers": [first, second]})
+    await events.wait_for("log", "officer sam (metro-pd) started watching")
+    await mini_hub.send({"type": "watchers", "watchers": 1, "viewers": [second]})
+    await events.wait_for("log", "officer olivia (metro-pd) ended watching")
+    await mini_hub.send({"type": "stop", "reason": "no viewers"})
+    await events.wait_for("log", "officer sam (metro-pd) ended watching")
+
+    def lines() -> list[str]:
+        return record.read_text().splitlines() if record.exists() else []
+
+    await events.wait(lambda: len(lines()) == 4)
+    assert sorted(lines()) == sorted([
+        "started cam-1 olivia metro-pd C-1", "started cam-1 sam metro-pd C-2",
+        "ended cam-1 olivia metro-pd C-1", "ended cam-1 sam metro-pd C-2",
+    ])  # fmt: skip
+    assert not any("C-1" in d for k, d in events.items if k == "log")  # the case goes to the command only

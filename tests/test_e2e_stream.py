@@ -36,8 +36,11 @@ async def test_on_demand_publish_and_stop(hub, tokens, login, tmp_path: Path) ->
         assert first.received_at - asked < 20
         log = agent.log()
         assert log.index("watching") < log.index("publishing started"), "owner not told before publishing"
+        # The owner's device is told who: officer and agency (the case number only to the owner's command).
+        assert log.index("officer olivia (metro-pd) started watching") < log.index("publishing started")
 
         assert await viewer.hang_up() == 200
+        await agent.wait_log("officer olivia \\(metro-pd\\) ended watching")
         await agent.wait_log("publishing stopped")
         await wait_until(lambda: _equals(hub.metric("porchlight_publishers"), 0), 10, "the publisher to go")
         await viewer.close()

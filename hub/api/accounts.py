@@ -17,7 +17,6 @@ from hub.auth.passwords import hash_password
 from hub.errors import BadRequest, Missing
 from hub.keys import LIVE, REGISTRY, STORE, STREAMS
 from hub.store.base import Account, Role
-from hub.timefmt import iso
 
 MIN_PASSWORD = 8
 
@@ -130,17 +129,7 @@ async def reset_mfa(request: web.Request) -> web.Response:
 async def live_views(request: web.Request) -> web.Response:
     """GET (admin): the live views on this hub."""
     ensure_role(request, Role.ADMIN)
-    views = [
-        {
-            "id": viewer.id,
-            "camera": viewer.camera_id,
-            "officer": (viewer.actor or {}).get("username"),
-            "agency": (viewer.actor or {}).get("agency"),
-            "case": viewer.purpose.get("case"),
-            "since": iso(viewer.started_at),
-        }
-        for viewer in request.app[STREAMS].live_viewers()
-    ]
+    views = [{**viewer.watching(), "camera": viewer.camera_id} for viewer in request.app[STREAMS].live_viewers()]
     return web.json_response({"views": views})
 
 

@@ -51,15 +51,7 @@ def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: b
         "watchers": len(stream.viewers),
     }
     if owner_view:
-        answer["watching"] = [
-            {
-                "officer": (viewer.actor or {}).get("username"),
-                "agency": (viewer.actor or {}).get("agency"),
-                "case": viewer.purpose.get("case"),
-                "since": iso(viewer.started_at),
-            }
-            for viewer in stream.viewers.values()
-        ]
+        answer["watching"] = [viewer.watching() for viewer in stream.viewers.values()]
     return answer
 
 

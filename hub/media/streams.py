@@ -62,6 +62,10 @@ class CameraStream:
     # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
     waiting_since: float | None = None
 
+    def watchers_message(self, kind: str) -> dict[str, Any]:
+        """A control message ("publish" or "watchers") telling the owner's agent who is watching."""
+        return {"type": kind, "watchers": len(self.viewers), "viewers": [v.watching() for v in self.viewers.values()]}
+
     def sinks(self) -> Iterator[GatedTrack[Any]]:
         """The gated tracks the camera's frames go to."""
         for viewer in self.viewers.values():
@@ -124,7 +128,7 @@ class StreamManager:
         self._live.publish("streams")
         await link.send({"type": "hello", "camera_id": link.camera_id, "watchers": len(stream.viewers)})
         if stream.viewers and stream.publisher is None:
-            await link.send({"type": "publish", "watchers": len(stream.viewers)})
+            await link.send(stream.watchers_message("publish"))
 
     async def detach_control(self, link: ControlLink) -> None:
         """A camera's agent went away; its publisher (if any) goes with it."""
@@ -192,9 +196,9 @@ class StreamManager:
         if stream.control is None:
             return
         if stream.publisher is None and len(stream.viewers) == 1:
-            await stream.control.send({"type": "publish", "watchers": 1})
+            await stream.control.send(stream.watchers_message("publish"))
         else:
-            await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
+            await stream.control.send(stream.watchers_message("watchers"))
 
     def deny(self, viewer: Viewer, reason: Reason) -> None:
         """The gate refused a viewer for good (called from the frame path: no await there)."""
@@ -226,7 +230,7 @@ class StreamManager:
             stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
         elif stream.control is not None:
-            await stream.control.send({"type": "watchers", "watchers": len(stream.viewers)})
+            await stream.control.send(stream.watchers_message("watchers"))
 
     async def _record_end(self, viewer: Viewer, bytes_sent: int) -> None:
         """The view.ended record (kept and retried if the log is down: an end must never block)."""

@@ -62,6 +62,17 @@ class Viewer:
         self.publish_event({"type": "end", "reason": reason, "at": iso(time.time() if at is None else at)})
         return True
 
+    def watching(self) -> dict[str, Any]:
+        """Who is watching, as the camera's owner is told (their page, their agent)."""
+        actor = self.actor or {}
+        return {
+            "id": self.id,
+            "officer": actor.get("username"),
+            "agency": actor.get("agency"),
+            "case": self.purpose.get("case"),
+            "since": iso(self.started_at),
+        }
+
     async def bytes_sent(self) -> int:
         """Bytes of video sent to the viewer so far (from the sender's RTP statistics)."""
         total = 0
