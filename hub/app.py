@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub import sync
-from hub.api import accounts, cameras, events, health, mfa, pilot, session, transparency
+from hub.api import accounts, cameras, events, health, mfa, pilot, requests, session, transparency
 from hub.api import audit as audit_api
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
@@ -154,6 +154,10 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
     r.add_put("/api/cameras/{camera_id}/location", cameras.set_location)
+    r.add_post("/api/cameras/{camera_id}/requests", requests.ask)
+    r.add_get("/api/requests", requests.list_requests)
+    r.add_post("/api/requests/{request_id}/approve", requests.approve)
+    r.add_post("/api/requests/{request_id}/decline", requests.decline)
     r.add_get("/api/pilot", pilot.get_pilot)
     r.add_put("/api/pilot", pilot.put_pilot)
     r.add_post("/api/pilot/end", pilot.end_pilot)

@@ -123,6 +123,8 @@ class MediaConfig(_Section):
 class ConsentConfig(_Section):
     # Default cap on an opt-in's time box until an admin sets one (7 days).
     default_max_grant_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # An officer's request for access that its owner has not answered by then expires.
+    request_ttl_seconds: float = Field(default=15 * 60, gt=0)
     # How often the hub looks for changes written by another process (the admin CLI).
     poll_seconds: float = Field(default=0.25, gt=0, le=10)
     # The hub's view of consent is fresh this long after the store last answered; then every gate closes.

@@ -212,6 +212,10 @@ def test_json_shape() -> None:
         "minutes_watched": 2.3,
         "cut_short_by_withdrawal": 1,
         "cameras_opted_in": 0,
+        "access_requested": 0,
+        "access_approved": 0,
+        "access_declined": 0,
+        "access_expired": 0,
         "denied": {"no_grant": 1},
     }
     assert body["total"]["agency"] is None
@@ -229,12 +233,17 @@ def test_csv_shape() -> None:
         "minutes_watched",
         "cut_short_by_withdrawal",
         "cameras_opted_in",
+        "access_requested",
+        "access_approved",
+        "access_declined",
+        "access_expired",
         "denied_no_grant",
         "denied_withdrawn",
     ]
-    assert rows[1] == ["county", "'=HYPERLINK(1)", "1", "1", "0.0", "0", "0", "0", "1"]
-    assert rows[2] == ["metro", "metro", "2", "1", "2.3", "1", "0", "1", "0"]
-    assert rows[3][0] == "total" and rows[3][2:] == ["3", "2", "2.3", "1", "0", "1", "1"]
+    none = ["0", "0", "0", "0"]  # no access requests
+    assert rows[1] == ["county", "'=HYPERLINK(1)", "1", "1", "0.0", "0", "0", *none, "0", "1"]
+    assert rows[2] == ["metro", "metro", "2", "1", "2.3", "1", "0", *none, "1", "0"]
+    assert rows[3][0] == "total" and rows[3][2:] == ["3", "2", "2.3", "1", "0", *none, "1", "1"]
     assert len(rows) == 4
 
 
@@ -363,3 +372,24 @@ def test_bad_queries(params: dict[str, str], reason: str) -> None:
 
 def test_a_year_and_a_day_is_allowed() -> None:
     assert parse_query({"from": "2025-03-31", "to": "2026-03-31"}, AGENCIES, TODAY).first == date(2025, 3, 31)
+
+
+def _access(seq: int, kind: str, at: float, agency: str | None) -> dict[str, object]:
+    return {"seq": seq, "kind": kind, "time": audit_time(at), "agency": agency, "camera": "cam", "request": 1}
+
+
+def test_access_requests_and_answers_per_agency() -> None:
+    records = [
+        _access(30, "access.requested", T0, "metro"),
+        _access(31, "access.requested", T0 + 60, "metro"),
+        _access(32, "access.requested", T0 + 60, "county"),
+        _access(33, "access.approved", T0 + 120, "metro"),
+        _access(34, "access.declined", T0 + 120, "county"),
+        _access(35, "access.expired", T0 + 900, "metro"),
+        _access(36, "access.requested", T0 - 60, "metro"),  # before the period
+    ]
+    result = report(records)
+    county, metro = result.rows
+    assert (metro.access_requested, metro.access_approved, metro.access_declined, metro.access_expired) == (2, 1, 0, 1)
+    assert (county.access_requested, county.access_declined) == (1, 1)
+    assert result.total.access_requested == 3

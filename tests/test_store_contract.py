@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hub.consent.decision import Grant, Pilot
-from hub.store.base import Account, Camera, Conflict, NotFound, Policy, Role, Session, Store
+from hub.store.base import (
+    AccessRequest,
+    Account,
+    Camera,
+    Conflict,
+    NotFound,
+    Policy,
+    RequestState,
+    Role,
+    Session,
+    Store,
+)
 from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
 from tests.support.redis_server import RedisServer
@@ -765,6 +778,234 @@ async def test_a_cancelled_write_leaves_the_store_usable(store: Store) -> None:
         grant = await store.get_grant(camera_id)
         assert grant is None or grant == Grant(camera_id, T0, T0 + HOUR, frozenset({"pd"}), None, grant.version)
         assert (await store.get_policy()).max_grant_seconds == HOUR + turns
+
+
+# -- access requests --------------------------------------------------------------------------------------
+
+
+async def _request(
+    store: Store,
+    officer: Account,
+    camera_id: str = "cam-1",
+    *,
+    now: float = T0,
+    expires_at: float = T0 + HOUR,
+    case: str = "2024-0042",
+) -> AccessRequest:
+    return await store.add_access_request(
+        camera_id, officer.id, case, "burglary on the street", 2 * HOUR, False, now, expires_at
+    )
+
+
+async def test_access_request_round_trip(store: Store) -> None:
+    await _camera(store)
+    officer = await _officer(store)
+    # Times are not rounded anywhere on the way.
+    now, expires_at, duration = T0 + 1 / 3, T0 + HOUR + 0.123456789, HOUR / 7
+    request = await store.add_access_request(
+        "cam-1", officer.id, "2024-0042", "a reason", duration, True, now, expires_at
+    )
+    expected = AccessRequest(
+        request.id, "cam-1", officer.id, "pd", "2024-0042", "a reason", duration, True, now, expires_at
+    )
+    assert request == expected and (request.state, request.answered_at) == (RequestState.PENDING, None)
+    assert await store.get_access_request(request.id) == request
+    assert await store.list_access_requests() == [request]
+    approved = await store.answer_access_request(request.id, RequestState.APPROVED, now + 1e-6)
+    assert approved == replace(request, state=RequestState.APPROVED, answered_at=now + 1e-6)
+    assert await store.get_access_request(request.id) == approved
+
+
+async def test_an_access_request_is_for_the_officers_agency(store: Store) -> None:
+    await _camera(store)
+    otto, shea = await _officer(store, "otto", "pd"), await _officer(store, "shea", "sheriff")
+    assert (await _request(store, otto)).agency_id == "pd"
+    assert (await _request(store, shea)).agency_id == "sheriff"
+    assert sorted(r.agency_id or "" for r in await store.list_access_requests()) == ["pd", "sheriff"]
+
+
+async def test_access_request_rules(store: Store) -> None:
+    await _camera(store)
+    officer = await _officer(store)
+    with pytest.raises(NotFound, match="camera"):
+        await _request(store, officer, "ghost")
+    with pytest.raises(NotFound, match="account"):
+        await store.add_access_request("cam-1", 12345, "c", "r", HOUR, False, T0, T0 + HOUR)
+    for duration in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError):
+            await store.add_access_request("cam-1", officer.id, "c", "r", duration, False, T0, T0 + HOUR)
+    with pytest.raises(ValueError):
+        await store.add_access_request("cam-1", officer.id, "c", "r", HOUR, False, T0, math.nan)
+    assert await store.list_access_requests() == []
+    with pytest.raises(NotFound, match="access request"):
+        await store.get_access_request(12345)
+    with pytest.raises(NotFound, match="access request"):
+        await store.answer_access_request(12345, RequestState.APPROVED, T0)
+    request = await _request(store, officer)
+    for state in (RequestState.PENDING, RequestState.EXPIRED, "bogus"):
+        with pytest.raises(ValueError):
+            await store.answer_access_request(request.id, state, T0 + 1)  # type: ignore[arg-type]
+    assert await store.get_access_request(request.id) == request
+
+
+async def test_access_requests_list_newest_first_by_camera_and_by_officer(store: Store) -> None:
+    rosa = await _resident(store)
+    await _camera(store, "cam-1", rosa)
+    await _camera(store, "cam-2", rosa)
+    otto, olga = await _officer(store, "otto"), await _officer(store, "olga")
+    made = [
+        await _request(store, otto, "cam-1", now=T0),
+        await _request(store, olga, "cam-1", now=T0 + 1),
+        await _request(store, otto, "cam-2", now=T0 + 2),
+        await _request(store, olga, "cam-2", now=T0 + 3),
+        await _request(store, otto, "cam-1", now=T0 + 4),
+    ]
+    assert len({r.id for r in made}) == len(made)
+    newest_first = made[::-1]
+    assert await store.list_access_requests() == newest_first
+    assert await store.list_access_requests(camera_id="cam-1") == [r for r in newest_first if r.camera_id == "cam-1"]
+    assert await store.list_access_requests(account_id=olga.id) == [r for r in newest_first if r.account_id == olga.id]
+    assert await store.list_access_requests("cam-2", otto.id) == [made[2]]
+    assert await store.list_access_requests(camera_id="ghost") == []
+    assert await store.list_access_requests(account_id=12345) == []
+    # Answered and expired ones are listed too, in their new state.
+    declined = await store.answer_access_request(made[0].id, RequestState.DECLINED, T0 + 10)
+    assert (await store.list_access_requests(camera_id="cam-1"))[-1] == declined
+
+
+@pytest.mark.parametrize("first", [RequestState.APPROVED, RequestState.DECLINED])
+async def test_an_access_request_is_answered_once(store: Store, first: RequestState) -> None:
+    await _camera(store)
+    request = await _request(store, await _officer(store))
+    answered = await store.answer_access_request(request.id, first, T0 + 60)
+    assert (answered.state, answered.answered_at) == (first, T0 + 60)
+    for again in (RequestState.APPROVED, RequestState.DECLINED):
+        with pytest.raises(Conflict, match=f"already {first.value}"):
+            await store.answer_access_request(request.id, again, T0 + 120)
+    assert await store.get_access_request(request.id) == answered
+    assert await store.expire_access_requests(T0 + 10 * HOUR) == []
+    assert await store.get_access_request(request.id) == answered
+
+
+async def test_answering_at_or_after_the_deadline_is_a_conflict_even_before_expiry_ran(store: Store) -> None:
+    await _camera(store)
+    officer = await _officer(store)
+    late, on_time = await _request(store, officer), await _request(store, officer)
+    for at in (T0 + HOUR, T0 + 2 * HOUR):  # expires_at itself counts as expired
+        for state in (RequestState.APPROVED, RequestState.DECLINED):
+            with pytest.raises(Conflict, match="expired"):
+                await store.answer_access_request(late.id, state, at)
+    assert await store.get_access_request(late.id) == late  # left pending for the expiry to mark
+    approved = await store.answer_access_request(on_time.id, RequestState.APPROVED, T0 + HOUR - 1e-6)
+    assert approved.state is RequestState.APPROVED
+    assert [r.id for r in await store.expire_access_requests(T0 + HOUR)] == [late.id]
+    with pytest.raises(Conflict, match="expired"):
+        await store.answer_access_request(late.id, RequestState.APPROVED, T0)  # expired is final
+
+
+async def test_expiry_marks_each_overdue_request_once(store: Store) -> None:
+    await _camera(store)
+    officer = await _officer(store)
+    deadlines = [T0 + 10, T0 + 20 + 1 / 3, T0 + 30, T0 + 40]
+    made = [await _request(store, officer, expires_at=d) for d in deadlines]
+    answered = await store.answer_access_request(made[1].id, RequestState.DECLINED, T0 + 5)
+    assert await store.expire_access_requests(T0 + 9) == []
+    # expires_at <= now: the one due exactly now goes; an answered one is never expired.
+    first = await store.expire_access_requests(T0 + 30)
+    assert first == [
+        replace(made[0], state=RequestState.EXPIRED, answered_at=T0 + 10),
+        replace(made[2], state=RequestState.EXPIRED, answered_at=T0 + 30),
+    ]
+    assert await store.expire_access_requests(T0 + 30) == []  # idempotent
+    assert await store.expire_access_requests(T0 + 35) == []
+    assert [await store.get_access_request(r.id) for r in made[:3]] == [first[0], answered, first[1]]
+    assert await store.get_access_request(made[3].id) == made[3]
+    assert await store.expire_access_requests(T0 + 1000) == [
+        replace(made[3], state=RequestState.EXPIRED, answered_at=T0 + 40)
+    ]
+    assert await store.expire_access_requests(T0 + 2000) == []
+
+
+async def test_two_hubs_answering_one_request_at_once_one_wins(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    await _camera(hub)
+    officer = await _officer(hub)
+    for _ in range(5):
+        request = await _request(hub, officer)
+        answers = [RequestState.APPROVED, RequestState.DECLINED] * 2
+        results = await asyncio.gather(
+            *((hub, other)[i % 2].answer_access_request(request.id, state, T0 + 1) for i, state in enumerate(answers)),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, AccessRequest)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if r is not winners[0]), results
+        assert await other.get_access_request(request.id) == await hub.get_access_request(request.id) == winners[0]
+
+
+async def test_two_hubs_expiring_at_once_expire_each_request_once(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    await _camera(hub)
+    officer = await _officer(hub)
+    made = [await _request(hub, officer, expires_at=T0 + i) for i in range(20)]
+    results = await asyncio.gather(*((hub, other)[i % 2].expire_access_requests(T0 + 100) for i in range(6)))
+    expired = [r.id for batch in results for r in batch]
+    assert sorted(expired) == sorted(r.id for r in made)  # each exactly once
+    assert all(r.state is RequestState.EXPIRED for batch in results for r in batch)
+
+
+async def test_an_answer_racing_the_expiry_one_wins(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    await _camera(hub)
+    officer = await _officer(hub)
+    for _ in range(5):
+        request = await _request(hub, officer, expires_at=T0 + 10)
+        answered, expired = await asyncio.gather(
+            hub.answer_access_request(request.id, RequestState.APPROVED, T0 + 9),
+            other.expire_access_requests(T0 + 10),
+            return_exceptions=True,
+        )
+        final = await hub.get_access_request(request.id)
+        if isinstance(answered, AccessRequest):
+            assert expired == [] and final == answered and final.state is RequestState.APPROVED
+        else:
+            assert isinstance(answered, Conflict) and expired == [final] and final.state is RequestState.EXPIRED
+
+
+async def test_access_request_writes_leave_the_change_marker(store: Store) -> None:
+    await _camera(store)
+    officer = await _officer(store)
+    marker = await store.change_marker()
+    approved = await _request(store, officer)
+    await store.answer_access_request(approved.id, RequestState.APPROVED, T0 + 1)
+    await _request(store, officer)
+    await store.expire_access_requests(T0 + 2 * HOUR)
+    assert await store.change_marker() == marker
+
+
+async def test_restart_keeps_access_requests(open_store: OpenStore) -> None:
+    first = await open_store()
+    await _camera(first)
+    officer = await _officer(first)
+    overdue = await _request(first, officer, expires_at=T0 + 10)
+    approved = await first.answer_access_request((await _request(first, officer)).id, RequestState.APPROVED, T0 + 1)
+    (expired,) = await first.expire_access_requests(T0 + 10)
+    pending = await _request(first, officer, expires_at=T0 + 20)
+    await first.close()
+
+    again = await open_store()
+    assert await again.get_access_request(approved.id) == approved
+    assert await again.get_access_request(overdue.id) == expired
+    assert expired == replace(overdue, state=RequestState.EXPIRED, answered_at=T0 + 10)
+    # Still pending after the restart, and still due: the expiry finds it once.
+    assert await again.get_access_request(pending.id) == pending
+    assert await again.expire_access_requests(T0 + 20) == [
+        replace(pending, state=RequestState.EXPIRED, answered_at=T0 + 20)
+    ]
+    # Ids keep growing after a restart.
+    newest = await _request(again, officer)
+    assert newest.id > pending.id > approved.id > overdue.id
+    assert [r.id for r in await again.list_access_requests()] == [newest.id, pending.id, approved.id, overdue.id]
 
 
 # -- change marker ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from hub.store.base import Account, Camera, NotFound, Role, Session, StoreUnavailable
+from hub.store.base import Account, Camera, NotFound, RequestState, Role, Session, StoreUnavailable
 from hub.store.redis import RedisStore
 from hub.store.redis_keys import LOGIN_FAILURE_GRACE_SECONDS, SESSION_GRACE_SECONDS
 from tests.support.procs import free_port, wait_until
@@ -265,6 +265,48 @@ async def test_login_failures_key(open_store: OpenStore, raw: aredis.Redis) -> N
     assert await raw.zcard(key) == 2
     await store.set_account_locked(rosa.id, False)
     assert not await raw.exists(key)
+
+
+async def test_access_request_keys(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    await _camera(store)
+    await store.add_agency("pd", "City Police")
+    otto = await store.add_account("otto", "h", Role.OFFICER, "pd")
+    first = await store.add_access_request("cam-1", otto.id, "c-1", "r", HOUR, True, T0 + 1 / 3, T0 + 60)
+    second = await store.add_access_request("cam-1", otto.id, "c-2", "r", HOUR, False, T0, T0 + 120)
+    fields = await raw.hgetall(f"pl:access-request:{first.id}")
+    assert {name: json.loads(value) for name, value in fields.items()} == {
+        "id": first.id,
+        "camera_id": "cam-1",
+        "account_id": otto.id,
+        "agency_id": "pd",
+        "case_number": "c-1",
+        "reason": "r",
+        "duration_seconds": HOUR,
+        "urgent": True,
+        "created_at": T0 + 1 / 3,
+        "expires_at": T0 + 60,
+        "state": "pending",
+        "answered_at": None,
+    }
+    assert await raw.get("pl:access-request-seq") == str(second.id)
+    by_id = [(str(first.id), float(first.id)), (str(second.id), float(second.id))]
+    for index in (
+        "pl:access-requests",
+        "pl:access-requests-of-camera:cam-1",
+        f"pl:access-requests-of-account:{otto.id}",
+    ):
+        assert await raw.zrange(index, 0, -1, withscores=True) == by_id
+    pending = "pl:access-requests-pending"
+    assert await raw.zrange(pending, 0, -1, withscores=True) == [(str(first.id), T0 + 60), (str(second.id), T0 + 120)]
+    # Answered or expired, a request leaves the pending set in the same script.
+    await store.answer_access_request(second.id, RequestState.APPROVED, T0 + 1)
+    assert await raw.zrange(pending, 0, -1) == [str(first.id)]
+    assert await store.expire_access_requests(T0 + 60) != []
+    assert await raw.zcard(pending) == 0
+    assert json.loads(await raw.hget(f"pl:access-request:{first.id}", "answered_at") or "") == T0 + 60
+    # Writes to access requests are not consent changes: no version, no message.
+    assert await raw.get("pl:version") == "1"  # the camera's
 
 
 async def test_records_from_before_the_new_fields_read_with_defaults(open_store: OpenStore, raw: aredis.Redis) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.store import sqlite as sqlite_store
-from hub.store.base import Account, Camera, Role, Session, StoreUnavailable
+from hub.store.base import Account, Camera, RequestState, Role, Session, StoreUnavailable
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -171,18 +171,98 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
         assert (await store.get_session("s1")).last_seen_at == T0 + 60
         assert (await store.set_camera_location("cam-1", (1.5, -2.5))).lat == 1.5
         assert await store.delete_sessions_of(1) == 1
+        request = await store.add_access_request("cam-1", 1, "2024-0042", "a reason", HOUR, True, T0, T0 + 60)
+        declined = await store.answer_access_request(request.id, RequestState.DECLINED, T0 + 1)
+        assert await store.get_access_request(request.id) == declined
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     raw.close()
     # Opening it again runs no migration twice.
     store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
     try:
         assert (await store.get_account(1)).mfa_enrolled
         assert (await store.get_camera("cam-1")).lon == -2.5
+        assert [r.state for r in await store.list_access_requests()] == [RequestState.DECLINED]
     finally:
         await store.close()
+
+
+def _version_2_file(path: Path) -> None:
+    """A version-2 file, written as a hub of that version would: the version-1 file taken through the migration
+    1 -> 2 (a released migration is never edited), with an officer and a session of the new columns."""
+    _old_file(path)
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        raw.execute("BEGIN IMMEDIATE")
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 2")
+        raw.execute("COMMIT")
+        raw.execute("INSERT INTO agencies VALUES ('pd', 'City Police')")
+        raw.execute(
+            "INSERT INTO accounts (username, password_hash, role, agency_id, disabled, created_at, totp_secret,"
+            " totp_enrolled) VALUES ('otto', 'hash-otto', 'officer', 'pd', 0, ?, 'SECRETSECRETSECR', 1)",
+            (T0,),
+        )
+        raw.execute("UPDATE cameras SET lat = 1.5, lon = -2.5 WHERE id = 'cam-1'")
+        assert [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE name LIKE 'access%'")] == []
+    raw.close()
+
+
+async def test_a_version_2_file_is_migrated_and_takes_access_requests(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _version_2_file(path)
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        otto = await store.get_account(2)
+        assert (otto.username, otto.agency_id, otto.mfa_enrolled) == ("otto", "pd", True)
+        assert (await store.get_camera("cam-1")).lat == 1.5
+        assert await store.change_marker() == 1
+        # The new table works on the old rows.
+        request = await store.add_access_request("cam-1", otto.id, "2024-0042", "a reason", HOUR, False, T0, T0 + 60)
+        assert (request.id, request.agency_id, request.state) == (1, "pd", RequestState.PENDING)
+        assert await store.list_access_requests(camera_id="cam-1") == [request]
+        assert [r.id for r in await store.expire_access_requests(T0 + 60)] == [request.id]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert raw.execute("SELECT state, answered_at FROM access_requests").fetchall() == [("expired", T0 + 60)]
+    raw.close()
+    # Opening it again runs no migration twice.
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert (await store.get_access_request(1)).state is RequestState.EXPIRED
+    finally:
+        await store.close()
+
+
+async def test_the_access_requests_table_refuses_inconsistent_rows(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+        await store.add_camera("cam-1", rosa.id, "Front door", "tok-1")
+    finally:
+        await store.close()
+    columns = "camera_id, account_id, case_number, reason, duration_seconds, urgent, created_at, expires_at"
+    bad = [
+        f"INSERT INTO access_requests ({columns}) VALUES ('ghost', 1, 'c', 'r', 60.0, 0, 0.0, 60.0)",
+        f"INSERT INTO access_requests ({columns}) VALUES ('cam-1', 99, 'c', 'r', 60.0, 0, 0.0, 60.0)",
+        f"INSERT INTO access_requests ({columns}, state) VALUES ('cam-1', 1, 'c', 'r', 60.0, 0, 0.0, 60.0, 'lost')",
+        f"INSERT INTO access_requests ({columns}, state) VALUES ('cam-1', 1, 'c', 'r', 60.0, 0, 0.0, 60.0, 'expired')",
+        f"INSERT INTO access_requests ({columns}, answered_at) VALUES ('cam-1', 1, 'c', 'r', 60.0, 0, 0.0, 60.0, 1.0)",
+        f"INSERT INTO access_requests ({columns}) VALUES ('cam-1', 1, 'c', 'r', 0.0, 0, 0.0, 60.0)",
+    ]
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA foreign_keys = ON")
+        for statement in bad:
+            with pytest.raises(sqlite3.IntegrityError):
+                raw.execute(statement)
+        indexes = {row[1] for row in raw.execute("PRAGMA index_list(access_requests)")}
+        assert {"access_requests_by_camera", "access_requests_by_account", "access_requests_by_state"} <= indexes
+    raw.close()
 
 
 async def test_two_processes_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: b
 
 
 async def list_cameras(request: web.Request) -> web.Response:
-    """Residents see their own cameras, officers those their gate admits now, admins all."""
+    """Residents see their own cameras, officers those their gate admits now (with `?all=1`, every camera of the
+    pilot, each marked `admitted` or not, to ask its owner for access), admins all."""
     identity = ensure_identity(request)
     store, registry = request.app[STORE], request.app[REGISTRY]
     now = time.time()
@@ -65,15 +66,18 @@ async def list_cameras(request: web.Request) -> web.Response:
         cameras = await store.list_cameras(owner_id=identity.account.id)
     elif role is Role.OFFICER:
         officer = officer_state(identity.account, identity.session)
-        cameras = [
-            camera
+        admitted = {
+            camera.id
             for camera in await store.list_cameras()
             if decide(now, registry.gate(camera.id).state, officer) is Reason.OK
-        ]
+        }
+        everything = request.query.get("all") == "1"
+        cameras = [camera for camera in await store.list_cameras() if everything or camera.id in admitted]
+        answer = [{**_camera_json(request, c, now, False), "admitted": c.id in admitted} for c in cameras]
+        return web.json_response({"cameras": answer})
     else:
         cameras = await store.list_cameras()
-    owner_view = role is not Role.OFFICER
-    return web.json_response({"cameras": [_camera_json(request, camera, now, owner_view) for camera in cameras]})
+    return web.json_response({"cameras": [_camera_json(request, camera, now, True) for camera in cameras]})
 
 
 async def _my_camera(request: web.Request) -> tuple[Identity, Camera]:

@@ -12,6 +12,8 @@ node that wrote it), `source` (the client's address, or null for the hub's own e
 | consent.granted           | camera, owner, starts, ends, agencies (list or null = every agency), version  |
 | consent.withdrawn         | camera, owner, at, version                                                    |
 | consent.expired           | camera, owner, ends, version                                                  |
+| access.requested/...      | camera, owner, request (id), case, reason, duration_seconds, urgent, agency;  |
+|                           | approved, declined and expired too (the actor: officer, then owner, or none)  |
 | pilot.changed             | starts, ends, version                                                         |
 | policy.changed            | max_grant_seconds, version                                                    |
 | agency.created            | agency, name                                                                  |
@@ -35,7 +37,7 @@ from typing import Any
 
 from hub.audit.record import audit_time
 from hub.consent.decision import Grant, Pilot
-from hub.store.base import Account, Policy
+from hub.store.base import AccessRequest, Account, Policy
 
 Fields = dict[str, Any]
 
@@ -84,6 +86,20 @@ def pilot_fields(pilot: Pilot) -> Fields:
 def policy_fields(policy: Policy) -> Fields:
     """A policy.changed record."""
     return {"max_grant_seconds": round(policy.max_grant_seconds), "version": policy.version}
+
+
+def request_fields(request: AccessRequest, owner: int) -> Fields:
+    """An access.* record: the request, whatever its answer."""
+    return {
+        "camera": request.camera_id,
+        "owner": owner,
+        "request": request.id,
+        "case": request.case_number,
+        "reason": request.reason,
+        "duration_seconds": round(request.duration_seconds),
+        "urgent": request.urgent,
+        "agency": request.agency_id,
+    }
 
 
 def view_fields(camera_id: str, owner: int, case: str, reason: str) -> Fields:

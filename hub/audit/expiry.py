@@ -1,4 +1,5 @@
-"""Recording grants that ran out: nothing else notices the moment, since the gate closes by comparing times.
+"""Recording grants that ran out, and access requests nobody answered: nothing else notices those moments (the
+gate closes by comparing times).
 
 Every hub scans; the store's `claim` makes sure one record is written per grant even with many hubs.
 """
@@ -11,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from hub.audit.events import expiry_fields
+from hub.audit.events import expiry_fields, request_fields
 from hub.audit.record import Kind
 from hub.keys import AUDIT, CONFIG, LIVE, STORE
 from hub.store.base import NotFound, StoreUnavailable
@@ -39,12 +40,28 @@ async def record_expiries(app: web.Application, now: float, seen: set[tuple[str,
     return written
 
 
+async def record_request_expiries(app: web.Application, now: float) -> int:
+    """Expire the access requests nobody answered in time, each on the record once (whichever hub expired it)."""
+    store, audit = app[STORE], app[AUDIT]
+    expired = await store.expire_access_requests(now)
+    for item in expired:
+        try:
+            owner = (await store.get_camera(item.camera_id)).owner_id
+        except NotFound:
+            continue
+        await audit.append(Kind.ACCESS_EXPIRED, request_fields(item, owner), required=False)
+    if expired:
+        app[LIVE].publish("requests")
+    return len(expired)
+
+
 async def watch(app: web.Application) -> None:
     """Scan every `audit.expiry_scan_seconds` until cancelled."""
     seen: set[tuple[str, int]] = set()
     while True:
         try:
             await record_expiries(app, time.time(), seen)
+            await record_request_expiries(app, time.time())
         except StoreUnavailable as exc:
             log.warning("audit: expiry scan skipped: %s", exc)
         except Exception:

@@ -21,6 +21,10 @@ holds these figures (the README quotes these definitions):
   of that record's `time` and its `starts`. "Later" is log order (seq). Consent counts when that window overlaps
   the period (both half-open).
 
+- `access_requested`: the access.requested records in the period from the agency's officers (an officer asking a
+  camera's owner for live access); `access_approved`, `access_declined`, `access_expired`: the answers recorded
+  in the period (access.approved, access.declined, access.expired) to the agency's requests, by their `agency`.
+
 The `total` row applies the same definitions to every record whatever the agency (views by officers of any
 agency, and cameras opted in for at least one agency): it is the whole hub even when one agency is asked, so it
 is not always the sum of the rows shown. Minutes in the total are rounded once, from the summed milliseconds.
@@ -45,10 +49,22 @@ from hub.consent.decision import Reason
 WITHDRAWN = Reason.WITHDRAWN.value
 """The `ended_by` of a view.ended record when the owner's withdrawal ended the view."""
 
+ACCESS_KINDS = (Kind.ACCESS_REQUESTED, Kind.ACCESS_APPROVED, Kind.ACCESS_DECLINED, Kind.ACCESS_EXPIRED)
+
 TOTAL = "total"
 """The label of the total row in the CSV."""
 
-FIGURES = ("views", "cameras_viewed", "minutes_watched", "cut_short_by_withdrawal", "cameras_opted_in")
+FIGURES = (
+    "views",
+    "cameras_viewed",
+    "minutes_watched",
+    "cut_short_by_withdrawal",
+    "cameras_opted_in",
+    "access_requested",
+    "access_approved",
+    "access_declined",
+    "access_expired",
+)
 """The single-number figures, in the order the CSV and the page show them (`denied` follows)."""
 
 
@@ -64,6 +80,10 @@ class Figures:
     denied: dict[str, int]
     cut_short_by_withdrawal: int
     cameras_opted_in: int
+    access_requested: int = 0
+    access_approved: int = 0
+    access_declined: int = 0
+    access_expired: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The row as a JSON object."""
@@ -124,12 +144,17 @@ class _Tally:
     denied: Counter[str] = field(default_factory=Counter)
     cut_short: int = 0
     opted_in: set[str] = field(default_factory=set)
+    access: Counter[str] = field(default_factory=Counter)  # access.* kind -> count
 
     def figures(self, agency: str | None, name: str) -> Figures:
         # Integer arithmetic rounds exactly: tenths of a minute, halves up.
         tenths = (self.milliseconds * 10 + 30_000) // 60_000
         cameras, opted_in = len(self.cameras), len(self.opted_in)
-        return Figures(agency, name, self.views, cameras, tenths / 10, dict(self.denied), self.cut_short, opted_in)
+        a = self.access
+        return Figures(
+            agency, name, self.views, cameras, tenths / 10, dict(self.denied), self.cut_short, opted_in,
+            a[Kind.ACCESS_REQUESTED], a[Kind.ACCESS_APPROVED], a[Kind.ACCESS_DECLINED], a[Kind.ACCESS_EXPIRED],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +189,8 @@ def compute_report(
             counts.ended.setdefault(record["view"], record)
         elif kind in (Kind.VIEW_STARTED, Kind.VIEW_DENIED):
             counts.add_look(record)
+        elif kind in ACCESS_KINDS:
+            counts.add_access(record)
     counts.add_endings()
     counts.add_consent(consent_windows(consent), shown)
     label = names or {}
@@ -213,6 +240,13 @@ class _Counts:
             t.cameras.add(str(record.get("camera")))
         if self.agency is None or agency == self.agency:
             self.days[datetime.fromtimestamp(moment, UTC).date()] += 1
+
+    def add_access(self, record: Mapping[str, Any]) -> None:
+        """Count an access.* record in the period, for the agency of the request it is about."""
+        if self.start <= parse_audit_time(record["time"]) < self.end:
+            agency = record.get("agency")
+            for t in self.both(agency if isinstance(agency, str) else None):
+                t.access[str(record["kind"])] += 1
 
     def add_endings(self) -> None:
         """Add the minutes and withdrawals of the views started in the period that have ended."""

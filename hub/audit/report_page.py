@@ -26,6 +26,10 @@ LABELS = {
     "minutes_watched": "Minutes watched (ended views)",
     "cut_short_by_withdrawal": "Views cut short by the owner's withdrawal",
     "cameras_opted_in": "Cameras opted in",
+    "access_requested": "Requests for access made",
+    "access_approved": "Requests approved by the owner",
+    "access_declined": "Requests declined by the owner",
+    "access_expired": "Requests left unanswered (expired)",
 }
 
 DEFINITIONS = [
@@ -40,6 +44,11 @@ DEFINITIONS = [
     (
         "Cameras opted in",
         "distinct cameras whose owner's consent covered the agency at some moment of the period.",
+    ),
+    (
+        "Requests for access",
+        "officers asking a camera's owner for live access in the period, and the owners' answers recorded in the"
+        " period (approved, declined, or left to expire). There is no way around an owner: only approval opens.",
     ),
 ]
 

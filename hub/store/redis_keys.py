@@ -8,7 +8,7 @@ re-encode a number). A JSON `null` is the string "null". Times are Unix seconds.
 Relationships (indexes) are kept in the same Lua script as the record they index, so they never disagree.
 The layout needs a single Redis (or a primary with replicas), not Redis Cluster: scripts build some keys from a
 stem passed in (new accounts, `account("")`; sessions to purge or end, `session("")`; the account index of a
-session deleted or purged, `sessions_of("")`).
+session deleted or purged, `sessions_of("")`; new and expiring access requests, `access_request("")`).
 
 Fields added after records were first written (an account's `locked`, `mfa_enrolled`, `totp_secret`,
 `totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`) may be missing from older
@@ -152,6 +152,41 @@ class RedisKeys:
         """HASH: the admin's limits. Fields (JSON values): max_grant_seconds, version. Missing until set (the
         configured default applies, version 0)."""
         return f"{self.prefix}policy"
+
+    # -- access requests --------------------------------------------------------------------------------------
+
+    def access_request(self, request_id: int | str) -> str:
+        """HASH: an officer's request for live access. Fields (JSON values): id, camera_id, account_id, agency_id
+        (the officer's agency when asked, copied from the account by `ADD_ACCESS_REQUEST`), case_number, reason,
+        duration_seconds, urgent (true/false), created_at, expires_at, state ("pending", "approved", "declined"
+        or "expired"; only pending ever changes, once), answered_at (null while pending; an expiry is dated at
+        expires_at). Never deleted."""
+        return f"{self.prefix}access-request:{request_id}"
+
+    @property
+    def access_request_seq(self) -> str:
+        """STRING, integer: the last access request id handed out (INCR); ids are never reused."""
+        return f"{self.prefix}access-request-seq"
+
+    @property
+    def access_requests(self) -> str:
+        """ZSET: every access request id, scored by the id (newest first with ZREVRANGE)."""
+        return f"{self.prefix}access-requests"
+
+    def access_requests_of_camera(self, camera_id: str) -> str:
+        """ZSET: the ids of the access requests for one camera, scored by the id."""
+        return f"{self.prefix}access-requests-of-camera:{camera_id}"
+
+    def access_requests_of_account(self, account_id: int) -> str:
+        """ZSET: the ids of the access requests one officer made, scored by the id."""
+        return f"{self.prefix}access-requests-of-account:{account_id}"
+
+    @property
+    def access_requests_pending(self) -> str:
+        """ZSET: the ids of the pending access requests, scored by expires_at. A request leaves it when it is
+        answered or expired, in the script that changes its state: the set of ids to expire at `now` is
+        ZRANGEBYSCORE -inf now."""
+        return f"{self.prefix}access-requests-pending"
 
 
 # A session key outlives its expiry by this much, so `get_session` can still tell "expired" from "unknown".

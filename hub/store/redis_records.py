@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.consent.decision import Grant, Pilot
-from hub.store.base import Account, Camera, Policy, Role, Session
+from hub.store.base import AccessRequest, Account, Camera, Policy, RequestState, Role, Session
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +119,20 @@ def pilot(fields: Fields) -> Pilot:
 
 def policy(fields: Fields) -> Policy:
     return Policy(float(fields["max_grant_seconds"]), int(fields["version"]))
+
+
+def access_request(fields: Fields) -> AccessRequest:
+    return AccessRequest(
+        id=int(fields["id"]),
+        camera_id=str(fields["camera_id"]),
+        account_id=int(fields["account_id"]),
+        agency_id=_optional_str(fields["agency_id"]),
+        case_number=str(fields["case_number"]),
+        reason=str(fields["reason"]),
+        duration_seconds=float(fields["duration_seconds"]),
+        urgent=bool(fields["urgent"]),
+        created_at=float(fields["created_at"]),
+        expires_at=float(fields["expires_at"]),
+        state=RequestState(fields["state"]),
+        answered_at=_optional_float(fields["answered_at"]),
+    )

@@ -298,6 +298,63 @@ end
 return ok({record = redis.call('HGETALL', KEYS[3])})
 """)
 
+# KEYS: camera, account, request sequence, every request id, the camera's requests, the account's requests,
+# pending requests. ARGV: expires_at (score), request key stem, field pairs (all but id and agency_id).
+# The agency is the account's at this moment, copied as stored. Answers the new id and that agency (JSON).
+ADD_ACCESS_REQUEST = _script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return fail('camera_not_found')
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return fail('account_not_found')
+end
+local agency = redis.call('HGET', KEYS[2], 'agency_id') or 'null'
+local id = redis.call('INCR', KEYS[3])
+local key = ARGV[2] .. id
+redis.call('HSET', key, 'id', tostring(id), 'agency_id', agency)
+hset_pairs(key, 3)
+redis.call('ZADD', KEYS[4], id, id)
+redis.call('ZADD', KEYS[5], id, id)
+redis.call('ZADD', KEYS[6], id, id)
+redis.call('ZADD', KEYS[7], ARGV[1], id)
+return ok({id = id, agency_id = agency})
+""")
+
+# KEYS: request, pending requests. ARGV: request id, new state (JSON), now (JSON). Answers a request only while it
+# is pending and now < expires_at: of two hubs answering at once, one wins. Fails with the state it already has
+# ('approved', 'declined', 'expired'), or 'expired' if pending past its deadline (left for the expiry to mark).
+ANSWER_ACCESS_REQUEST = _script("""
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  return fail('request_not_found')
+end
+if state ~= '"pending"' then
+  return fail(cjson.decode(state))
+end
+if tonumber(ARGV[3]) >= tonumber(redis.call('HGET', KEYS[1], 'expires_at')) then
+  return fail('expired')
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'answered_at', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return ok({record = redis.call('HGETALL', KEYS[1])})
+""")
+
+# KEYS: pending requests. ARGV: now (score), request key stem. Marks every pending request with expires_at <= now
+# expired, answered at its expires_at (the string copied), and takes it out of the pending set. Answers the
+# records it expired (each expires once, whichever hub asks first; an empty list encodes as {}).
+EXPIRE_ACCESS_REQUESTS = _script("""
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local key = ARGV[2] .. id
+  if redis.call('HGET', key, 'state') == '"pending"' then
+    redis.call('HSET', key, 'state', '"expired"', 'answered_at', redis.call('HGET', key, 'expires_at'))
+    expired[#expired + 1] = redis.call('HGETALL', key)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return ok({expired = expired})
+""")
+
 # KEYS: version, changes, the pilot or policy hash. ARGV: change kind ('pilot' or 'policy'), field pairs.
 SET_SETTING = _script("""
 local version = next_version()

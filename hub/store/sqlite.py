@@ -13,7 +13,8 @@ Grants, the pilot and the policy share one version counter (`counters`, row "ver
 takes counter + 1 in its own transaction, so versions are strictly increasing across all three. Other
 consent-relevant changes (an account disabled or enabled, a camera added, re-keyed or moved, a session
 deleted, an account's sessions ended) bump the same counter, which makes it the store's `change_marker`. Log-in
-bookkeeping (failed log-ins, the lock, the TOTP second factor, a session's last-seen time and MFA state) does not:
+bookkeeping (failed log-ins, the lock, the TOTP second factor, a session's last-seen time and MFA state) does not,
+nor do officers' access requests (an approval opens nothing by itself: its grant is written through `put_grant`):
 the gate depends on none of it.
 
 The file's schema is brought up to date when it is opened (see `hub.store.sqlite_schema`).
@@ -36,12 +37,14 @@ import aiosqlite
 from hub.consent.decision import Grant, Pilot
 from hub.store import checks, sqlite_rows
 from hub.store.base import (
+    AccessRequest,
     Account,
     Agency,
     Camera,
     Conflict,
     NotFound,
     Policy,
+    RequestState,
     Role,
     Session,
     Store,
@@ -61,6 +64,10 @@ _BUSY_TIMEOUT_SECONDS = 5.0
 _ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, locked, totp_enrolled"
 _SESSION_COLUMNS = "token_hash, account_id, created_at, expires_at, last_seen_at, mfa_pending"
 _CAMERA_COLUMNS = "id, owner_id, name, created_at, lat, lon"
+_REQUEST_COLUMNS = (
+    "id, camera_id, account_id, agency_id, case_number, reason, duration_seconds, urgent, created_at, expires_at,"
+    " state, answered_at"
+)
 
 
 class SqliteStore:
@@ -556,6 +563,112 @@ class SqliteStore:
 
         return await self._write(body)
 
+    # -- access requests ------------------------------------------------------------------------------
+    # Not consent: the change marker stays. An approval opens nothing by itself; the grant it leads to is written
+    # through put_grant.
+
+    async def add_access_request(
+        self,
+        camera_id: str,
+        account_id: int,
+        case_number: str,
+        reason: str,
+        duration_seconds: float,
+        urgent: bool,
+        now: float,
+        expires_at: float,
+    ) -> AccessRequest:
+        """A new pending request for the agency the officer belongs to now (read in the same transaction); NotFound
+        for an unknown camera or account, ValueError for a duration that is not positive or a time not finite."""
+        checks.check_positive("duration_seconds", duration_seconds)
+        checks.check_finite("now", now)
+        checks.check_finite("expires_at", expires_at)
+
+        async def body(db: aiosqlite.Connection) -> AccessRequest:
+            if not await _exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise NotFound(f"camera {camera_id!r} not found")
+            rows = list(await db.execute_fetchall("SELECT agency_id FROM accounts WHERE id = ?", (account_id,)))
+            if not rows:
+                raise NotFound(f"account {account_id} not found")
+            rows = list(
+                await db.execute_fetchall(
+                    "INSERT INTO access_requests (camera_id, account_id, agency_id, case_number, reason,"
+                    " duration_seconds, urgent, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" RETURNING {_REQUEST_COLUMNS}",
+                    (
+                        camera_id,
+                        account_id,
+                        rows[0]["agency_id"],
+                        case_number,
+                        reason,
+                        duration_seconds,
+                        int(bool(urgent)),
+                        now,
+                        expires_at,
+                    ),
+                )
+            )
+            return sqlite_rows.access_request(sqlite_rows.first(rows))
+
+        return await self._write(body)
+
+    async def get_access_request(self, request_id: int) -> AccessRequest:
+        """The request, whatever its state; NotFound if unknown."""
+        rows = await self._read(f"SELECT {_REQUEST_COLUMNS} FROM access_requests WHERE id = ?", (request_id,))
+        if not rows:
+            raise NotFound(f"access request {request_id} not found")
+        return sqlite_rows.access_request(rows[0])
+
+    async def list_access_requests(
+        self, camera_id: str | None = None, account_id: int | None = None
+    ) -> list[AccessRequest]:
+        """Requests, newest (the last made: highest id) first, of one camera and/or one officer if given."""
+        where, params = _request_filter(camera_id, account_id)
+        rows = await self._read(f"SELECT {_REQUEST_COLUMNS} FROM access_requests{where} ORDER BY id DESC", params)
+        return [sqlite_rows.access_request(row) for row in rows]
+
+    async def answer_access_request(self, request_id: int, state: RequestState, now: float) -> AccessRequest:
+        """Approve or decline a pending request at `now`: one conditional UPDATE (still pending, `now` before
+        expires_at), so of two hubs answering at once exactly one succeeds. Conflict if it was answered or has
+        expired (a pending request past expires_at is left for `expire_access_requests`), NotFound if unknown,
+        ValueError for any other state."""
+        state = _answer_state(state)
+        checks.check_finite("now", now)
+
+        async def body(db: aiosqlite.Connection) -> AccessRequest:
+            rows = list(
+                await db.execute_fetchall(
+                    "UPDATE access_requests SET state = ?, answered_at = ?"
+                    " WHERE id = ? AND state = 'pending' AND ? < expires_at"
+                    f" RETURNING {_REQUEST_COLUMNS}",
+                    (state.value, now, request_id, now),
+                )
+            )
+            if rows:
+                return sqlite_rows.access_request(rows[0])
+            rows = list(await db.execute_fetchall("SELECT state FROM access_requests WHERE id = ?", (request_id,)))
+            if not rows:
+                raise NotFound(f"access request {request_id} not found")
+            raise _unanswerable(request_id, RequestState(rows[0]["state"]))
+
+        return await self._write(body)
+
+    async def expire_access_requests(self, now: float) -> list[AccessRequest]:
+        """Mark every pending request with expires_at <= now expired, answered at its expires_at: one conditional
+        UPDATE, so each is expired (and returned) once, whichever hub asks first. The ones this call expired,
+        by id."""
+        checks.check_finite("now", now)
+
+        async def body(db: aiosqlite.Connection) -> list[AccessRequest]:
+            rows = await db.execute_fetchall(
+                "UPDATE access_requests SET state = 'expired', answered_at = expires_at"
+                f" WHERE state = 'pending' AND expires_at <= ? RETURNING {_REQUEST_COLUMNS}",
+                (now,),
+            )
+            return sorted((sqlite_rows.access_request(row) for row in rows), key=lambda r: r.id)
+
+        return await self._write(body)
+
     async def get_pilot(self) -> Pilot | None:
         """The pilot's window, or None if an admin never set one."""
         rows = await self._read("SELECT starts_at, ends_at, version FROM pilot WHERE id = 1")
@@ -659,6 +772,34 @@ async def _check_agency_rule(db: aiosqlite.Connection, role: Role, agency_id: st
         return
     if not await _exists(db, "SELECT 1 FROM agencies WHERE id = ?", (agency_id,)):
         raise ValueError(f"an officer account needs an existing agency; {agency_id!r} is unknown")
+
+
+def _request_filter(camera_id: str | None, account_id: int | None) -> tuple[str, list[object]]:
+    """A WHERE clause (or "") and its parameters for listing access requests."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if camera_id is not None:
+        clauses.append("camera_id = ?")
+        params.append(camera_id)
+    if account_id is not None:
+        clauses.append("account_id = ?")
+        params.append(account_id)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _answer_state(state: RequestState) -> RequestState:
+    """An answer is an approval or a decline; ValueError otherwise."""
+    state = RequestState(state)
+    if state not in (RequestState.APPROVED, RequestState.DECLINED):
+        raise ValueError("an access request is answered by approving or declining it")
+    return state
+
+
+def _unanswerable(request_id: int, state: RequestState) -> Conflict:
+    """Why a request cannot be answered: it already was, or it has expired (pending, but past expires_at)."""
+    if state in (RequestState.APPROVED, RequestState.DECLINED):
+        return Conflict(f"access request {request_id} was already {state.value}")
+    return Conflict(f"access request {request_id} has expired")
 
 
 async def _check_token_free(db: aiosqlite.Connection, token_hash: str, except_camera: str | None = None) -> None:

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from hub.consent.decision import Grant
-from hub.store.base import Account, Camera, Role, Session
+from hub.store.base import AccessRequest, Account, Camera, RequestState, Role, Session
 
 
 def first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
@@ -52,6 +52,23 @@ def grant(row: sqlite3.Row) -> Grant:
         agencies=decode_agencies(row["agencies"]),
         revoked_at=row["revoked_at"],
         version=row["version"],
+    )
+
+
+def access_request(row: sqlite3.Row) -> AccessRequest:
+    return AccessRequest(
+        id=row["id"],
+        camera_id=row["camera_id"],
+        account_id=row["account_id"],
+        agency_id=row["agency_id"],
+        case_number=row["case_number"],
+        reason=row["reason"],
+        duration_seconds=row["duration_seconds"],
+        urgent=bool(row["urgent"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        state=RequestState(row["state"]),
+        answered_at=row["answered_at"],
     )
 
 

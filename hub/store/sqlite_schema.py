@@ -101,6 +101,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE cameras ADD COLUMN lat REAL CHECK (lat BETWEEN -90 AND 90)",
         "ALTER TABLE cameras ADD COLUMN lon REAL CHECK (lon BETWEEN -180 AND 180 AND (lat IS NULL) = (lon IS NULL))",
     ),
+    # 2 -> 3: officers' requests for live access, answered by the camera's owner or expired.
+    (
+        # agency_id is the officer's agency when the request was made (NULL for an account without one), kept
+        # as it was. answered_at is when it was approved, declined or expired (an expiry is dated at
+        # expires_at), NULL exactly while pending. Ids are AUTOINCREMENT: a request number in the audit log
+        # never comes to mean another request.
+        """CREATE TABLE access_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id TEXT NOT NULL REFERENCES cameras (id),
+            account_id INTEGER NOT NULL REFERENCES accounts (id),
+            agency_id TEXT,
+            case_number TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            duration_seconds REAL NOT NULL CHECK (duration_seconds > 0),
+            urgent INTEGER NOT NULL CHECK (urgent IN (0, 1)),
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'declined', 'expired')),
+            answered_at REAL,
+            CHECK ((state = 'pending') = (answered_at IS NULL))
+        ) STRICT""",
+        "CREATE INDEX access_requests_by_camera ON access_requests (camera_id)",
+        "CREATE INDEX access_requests_by_account ON access_requests (account_id)",
+        # For expiry: the pending ones by deadline.
+        "CREATE INDEX access_requests_by_state ON access_requests (state, expires_at)",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
