@@ -3,6 +3,9 @@
 The owner is told (a WARNING log line, then an optional hook) that someone is watching before the source is
 even opened, so no frame leaves before they know (invariant 3). Losing the control channel stops publishing:
 video flows only while the hub that asked for it can also tell us to stop.
+
+The owner's privacy masks are kept in memory across reconnects and applied to every frame until the hub sends
+others; a malformed masks message changes nothing. Snapshots are answered off the control worker.
 """
 
 from __future__ import annotations
@@ -10,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import aiohttp
 
 from device_agent import control
 from device_agent.config import AgentConfig
 from device_agent.endpoints import control_url, hub_label
-from device_agent.sources import FrameSource, SourceError, open_source
-from device_agent.track import CameraTrack
+from device_agent.masks import LiveMasks, MaskSet
+from device_agent.publication import Publication
+from device_agent.snapshot import Snapshots, grab_still
+from device_agent.stamp import Image
 from device_agent.watching import WatchLog
-from device_agent.whip import WhipError, WhipPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +31,6 @@ WatchingHook = Callable[[int], Awaitable[None]]
 HEARTBEAT = 10.0
 _CONNECT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=5)
 _REJECTED = {401: "bad device token", 403: "device token not allowed for this camera", 404: "unknown camera"}
-
-
-@dataclass(slots=True)
-class _Publication:
-    source: FrameSource
-    track: CameraTrack
-    publisher: WhipPublisher
-    watcher: asyncio.Task[None] | None = None
 
 
 class Agent:
@@ -46,13 +41,16 @@ class Agent:
         self._on_watching = on_watching
         self._rtc_config = config.rtc_configuration()
         self._lock = asyncio.Lock()  # start and stop never interleave
-        self._publication: _Publication | None = None
+        self._publication: Publication | None = None
         self._hub: str = config.hubs[0]
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._session: aiohttp.ClientSession | None = None
         self._shutting_down = False
         self._teardowns: set[asyncio.Future[None]] = set()
+        self._replies: set[asyncio.Task[None]] = set()  # confirmations sent from the frame path
         self.watching = WatchLog(config.camera_id, config.on_watch)
+        self.masks = LiveMasks(self._masks_applied)
+        self._snapshots = Snapshots(config.camera_id, self._still, self._send)
 
     @property
     def publishing(self) -> bool:
@@ -75,7 +73,7 @@ class Agent:
                     if isinstance(result, Exception):
                         logger.error("camera %s: control loop crashed", self._config.camera_id, exc_info=result)
                 await self._stop_publishing("agent shutting down")
-                await asyncio.gather(*self._teardowns, return_exceptions=True)
+                await asyncio.gather(*self._teardowns, *self._replies, return_exceptions=True)
                 await self.watching.close()
                 self._session = None
         logger.info("camera %s: agent stopped", self._config.camera_id)
@@ -134,6 +132,7 @@ class Agent:
             finally:
                 worker.cancel()
                 await asyncio.wait([worker])
+                await self._snapshots.close()  # before stopping: a one-off capture holds the publishing lock
                 # Video flows only while the hub can tell us to stop; on shutdown, report before closing.
                 await self._stop_publishing("agent shutting down" if self._shutting_down else "control channel closed")
                 self.watching.clear()  # without the hub we cannot know who still watches
@@ -165,7 +164,11 @@ class Agent:
         try:
             message = control.parse_message(text)
         except control.MalformedMessage as exc:
-            logger.warning("camera %s: ignoring a malformed control message: %s", camera, exc)
+            if exc.kind == "masks":
+                # Fail closed: the masks in force stay in force.
+                logger.error("camera %s: %s; still applying masks version %s", camera, exc, self.masks.current.version)
+            else:
+                logger.warning("camera %s: ignoring a malformed control message: %s", camera, exc)
             return
         match message:
             case control.Hello(camera_id=hub_camera):
@@ -183,17 +186,44 @@ class Agent:
                 if self._publication is None:
                     logger.info("camera %s: hub asked to stop (%s); not publishing", camera, reason)
                 await self._stop_publishing(f"hub asked: {reason}")
+            case control.Masks(version=version, masks=masks):
+                logger.info("camera %s: %d privacy mask(s), version %d", camera, len(masks), version)
+                # No await between the swap and reading `publishing`: _stop_publishing cannot run in between.
+                self.masks.replace(MaskSet(version, masks), producing=self._publication is not None)
+            case control.Snapshot(id=request_id):
+                await self._snapshots.request(request_id)
             case control.Unknown(type=kind):
                 logger.info("camera %s: ignoring unknown control message type %s", camera, kind)
 
     async def _send_state(self) -> None:
+        await self._send(control.state_message(self.publishing))
+
+    async def _send(self, text: str) -> None:
+        """Send one message to the hub if connected; a lost connection is logged, not raised."""
         ws = self._ws
         if ws is None or ws.closed:
             return
         try:
-            await ws.send_str(control.state_message(self.publishing))
+            await ws.send_str(text)
         except (aiohttp.ClientError, ConnectionError) as exc:
-            logger.info("camera %s: could not report state: %s", self._config.camera_id, type(exc).__name__)
+            logger.info("camera %s: could not reach the hub: %s", self._config.camera_id, type(exc).__name__)
+
+    def _masks_applied(self, version: int) -> None:
+        """Called from the frame path once frames carry masks `version`: confirm without holding the frame up."""
+        logger.info("camera %s: masks version %d applied to every frame from now on", self._config.camera_id, version)
+        reply = asyncio.create_task(self._send(control.masks_applied_message(version)))
+        self._replies.add(reply)
+        reply.add_done_callback(self._replies.discard)
+
+    async def _still(self) -> Image:
+        """A raw picture for a snapshot: from the running capture, else from the source opened briefly."""
+        async with self._lock:
+            publication = self._publication
+            if publication is None:
+                # Under the lock, so a "publish" waits for the source to close instead of opening it twice.
+                config = self._config
+                return await grab_still(config.source, config.width, config.height, config.display_name)
+        return await publication.track.still()  # outside the lock: a "stop" never waits for a frame
 
     async def _start_publishing(self, watchers: int) -> None:
         """Tell the owner, then open the source and publish; a no-op if already publishing."""
@@ -209,7 +239,7 @@ class Agent:
             logger.warning("camera %s: %d officer(s) watching; starting to publish", camera, watchers)
             if not await self._notify_owner(watchers):
                 return
-            publication = await self._open_publication()
+            publication = await Publication.open(self._config, self._hub, self._rtc_config, self._session, self.masks)
             if publication is None:
                 return
             self._publication = publication
@@ -234,39 +264,9 @@ class Agent:
             return False
         return True
 
-    async def _open_publication(self) -> _Publication | None:
-        config = self._config
-        try:
-            source = await open_source(config.source, config.width, config.height, config.display_name)
-        except SourceError as exc:
-            logger.error("camera %s: %s", config.camera_id, exc)
-            return None
-        track = CameraTrack(source, config.fps)
-        publisher = WhipPublisher(
-            self._hub, config.camera_id, config.token, self._rtc_config, config.codec, session=self._session
-        )
-        try:
-            await publisher.start(track)
-        except BaseException as exc:
-            track.enabled = False
-            track.stop()
-            source.close()
-            if not isinstance(exc, WhipError | aiohttp.ClientError | TimeoutError | OSError):
-                raise
-            logger.error("camera %s: cannot publish: %s", config.camera_id, exc)
-            return None
-        return _Publication(source, track, publisher)
-
-    async def _watch(self, publication: _Publication) -> None:
+    async def _watch(self, publication: Publication) -> None:
         """Stop publishing if the WebRTC connection or the source dies under us."""
-        track_ended = asyncio.Event()
-        publication.track.on("ended", track_ended.set)
-        waits = {asyncio.ensure_future(publication.publisher.ended.wait()), asyncio.ensure_future(track_ended.wait())}
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
+        await publication.ended()
         if self._publication is publication:
             await self._stop_publishing("connection or source failed")
 
@@ -277,24 +277,12 @@ class Agent:
             if publication is None:
                 return
             publication.track.enabled = False  # not one more frame, even while the DELETE is in flight
+            self.masks.idle()  # so masks not yet carried by a frame are in force for all there will be
             if publication.watcher is not None and publication.watcher is not asyncio.current_task():
                 publication.watcher.cancel()
             # Shielded and tracked: a cancelled caller must not cut the DELETE short, and `run` waits for it.
-            teardown = asyncio.ensure_future(self._teardown(publication, reason))
+            teardown = asyncio.ensure_future(publication.close(self._config.camera_id, reason))
             self._teardowns.add(teardown)
             teardown.add_done_callback(self._teardowns.discard)
             await asyncio.shield(teardown)
         await self._send_state()
-
-    async def _teardown(self, publication: _Publication, reason: str) -> None:
-        try:
-            await publication.publisher.stop()
-        finally:
-            publication.track.stop()
-            publication.source.close()
-            logger.info(
-                "camera %s: publishing stopped (%s); %d frame(s) sent",
-                self._config.camera_id,
-                reason,
-                publication.track.frames,
-            )

@@ -6,22 +6,41 @@ Hub to agent (JSON text frames):
     {"type": "watchers", "watchers": N, "viewers": [...]}  the viewers changed
         each viewer: {"id", "officer", "agency", "case", "since"}: the owner's device learns who looks
     {"type": "stop", "reason": "..."}           stop publishing now
+    {"type": "masks", "version": N, "masks": [{"points": [[x, y], ...], "style": "black"|"blur"}, ...]}
+        the owner's privacy masks, applied in the home before encoding: polygons in coordinates relative to the
+        frame (0..1 on both axes), 3..64 points each, at most 32 polygons; N is an integer >= 0; an empty list
+        removes every mask. The agent keeps the last set it was given (across reconnects) until told otherwise.
+    {"type": "snapshot", "id": "<opaque>"}      one still picture, for the owner to draw masks on
 Agent to hub:
     {"type": "state", "publishing": true|false} on connect and after every change
-Anything else is logged and ignored; a malformed "publish" never starts publishing (fail closed).
+    {"type": "masks_applied", "version": N}     every frame produced from now on carries version N's masks:
+        sent after the first frame masked with them, or at once when not publishing (nothing leaves; the next
+        publication starts with them). A set replaced before any frame carried it is never confirmed.
+    {"type": "snapshot", "id": same, "jpeg": "<base64>"}   the raw picture (the owner's page draws the masks
+    {"type": "snapshot", "id": same, "error": "<short text>"}   over it), at most 640 px wide and 512 KiB
+Anything else is logged and ignored; a malformed "publish" never starts publishing, and a malformed "masks"
+never changes the masks in force (fail closed: what was masked stays masked).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from dataclasses import dataclass
 
+from device_agent.masks import MAX_VERSION, Mask, MaskError, parse_masks
+
 _MAX_TEXT = 200
+MAX_SNAPSHOT_ID = 200
 
 
 class MalformedMessage(ValueError):
-    """A control message that is not the JSON object the protocol describes."""
+    """A control message that is not the JSON object the protocol describes; `kind` is its type if known."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +85,28 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
+class Masks:
+    """The owner's privacy masks, numbered by the hub; no masks removes them all."""
+
+    version: int
+    masks: tuple[Mask, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The hub asks for one still picture; the reply carries the same opaque `id`."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A well-formed message of a type this agent does not know."""
 
     type: str
 
 
-ControlMessage = Hello | Publish | Watchers | Stop | Unknown
+ControlMessage = Hello | Publish | Watchers | Stop | Masks | Snapshot | Unknown
 
 
 def _clean(value: object) -> str:
@@ -102,6 +136,24 @@ def _viewers(data: dict[str, object]) -> tuple[Viewer, ...]:
     return tuple(viewers)
 
 
+def _masks(data: dict[str, object]) -> Masks:
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION:
+        raise MalformedMessage("masks needs an integer 'version' >= 0", "masks")
+    try:
+        return Masks(version, parse_masks(data.get("masks")))
+    except MaskError as exc:
+        raise MalformedMessage(f"masks version {version}: {exc}", "masks") from exc
+
+
+def _snapshot(data: dict[str, object]) -> Snapshot:
+    request_id = data.get("id")
+    # Echoed back verbatim (JSON escapes it), so any string will do, but not an unbounded one.
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_SNAPSHOT_ID:
+        raise MalformedMessage(f"snapshot needs a string 'id' of 1..{MAX_SNAPSHOT_ID} characters", "snapshot")
+    return Snapshot(request_id)
+
+
 def parse_message(text: str) -> ControlMessage:
     """Parse one text frame from the hub; MalformedMessage if it is not a typed JSON object."""
     try:
@@ -120,12 +172,31 @@ def parse_message(text: str) -> ControlMessage:
         return Watchers(_count(data), _viewers(data))
     if kind == "stop":
         return Stop(_clean(data.get("reason") or "no reason given"))
+    if kind == "masks":
+        return _masks(data)
+    if kind == "snapshot":
+        return _snapshot(data)
     return Unknown(_clean(kind))
 
 
 def state_message(publishing: bool) -> str:
     """The agent's report of whether it is publishing."""
     return json.dumps({"type": "state", "publishing": publishing})
+
+
+def masks_applied_message(version: int) -> str:
+    """Every frame produced from now on carries masks `version`."""
+    return json.dumps({"type": "masks_applied", "version": version})
+
+
+def snapshot_message(request_id: str, jpeg: bytes) -> str:
+    """The answer to a snapshot request: the picture as base64 JPEG."""
+    return json.dumps({"type": "snapshot", "id": request_id, "jpeg": base64.b64encode(jpeg).decode("ascii")})
+
+
+def snapshot_error_message(request_id: str, error: str) -> str:
+    """The answer to a snapshot request that could not be met."""
+    return json.dumps({"type": "snapshot", "id": request_id, "error": error})
 
 
 class Backoff:

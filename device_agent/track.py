@@ -3,6 +3,10 @@
 Like Frigate's capture loop, the track checks its `enabled` flag before every frame: once the agent is told to
 stop, no further frame is produced even while the WHIP session is still being torn down. There is no audio
 track (invariant 5).
+
+Privacy masks are applied here, to the picture the source gave (after a synthetic source's capture stamp is
+drawn, so the stamp cannot repaint a masked pixel) and before it becomes a VideoFrame for the encoder: masked
+pixels never leave the home. Each frame reads the mask set in force once, so it is masked with one whole set.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from device_agent.masks import LiveMasks
 from device_agent.sources import FrameSource, SourceError
+from device_agent.stamp import Image
 
 logger = logging.getLogger(__name__)
 
@@ -24,20 +30,24 @@ TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 
 
 class CameraTrack(MediaStreamTrack):
-    """A video track reading `source` at `fps` frames per second, with 90 kHz timestamps."""
+    """A video track reading `source` at `fps` frames per second, with 90 kHz timestamps, masked by `masks`."""
 
     kind = "video"
 
-    def __init__(self, source: FrameSource, fps: int = 15) -> None:
+    def __init__(self, source: FrameSource, fps: int = 15, masks: LiveMasks | None = None) -> None:
         super().__init__()
         if not 1 <= fps <= 60:
             raise ValueError("fps must be within 1..60")
         self.enabled = True
         self._source = source
+        self._masks = masks if masks is not None else LiveMasks()
         self._period = 1.0 / fps
         self._start: float | None = None
         self._next = 0.0
         self.frames = 0
+        self.mask_version: int | None = None  # the mask version of the last frame produced
+        self._raw: Image | None = None  # the last picture captured, unmasked, for the owner's snapshot
+        self._captured = asyncio.Event()
 
     async def recv(self) -> av.VideoFrame:
         """The next frame; its pixels are captured (and stamped) just before it is returned."""
@@ -52,11 +62,29 @@ class CameraTrack(MediaStreamTrack):
             raise MediaStreamError(str(exc)) from exc
         # Disabled while the read was in flight: that frame must not leave either.
         self._ensure_enabled()
-        frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+        masks = self._masks.current  # read once: the whole frame is masked with this one set
+        try:
+            masked = masks.apply(img)
+        except Exception as exc:
+            # Fail closed: a frame that could not be masked is not sent, and the publication ends.
+            logger.exception("could not apply the privacy masks")
+            self.stop()
+            raise MediaStreamError("masking failed") from exc
+        frame = av.VideoFrame.from_ndarray(masked, format="bgr24")
         frame.pts = pts
         frame.time_base = TIME_BASE
         self.frames += 1
+        self.mask_version = masks.version
+        self._raw = img  # apply() never writes to it, and the frame holds its own copy of the pixels
+        self._captured.set()
+        self._masks.produced(masks)  # may confirm the set to the hub: this frame is produced, nothing awaits
         return frame
+
+    async def still(self) -> Image:
+        """The last picture captured, before masks (for the owner's snapshot); waits for the first one."""
+        await self._captured.wait()
+        assert self._raw is not None
+        return self._raw
 
     def _ensure_enabled(self) -> None:
         if self.readyState != "live":

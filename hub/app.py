@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub import sync
-from hub.api import accounts, cameras, events, health, mfa, pilot, requests, session, transparency
+from hub.api import accounts, cameras, events, health, masks, mfa, pilot, requests, session, transparency
 from hub.api import audit as audit_api
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
@@ -24,6 +24,7 @@ from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC,
 from hub.live import LiveEvents
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
+from hub.media.masks import push_masks
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
 from hub.routing.redis import RedisRouter
@@ -79,6 +80,8 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds, live)
     app[STORE], app[AUDIT], app[REGISTRY], app[METRICS], app[STREAMS] = store, audit, registry, metrics, streams
     app[LIVE] = live
+    # A new mask version (set here or on another hub) goes to the camera's agent if it is connected here.
+    registry.on_masks_changed = lambda camera_id: streams.spawn(push_masks(app, camera_id), f"masks-{camera_id}")
     app[ROUTER] = router = make_router(app)
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
@@ -154,6 +157,9 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
     r.add_put("/api/cameras/{camera_id}/location", cameras.set_location)
+    r.add_get("/api/cameras/{camera_id}/masks", masks.get_masks)
+    r.add_put("/api/cameras/{camera_id}/masks", masks.put_masks)
+    r.add_get("/api/cameras/{camera_id}/snapshot", masks.get_snapshot)
     r.add_post("/api/cameras/{camera_id}/requests", requests.ask)
     r.add_get("/api/requests", requests.list_requests)
     r.add_post("/api/requests/{request_id}/approve", requests.approve)
@@ -184,7 +190,13 @@ def _routes(app: web.Application) -> None:
     r.add_get("/css/{name}", asset)
 
 
-PAGES = {"/": "index.html", "/resident": "resident.html", "/officer": "officer.html", "/admin": "admin.html"}
+PAGES = {
+    "/": "index.html",
+    "/resident": "resident.html",
+    "/resident/masks": "masks.html",
+    "/officer": "officer.html",
+    "/admin": "admin.html",
+}
 ASSETS = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
 
 

@@ -51,6 +51,13 @@ ROWS = [
         Reason.AGENCY_OUT_OF_SCOPE,
     ),
     ("agency in scope", T, cam(grant=grant(agencies=frozenset({"metro"}))), OFFICER, Reason.OK),
+    ("masks changed, agent not confirmed", T, cam(masks_version=5, masks_applied=4), OFFICER, Reason.MASKS_PENDING),
+    ("masks unknown after the agent reconnected", T, cam(masks_version=5, masks_applied=-1), OFFICER,
+     Reason.MASKS_PENDING),
+    ("masks confirmed", T, cam(masks_version=5, masks_applied=5), OFFICER, Reason.OK),
+    ("never any masks, agent just connected", T, cam(masks_version=0, masks_applied=-1), OFFICER, Reason.OK),
+    ("consent reasons come before masks", T, cam(grant=None, masks_version=5, masks_applied=4), OFFICER,
+     Reason.NO_GRANT),
     ("empty agency list admits no one", T, cam(grant=grant(agencies=frozenset())), OFFICER, Reason.AGENCY_OUT_OF_SCOPE),
     ("officer without agency, scoped grant", T, cam(grant=grant(agencies=frozenset({"metro"}))),
      officer(agency_id=None), Reason.AGENCY_OUT_OF_SCOPE),
@@ -75,8 +82,8 @@ def test_every_reason_has_a_row() -> None:
     assert {row[-1] for row in ROWS} == set(Reason)
 
 
-def test_only_stale_state_may_recover() -> None:
-    assert [r for r in Reason if not r.terminal] == [Reason.OK, Reason.STATE_STALE]
+def test_only_stale_state_and_pending_masks_may_recover() -> None:
+    assert [r for r in Reason if not r.terminal] == [Reason.OK, Reason.STATE_STALE, Reason.MASKS_PENDING]
 
 
 GRANT_ROWS = [

@@ -91,10 +91,11 @@ async def test_withdrawal_mid_stream(hub, tokens, login, tmp_path: Path) -> None
 
 async def test_grant_runs_out(hub, tokens, login, tmp_path: Path) -> None:
     resident = await login("alice")
-    status, body = await resident.call("POST", f"/api/cameras/{CAM}/grant", {"duration_seconds": 4})
-    assert status == 201, body
     async with running_agent(hub, CAM, tokens[CAM], tmp_path) as agent:
+        # Watching first (the seed's grant), then the owner's new time box is short: it ends by the clock alone.
         viewer = await _watching(hub, tokens, login, tmp_path)
+        status, body = await resident.call("POST", f"/api/cameras/{CAM}/grant", {"duration_seconds": 2})
+        assert status == 201, body
         ends_at = parse_time(body["grant"]["ends_at"])
         event = await viewer.wait_end(timeout=15)
         assert event["reason"] == "grant_expired"
@@ -120,12 +121,14 @@ async def test_pilot_ended_by_admin(hub, tokens, login, tmp_path: Path) -> None:
 
 async def test_pilot_runs_out_by_time(hub, tokens, login, tmp_path: Path) -> None:
     admin = await login("ada")
-    now = time.time()
-    status, body = await admin.call("PUT", "/api/pilot", {"starts_at": now - 60, "ends_at": now + 4})
-    assert status == 200, body
     async with running_agent(hub, CAM, tokens[CAM], tmp_path):
+        # Watching first, then the pilot is set to end shortly: its end comes by the clock alone.
         viewer = await _watching(hub, tokens, login, tmp_path)
+        ends = time.time() + 2
+        status, body = await admin.call("PUT", "/api/pilot", {"starts_at": ends - 3600, "ends_at": ends})
+        assert status == 200, body
         event = await viewer.wait_end(timeout=15)
         assert event["reason"] == "pilot_over"
-        _assert_nothing_after(viewer, now + 4)
+        assert abs(parse_time(event["at"]) - ends) < 0.01  # the page can say when it ended
+        _assert_nothing_after(viewer, ends)
         await viewer.close()

@@ -592,6 +592,118 @@ async def test_set_camera_location_of_an_unknown_camera(store: Store) -> None:
         await store.set_camera_location("cam-9", (1.0, 2.0))
 
 
+# -- privacy masks ----------------------------------------------------------------------------------------
+
+# As `hub.media.masks.validate_masks` passes them; the stores keep them verbatim. Coordinates not exact in
+# decimal, and keys out of order, to show they come back exactly.
+MASKS = [
+    {"style": "black", "points": [[0.0, 0.0], [1 / 3, 0.1 + 0.2], [0.5, 1.0]]},
+    {"points": [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]], "style": "blur"},
+]
+
+
+async def test_a_new_camera_has_no_masks(store: Store) -> None:
+    camera_id = await _camera(store)
+    assert await store.get_camera_masks(camera_id) == (0, [])
+    assert (await store.get_camera(camera_id)).masks_version == 0
+    assert [c.masks_version for c in await store.list_cameras()] == [0]
+
+
+async def test_camera_masks_round_trip(store: Store) -> None:
+    rosa = await _resident(store)
+    camera = await store.add_camera("cam-1", rosa.id, "Front door", "tok-1", location=(1.0, 2.0))
+    version = await store.set_camera_masks("cam-1", MASKS)
+    assert version > 0
+    assert await store.get_camera_masks("cam-1") == (version, MASKS)
+    masked = replace(camera, masks_version=version)
+    assert await store.get_camera("cam-1") == masked
+    assert await store.camera_for_token("tok-1") == masked
+    assert await store.list_cameras() == [masked]
+    assert await store.list_cameras(rosa.id) == [masked]
+    # Moving the camera keeps its masks.
+    moved = await store.set_camera_location("cam-1", (3.0, 4.0))
+    assert moved.masks_version == version
+    assert await store.get_camera_masks("cam-1") == (version, MASKS)
+
+
+async def test_mask_versions_come_from_the_shared_counter(store: Store) -> None:
+    await _camera(store, "cam-1")
+    await _camera(store, "cam-2")
+    taken = [
+        (await store.put_grant("cam-1", T0, T0 + HOUR, None)).version,
+        (await store.set_pilot(T0, T0 + HOUR)).version,
+        (await store.set_policy(HOUR)).version,
+    ]
+    first = await store.set_camera_masks("cam-1", MASKS)
+    assert first > max(taken)
+    assert await store.change_marker() == first
+    grant = await store.put_grant("cam-2", T0, T0 + HOUR, None)
+    assert grant.version > first
+    second = await store.set_camera_masks("cam-1", MASKS[:1])
+    assert second > grant.version
+    assert await store.get_camera_masks("cam-1") == (second, MASKS[:1])
+    # Each camera has its own masks.
+    assert await store.get_camera_masks("cam-2") == (0, [])
+    other = await store.set_camera_masks("cam-2", MASKS[1:])
+    assert other > second
+    assert await store.get_camera_masks("cam-1") == (second, MASKS[:1])
+    assert {c.id: c.masks_version for c in await store.list_cameras()} == {"cam-1": second, "cam-2": other}
+
+
+async def test_clearing_masks_still_raises_their_version(store: Store) -> None:
+    camera_id = await _camera(store)
+    set_at = await store.set_camera_masks(camera_id, MASKS)
+    cleared_at = await store.set_camera_masks(camera_id, [])
+    assert cleared_at > set_at
+    assert await store.get_camera_masks(camera_id) == (cleared_at, [])
+    assert (await store.get_camera(camera_id)).masks_version == cleared_at
+    # Setting the same masks again is a new version too: the agent must confirm each one.
+    again = await store.set_camera_masks(camera_id, [])
+    assert again > cleared_at
+    assert await store.get_camera_masks(camera_id) == (again, [])
+
+
+async def test_masks_of_an_unknown_camera(store: Store) -> None:
+    await _camera(store)
+    marker = await store.change_marker()
+    with pytest.raises(NotFound, match="cam-9"):
+        await store.set_camera_masks("cam-9", MASKS)
+    with pytest.raises(NotFound, match="cam-9"):
+        await store.get_camera_masks("cam-9")
+    assert await store.change_marker() == marker
+    assert await store.get_camera_masks("cam-1") == (0, [])
+
+
+@pytest.mark.parametrize("bad", [{"points": []}, [["not", "an", "object"]], [{"x": float("nan")}]])
+async def test_masks_that_are_not_a_list_of_json_objects_are_refused(store: Store, bad: object) -> None:
+    camera_id = await _camera(store)
+    marker = await store.change_marker()
+    with pytest.raises(ValueError):
+        await store.set_camera_masks(camera_id, bad)  # type: ignore[arg-type]
+    assert await store.change_marker() == marker
+    assert await store.get_camera_masks(camera_id) == (0, [])
+
+
+async def test_masks_set_by_one_store_are_seen_by_another_and_kept_across_a_restart(open_store: OpenStore) -> None:
+    first, other = await open_store(), await open_store()
+    camera_id = await _camera(first)
+    seen = await other.change_marker()
+    version = await first.set_camera_masks(camera_id, MASKS)
+    assert await other.change_marker() == version > seen
+    assert await other.get_camera_masks(camera_id) == (version, MASKS)
+    assert (await other.get_camera(camera_id)).masks_version == version
+    await first.close()
+    await other.close()
+
+    again = await open_store()
+    assert await again.get_camera_masks(camera_id) == (version, MASKS)
+    assert (await again.get_camera(camera_id)).masks_version == version
+    assert [c.masks_version for c in await again.list_cameras()] == [version]
+    assert (await again.camera_for_token("tok-" + camera_id)).masks_version == version
+    # Versions keep growing after a restart.
+    assert await again.set_camera_masks(camera_id, []) > version
+
+
 # -- grants -----------------------------------------------------------------------------------------------
 
 
@@ -1030,6 +1142,8 @@ async def test_change_marker_moves_on_every_consent_relevant_write(store: Store)
     assert await moved(store.set_account_disabled(officer.id, True))
     assert await moved(store.set_account_disabled(officer.id, False))
     assert await moved(store.delete_session("s1"))
+    assert await moved(store.set_camera_masks("cam-1", MASKS))
+    assert await moved(store.set_camera_masks("cam-1", []))
 
 
 async def test_change_marker_and_the_new_writes(store: Store) -> None:
@@ -1072,6 +1186,7 @@ async def test_change_marker_stays_on_reads(store: Store) -> None:
     await store.get_pilot()
     await store.get_policy()
     await store.list_cameras()
+    await store.get_camera_masks("cam-1")
     assert await store.change_marker() == marker
 
 

@@ -25,6 +25,7 @@ from tests.support.redis_server import RedisServer
 DEFAULT_MAX = 7 * 24 * 3600.0
 T0 = 1_700_000_000.0
 HOUR = 3600.0
+MASKS = [{"style": "black", "points": [[0.0, 0.0], [1 / 3, 0.1 + 0.2], [0.5, 1.0]]}]
 RECEIVE_TIMEOUT = 3.0
 # Short client timeouts for the fault tests; a failing call must end within a few of them.
 FAULT_TIMEOUT = 0.2
@@ -119,6 +120,11 @@ async def test_every_consent_write_is_announced_to_other_hubs(open_store: OpenSt
         await announced(writer.set_camera_location("cam-2", (1.0, 2.0)), "camera", "cam-2")
         await writer.set_camera_location("cam-2", (1.0, 2.0))  # unchanged: no message
         await announced(writer.set_camera_location("cam-2", None), "camera", "cam-2")
+        await announced(writer.set_camera_masks("cam-2", MASKS), "camera", "cam-2")
+        await announced(writer.set_camera_masks("cam-2", []), "camera", "cam-2")  # cleared: a change too
+        with pytest.raises(NotFound):
+            await writer.set_camera_masks("cam-9", MASKS)  # unknown camera: no change, no message
+        await announced(writer.set_policy(2 * HOUR), "policy", None)  # the next message is this one
 
 
 async def test_versions_in_messages_match_the_records(open_store: OpenStore) -> None:
@@ -129,6 +135,9 @@ async def test_versions_in_messages_match_the_records(open_store: OpenStore) -> 
         grant = await store.put_grant("cam-1", T0, T0 + HOUR, None)
         pilot = await store.set_pilot(T0, T0 + HOUR)
         assert [(await _next(messages))["version"] for _ in range(2)] == [grant.version, pilot.version]
+        masks_version = await store.set_camera_masks("cam-1", MASKS)
+        assert await _next(messages) == {"kind": "camera", "id": "cam-1", "version": masks_version}
+        assert (await store.get_camera("cam-1")).masks_version == masks_version
 
 
 async def test_an_idle_channel_stays_open(open_store: OpenStore) -> None:
@@ -207,6 +216,18 @@ async def test_keys_live_under_the_prefix_and_values_are_json(open_store: OpenSt
         "revoked_at": None,
         "version": int(await raw.get("pl:version") or 0),
     }
+
+
+async def test_camera_masks_live_in_the_camera_hash_as_json(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    await _camera(store)
+    assert not await raw.hexists("pl:camera:cam-1", "masks")  # none until set
+    version = await store.set_camera_masks("cam-1", MASKS)
+    assert await raw.hmget("pl:camera:cam-1", ["masks", "masks_version"]) == [
+        json.dumps(MASKS, sort_keys=True),  # verbatim: the script never re-encodes it
+        str(version),
+    ]
+    assert await raw.get("pl:version") == str(version)
 
 
 async def test_sessions_also_expire_in_redis(open_store: OpenStore, raw: aredis.Redis) -> None:
@@ -310,7 +331,7 @@ async def test_access_request_keys(open_store: OpenStore, raw: aredis.Redis) -> 
 
 
 async def test_records_from_before_the_new_fields_read_with_defaults(open_store: OpenStore, raw: aredis.Redis) -> None:
-    # Written as a hub of the previous version wrote them: no lock, TOTP, last-seen, MFA or position fields, and
+    # Written as a hub of the previous version wrote them: no lock, TOTP, last-seen, MFA, position or mask fields, and
     # no per-account session index.
     store = await open_store()
 
@@ -354,6 +375,12 @@ async def test_records_from_before_the_new_fields_read_with_defaults(open_store:
     assert (await store.set_camera_location("cam-1", (1.0, 2.0))).lat == 1.0
     with pytest.raises(NotFound):
         await store.finish_mfa("s2")
+    # A camera from before masks has none (version 0), and takes them.
+    assert await store.get_camera_masks("cam-1") == (0, [])
+    assert (await store.get_camera("cam-1")).masks_version == 0
+    version = await store.set_camera_masks("cam-1", MASKS)
+    assert await store.get_camera_masks("cam-1") == (version, MASKS)
+    assert [c.masks_version for c in await store.list_cameras()] == [version]
 
 
 # -- faults ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ both stores share is in tests/test_store_contract.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hub.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 DEFAULT_MAX = 7 * 24 * 3600.0
 T0 = 1_700_000_000.0
 HOUR = 3600.0
+MASKS = [{"style": "blur", "points": [[0.0, 0.0], [1 / 3, 0.5], [0.5, 1.0]]}]
 
 # The schema of version 1, as hub/store/sqlite_schema.py had it before the migration to version 2 (git show
 # HEAD:hub/store/sqlite_schema.py at the time): files written by hubs of that version look like this.
@@ -174,10 +176,15 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
         request = await store.add_access_request("cam-1", 1, "2024-0042", "a reason", HOUR, True, T0, T0 + 60)
         declined = await store.answer_access_request(request.id, RequestState.DECLINED, T0 + 1)
         assert await store.get_access_request(request.id) == declined
+        # An old camera has no masks until its owner sets some.
+        assert await store.get_camera_masks("cam-1") == (0, [])
+        version = await store.set_camera_masks("cam-1", MASKS)
+        assert version > 1
+        assert await store.get_camera_masks("cam-1") == (version, MASKS)
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     raw.close()
     # Opening it again runs no migration twice.
     store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
@@ -185,6 +192,8 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
         assert (await store.get_account(1)).mfa_enrolled
         assert (await store.get_camera("cam-1")).lon == -2.5
         assert [r.state for r in await store.list_access_requests()] == [RequestState.DECLINED]
+        assert await store.get_camera_masks("cam-1") == (version, MASKS)
+        assert (await store.get_camera("cam-1")).masks_version == version
     finally:
         await store.close()
 
@@ -224,10 +233,11 @@ async def test_a_version_2_file_is_migrated_and_takes_access_requests(tmp_path: 
         assert (request.id, request.agency_id, request.state) == (1, "pd", RequestState.PENDING)
         assert await store.list_access_requests(camera_id="cam-1") == [request]
         assert [r.id for r in await store.expire_access_requests(T0 + 60)] == [request.id]
+        assert await store.get_camera_masks("cam-1") == (0, [])
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert raw.execute("SELECT state, answered_at FROM access_requests").fetchall() == [("expired", T0 + 60)]
     raw.close()
     # Opening it again runs no migration twice.
@@ -236,6 +246,77 @@ async def test_a_version_2_file_is_migrated_and_takes_access_requests(tmp_path: 
         assert (await store.get_access_request(1)).state is RequestState.EXPIRED
     finally:
         await store.close()
+
+
+def _version_3_file(path: Path) -> None:
+    """A version-3 file, as a hub of that version wrote it: the version-1 file taken through the migrations 1 -> 2
+    and 2 -> 3, with a second camera and a pending access request."""
+    _old_file(path)
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        raw.execute("BEGIN IMMEDIATE")
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 3")
+        raw.execute("COMMIT")
+        raw.execute(
+            "INSERT INTO cameras (id, owner_id, name, token_hash, created_at, lat, lon)"
+            " VALUES ('cam-2', 1, 'Back door', 'tok-2', ?, 1.5, -2.5)",
+            (T0,),
+        )
+        raw.execute(
+            "INSERT INTO access_requests (camera_id, account_id, agency_id, case_number, reason, duration_seconds,"
+            " urgent, created_at, expires_at) VALUES ('cam-2', 1, NULL, 'c', 'r', 60.0, 0, ?, ?)",
+            (T0, T0 + 60),
+        )
+        assert "masks" not in [row[1] for row in raw.execute("PRAGMA table_info(cameras)")]
+    raw.close()
+
+
+async def test_a_version_3_file_is_migrated_and_takes_masks(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _version_3_file(path)
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert await store.get_camera("cam-2") == Camera("cam-2", 1, "Back door", T0, 1.5, -2.5, masks_version=0)
+        assert [c.masks_version for c in await store.list_cameras()] == [0, 0]
+        assert await store.get_camera_masks("cam-1") == (0, [])
+        assert await store.change_marker() == 1
+        assert [r.camera_id for r in await store.list_access_requests()] == ["cam-2"]
+        version = await store.set_camera_masks("cam-2", MASKS)
+        assert version == 2 == await store.change_marker()
+        assert await store.camera_for_token("tok-2") == Camera(
+            "cam-2", 1, "Back door", T0, 1.5, -2.5, masks_version=version
+        )
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        rows = raw.execute("SELECT id, masks, masks_version FROM cameras ORDER BY id").fetchall()
+        # Kept verbatim as JSON with sorted keys.
+        assert rows == [("cam-1", "[]", 0), ("cam-2", json.dumps(MASKS, sort_keys=True), version)]
+    raw.close()
+    # Opening it again runs no migration twice.
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert await store.get_camera_masks("cam-2") == (version, MASKS)
+    finally:
+        await store.close()
+
+
+async def test_the_masks_columns_refuse_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+        await store.add_camera("cam-1", rosa.id, "Front door", "tok-1")
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT masks, masks_version FROM cameras").fetchall() == [("[]", 0)]
+        for statement in ("UPDATE cameras SET masks = NULL", "UPDATE cameras SET masks_version = NULL"):
+            with pytest.raises(sqlite3.IntegrityError):
+                raw.execute(statement)
+    raw.close()
 
 
 async def test_the_access_requests_table_refuses_inconsistent_rows(tmp_path: Path) -> None:

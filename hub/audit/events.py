@@ -21,6 +21,7 @@ node that wrote it), `source` (the client's address, or null for the hub's own e
 |                           | mfa_enrolled, mfa_reset                                                       |
 | session.ended             | camera, view (the live view an admin ended), officer                          |
 | camera.registered/...     | camera, owner                                                                 |
+| masks.changed             | camera, owner, version, polygons (how many; where they are stays private)     |
 | view.requested            | camera, owner, case, reason                                                   |
 | view.denied               | camera, owner, case, reason, request (seq of view.requested), denied (why)    |
 | view.started              | camera, owner, case, reason, request                                          |

@@ -40,6 +40,7 @@ class Kind(StrEnum):
     ACCOUNT_MFA_RESET = "account.mfa_reset"
     CAMERA_REGISTERED = "camera.registered"
     CAMERA_TOKEN_ISSUED = "camera.token_issued"
+    MASKS_CHANGED = "masks.changed"
     SESSION_ENDED = "session.ended"
     VIEW_REQUESTED = "view.requested"
     VIEW_DENIED = "view.denied"

@@ -29,11 +29,13 @@ class Reason(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     SESSION_EXPIRED = "session_expired"
     NOT_AN_OFFICER = "not_an_officer"
+    # The owner changed the camera's privacy masks and its agent has not confirmed applying them yet.
+    MASKS_PENDING = "masks_pending"
 
     @property
     def terminal(self) -> bool:
         """True when waiting will not reopen the gate for this viewer (only stale state may recover)."""
-        return self not in (Reason.OK, Reason.STATE_STALE)
+        return self not in (Reason.OK, Reason.STATE_STALE, Reason.MASKS_PENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,10 @@ class CameraState:
     grant: Grant | None
     lease_until: float = math.inf
     version: int = 0
+    # Privacy masks: the version the owner set (0: never any) and the one the camera's agent confirmed applying
+    # (-1: unknown, such as just after it connected). Frames pass only once the agent applies the owner's version.
+    masks_version: int = 0
+    masks_applied: int = 0
 
 
 def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
@@ -113,6 +119,8 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
         return Reason.GRANT_EXPIRED
     if grant.agencies is not None and officer.agency_id not in grant.agencies:
         return Reason.AGENCY_OUT_OF_SCOPE
+    if camera.masks_version > 0 and camera.masks_applied < camera.masks_version:
+        return Reason.MASKS_PENDING
     return Reason.OK
 
 

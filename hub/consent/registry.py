@@ -47,6 +47,11 @@ class GateRegistry:
         self._reload_lock = asyncio.Lock()
         # Told when consent or the pilot changed (the pages' live updates); never on lease renewals.
         self.on_change: Callable[[], None] = lambda: None
+        # Privacy masks per camera: the version its owner set, and the version its agent confirmed applying.
+        self._masks_version: dict[str, int] = {}
+        self._masks_applied: dict[str, int] = {}
+        # Told (camera id) when a camera's mask version rose: its agent must be sent the new masks.
+        self.on_masks_changed: Callable[[str], None] = lambda camera_id: None
 
     # Reading ---------------------------------------------------------------------------------------------
     def gate(self, camera_id: str) -> CameraGate:
@@ -77,6 +82,25 @@ class GateRegistry:
             if officer_pass.state.account_id == account_id:
                 officer_pass.state = replace(officer_pass.state, enabled=False)
 
+    def require_masks(self, camera_id: str, version: int) -> None:
+        """The owner set masks `version`: the camera's gates close until its agent confirms applying it."""
+        if version > self._masks_version.get(camera_id, 0):
+            self._masks_version[camera_id] = version
+            self._rebuild([camera_id])
+            self.on_masks_changed(camera_id)
+            self.on_change()
+
+    def masks_unknown(self, camera_id: str) -> None:
+        """The camera's agent (re)connected: what it masks is unknown until it confirms."""
+        self._masks_applied[camera_id] = -1
+        self._rebuild([camera_id])
+
+    def masks_confirmed(self, camera_id: str, version: int) -> None:
+        """The camera's agent applies masks `version` to every frame it sends from now on."""
+        self._masks_applied[camera_id] = version
+        self._rebuild([camera_id])
+        self.on_change()
+
     def release_pass(self, session_hash: str) -> None:
         """Forget a pass nobody watches with any more."""
         self._passes.pop(session_hash, None)
@@ -101,6 +125,8 @@ class GateRegistry:
             grant=grant,
             lease_until=self._lease_until,
             version=version,
+            masks_version=self._masks_version.get(camera_id, 0),
+            masks_applied=self._masks_applied.get(camera_id, 0),
         )
 
     def _rebuild(self, camera_ids: Iterable[str]) -> None:
@@ -163,6 +189,9 @@ class GateRegistry:
             grants = await store.list_grants()
             pilot = await store.get_pilot()
             self._cameras = {camera.id for camera in cameras}
+            raised = [c.id for c in cameras if c.masks_version > self._masks_version.get(c.id, 0)]
+            for camera in cameras:
+                self._masks_version[camera.id] = max(camera.masks_version, self._masks_version.get(camera.id, 0))
             if pilot is None or self._pilot is None or pilot.version >= self._pilot.version:
                 self._pilot = pilot
             for grant in grants:
@@ -171,6 +200,8 @@ class GateRegistry:
                     self._grants[grant.camera_id] = grant
             self._rebuild(set(self._gates) | self._cameras)
             await self._reload_passes(store)
+            for camera_id in raised:
+                self.on_masks_changed(camera_id)
             self.on_change()
 
     async def _reload_passes(self, store: Store) -> None:

@@ -1,7 +1,8 @@
 """The control WebSocket of a camera's agent: the hub says when to publish and when to stop.
 
-Messages hub -> agent (JSON text): `hello`, `publish` {watchers}, `watchers` {watchers}, `stop` {reason}.
-Agent -> hub: `state` {publishing}. Anything else is logged and ignored.
+Messages hub -> agent (JSON text): `hello`, `publish` {watchers, viewers}, `watchers` {watchers, viewers},
+`stop` {reason}, `masks` {version, masks}, `snapshot` {id}. Agent -> hub: `state` {publishing},
+`masks_applied` {version}, `snapshot` {id, jpeg | error}. Anything else is logged and ignored.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from aiohttp import WSMsgType, web
 
 from hub.auth.identity import device
 from hub.errors import Clash
-from hub.keys import ROUTER, STREAMS
+from hub.keys import REGISTRY, ROUTER, STREAMS
+from hub.media.masks import push_masks
 from hub.media.streams import ControlLink
 from hub.media.whip import authenticate_camera
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 4096
+MAX_MESSAGE = 1024 * 1024  # a snapshot (base64 JPEG) is the largest message
 
 
 @device
@@ -32,14 +34,17 @@ async def control_ws(request: web.Request) -> web.WebSocketResponse:
         raise Clash("another hub serves this camera; try the next hub", "camera_owned_elsewhere")
     ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
-    streams = request.app[STREAMS]
+    streams, registry = request.app[STREAMS], request.app[REGISTRY]
     link = ControlLink(camera.id, ws)
+    # Until this agent confirms the owner's masks, nothing of it is forwarded.
+    registry.masks_unknown(camera.id)
     await streams.attach_control(link)
+    await push_masks(request.app, camera.id)
     log.info("camera %s: agent connected", camera.id)
     try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
-                _on_agent_message(link, message.data)
+                _on_agent_message(request.app, link, message.data)
     finally:
         await streams.detach_control(link)
         if streams.stream(camera.id).control is None:
@@ -48,13 +53,20 @@ async def control_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _on_agent_message(link: ControlLink, data: str) -> None:
+def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> None:
     try:
         message = json.loads(data)
     except ValueError:
         log.info("camera %s: ignoring a malformed control message", link.camera_id)
         return
-    if isinstance(message, dict) and message.get("type") == "state":
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind == "state":
         link.publishing = bool(message.get("publishing"))
+    elif kind == "masks_applied" and isinstance(message.get("version"), int):
+        app[REGISTRY].masks_confirmed(link.camera_id, message["version"])
+    elif kind == "snapshot" and message.get("id") in link.snapshots:
+        answer = link.snapshots[message["id"]]
+        if not answer.done():
+            answer.set_result(message)
     else:
         log.info("camera %s: ignoring an unknown control message", link.camera_id)

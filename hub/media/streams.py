@@ -40,6 +40,8 @@ class ControlLink:
         self.camera_id = camera_id
         self.ws = ws
         self.publishing = False
+        # Still pictures asked of the agent, by request id (see hub.media.masks.snapshot).
+        self.snapshots: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one JSON message; a link that went away is logged, not raised (the agent reconnects)."""

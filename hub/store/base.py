@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from hub.consent.decision import Grant, Pilot
 
@@ -64,6 +64,8 @@ class Camera:
     # Where it is (WGS84 degrees), for the officers' map; None if the owner gave no position.
     lat: float | None = None
     lon: float | None = None
+    # The version of its privacy masks (0: never set); the masks themselves come from `get_camera_masks`.
+    masks_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,18 @@ class Store(Protocol):
         self, camera_id: str, owner_id: int, name: str, token_hash: str, location: tuple[float, float] | None = None
     ) -> Camera: ...
     async def set_camera_location(self, camera_id: str, location: tuple[float, float] | None) -> Camera: ...
+
+    # Privacy masks, applied by the camera's agent before encoding
+    async def set_camera_masks(self, camera_id: str, masks: list[dict[str, Any]]) -> int:
+        """Replace the camera's masks (a JSON-able list of polygons, checked by the caller) and return the new
+        version, taken from the shared version counter (so it only grows). Consent-relevant: bumps the change
+        marker, since every hub must hold the camera's video until its agent confirms the new version."""
+        ...
+
+    async def get_camera_masks(self, camera_id: str) -> tuple[int, list[dict[str, Any]]]:
+        """The camera's mask version and masks: (0, []) if it never had any; NotFound for an unknown camera."""
+        ...
+
     async def get_camera(self, camera_id: str) -> Camera: ...
     async def list_cameras(self, owner_id: int | None = None) -> list[Camera]: ...
     async def camera_for_token(self, token_hash: str) -> Camera:

@@ -1,10 +1,12 @@
-"""Checks every store applies to consent writes before they reach state."""
+"""Checks every store applies to a write's arguments before they reach state (consent above all)."""
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
-from hub.store.base import Role
+from hub.store.base import RequestState, Role
 
 
 def check_finite(name: str, value: float) -> None:
@@ -63,3 +65,24 @@ def check_time_step(step: int) -> None:
     """A TOTP time step is a non-negative integer."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError("a TOTP time step must be a non-negative integer")
+
+
+def check_answer_state(state: RequestState) -> RequestState:
+    """An access request is answered by an approval or a decline; ValueError otherwise."""
+    state = RequestState(state)
+    if state not in (RequestState.APPROVED, RequestState.DECLINED):
+        raise ValueError("an access request is answered by approving or declining it")
+    return state
+
+
+def check_masks(value: object) -> list[dict[str, Any]]:
+    """A camera's privacy masks are a list of JSON objects (their shape is the caller's to check); ValueError
+    otherwise."""
+    if not isinstance(value, list) or not all(isinstance(mask, dict) for mask in value):
+        raise ValueError("a camera's masks must be a list of JSON objects")
+    return value
+
+
+def encode_masks(masks: list[dict[str, Any]]) -> str:
+    """A camera's masks as both stores keep them: JSON, keys sorted; ValueError unless a list of JSON objects."""
+    return json.dumps(check_masks(masks), sort_keys=True, allow_nan=False)

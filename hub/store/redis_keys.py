@@ -11,8 +11,8 @@ stem passed in (new accounts, `account("")`; sessions to purge or end, `session(
 session deleted or purged, `sessions_of("")`; new and expiring access requests, `access_request("")`).
 
 Fields added after records were first written (an account's `locked`, `mfa_enrolled`, `totp_secret`,
-`totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`) may be missing from older
-records: they read as false, null, -1, the session's created_at, false, null.
+`totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`, `masks`, `masks_version`) may
+be missing from older records: they read as false, null, -1, the session's created_at, false, null, [], 0.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class RedisKeys:
 
     @property
     def version(self) -> str:
-        """STRING, integer: the shared version counter (INCR). Every grant, pilot and policy write takes its
-        version from it; account enable/disable, camera add/re-key/move and session deletion (one, or all of an
-        account's) bump it too. It is the store's `change_marker`; missing means 0."""
+        """STRING, integer: the shared version counter (INCR). Every grant, pilot, policy and camera-masks write
+        takes its version from it; account enable/disable, camera add/re-key/move and session deletion (one, or all
+        of an account's) bump it too. It is the store's `change_marker`; missing means 0."""
         return f"{self.prefix}version"
 
     @property
@@ -108,7 +108,10 @@ class RedisKeys:
 
     def camera(self, camera_id: str) -> str:
         """HASH: one camera. Fields (JSON values): id, owner_id, name, token_hash (of its device token),
-        created_at, lat and lon (WGS84 degrees; both null when the owner gave no position)."""
+        created_at, lat and lon (WGS84 degrees; both null when the owner gave no position), masks (its privacy
+        masks: an array of objects, keys sorted, as the owner set them) and masks_version (the version the
+        `SET_CAMERA_MASKS` script took for them from the shared counter). Both mask fields are missing until the
+        owner first sets masks: (0, [])."""
         return f"{self.prefix}camera:{camera_id}"
 
     @property

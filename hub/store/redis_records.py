@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.consent.decision import Grant, Pilot
+from hub.store import checks
 from hub.store.base import AccessRequest, Account, Camera, Policy, RequestState, Role, Session
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,13 @@ def camera(fields: Fields) -> Camera:
         created_at=float(fields["created_at"]),
         lat=_optional_float(fields.get("lat")),
         lon=_optional_float(fields.get("lon")),
+        masks_version=int(fields.get("masks_version", 0)),
     )
+
+
+def masks(fields: Fields) -> tuple[int, list[dict[str, Any]]]:
+    """A camera record's mask version and masks; a record from before masks has none (0, [])."""
+    return int(fields.get("masks_version", 0)), checks.check_masks(fields.get("masks", []))
 
 
 def grant(fields: Fields) -> Grant:

@@ -11,6 +11,10 @@ Conventions (see `hub.store.redis_keys` for the keys):
   Conflict or ValueError with the same message the embedded store gives.
 - `next_version()` takes the next value of the shared counter and `announce()` publishes the change message
   {"kind", "id", "version"} on the change channel, in the same script as the write.
+
+This module holds those helpers (`script`) and the scripts of cameras, consent (grants, the pilot and the
+policy), access requests and camera ownership; the scripts of agencies, accounts and sessions are in
+`hub.store.redis_scripts_auth`.
 """
 
 from __future__ import annotations
@@ -38,188 +42,14 @@ end
 """
 
 
-def _script(body: str) -> str:
+def script(body: str) -> str:
+    """A script: the helpers above, then `body`."""
     return _PRELUDE + body
 
 
-# KEYS: agencies. ARGV: agency id, record JSON.
-ADD_AGENCY = _script("""
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return fail('agency_exists')
-end
-return ok({})
-""")
-
-# KEYS: username index, agencies, account sequence, account ids.
-# ARGV: username, '1' for an officer (whose agency must exist) or '0', agency id, account key stem, field pairs.
-ADD_ACCOUNT = _script("""
-if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 then
-  return fail('unknown_agency')
-end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  return fail('username_taken')
-end
-local id = redis.call('INCR', KEYS[3])
-redis.call('HSET', ARGV[4] .. id, 'id', tostring(id))
-hset_pairs(ARGV[4] .. id, 5)
-redis.call('HSET', KEYS[1], ARGV[1], id)
-redis.call('ZADD', KEYS[4], id, id)
-return ok({id = id})
-""")
-
-# KEYS: version, changes, account. ARGV: account id, disabled ('true' or 'false').
-SET_ACCOUNT_DISABLED = _script("""
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  return fail('account_not_found')
-end
-if redis.call('HGET', KEYS[3], 'disabled') ~= ARGV[2] then
-  local version = next_version()
-  redis.call('HSET', KEYS[3], 'disabled', ARGV[2])
-  announce('account', tonumber(ARGV[1]), version)
-end
-return ok({record = redis.call('HGETALL', KEYS[3])})
-""")
-
-# KEYS: account. ARGV: password hash (JSON).
-SET_PASSWORD_HASH = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('account_not_found')
-end
-redis.call('HSET', KEYS[1], 'password_hash', ARGV[1])
-return ok({})
-""")
-
-# KEYS: account, then keys deleted with the change (failed log-ins). ARGV: field pairs to set on the account.
-# Answers the account record.
-UPDATE_ACCOUNT = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('account_not_found')
-end
-hset_pairs(KEYS[1], 1)
-for i = 2, #KEYS do
-  redis.call('DEL', KEYS[i])
-end
-return ok({record = redis.call('HGETALL', KEYS[1])})
-""")
-
-# KEYS: account, its failed log-ins. ARGV: now (score), now - window (score), a new unique member, TTL in ms.
-# Drops failures at or before now - window, adds this one, answers how many are in (now - window, now].
-RECORD_LOGIN_FAILURE = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('account_not_found')
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return ok({failures = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], ARGV[1])})
-""")
-
-# KEYS: account. ARGV: a TOTP time step (integer). Takes it as the last accepted step only if the account has a
-# secret and the step is later than the last one: a code is accepted once, by whichever hub asks first.
-USE_TOTP_STEP = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('account_not_found')
-end
-local secret = redis.call('HGET', KEYS[1], 'totp_secret')
-local last = tonumber(redis.call('HGET', KEYS[1], 'totp_last_step') or '-1')
-if not secret or secret == 'null' or tonumber(ARGV[1]) <= last then
-  return ok({accepted = false})
-end
-redis.call('HSET', KEYS[1], 'totp_last_step', ARGV[1])
-return ok({accepted = true})
-""")
-
-# KEYS: account, session, sessions by expiry, the account's sessions.
-# ARGV: token hash, expires_at (score), TTL in ms, field pairs.
-ADD_SESSION = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('account_not_found')
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return fail('session_exists')
-end
-hset_pairs(KEYS[2], 4)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
-if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[4], ARGV[3])
-end
-return ok({})
-""")
-
-# KEYS: session. ARGV: now (JSON). Raises last_seen_at to now (never lowers it); nothing for an unknown session.
-TOUCH_SESSION = _script("""
-local seen = redis.call('HGET', KEYS[1], 'last_seen_at') or redis.call('HGET', KEYS[1], 'created_at')
-if seen and tonumber(seen) < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1])
-end
-return ok({})
-""")
-
-# KEYS: session. Its second factor is enrolled: no longer pending. Answers the session record.
-FINISH_MFA = _script("""
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return fail('session_not_found')
-end
-redis.call('HSET', KEYS[1], 'mfa_pending', 'false')
-return ok({record = redis.call('HGETALL', KEYS[1])})
-""")
-
-# KEYS: version, changes, session, sessions by expiry. ARGV: token hash, account sessions key stem.
-DELETE_SESSION = _script("""
-local account_id = redis.call('HGET', KEYS[3], 'account_id')
-redis.call('ZREM', KEYS[4], ARGV[1])
-if account_id then
-  redis.call('DEL', KEYS[3])
-  redis.call('SREM', ARGV[2] .. account_id, ARGV[1])
-  announce('session', tonumber(account_id), next_version())
-end
-return ok({})
-""")
-
-# KEYS: version, changes, account, the account's sessions, sessions by expiry. ARGV: account id, session key stem.
-# Ends every session in the account's index whose record names the account (one change message if any).
-DELETE_SESSIONS_OF = _script("""
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  return fail('account_not_found')
-end
-local ended = 0
-for _, token_hash in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local owner = redis.call('HGET', ARGV[2] .. token_hash, 'account_id')
-  if owner == ARGV[1] then
-    ended = ended + redis.call('DEL', ARGV[2] .. token_hash)
-  end
-  if not owner or owner == ARGV[1] then
-    redis.call('ZREM', KEYS[5], token_hash)
-  end
-end
-redis.call('DEL', KEYS[4])
-if ended > 0 then
-  announce('session', tonumber(ARGV[1]), next_version())
-end
-return ok({ended = ended})
-""")
-
-# KEYS: sessions by expiry. ARGV: now (score), session key stem, account sessions key stem. Deletes sessions with
-# expires_at <= now, and their entries in their accounts' indexes.
-PURGE_SESSIONS = _script("""
-local gone = 0
-for _, token_hash in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  local key = ARGV[2] .. token_hash
-  local account_id = redis.call('HGET', key, 'account_id')
-  if account_id then
-    redis.call('SREM', ARGV[3] .. account_id, token_hash)
-    gone = gone + redis.call('DEL', key)
-  end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return ok({purged = gone})
-""")
-
 # KEYS: version, changes, owner account, camera, camera ids, owner's camera ids, token index.
 # ARGV: camera id, token hash, field pairs.
-ADD_CAMERA = _script("""
+ADD_CAMERA = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('account_not_found')
 end
@@ -239,7 +69,7 @@ return ok({})
 """)
 
 # KEYS: version, changes, camera, token index. ARGV: camera id, token hash, token hash (JSON).
-SET_DEVICE_TOKEN = _script("""
+SET_DEVICE_TOKEN = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('camera_not_found')
 end
@@ -257,7 +87,7 @@ return ok({})
 
 # KEYS: version, changes, camera. ARGV: camera id, lat (JSON), lon (JSON). Moves the change marker only if the
 # position changed. Answers the camera record.
-SET_CAMERA_LOCATION = _script("""
+SET_CAMERA_LOCATION = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('camera_not_found')
 end
@@ -271,8 +101,20 @@ end
 return ok({record = redis.call('HGETALL', KEYS[3])})
 """)
 
+# KEYS: version, changes, camera. ARGV: camera id, masks (JSON). Answers the new version, which the masks keep as
+# their masks_version.
+SET_CAMERA_MASKS = script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return fail('camera_not_found')
+end
+local version = next_version()
+redis.call('HSET', KEYS[3], 'masks', ARGV[2], 'masks_version', version)
+announce('camera', ARGV[1], version)
+return ok({version = version})
+""")
+
 # KEYS: version, changes, camera, grant, camera ids with a grant. ARGV: camera id, field pairs.
-PUT_GRANT = _script("""
+PUT_GRANT = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('camera_not_found')
 end
@@ -286,7 +128,7 @@ return ok({version = version})
 """)
 
 # KEYS: version, changes, grant. ARGV: camera id, revoked_at (JSON). Keeps an earlier withdrawal.
-REVOKE_GRANT = _script("""
+REVOKE_GRANT = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return ok({})
 end
@@ -301,7 +143,7 @@ return ok({record = redis.call('HGETALL', KEYS[3])})
 # KEYS: camera, account, request sequence, every request id, the camera's requests, the account's requests,
 # pending requests. ARGV: expires_at (score), request key stem, field pairs (all but id and agency_id).
 # The agency is the account's at this moment, copied as stored. Answers the new id and that agency (JSON).
-ADD_ACCESS_REQUEST = _script("""
+ADD_ACCESS_REQUEST = script("""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return fail('camera_not_found')
 end
@@ -323,7 +165,7 @@ return ok({id = id, agency_id = agency})
 # KEYS: request, pending requests. ARGV: request id, new state (JSON), now (JSON). Answers a request only while it
 # is pending and now < expires_at: of two hubs answering at once, one wins. Fails with the state it already has
 # ('approved', 'declined', 'expired'), or 'expired' if pending past its deadline (left for the expiry to mark).
-ANSWER_ACCESS_REQUEST = _script("""
+ANSWER_ACCESS_REQUEST = script("""
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   return fail('request_not_found')
@@ -342,7 +184,7 @@ return ok({record = redis.call('HGETALL', KEYS[1])})
 # KEYS: pending requests. ARGV: now (score), request key stem. Marks every pending request with expires_at <= now
 # expired, answered at its expires_at (the string copied), and takes it out of the pending set. Answers the
 # records it expired (each expires once, whichever hub asks first; an empty list encodes as {}).
-EXPIRE_ACCESS_REQUESTS = _script("""
+EXPIRE_ACCESS_REQUESTS = script("""
 local expired = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   local key = ARGV[2] .. id
@@ -356,7 +198,7 @@ return ok({expired = expired})
 """)
 
 # KEYS: version, changes, the pilot or policy hash. ARGV: change kind ('pilot' or 'policy'), field pairs.
-SET_SETTING = _script("""
+SET_SETTING = script("""
 local version = next_version()
 redis.call('DEL', KEYS[3])
 hset_pairs(KEYS[3], 2)
@@ -366,7 +208,7 @@ return ok({version = version})
 """)
 
 # KEYS: owner lease. ARGV: node id, lease JSON {"node", "url"}, TTL in ms. Takes a free lease or renews ours.
-CLAIM_CAMERA = _script("""
+CLAIM_CAMERA = script("""
 local current = redis.call('GET', KEYS[1])
 if current and cjson.decode(current).node ~= ARGV[1] then
   return ok({claimed = false})
@@ -376,7 +218,7 @@ return ok({claimed = true})
 """)
 
 # KEYS: owner lease. ARGV: node id. Deletes the lease only if this node holds it.
-RELEASE_CAMERA = _script("""
+RELEASE_CAMERA = script("""
 local current = redis.call('GET', KEYS[1])
 if current and cjson.decode(current).node == ARGV[1] then
   redis.call('DEL', KEYS[1])

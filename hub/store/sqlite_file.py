@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -22,8 +24,7 @@ async def open_file(
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
     try:
-        rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
-        mode = str(rows[0][0]).lower() if rows else "unknown"
+        mode = await _wal(db, busy_timeout)
         if mode != "wal":
             # Still correct (the busy timeout serialises writers), but readers would then wait on writers.
             log.warning("%s: SQLite refused WAL journal mode, using %s", label, mode)
@@ -40,3 +41,20 @@ async def open_file(
         await db.close()
         raise
     return db
+
+
+async def _wal(db: aiosqlite.Connection, busy_timeout: float) -> str:
+    """Switch the file to WAL; the journal mode it ends up in.
+
+    The switch needs the file to itself, and SQLite answers "locked" at once (without its busy handler) when
+    another process is opening it at the same moment: try again, within the busy timeout.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
+            return str(rows[0][0]).lower() if rows else "unknown"
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.02)  # another opener holds the file for a moment: back off briefly

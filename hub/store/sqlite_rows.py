@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from hub.consent.decision import Grant
+from hub.store import checks
 from hub.store.base import AccessRequest, Account, Camera, RequestState, Role, Session
 
 
@@ -41,7 +43,14 @@ def session(row: sqlite3.Row) -> Session:
 
 
 def camera(row: sqlite3.Row) -> Camera:
-    return Camera(row["id"], row["owner_id"], row["name"], row["created_at"], row["lat"], row["lon"])
+    return Camera(
+        row["id"], row["owner_id"], row["name"], row["created_at"], row["lat"], row["lon"], row["masks_version"]
+    )
+
+
+def masks(row: sqlite3.Row) -> tuple[int, list[dict[str, Any]]]:
+    """A camera row's mask version and masks."""
+    return int(row["masks_version"]), checks.check_masks(json.loads(row["masks"]))
 
 
 def grant(row: sqlite3.Row) -> Grant:

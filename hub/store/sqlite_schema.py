@@ -127,6 +127,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # For expiry: the pending ones by deadline.
         "CREATE INDEX access_requests_by_state ON access_requests (state, expires_at)",
     ),
+    # 3 -> 4: each camera's privacy masks, applied by its agent before encoding.
+    (
+        # A JSON array of mask objects, as `set_camera_masks` stored it (keys sorted); '[]': none.
+        "ALTER TABLE cameras ADD COLUMN masks TEXT NOT NULL DEFAULT '[]'",
+        # The version the masks were last set at, taken from the shared counter; 0: never set.
+        "ALTER TABLE cameras ADD COLUMN masks_version INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -49,6 +49,7 @@ class Api:
 class Frame:
     received_at: float
     stamp_ms: int | None
+    image: Any = None  # the decoded picture (BGR ndarray), kept only when the viewer is told to
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Viewer:
     got_end: asyncio.Event = field(default_factory=asyncio.Event)
     new_frame: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    keep_images: bool = False  # keep every decoded picture (for pixel checks; memory grows with the frames)
 
     async def watch(self, case: str = "CASE-1", reason: str = "test") -> int:
         """POST the offer; on 201 set the answer, start reading frames and the event stream."""
@@ -104,7 +106,7 @@ class Viewer:
             while True:
                 frame = await track.recv()
                 image = frame.to_ndarray(format="bgr24")
-                self.frames.append(Frame(time.time(), read_stamp(image)))
+                self.frames.append(Frame(time.time(), read_stamp(image), image if self.keep_images else None))
                 self.new_frame.set()
         except MediaStreamError:
             pass

@@ -1,0 +1,123 @@
+"""The embedded store's consent state: each camera's grant, the pilot's window and the admin's policy.
+
+Every change takes counter + 1 from the shared version counter in its own transaction, so versions are strictly
+increasing across all three (and the change marker moves).
+"""
+
+from __future__ import annotations
+
+import json
+
+import aiosqlite
+
+from hub.consent.decision import Grant, Pilot
+from hub.store import checks, sqlite_rows
+from hub.store.base import NotFound, Policy
+from hub.store.sqlite_plumbing import SqliteParts, bump, exists
+
+
+class SqliteConsent(SqliteParts):
+    """Grants, the pilot and the policy of `SqliteStore`."""
+
+    # -- grants ---------------------------------------------------------------------------------------
+
+    async def get_grant(self, camera_id: str) -> Grant | None:
+        """The camera's grant (live, expired or revoked), or None if it never opted in."""
+        rows = await self._read(
+            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
+            (camera_id,),
+        )
+        return sqlite_rows.grant(rows[0]) if rows else None
+
+    async def list_grants(self) -> list[Grant]:
+        """Every grant, revoked and expired ones included, by camera id."""
+        rows = await self._read(
+            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants ORDER BY camera_id"
+        )
+        return [sqlite_rows.grant(row) for row in rows]
+
+    async def put_grant(
+        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+    ) -> Grant:
+        """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
+        checks.check_window(starts_at, ends_at)
+        encoded = None if agencies is None else json.dumps(sorted(agencies))
+
+        async def body(db: aiosqlite.Connection) -> Grant:
+            if not await exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
+                raise NotFound(f"camera {camera_id!r} not found")
+            version = await bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO grants (camera_id, starts_at, ends_at, agencies, revoked_at, version)"
+                " VALUES (?, ?, ?, ?, NULL, ?)",
+                (camera_id, starts_at, ends_at, encoded, version),
+            )
+            return Grant(camera_id, starts_at, ends_at, agencies, None, version)
+
+        return await self._write(body)
+
+    async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
+        """Mark the grant withdrawn at `at` (new version); unchanged if already revoked; None if no grant."""
+        checks.check_finite("at", at)
+
+        async def body(db: aiosqlite.Connection) -> Grant | None:
+            rows = await db.execute_fetchall(
+                "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
+                (camera_id,),
+            )
+            if not rows:
+                return None
+            grant = sqlite_rows.grant(sqlite_rows.first(rows))
+            if grant.revoked_at is not None:
+                return grant
+            version = await bump(db)
+            await db.execute(
+                "UPDATE grants SET revoked_at = ?, version = ? WHERE camera_id = ?", (at, version, camera_id)
+            )
+            return Grant(grant.camera_id, grant.starts_at, grant.ends_at, grant.agencies, at, version)
+
+        return await self._write(body)
+
+    # -- the pilot and the policy ---------------------------------------------------------------------
+
+    async def get_pilot(self) -> Pilot | None:
+        """The pilot's window, or None if an admin never set one."""
+        rows = await self._read("SELECT starts_at, ends_at, version FROM pilot WHERE id = 1")
+        if not rows:
+            return None
+        return Pilot(rows[0]["starts_at"], rows[0]["ends_at"], rows[0]["version"])
+
+    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
+        """Set the pilot's window (new version)."""
+        checks.check_window(starts_at, ends_at)
+
+        async def body(db: aiosqlite.Connection) -> Pilot:
+            version = await bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO pilot (id, starts_at, ends_at, version) VALUES (1, ?, ?, ?)",
+                (starts_at, ends_at, version),
+            )
+            return Pilot(starts_at, ends_at, version)
+
+        return await self._write(body)
+
+    async def get_policy(self) -> Policy:
+        """The admin's limits; the configured default (version 0) until one is set."""
+        rows = await self._read("SELECT max_grant_seconds, version FROM policy WHERE id = 1")
+        if not rows:
+            return Policy(self._default_max_grant_seconds, 0)
+        return Policy(rows[0]["max_grant_seconds"], rows[0]["version"])
+
+    async def set_policy(self, max_grant_seconds: float) -> Policy:
+        """Set the cap on every opt-in's time box (new version); ValueError unless positive and finite."""
+        checks.check_positive("max_grant_seconds", max_grant_seconds)
+
+        async def body(db: aiosqlite.Connection) -> Policy:
+            version = await bump(db)
+            await db.execute(
+                "INSERT OR REPLACE INTO policy (id, max_grant_seconds, version) VALUES (1, ?, ?)",
+                (max_grant_seconds, version),
+            )
+            return Policy(max_grant_seconds, version)
+
+        return await self._write(body)
