@@ -63,6 +63,8 @@ async def test_ask_approve_opens_a_grant_for_the_agency_and_duration(server: Tes
     try:
         everything = (await (await olivia.get("/api/cameras?all=1")).json())["cameras"]
         assert {c["id"]: c["admitted"] for c in everything} == {"front-door": True, "backyard": False, "porch": False}
+        # Cameras an officer may not watch are named only: no position, no state, no grant.
+        assert all(set(c) == {"id", "name", "admitted", "askable"} for c in everything if not c["admitted"])
         response = await olivia.post("/api/cameras/backyard/requests", json=ASK)
         assert response.status == 201
         asked = (await response.json())["request"]
@@ -87,7 +89,8 @@ async def test_ask_approve_opens_a_grant_for_the_agency_and_duration(server: Tes
         assert approved["request"]["state"] == "approved" and grant["agencies"] == ["metro-pd"]
         length = parse_time(grant["ends_at"]) - parse_time(grant["starts_at"])
         assert abs(length - 900) < 0.01 and parse_time(grant["starts_at"]) >= before - 1
-        assert (await alice.post(f"/api/requests/{asked['id']}/decline")).status == 409  # answered already
+        late = await alice.post(f"/api/requests/{asked['id']}/decline")
+        assert (late.status, (await late.json())["reason"]) == (409, "request_answered")
         visible = (await (await olivia.get("/api/cameras")).json())["cameras"]
         assert {c["id"] for c in visible} == {"front-door", "backyard"}
     finally:
@@ -110,7 +113,7 @@ async def test_decline_and_expiry_open_nothing(server: TestServer, config: Confi
         assert await record_request_expiries(server.app, parse_time(second["expires_at"]) + 1) == 1
         assert await record_request_expiries(server.app, parse_time(second["expires_at"]) + 2) == 0
         late = await bob.post(f"/api/requests/{second['id']}/approve")
-        assert late.status == 409
+        assert (late.status, (await late.json())["reason"]) == (409, "request_expired")
         states = {r["id"]: r["state"] for r in (await (await olivia.get("/api/requests")).json())["requests"]}
         assert states == {first["id"]: "declined", second["id"]: "expired"}
         assert [c["id"] for c in (await (await olivia.get("/api/cameras")).json())["cameras"]] == ["front-door"]
@@ -135,6 +138,23 @@ async def test_bad_requests_are_refused(server: TestServer) -> None:
         assert (await olivia.post("/api/cameras/nowhere/requests", json=ASK)).status == 404
         assert (await alice.post("/api/cameras/backyard/requests", json=ASK)).status == 403  # residents do not ask
         assert (await alice.post("/api/requests/999/approve")).status == 404
+    finally:
+        await olivia.close()
+        await alice.close()
+
+
+async def test_approving_never_replaces_the_owners_own_opt_in(server: TestServer) -> None:
+    olivia, alice = await _client(server, "olivia"), await _client(server, "alice")
+    try:
+        asked = (await (await olivia.post("/api/cameras/backyard/requests", json=ASK)).json())["request"]
+        # Meanwhile the owner opts the camera in for everyone: approving the request would cut that down.
+        assert (await alice.post("/api/cameras/backyard/grant", json={"duration_seconds": 8 * 3600})).status == 201
+        response = await alice.post(f"/api/requests/{asked['id']}/approve")
+        assert (response.status, (await response.json())["reason"]) == (409, "camera_opted_in")
+        cameras = (await (await alice.get("/api/cameras")).json())["cameras"]
+        backyard = next(c for c in cameras if c["id"] == "backyard")
+        assert backyard["grant"]["agencies"] is None  # the owner's grant stands
+        assert (await alice.post(f"/api/requests/{asked['id']}/decline")).status == 200
     finally:
         await olivia.close()
         await alice.close()

@@ -71,13 +71,28 @@ async def list_cameras(request: web.Request) -> web.Response:
             for camera in await store.list_cameras()
             if decide(now, registry.gate(camera.id).state, officer) is Reason.OK
         }
-        everything = request.query.get("all") == "1"
-        cameras = [camera for camera in await store.list_cameras() if everything or camera.id in admitted]
-        answer = [{**_camera_json(request, c, now, False), "admitted": c.id in admitted} for c in cameras]
+        answer = [
+            {**_camera_json(request, camera, now, False), "admitted": True}
+            for camera in await store.list_cameras()
+            if camera.id in admitted
+        ]
+        if request.query.get("all") == "1":
+            # The others only by name, to ask their owners: where they are and their state stay private.
+            answer += [
+                {"id": camera.id, "name": camera.name, "admitted": False, "askable": askable(request, camera.id, now)}
+                for camera in await store.list_cameras()
+                if camera.id not in admitted
+            ]
         return web.json_response({"cameras": answer})
     else:
         cameras = await store.list_cameras()
     return web.json_response({"cameras": [_camera_json(request, camera, now, True) for camera in cameras]})
+
+
+def askable(request: web.Request, camera_id: str, now: float) -> bool:
+    """Whether an officer may ask the owner for access: only while the camera is not opted in at all."""
+    grant = request.app[REGISTRY].gate(camera_id).state.grant
+    return grant is None or grant.revoked_at is not None or not grant.starts_at <= now < grant.ends_at
 
 
 async def _my_camera(request: web.Request) -> tuple[Identity, Camera]:

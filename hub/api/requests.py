@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.body import json_body
-from hub.api.cameras import grant_json
+from hub.api.cameras import askable, grant_json
 from hub.audit.events import grant_fields, request_fields
 from hub.audit.http import record
 from hub.audit.record import Kind
@@ -22,7 +22,7 @@ from hub.auth.identity import Identity, ensure_owner, ensure_role
 from hub.consent.decision import grant_end
 from hub.errors import BadRequest, Clash, Missing
 from hub.keys import CONFIG, LIVE, REGISTRY, STORE, STREAMS
-from hub.store.base import AccessRequest, NotFound, RequestState, Role
+from hub.store.base import AccessRequest, Conflict, NotFound, RequestState, Role
 from hub.timefmt import iso
 
 MAX_FIELD = 200
@@ -91,8 +91,7 @@ async def _check_askable(request: web.Request, camera_id: str, identity: Identit
     pilot = registry.pilot
     if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
         raise BadRequest("the pilot is not running", "no_pilot")
-    grant = registry.gate(camera_id).state.grant
-    if grant is not None and grant.revoked_at is None and grant.starts_at <= now < grant.ends_at:
+    if not askable(request, camera_id, now):
         raise Clash("this camera is opted in already: its owner chose who may watch", "camera_opted_in")
     for item in await request.app[STORE].list_access_requests(camera_id=camera_id, account_id=identity.account.id):
         if item.state is RequestState.PENDING and item.expires_at > now:
@@ -134,6 +133,14 @@ async def _mine(request: web.Request) -> tuple[AccessRequest, int]:
     return item, camera.owner_id
 
 
+async def _answer(request: web.Request, item: AccessRequest, state: RequestState, now: float) -> AccessRequest:
+    try:
+        return await request.app[STORE].answer_access_request(item.id, state, now)
+    except Conflict as exc:
+        reason = "request_expired" if "expired" in str(exc) else "request_answered"
+        raise Clash(str(exc), reason) from None
+
+
 async def approve(request: web.Request) -> web.Response:
     """POST (the camera's owner): approve; opens a grant for the officer's agency and the duration asked."""
     item, owner = await _mine(request)
@@ -144,7 +151,10 @@ async def approve(request: web.Request) -> web.Response:
         ends_at = grant_end(now, item.duration_seconds, policy.max_grant_seconds, pilot)
     except ValueError as exc:
         raise BadRequest(str(exc), "no_pilot") from exc
-    answered = await store.answer_access_request(item.id, RequestState.APPROVED, now)
+    if not askable(request, item.camera_id, now):
+        # Approving would replace the owner's own opt-in (and cut other agencies' viewers off).
+        raise Clash("the camera is opted in already: decline this request, or withdraw first", "camera_opted_in")
+    answered = await _answer(request, item, RequestState.APPROVED, now)
     agencies = frozenset({item.agency_id}) if item.agency_id else frozenset()
     grant = await store.put_grant(item.camera_id, now, ends_at, agencies)
     app[REGISTRY].apply_grant(grant, item.camera_id, settle=True)
@@ -159,7 +169,7 @@ async def approve(request: web.Request) -> web.Response:
 async def decline(request: web.Request) -> web.Response:
     """POST (the camera's owner): decline."""
     item, owner = await _mine(request)
-    answered = await request.app[STORE].answer_access_request(item.id, RequestState.DECLINED, time.time())
+    answered = await _answer(request, item, RequestState.DECLINED, time.time())
     await record(request, Kind.ACCESS_DECLINED, request_fields(answered, owner))
     request.app[LIVE].publish("requests")
     names = await _names(request)

@@ -1,10 +1,15 @@
 // The officer's page: the cameras opted in for me right now (a list and an offline map, each with its consent
 // time left), and live video from several of them at once. Every look needs a case number and a reason (the
 // owner reads both in the viewing record); when consent ends, the video stops and the tile says why and when.
+// A camera that is not opted in for me can be asked for: its owner approves (it then joins the list like any
+// opted-in camera) or declines, or the request expires unanswered; "My requests" follows each one live.
 
 import { ApiError, api, el, live, logout, requireLogin, say } from './session.js';
 import { drawMap } from './map.js';
 import { WhepRefused, WhepSession } from './whep.js';
+import {
+  DURATIONS, durationWords, expiryCountdown, requestFacts, stateBadge, stateWords, tickRequests, timeNode, urgentMark,
+} from './requests.js';
 
 // Each tile holds one server-sent event stream, and the page one more; browsers allow six connections per
 // host over HTTP/1.1, so more tiles would starve the page's own requests.
@@ -17,6 +22,14 @@ let cameras = new Map();
 /** @type {Map<string, {session: WhepSession|null, tile: HTMLElement, endsAt: string|null, ended: boolean}>} */
 const tiles = new Map();
 let pilot = null; // from /api/pilot
+let policy = null; // from /api/pilot: the admin's cap on a grant (and so on what may be asked for)
+/** @type {Map<string, any>} the cameras of the pilot I may not watch now (asking their owners is possible) */
+let askable = new Map();
+/** @type {any[]|null} my access requests, newest first (null until loaded) */
+let myRequests = null;
+let asking = null; // the camera whose ask form is open
+let camerasKey = ''; // what the camera list and map show (redrawn only when it changes)
+let askKey = ''; // what the ask list shows
 let mapWidth = 0;
 let chosen = null; // the camera whose watch form is open
 let lastCase = '';
@@ -150,6 +163,7 @@ function tick() {
     }
   }
   if (ranOut) refresh(); // the hub no longer lists them
+  tickRequests(() => refreshRequests()); // a request ran out: the hub marks it expired in a moment
 }
 
 function markRanOut(item, endsAt) {
@@ -242,14 +256,19 @@ function renderCameras() {
   const shown = [...cameras.values()];
   renderPilot();
   $('#no-cameras').hidden = shown.length > 0;
-  // Live updates redraw the list: a keyboard user's focus stays on the same camera's button.
-  const focused = document.activeElement && document.activeElement.closest('#camera-list li[data-camera]');
-  $('#camera-list').replaceChildren(...shown.map(cameraItem));
-  if (focused) {
-    const again = document.querySelector(`#camera-list li[data-camera="${CSS.escape(focused.dataset.camera)}"] button`);
-    (again || $('#cameras-title')).focus();
+  // Redrawn only when something shown changed (live updates come often while agents come and go).
+  const key = JSON.stringify(shown);
+  if (key !== camerasKey) {
+    camerasKey = key;
+    // Live updates redraw the list: a keyboard user's focus stays on the same camera's button.
+    const focused = document.activeElement && document.activeElement.closest('#camera-list li[data-camera]');
+    $('#camera-list').replaceChildren(...shown.map(cameraItem));
+    if (focused) {
+      const again = document.querySelector(`#camera-list li[data-camera="${CSS.escape(focused.dataset.camera)}"] button`);
+      (again || $('#cameras-title')).focus();
+    }
+    renderMap(shown);
   }
-  renderMap(shown);
   // A tile's countdown follows a renewed grant.
   for (const [id, watched] of tiles) {
     const camera = cameras.get(id);
@@ -277,10 +296,14 @@ async function refresh() {
     do {
       again = false;
       try {
-        const [answer, current] = await Promise.all([api('/api/cameras'), api('/api/pilot')]);
-        cameras = new Map(answer.cameras.map((camera) => [camera.id, camera]));
+        const [answer, current] = await Promise.all([api('/api/cameras?all=1'), api('/api/pilot')]);
+        const admitted = answer.cameras.filter((camera) => camera.admitted !== false);
+        cameras = new Map(admitted.map((camera) => [camera.id, camera]));
+        askable = new Map(answer.cameras.filter((camera) => camera.admitted === false).map((c) => [c.id, c]));
         pilot = current.pilot;
+        policy = current.policy;
         renderCameras();
+        renderAsk();
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) {
           window.location.reload();
@@ -300,6 +323,7 @@ async function refresh() {
 // The watch form --------------------------------------------------------------------------------------------
 
 function choose(camera) {
+  if (asking) closeAsk(false);
   const watched = tiles.get(camera.id);
   if (watched && !watched.ended) {
     $('h3', watched.tile).focus();
@@ -444,6 +468,248 @@ function hangUpAll() {
   }
 }
 
+// Asking an owner for access -------------------------------------------------------------------------------
+
+/** My request for `cameraId` that still waits for its owner, if any. */
+function pendingFor(cameraId) {
+  return (myRequests || []).find((r) => r.camera === cameraId && r.state === 'pending') || null;
+}
+
+function askItem(camera) {
+  const mine = pendingFor(camera.id);
+  let action = null;
+  if (mine) {
+    action = el('p', { className: 'ask-note' }, 'You asked at ', timeNode(mine.created_at),
+      "; waiting for the owner's answer. Time left: ", expiryCountdown(mine.expires_at), '.');
+  } else if (camera.askable === false) {
+    action = el('p', { className: 'ask-note muted' },
+      'Its owner shares it with other agencies only. The owner chose who may watch, so you cannot ask.');
+  } else if (pilot && pilot.state === 'running') {
+    action = el('button', { type: 'button', onclick: () => openAsk(camera) }, `Ask for access to ${camera.name}`);
+  }
+  return el(
+    'li', { 'data-ask': camera.id },
+    el('div', { className: 'camera-head' },
+      el('strong', {}, camera.name),
+      el('span', { className: `camera-status ${camera.online ? 'ok' : ''}` }, statusWords(camera))),
+    action,
+  ); // prettier-ignore
+}
+
+function renderAsk() {
+  if (!pilot) return; // the cameras are not loaded yet
+  const shown = [...askable.values()];
+  const empty = $('#no-askable');
+  const running = pilot && pilot.state === 'running';
+  if (!running) empty.textContent = 'Asking owners for access is possible only while the pilot runs.';
+  else if (!shown.length) empty.textContent = 'Every camera in the pilot is open to you right now: there is nothing to ask for.';
+  empty.hidden = running && shown.length > 0;
+  if (asking && !running) closeAsk(false);
+  const key = JSON.stringify([running, shown.map((camera) => [camera, pendingFor(camera.id)])]);
+  if (key === askKey) return;
+  askKey = key;
+  const focused = document.activeElement && document.activeElement.closest('#ask-list li[data-ask]');
+  $('#ask-list').replaceChildren(...(running ? shown.map(askItem) : []));
+  if (focused) {
+    const again = document.querySelector(`#ask-list li[data-ask="${CSS.escape(focused.dataset.ask)}"] button`);
+    (again || $('#ask-title')).focus();
+  }
+}
+
+/** The duration choices: those above the admin's cap are shown but cannot be chosen. */
+function durationOptions() {
+  const cap = Number(policy && policy.max_grant_seconds) || 0;
+  const options = DURATIONS.map(([seconds, words]) => {
+    const over = cap && seconds > cap;
+    return el('option', { value: String(seconds), disabled: over },
+      over ? `${words} (over the limit of ${durationWords(cap)})` : words);
+  });
+  const first = options.find((option) => !option.disabled);
+  if (first) first.selected = true;
+  return options;
+}
+
+function openAsk(camera) {
+  if (chosen) closeForm();
+  asking = camera;
+  const field = (label, control, hint = null) => el('div', { className: 'field' },
+    el('label', { for: control.id }, label), control, hint);
+  const cap = Number(policy && policy.max_grant_seconds) || 0;
+  const form = el(
+    'form', { id: 'ask-form', novalidate: true, 'aria-labelledby': 'ask-form-title' },
+    el('h3', { id: 'ask-form-title' }, `Ask the owner of ${camera.name} for access`),
+    field('Case number', el('input', { id: 'ask-case', name: 'case', required: true, maxlength: '200', autocomplete: 'off', spellcheck: 'false' })),
+    field('Why you need to watch', el('textarea', { id: 'ask-reason', name: 'reason', required: true, maxlength: '200', rows: '2' })),
+    field('For how long', el('select', { id: 'ask-duration', name: 'duration' }, ...durationOptions()),
+      cap ? el('p', { className: 'hint muted' }, `Your administrator allows at most ${durationWords(cap)} at a time.`) : null),
+    el('div', { className: 'check' },
+      el('input', { type: 'checkbox', id: 'ask-urgent', name: 'urgent', 'aria-describedby': 'ask-urgent-help' }),
+      el('label', { for: 'ask-urgent' }, 'Urgent')),
+    el('p', { id: 'ask-urgent-help', className: 'hint muted' },
+      "Urgent only makes the owner's notification more prominent. It opens nothing: there is no emergency " +
+      "bypass, and only the owner's approval lets you watch."),
+    el('p', { id: 'ask-error', className: 'error', role: 'alert' }),
+    el('div', { className: 'toolbar' },
+      el('button', { type: 'submit', id: 'ask-submit' }, 'Send request'),
+      el('button', { type: 'button', id: 'ask-cancel', onclick: () => closeAsk() }, 'Cancel')),
+  ); // prettier-ignore
+  form.addEventListener('submit', submitAsk);
+  form.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') closeAsk();
+  });
+  const box = $('#ask-box');
+  box.replaceChildren(form);
+  box.hidden = false;
+  form.elements.case.value = lastCase;
+  (lastCase ? form.elements.reason : form.elements.case).focus();
+}
+
+/** Close the ask form (built anew each time: nothing of it stays in the page); focus back on its button. */
+function closeAsk(focus = true) {
+  const camera = asking;
+  asking = null;
+  const box = $('#ask-box');
+  box.replaceChildren();
+  box.hidden = true;
+  const back = camera && document.querySelector(`#ask-list li[data-ask="${CSS.escape(camera.id)}"] button`);
+  if (focus) (back || $('#ask-title')).focus();
+}
+
+function askProblem(error) {
+  if (!(error instanceof ApiError)) return `The hub cannot be reached (${error.message}). Try again.`;
+  const cap = Number(policy && policy.max_grant_seconds) || 0;
+  switch (error.reason) {
+    case 'camera_opted_in': return 'This camera is opted in already: its owner chose who may watch, so you cannot ask.';
+    case 'request_pending': return "You have asked for this camera already. Wait for the owner's answer.";
+    case 'duration_too_long': return `That is longer than your administrator allows${cap ? ` (at most ${durationWords(cap)})` : ''}.`;
+    case 'no_pilot': return 'The pilot is not running, so you cannot ask.';
+    case 'bad_case': return 'Enter the case number (at most 200 characters).';
+    case 'bad_reason': return 'Enter why you need to watch (at most 200 characters).';
+    case 'camera_unknown': return 'There is no such camera any more.';
+    case 'audit_unavailable': return 'The request cannot be put on the record right now, so it was not sent. Try again shortly.';
+    default: return error.message;
+  }
+}
+
+async function submitAsk(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $('#ask-error');
+  const caseNumber = form.elements.case.value.trim();
+  const reason = form.elements.reason.value.trim();
+  if (!caseNumber || !reason) {
+    error.textContent = !caseNumber ? 'Enter the case number.' : 'Enter why you need to watch.';
+    (!caseNumber ? form.elements.case : form.elements.reason).focus();
+    return;
+  }
+  const camera = asking;
+  if (!camera) return;
+  const submit = $('#ask-submit');
+  submit.disabled = true;
+  try {
+    const answer = await api(`/api/cameras/${encodeURIComponent(camera.id)}/requests`, {
+      json: {
+        case: caseNumber, reason, duration_seconds: Number(form.elements.duration.value), urgent: form.elements.urgent.checked,
+      },
+    });
+    lastCase = caseNumber;
+    myRequests = [answer.request, ...(myRequests || []).filter((r) => r.id !== answer.request.id)];
+    closeAsk(false);
+    renderRequests();
+    renderAsk();
+    const item = document.querySelector(`#request-list li[data-request="${answer.request.id}"]`);
+    if (item) item.focus();
+    say(`Your request for ${camera.name} was sent to its owner. Their answer shows here under My requests.`);
+    refreshRequests();
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) {
+      window.location.reload();
+      return;
+    }
+    error.textContent = askProblem(failure);
+    submit.disabled = false;
+    if (failure instanceof ApiError && ['camera_opted_in', 'request_pending', 'no_pilot'].includes(failure.reason)) {
+      refresh();
+      refreshRequests();
+    }
+  }
+}
+
+// My requests -----------------------------------------------------------------------------------------------
+
+const SHOWN_REQUESTS = 20;
+/** @type {Map<number, string>} each request's state when last shown (to announce answers) */
+const lastStates = new Map();
+let requestsKey = ''; // what the list shows (redrawn only when it changes)
+
+function requestItem(request) {
+  const pending = request.state === 'pending';
+  return el(
+    'li', { 'data-request': request.id, 'data-state': request.state, tabindex: '-1', className: request.urgent ? 'urgent' : '' },
+    el('div', { className: 'camera-head' },
+      el('strong', {}, request.camera_name), request.urgent ? urgentMark() : null, stateBadge(request)),
+    el('p', { className: 'request-state' }, stateWords(request, 'officer'),
+      ...(pending ? [' Time left before it expires: ', expiryCountdown(request.expires_at), '.'] : [])),
+    requestFacts(request),
+  ); // prettier-ignore
+}
+
+function renderRequests() {
+  const shown = (myRequests || []).slice(0, SHOWN_REQUESTS);
+  $('#no-requests').hidden = shown.length > 0;
+  const key = JSON.stringify(shown);
+  if (key !== requestsKey) {
+    requestsKey = key;
+    const focused = document.activeElement && document.activeElement.closest('#request-list li[data-request]');
+    $('#request-list').replaceChildren(...shown.map(requestItem));
+    if (focused) {
+      const again = document.querySelector(`#request-list li[data-request="${CSS.escape(focused.dataset.request)}"]`);
+      (again || $('#requests-title')).focus();
+    }
+  }
+  const news = [];
+  for (const request of myRequests || []) {
+    const before = lastStates.get(request.id);
+    if (before === 'pending' && request.state !== 'pending') {
+      news.push(`Your request for ${request.camera_name}: ${stateWords(request, 'officer')}`);
+    }
+    lastStates.set(request.id, request.state);
+  }
+  if (news.length) announce(news.join(' '));
+}
+
+let requestsRun = null;
+let requestsAgain = false;
+
+/** Fetch my requests and show them (one fetch at a time; a change meanwhile fetches again). */
+async function refreshRequests() {
+  if (requestsRun) {
+    requestsAgain = true;
+    return requestsRun;
+  }
+  requestsRun = (async () => {
+    do {
+      requestsAgain = false;
+      try {
+        myRequests = (await api('/api/requests')).requests;
+        renderRequests();
+        renderAsk();
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) {
+          window.location.reload();
+          return;
+        }
+        say(`Your requests could not be loaded: ${error.message}`, 'error');
+      }
+    } while (requestsAgain);
+  })();
+  try {
+    await requestsRun;
+  } finally {
+    requestsRun = null;
+  }
+}
+
 // Start -----------------------------------------------------------------------------------------------------
 
 async function main() {
@@ -468,8 +734,9 @@ async function main() {
   setInterval(tick, 1000);
   live((topics) => {
     if (topics.some((topic) => ['all', 'cameras', 'streams'].includes(topic))) refresh();
+    if (topics.some((topic) => ['all', 'requests'].includes(topic))) refreshRequests();
   });
-  await refresh();
+  await Promise.all([refresh(), refreshRequests()]);
 }
 
 main().catch((error) => say(`Something went wrong: ${error.message}`, 'error'));
