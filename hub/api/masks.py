@@ -40,9 +40,10 @@ async def put_masks(request: web.Request) -> web.Response:
     app = request.app
     version = await app[STORE].set_camera_masks(camera.id, masks)
     app[REGISTRY].require_masks(camera.id, version)  # holds the video now, and sends the agent the new masks
+    answer = _state(request, camera.id, version, masks)  # pending: read before the agent can have confirmed
     fields = {"camera": camera.id, "owner": camera.owner_id, "version": version, "polygons": len(masks)}
     await record(request, Kind.MASKS_CHANGED, fields)
-    return _state(request, camera.id, version, masks)
+    return answer
 
 
 async def get_snapshot(request: web.Request) -> web.Response:
