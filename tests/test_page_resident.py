@@ -255,6 +255,8 @@ async def test_looks_and_accessibility_at_desktop_and_phone_width(
             await expect(backyard.locator("tr.denied")).to_contain_text("Refused: the camera was not opted in")
             await expect(front.locator(".countdown")).to_be_visible()
             await expect(page.locator("#mfa-notice")).to_be_visible()
+            masks = front.get_by_role("link", name="Privacy masks for Front door")
+            assert await masks.get_attribute("href") == "/resident/masks?camera=front-door"
             # The chooser open, limited to chosen agencies: its controls are checked too.
             switch = backyard.get_by_role("switch")
             if not await switch.is_checked():

@@ -1,8 +1,8 @@
 // Access requests, as both sides see them: an officer asks a camera's owner for live access (case number, reason,
 // how long, maybe "urgent"); only the owner's approval opens anything, as an ordinary time-boxed grant for that
 // officer's agency. "Urgent" makes the owner's notification more prominent and nothing else: there is no bypass.
-// This module holds the words, the times and the shared parts of a request's rendering; officer.js and
-// resident.js build their own lists around them. Nothing here parses HTML.
+// This module holds the words, the times and the shared parts of a request's rendering; officer-ask.js and
+// resident-requests.js build their own lists around them. Nothing here parses HTML.
 
 import { el } from './session.js';
 

@@ -1,0 +1,217 @@
+// The resident's page in plain words: times and durations as people read them, and what each audit record says
+// (who did what, why a view ended, why one was refused), built from the record's signed fields only; and what
+// went wrong when the hub could not be reached or refused. Nothing here changes the page by itself.
+
+import { ApiError, el } from './session.js';
+import { durationWords, parseWhen } from './requests.js';
+
+// Times and durations ----------------------------------------------------------------------------------------
+
+/**
+ * A record's or the API's time in the viewer's local time, date and seconds included (the text itself when it
+ * is not a time).
+ * @param {unknown} text
+ * @returns {string}
+ */
+export function showTime(text) {
+  const when = parseWhen(text);
+  return when ? when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : String(text ?? '');
+}
+
+/**
+ * A `<time>` element showing `text` in local time (the text itself when it is not a time).
+ * @param {unknown} text
+ * @returns {HTMLElement|string}
+ */
+export function timeEl(text) {
+  return parseWhen(text) ? el('time', { datetime: text }, showTime(text)) : String(text ?? '');
+}
+
+/**
+ * A duration in milliseconds as "2 min 10 s", "1 h 5 min", "45 s" or "less than a second".
+ * @param {unknown} ms
+ * @returns {string}
+ */
+export function duration(ms) {
+  const seconds = Math.max(0, Math.round(Number(ms) / 1000)) || 0;
+  if (!seconds) return 'less than a second';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (h) return m ? `${h} h ${m} min` : `${h} h`;
+  if (m) return s ? `${m} min ${s} s` : `${m} min`;
+  return `${s} s`;
+}
+
+/**
+ * A countdown or a running time, to the second: "6 d 23 h 59 min 58 s", "59 min 58 s", "4 s".
+ * @param {number} seconds
+ * @returns {string}
+ */
+export function clock(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const parts = [];
+  if (d) parts.push(`${d} d`);
+  if (d || h) parts.push(`${h} h`);
+  if (d || h || m) parts.push(`${m} min`);
+  parts.push(`${s} s`);
+  return parts.join(' ');
+}
+
+/**
+ * A time box in words: "1 hour", "8 hours", "7 days", "90 minutes" (a whole number of days, one day excepted,
+ * in days; the rest as requests.js words a duration asked for).
+ * @param {number} seconds
+ * @returns {string}
+ */
+export function span(seconds) {
+  if (seconds >= 86400 && seconds % 86400 === 0 && seconds !== 86400) {
+    const days = seconds / 86400;
+    return `${days} day${days === 1 ? '' : 's'}`;
+  }
+  return durationWords(seconds);
+}
+
+// What the records say ---------------------------------------------------------------------------------------
+
+const ENDED_BY = {
+  viewer_left: 'hung up',
+  viewer_gone: 'connection lost',
+  withdrawn: 'withdrawn',
+  grant_expired: 'consent expired',
+  pilot_over: 'pilot over',
+  hub_shutdown: 'hub shut down',
+  hub_restarted: 'hub restarted',
+  camera_not_publishing: 'camera stopped sending',
+  account_disabled: 'account disabled',
+  session_expired: 'session expired',
+  ended_by_admin: 'ended by an administrator',
+};
+
+/** How a view ended, in a sentence (the history's last column), by the record's `ended_by`. */
+export const HOW_IT_ENDED = {
+  viewer_left: 'The officer hung up',
+  viewer_gone: "The officer's connection was lost",
+  withdrawn: 'You withdrew consent',
+  grant_expired: 'Your consent ran out',
+  pilot_over: 'The pilot ended',
+  hub_shutdown: 'The hub shut down',
+  hub_restarted: 'The hub restarted (the exact end is unknown)',
+  camera_not_publishing: 'Your camera stopped sending video',
+  account_disabled: "The officer's account was disabled",
+  session_expired: "The officer's log-in expired",
+  ended_by_admin: 'An administrator ended it',
+  agency_out_of_scope: 'You no longer allowed that agency',
+};
+
+/** Why a look was refused, by the record's `denied`. */
+export const DENIED = {
+  no_grant: 'the camera was not opted in',
+  grant_expired: 'your consent had expired',
+  grant_not_started: 'your consent had not started',
+  withdrawn: 'you had withdrawn consent',
+  agency_out_of_scope: 'that agency is not one you allowed',
+  no_pilot: 'no pilot is running',
+  pilot_not_started: 'the pilot had not started',
+  pilot_over: 'the pilot is over',
+  camera_offline: 'the camera was offline',
+  camera_not_publishing: 'the camera sent no video',
+  account_disabled: "the officer's account is disabled",
+  session_expired: "the officer's session had expired",
+  state_stale: 'the hub could not confirm consent',
+};
+
+/**
+ * A code as words ("grant_expired" -> "grant expired").
+ * @param {unknown} code
+ * @returns {string}
+ */
+export const words = (code) => String(code ?? '').replaceAll('_', ' ');
+
+/** Who acted, as the record names them ("You" for the logged-in resident). */
+function who(actor, me, capital = true) {
+  if (!actor || typeof actor !== 'object') return capital ? 'The hub' : 'the hub';
+  if (me && actor.id === me.id) return capital ? 'You' : 'you';
+  const name = String(actor.username ?? '?');
+  switch (actor.role) {
+    case 'officer':
+      return `${capital ? 'Officer' : 'officer'} ${name}${actor.agency ? ` (${actor.agency})` : ''}`;
+    case 'admin':
+      return `${capital ? 'Admin' : 'admin'} ${name}`;
+    default:
+      return `${capital ? 'Resident' : 'resident'} ${name}`;
+  }
+}
+
+function purpose(f) {
+  return `case ${f.case ?? '?'}, reason '${f.reason ?? ''}'`;
+}
+
+/**
+ * What a record says, in plain words.
+ * @param {Record<string, any>} f the record's fields (parsed from its signed text)
+ * @param {{id: number}|null} me the logged-in account
+ * @returns {string}
+ */
+export function describe(f, me) {
+  const actor = who(f.actor, me);
+  switch (f.kind) {
+    case 'view.requested':
+      return `${actor} asked to watch — ${purpose(f)}`;
+    case 'view.started':
+      return `${actor} started watching — ${purpose(f)}`;
+    case 'view.ended': {
+      const why = ENDED_BY[f.ended_by] ?? (words(f.ended_by) || 'ended');
+      return `${actor} stopped watching after ${duration(f.duration_ms)} (${why}) — case ${f.case ?? '?'}`;
+    }
+    case 'view.denied': {
+      const why = DENIED[f.denied] ? ` (${DENIED[f.denied]})` : '';
+      return `Denied: ${f.denied}${why} — ${who(f.actor, me, false)} asked to watch, ${purpose(f)}`;
+    }
+    case 'consent.granted': {
+      const scope = Array.isArray(f.agencies) ? ` for ${f.agencies.join(', ')}` : ' for every agency';
+      return `${actor} opted in until ${showTime(f.ends)}${scope}`;
+    }
+    case 'consent.withdrawn':
+      return `${actor} withdrew consent (at ${showTime(f.at)})`;
+    case 'consent.expired':
+      return `Your consent expired (${showTime(f.ends)})`;
+    case 'camera.registered':
+      return 'Camera registered';
+    case 'camera.token_issued':
+      return 'A new device token was issued for the camera';
+    case 'session.ended':
+      return `${actor} ended a live view`;
+    case 'audit.read':
+      return `Audit read by ${who(f.actor, me, false)} (${f.records ?? 0} records)`;
+    case 'access.requested':
+      return `${actor} asked you for access for ${span(Number(f.duration_seconds) || 0)}${f.urgent ? ' (urgent)' : ''} — ${purpose(f)}`;
+    case 'access.approved':
+      return `${actor} approved request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'}) for ${span(Number(f.duration_seconds) || 0)}`;
+    case 'access.declined':
+      return `${actor} declined request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'})`;
+    case 'access.expired':
+      return `Request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'}) expired unanswered`;
+    default:
+      return `${f.kind ?? 'Unknown event'}`;
+  }
+}
+
+/**
+ * What went wrong with `what` ("your cameras", "sharing Porch"), in a sentence for the status line.
+ * @param {unknown} err
+ * @param {string} what
+ * @returns {string}
+ */
+export function errorText(err, what) {
+  if (err instanceof ApiError) {
+    if (err.status === 401) return 'You are no longer logged in: reload the page and log in again.';
+    if (err.status === 403) return `The hub refused (${what}): ${err.message}.`;
+    return `Something went wrong with ${what}: ${err.message}.`;
+  }
+  return `Could not reach the hub for ${what} (${err?.message || err}). Check your connection and try again.`;
+}
