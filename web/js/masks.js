@@ -618,19 +618,12 @@ function chooseCamera(cameras, missing) {
 async function start() {
   $('#logout').addEventListener('click', () => logout());
   const loginBox = $('#login');
-  let formShown = false;
-  const watcher = new MutationObserver(() => {
-    if (loginBox.querySelector('form')) formShown = true;
-  });
-  watcher.observe(loginBox, { childList: true, subtree: true });
   let me;
   try {
     me = await requireLogin(loginBox, ['resident']);
   } catch (err) {
     say(errorText(err, 'this page'), 'error');
     return;
-  } finally {
-    watcher.disconnect();
   }
   $('#whoami').textContent = `Logged in as ${me.account.username}`;
   $('#account').hidden = false;
@@ -639,7 +632,7 @@ async function start() {
   if (!found) return;
   if (!found.camera) {
     chooseCamera(found.cameras, state.cameraId);
-    if (formShown) $('#choose-title').focus();
+    if (me.formShown) $('#choose-title').focus();
     return;
   }
   const name = found.camera.name;
@@ -647,7 +640,7 @@ async function start() {
   $('#camera-title').textContent = `Privacy masks for ${name}`;
   wire();
   $('#page').hidden = false;
-  if (formShown) $('#camera-title').focus();
+  if (me.formShown) $('#camera-title').focus();
   renderDrawing();
   renderMasks();
   await refreshMasks();

@@ -118,25 +118,18 @@ async function load(topics) {
 async function start() {
   $('#logout').addEventListener('click', () => logout());
   const loginBox = $('#login');
-  let formShown = false;
-  const watcher = new MutationObserver(() => {
-    if (loginBox.querySelector('form')) formShown = true;
-  });
-  watcher.observe(loginBox, { childList: true, subtree: true });
   let me;
   try {
     me = await requireLogin(loginBox, ['resident']);
   } catch (err) {
     say(errorText(err, 'this page'), 'error');
     return;
-  } finally {
-    watcher.disconnect();
   }
   state.me = me.account;
   $('#whoami').textContent = `Logged in as ${me.account.username}`;
   $('#account').hidden = false;
   $('#page').hidden = false;
-  if (formShown) $('#cameras-title').focus();
+  if (me.formShown) $('#cameras-title').focus();
   state.loading = true;
   say('Loading your cameras…');
   setInterval(tick, 1000);

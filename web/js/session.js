@@ -79,13 +79,15 @@ function field(label, attrs) {
 }
 
 /**
- * Show a log-in form in `container` until someone with one of `roles` is logged in; resolves with `/api/me`.
+ * Show a log-in form in `container` until someone with one of `roles` is logged in; resolves with `/api/me`,
+ * plus `formShown` (true when the person logged in here: the page then moves focus to its content).
  * Handles the TOTP code and a first enrolment; shows a notice when the hub runs without second factors.
  * @param {HTMLElement} container
  * @param {string[]} roles
  * @returns {Promise<any>}
  */
 export async function requireLogin(container, roles) {
+  let formShown = false;
   for (;;) {
     let me = null;
     try {
@@ -101,7 +103,7 @@ export async function requireLogin(container, roles) {
       if (roles.includes(me.account.role)) {
         container.replaceChildren();
         showMfaNotice(me);
-        return me;
+        return { ...me, formShown };
       }
       container.replaceChildren(
         el('p', { className: 'error', role: 'alert' }, `This page is for ${roles.join(' or ')} accounts; you are logged in as ${me.account.username} (${me.account.role}).`),
@@ -109,6 +111,7 @@ export async function requireLogin(container, roles) {
       );
       await new Promise(() => {}); // stays here until the log-out reloads the page
     }
+    formShown = true;
     await loginForm(container);
   }
 }
