@@ -82,9 +82,12 @@ async def test_viewer_of_a_camera_that_never_publishes_is_told(hub, tokens, logi
     auth = {"Authorization": f"Bearer {tokens[CAM]}"}
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{hub.url}/control/{CAM}", headers=auth) as ws:
         assert (await ws.receive_json())["type"] == "hello"
+        assert (await ws.receive_json()) == {"type": "masks", "version": 0, "masks": []}
         viewer = Viewer(await login("olivia"), CAM)
         assert await viewer.watch() == 201
-        assert (await ws.receive_json()) == {"type": "publish", "watchers": 1}
+        publish = await ws.receive_json()
+        assert (publish["type"], publish["watchers"]) == ("publish", 1)
+        assert [(v["officer"], v["agency"]) for v in publish["viewers"]] == [("olivia", "metro-pd")]
         # This "agent" never publishes: the viewer is ended with a reason, and the agent told to stop.
         assert (await viewer.wait_end(timeout=10))["reason"] == "camera_not_publishing"
         assert (await ws.receive_json()) == {"type": "stop", "reason": "camera_not_publishing"}
