@@ -66,22 +66,15 @@ async def list_cameras(request: web.Request) -> web.Response:
         cameras = await store.list_cameras(owner_id=identity.account.id)
     elif role is Role.OFFICER:
         officer = officer_state(identity.account, identity.session)
-        admitted = {
-            camera.id
-            for camera in await store.list_cameras()
-            if decide(now, registry.gate(camera.id).state, officer) is Reason.OK
-        }
-        answer = [
-            {**_camera_json(request, camera, now, False), "admitted": True}
-            for camera in await store.list_cameras()
-            if camera.id in admitted
-        ]
+        everyone = await store.list_cameras()
+        admitted = {c.id for c in everyone if decide(now, registry.gate(c.id).state, officer) is Reason.OK}
+        answer = [{**_camera_json(request, c, now, False), "admitted": True} for c in everyone if c.id in admitted]
         if request.query.get("all") == "1":
             # The others only by name, to ask their owners: where they are and their state stay private.
             answer += [
-                {"id": camera.id, "name": camera.name, "admitted": False, "askable": askable(request, camera.id, now)}
-                for camera in await store.list_cameras()
-                if camera.id not in admitted
+                {"id": c.id, "name": c.name, "admitted": False, "askable": askable(request, c.id, now)}
+                for c in everyone
+                if c.id not in admitted
             ]
         return web.json_response({"cameras": answer})
     else:
@@ -149,12 +142,12 @@ async def set_location(request: web.Request) -> web.Response:
     _, camera = await _my_camera(request)
     body = await json_body(request)
     lat, lon = body.get("lat"), body.get("lon")
-    if lat is None:
-        location = None
-    elif isinstance(lat, int | float) and isinstance(lon, int | float) and not isinstance(lat, bool):
-        location = (float(lat), float(lon))
-    else:
-        raise BadRequest("lat and lon must be numbers (or lat null to clear)", "bad_location")
+    location: tuple[float, float] | None = None
+    if lat is not None:
+        numbers = [v for v in (lat, lon) if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) != 2:
+            raise BadRequest("lat and lon must be numbers (or lat null to clear)", "bad_location")
+        location = (float(numbers[0]), float(numbers[1]))
     try:
         camera = await request.app[STORE].set_camera_location(camera.id, location)
     except ValueError as exc:
