@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from playwright.async_api import Locator, Page, ViewportSize, expect
+from playwright.async_api import Page, ViewportSize, expect
 
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
 from tests.support.client import Api, Frame, Viewer
-from tests.support.pages import accessibility_problems, log_in, screenshot
+from tests.support.pages import accessibility_problems, is_focused, log_in, screenshot, tab_once_to, tab_to
 from tests.support.procs import Hub, running_agent
 
 CAM, NAME = "front-door", "Front door"
@@ -58,26 +58,6 @@ async def _open(page: Page, hub: Hub) -> None:
     await expect(picture).to_be_visible(timeout=TIMEOUT_MS)
     assert await picture.evaluate("img => img.naturalWidth > 0 && img.src.startsWith('blob:')")
     await expect(page.locator("#apply-state")).to_have_attribute("data-state", "none", timeout=TIMEOUT_MS)
-
-
-async def _is_focused(locator: Locator) -> bool:
-    focused: bool = await locator.evaluate("el => el === document.activeElement")
-    return focused
-
-
-async def _tab_to(page: Page, target: Locator, max_tabs: int = 60) -> None:
-    """Press Tab until `target` has the focus (the page is used with the keyboard only)."""
-    for _ in range(max_tabs):
-        if await _is_focused(target):
-            return
-        await page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached {target} in {max_tabs} presses")
-
-
-async def _tab_once_to(page: Page, target: Locator) -> None:
-    """The next Tab lands on `target` (a logical tab order)."""
-    await page.keyboard.press("Tab")
-    assert await _is_focused(target), await page.evaluate("document.activeElement.outerHTML.slice(0, 200)")
 
 
 async def _wait_applied(page: Page) -> list[str]:
@@ -129,15 +109,15 @@ async def test_keyboard_rectangle_is_dark_for_officers(
         await expect(page.locator("#mask-list")).to_contain_text("No masks yet")
 
         # The rectangle, with the keyboard only: Tab into the form, type the numbers, Tab to "Add rectangle".
-        await _tab_to(page, page.get_by_label("Left (%)", exact=True))
+        await tab_to(page, page.get_by_label("Left (%)", exact=True))
         await page.keyboard.type(str(RECT[0]))
         for label, value in zip(("Top (%)", "Width (%)", "Height (%)"), RECT[1:], strict=True):
-            await _tab_once_to(page, page.get_by_label(label, exact=True))
+            await tab_once_to(page, page.get_by_label(label, exact=True))
             await page.keyboard.type(str(value))
         style = page.get_by_label("Style of the rectangle")
-        await _tab_once_to(page, style)
+        await tab_once_to(page, style)
         await expect(style).to_have_value("black")  # Black out
-        await _tab_once_to(page, page.get_by_role("button", name="Add rectangle"))
+        await tab_once_to(page, page.get_by_role("button", name="Add rectangle"))
         await page.keyboard.press("Enter")
         mask = page.locator('.mask-item[data-mask="1"]')
         await expect(mask.get_by_role("heading", name="Mask 1")).to_be_visible()
@@ -150,7 +130,7 @@ async def test_keyboard_rectangle_is_dark_for_officers(
 
         # Save (still the keyboard): the page says the video is held, then that the camera applies the masks.
         await page.evaluate(RECORD_APPLY_STATES)
-        await _tab_to(page, page.get_by_role("button", name="Save masks"))
+        await tab_to(page, page.get_by_role("button", name="Save masks"))
         await page.keyboard.press("Enter")
         states = await _wait_applied(page)
         assert states[0] == "none" and "pending" in states and states.index("pending") < states.index("applied"), states
@@ -246,7 +226,7 @@ async def test_pointer_polygons_and_accessibility(
             await page.get_by_label(label, exact=True).fill(value)
         await page.get_by_role("button", name="Add rectangle").click()
         await expect(page.locator("#rect-error")).to_contain_text("must end inside the picture")
-        assert await _is_focused(page.get_by_label("Width (%)", exact=True))
+        assert await is_focused(page.get_by_label("Width (%)", exact=True))
         await expect(page.locator(".mask-item")).to_have_count(2)
 
         # Look and accessibility, with the picture and masks present.

@@ -20,7 +20,7 @@ from playwright.async_api import Locator, Page, ViewportSize, expect
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
 from tests.support.client import Api, Viewer
-from tests.support.pages import accessibility_problems, log_in, screenshot
+from tests.support.pages import accessibility_problems, is_focused, log_in, screenshot, tab_once_to, tab_to
 from tests.support.procs import Hub, running_agent
 
 FRONT, BACKYARD = "front-door", "backyard"
@@ -51,26 +51,6 @@ async def _open_as(page: Page, hub: Hub, username: str) -> None:
         await expect(checkpoint).to_have_attribute("data-checkpoint", "verified", timeout=TIMEOUT_MS)
 
 
-async def _is_focused(locator: Locator) -> bool:
-    focused: bool = await locator.evaluate("el => el === document.activeElement")
-    return focused
-
-
-async def _tab_to(page: Page, target: Locator, max_tabs: int = 60) -> None:
-    """Press Tab until `target` has the focus (the page is used with the keyboard only)."""
-    for _ in range(max_tabs):
-        if await _is_focused(target):
-            return
-        await page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached {target} in {max_tabs} presses")
-
-
-async def _tab_once_to(page: Page, target: Locator) -> None:
-    """The next Tab lands on `target` (a logical tab order)."""
-    await page.keyboard.press("Tab")
-    assert await _is_focused(target), await page.evaluate("document.activeElement.outerHTML.slice(0, 200)")
-
-
 async def _grant(api: Api, camera: str) -> dict[str, Any] | None:
     status, body = await api.call("GET", "/api/cameras")
     assert status == 200, body
@@ -92,21 +72,21 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(backyard.locator(".consent-state")).to_have_attribute("data-consent", "none")
 
         # Switch on, choose 1 hour and every agency, confirm: keys only.
-        await _tab_to(page, switch)
+        await tab_to(page, switch)
         await page.keyboard.press("Space")
         chooser = backyard.locator("form.chooser")
         await expect(chooser).to_be_visible()
         box = backyard.get_by_label("For how long")
-        await _tab_once_to(page, box)
+        await tab_once_to(page, box)
         await page.keyboard.press("ArrowDown")
         await expect(box).to_have_value(str(8 * 3600))
         await page.keyboard.press("ArrowUp")
         await expect(box).to_have_value("3600")
         scope = backyard.get_by_label("Which agencies may watch")
-        await _tab_once_to(page, scope)
+        await tab_once_to(page, scope)
         await expect(scope).to_have_value("all")
         start = backyard.get_by_role("button", name="Start sharing Backyard")
-        await _tab_once_to(page, start)
+        await tab_once_to(page, start)
         asked_at = time.time()
         await page.keyboard.press("Enter")
 
@@ -132,7 +112,7 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
 
         # Withdraw: the next control after the sharing summary (where focus went) is the Withdraw button.
         withdraw = backyard.get_by_role("button", name="Withdraw consent for Backyard now")
-        await _tab_to(page, withdraw, max_tabs=3)
+        await tab_to(page, withdraw, max_tabs=3)
         await page.keyboard.press("Enter")
         await expect(backyard.locator(".consent-state")).to_have_attribute(
             "data-consent", "withdrawn", timeout=TIMEOUT_MS
@@ -143,7 +123,7 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(switch).not_to_be_checked()
         await expect(countdown).to_have_count(0)
         await expect(page.locator("#status")).to_contain_text("Withdrawn")
-        assert await _is_focused(switch)
+        assert await is_focused(switch)
         # The history shows both consent events.
         consent_rows = backyard.locator("table.consent-history tbody tr")
         await expect(consent_rows).to_have_count(2, timeout=TIMEOUT_MS)

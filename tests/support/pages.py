@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pyotp
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 
 from hub.store.sqlite import SqliteStore
 from tests.support.procs import ROOT, Hub
@@ -98,3 +98,24 @@ async def accessibility_problems(page: Page, max_tabs: int = 200) -> list[str]:
         html = await page.evaluate(f"() => document.querySelector('[data-a11y-id=\"{missing}\"]').outerHTML")
         problems.append(f"not reachable with Tab: {html[:120]}")
     return problems
+
+
+async def is_focused(locator: Locator) -> bool:
+    """Whether `locator` has the keyboard focus."""
+    focused: bool = await locator.evaluate("el => el === document.activeElement")
+    return focused
+
+
+async def tab_to(page: Page, target: Locator, max_tabs: int = 60) -> None:
+    """Press Tab until `target` has the focus (the page is used with the keyboard only)."""
+    for _ in range(max_tabs):
+        if await is_focused(target):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {target} in {max_tabs} presses")
+
+
+async def tab_once_to(page: Page, target: Locator) -> None:
+    """The next Tab lands on `target` (a logical tab order)."""
+    await page.keyboard.press("Tab")
+    assert await is_focused(target), await page.evaluate("document.activeElement.outerHTML.slice(0, 200)")
