@@ -8,7 +8,7 @@ import json
 
 from aiohttp import web
 
-from hub.auth.identity import ensure_identity
+from hub.auth.identity import ensure_identity, timed_out
 from hub.keys import CLOCK, CONFIG, LIVE, STORE
 from hub.store.base import NotFound, StoreUnavailable
 
@@ -50,8 +50,4 @@ async def _still_valid(request: web.Request, token_hash: str) -> bool:
         account = await app[STORE].get_account(session.account_id)
     except (NotFound, StoreUnavailable):
         return False
-    return (
-        session.expires_at > now
-        and now - session.last_seen_at <= app[CONFIG].auth.idle_seconds
-        and not account.disabled
-    )
+    return not timed_out(session, now, app[CONFIG].auth.idle_seconds) and not account.disabled

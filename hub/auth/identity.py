@@ -83,6 +83,11 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+def timed_out(session: Session, now: float, idle_seconds: float) -> bool:
+    """Whether a session is past its absolute or its idle timeout."""
+    return session.expires_at <= now or now - session.last_seen_at > idle_seconds
+
+
 async def resolve_identity(store: Store, token: str | None, now: float, idle_seconds: float) -> Identity | None:
     """The identity behind a session token: None when unknown, past its absolute or idle timeout (then it is
     deleted), or the account is disabled. A session in use has its last-seen time renewed."""
@@ -94,7 +99,7 @@ async def resolve_identity(store: Store, token: str | None, now: float, idle_sec
         account = await store.get_account(session.account_id)
     except NotFound:
         return None
-    if session.expires_at <= now or now - session.last_seen_at > idle_seconds:
+    if timed_out(session, now, idle_seconds):
         await store.delete_session(token_hash)
         return None
     if account.disabled:
