@@ -16,11 +16,12 @@ from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
 from hub.auth.identity import Guard, identity_middleware, public
+from hub.auth.throttle import FAILED_AUTHENTICATION, Throttle
 from hub.clock import Clock
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
-from hub.errors import error_middleware
-from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
+from hub.errors import Handler, HubError, error_middleware
+from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
@@ -32,7 +33,8 @@ from hub.store.base import Store
 from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
 from hub.sync import make_router
-from porchlight_rtc.ice import enable_loopback, rtc_configuration
+from porchlight_rtc.datagrams import drop_unknown_datagrams
+from porchlight_rtc.ice import enable_loopback, gather_only, rtc_configuration
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,8 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     registry.on_change = lambda: live.publish("cameras")
     metrics = Metrics()
     metrics.watch_audit(audit.leaf_count, audit.pending)
-    streams = StreamManager(registry, audit, metrics, config.media.publish_timeout_seconds, live)
+    streams = StreamManager(registry, audit, metrics, live, config.media, config.limits)
+    metrics.watch_peers(lambda: len(streams.peers))
     app[STORE], app[AUDIT], app[REGISTRY], app[METRICS], app[STREAMS] = store, audit, registry, metrics, streams
     app[LIVE] = live
     # A new mask version (set here or on another hub) goes to the camera's agent if it is connected here.
@@ -111,20 +114,43 @@ async def _end_event_streams(app: web.Application) -> None:
     await app[STREAMS].close()
 
 
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Pause before answering a failed authentication; count what the limits turn away (errors pass on)."""
+    try:
+        return await handler(request)
+    except HubError as exc:
+        if exc.reason in FAILED_AUTHENTICATION:
+            await request.app[THROTTLE].pause_after_failure()
+        if exc.retry_after is not None:
+            request.app[METRICS].refusals.labels(exc.reason).inc()
+        raise
+
+
+async def _close_throttle(app: web.Application) -> None:
+    app[THROTTLE].close()
+
+
 def create_app(config: Config, store_factory: StoreFactory = open_store, clock: Clock | None = None) -> web.Application:
     """Build the hub's aiohttp application from a validated configuration (how to open its store, and the clock
     log-in sessions are timed by)."""
+    # Media from addresses ICE never learned is dropped before DTLS sees it (spoofed datagrams broke handshakes).
+    drop_unknown_datagrams()
     if config.media.loopback:
-        enable_loopback()
+        enable_loopback(*config.media.ice_addresses)
+    elif config.media.ice_addresses:
+        gather_only(config.media.ice_addresses)
     if config.media.forwarding is ForwardingMode.PASSTHROUGH:
         check_internals()  # fail at start, naming the aiortc internal, rather than forward nothing
     app = web.Application(
-        middlewares=[error_middleware, identity_middleware(GUARD)],
+        middlewares=[error_middleware, refusal_middleware, identity_middleware(GUARD)],
         client_max_size=config.media.max_sdp_bytes + 1024,
     )
     app[CONFIG] = config
     app[CLOCK] = clock or Clock()
     app[STORE_FACTORY] = store_factory
+    app[THROTTLE] = Throttle(config.limits)
+    app.on_cleanup.append(_close_throttle)
     app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
     app.cleanup_ctx.append(_state_ctx)
     app.on_shutdown.append(_end_event_streams)

@@ -6,6 +6,7 @@ variables `PORCHLIGHT_<SECTION>__<KEY>` override the file (for example `PORCHLIG
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import limits
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "PORCHLIGHT_"
@@ -113,11 +115,61 @@ class MediaConfig(_Section):
     ice_servers: list[IceServer] = Field(default_factory=list)
     # Gather only 127.0.0.1 candidates: tests and the single-machine demo.
     loopback: bool = False
-    max_sdp_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    # Gather host candidates only on these addresses (added to 127.0.0.1 in loopback mode); empty: every interface.
+    ice_addresses: list[str] = Field(default_factory=list)
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return value
+    max_sdp_bytes: int = Field(default=128 * 1024, ge=1024, le=1024 * 1024)
     # Frames waiting per viewer; a slow viewer drops old frames rather than growing memory.
     viewer_queue_frames: int = Field(default=2, ge=1, le=64)
     # How long a viewer may wait for the camera's agent to start publishing.
     publish_timeout_seconds: float = Field(default=15.0, gt=0)
+    # A publishing camera that sends no frame for this long (a lost network) has its WHIP session ended.
+    silence_seconds: float = Field(default=5.0, gt=0, le=120)
+
+
+class LimitsConfig(_Section):
+    """What one client may ask of a hub. Rates use the `limits` package's notation ("30/minute", "5/second") and are
+    counted per hub."""
+
+    login_per_source: str = "60/minute"
+    login_per_account: str = "10/minute"
+    # WHIP and WHEP offers: per client address, and per officer (WHEP) or camera (WHIP).
+    offers_per_source: str = "120/minute"
+    offers_per_account: str = "30/minute"
+    # Peer connections open at once: one officer's, and the hub's in all (viewers and cameras).
+    peers_per_officer: int = Field(default=8, ge=1)
+    peers_total: int = Field(default=256, ge=1)
+    # An offer's body, and then its ICE and DTLS handshake, must complete within this long or the connection is
+    # closed and its sockets freed.
+    handshake_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A failed authentication is answered after a random delay in this range (slows guessing, hides timing).
+    failed_auth_delay_seconds: tuple[float, float] = (0.1, 0.4)
+
+    @field_validator("login_per_source", "login_per_account", "offers_per_source", "offers_per_account")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '30/minute': {value!r}") from exc
+        return value
+
+    @field_validator("failed_auth_delay_seconds")
+    @classmethod
+    def _delay(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low <= high <= 10:
+            raise ValueError("failed_auth_delay_seconds must be [low, high] with 0 <= low <= high <= 10")
+        return value
 
 
 class ConsentConfig(_Section):
@@ -181,6 +233,7 @@ class Config(_Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -17,6 +17,8 @@ class HubError(Exception):
 
     status = 500
     reason = "internal_error"
+    # Seconds after which a retry may succeed (the Retry-After header), for refusals that pass.
+    retry_after: int | None = None
 
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
@@ -52,6 +54,28 @@ class Clash(HubError):
 class TooLarge(HubError):
     status = 413
     reason = "too_large"
+
+
+class RateLimited(HubError):
+    """Too many requests of one kind from one client; `retry_after` (whole seconds) says when to come back."""
+
+    status = 429
+    reason = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Busy(HubError):
+    """The hub is at a limit of its own (connections in all); `retry_after` says when to come back."""
+
+    status = 503
+    reason = "busy"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WrongMediaType(HubError):
@@ -90,7 +114,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except HubError as exc:
-        return error_response(exc.status, exc.reason, str(exc))
+        response = error_response(exc.status, exc.reason, str(exc))
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except NotFound as exc:
         return error_response(404, "not_found", str(exc))
     except StoreUnavailable:

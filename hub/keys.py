@@ -6,6 +6,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration
 
 from hub.audit.log import AuditLog
+from hub.auth.throttle import Throttle
 from hub.clock import Clock
 from hub.config import Config
 from hub.consent.registry import GateRegistry
@@ -25,3 +26,4 @@ ROUTER = web.AppKey("router", Router)
 AUDIT = web.AppKey("audit", AuditLog)
 CLOCK = web.AppKey("clock", Clock)
 LIVE = web.AppKey("live", LiveEvents)
+THROTTLE = web.AppKey("throttle", Throttle)

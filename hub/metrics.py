@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 
 from hub.consent.decision import Reason
 
@@ -15,6 +16,14 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # process_open_fds, process_resident_memory_bytes and the like: what a leak would show first.
+        ProcessCollector(registry=self.registry)
+        self.refusals = Counter(
+            "porchlight_refusals_total",
+            "Requests turned away by a limit (rate_limited, busy) before any work was done for them.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.frames = Counter(
             "porchlight_frames_total",
             "Frames the consent gate decided on, by decision reason (ok = forwarded).",
@@ -53,6 +62,14 @@ class Metrics:
         size.set_function(records)
         queued = Gauge("porchlight_audit_pending", "Audit records queued, not yet durable.", registry=self.registry)
         queued.set_function(pending)
+
+    def watch_peers(self, peers: Callable[[], int]) -> None:
+        """Gauges read when scraped: the peer connections the hub holds, and its asyncio tasks (both return to
+        their idle level when sessions end; a climb that never falls is a leak)."""
+        open_peers = Gauge("porchlight_peer_connections", "WebRTC peer connections open now.", registry=self.registry)
+        open_peers.set_function(peers)
+        tasks = Gauge("porchlight_asyncio_tasks", "asyncio tasks alive in the hub.", registry=self.registry)
+        tasks.set_function(lambda: len(asyncio.all_tasks()))
 
     def keyframe_wanted(self, cause: str) -> None:
         """Count one viewer's need for a keyframe."""

@@ -7,27 +7,34 @@ tests and the single-machine demo never send a packet off the host.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-_LOOPBACK = ["127.0.0.1"]
+LOOPBACK = "127.0.0.1"
 
 
-def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    return list(_LOOPBACK) if use_ipv4 else []
-
-
-def enable_loopback() -> None:
-    """Gather only 127.0.0.1 host candidates in this process (tests and the demo).
+def gather_only(addresses: Iterable[str]) -> None:
+    """Gather host candidates on exactly these addresses in this process (IPv4 or IPv6 literals).
 
     aioice has no option for this, so its address finder is replaced; the check below fails loudly if an
     aioice upgrade renames it.
     """
+    chosen = [ipaddress.ip_address(address) for address in addresses]
     if not hasattr(aioice.ice, "get_host_addresses"):
-        raise RuntimeError("aioice.ice.get_host_addresses is gone: loopback mode needs updating")
-    aioice.ice.get_host_addresses = _loopback_addresses
+        raise RuntimeError("aioice.ice.get_host_addresses is gone: choosing addresses needs updating")
+
+    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [str(a) for a in chosen if (a.version == 4 and use_ipv4) or (a.version == 6 and use_ipv6)]
+
+    aioice.ice.get_host_addresses = host_addresses
+
+
+def enable_loopback(*also: str) -> None:
+    """Gather only 127.0.0.1 host candidates (tests and the demo), and any addresses named in `also`."""
+    gather_only([LOOPBACK, *also])
 
 
 def rtc_configuration(servers: Iterable[Mapping[str, object]]) -> RTCConfiguration:

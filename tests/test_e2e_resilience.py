@@ -45,7 +45,7 @@ def _bad_offers() -> list[tuple[str, bytes, str, int, str]]:
         ("garbage after v=0", b"v=0\r\nm=video banana\r\n", sdp, 400, "malformed_sdp"),
         ("no video", b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", sdp, 400, "malformed_sdp"),
         ("binary", b"v=0\xff\xfe\x00", sdp, 400, "malformed_sdp"),
-        ("oversized", b"v=0\r\n" + b"a=x-padding:" + b"x" * 40_000 + b"\r\n", sdp, 413, "too_large"),
+        ("oversized", b"v=0\r\n" + b"a=x-padding:" + b"x" * 140_000 + b"\r\n", sdp, 413, "too_large"),
         ("wrong type", b"v=0\r\n", "application/json", 415, "unsupported_media_type"),
     ]
 

@@ -3,6 +3,7 @@ views on this hub (list, end one)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -69,7 +70,7 @@ async def add_account(request: web.Request) -> web.Response:
     agency = _text(body, "agency", required=False, limit=40)
     assert username is not None
     store = request.app[STORE]
-    account = await store.add_account(username, hash_password(password), role, agency)
+    account = await store.add_account(username, await asyncio.to_thread(hash_password, password), role, agency)
     request.app[LIVE].publish("accounts")
     await record(request, Kind.ACCOUNT_CREATED, account_fields(account))
     return web.json_response({"account": account_json(account)}, status=201)

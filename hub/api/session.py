@@ -7,6 +7,7 @@ within `auth.lockout_window_seconds` lock the account until an admin unlocks it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -26,9 +27,10 @@ from hub.auth.identity import (
     session_token,
 )
 from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password
+from hub.auth.throttle import source
 from hub.auth.tokens import SESSION_TOKEN_PREFIX, hash_token, new_token
 from hub.errors import BadRequest, Forbidden, Unauthorized
-from hub.keys import CLOCK, CONFIG, LIVE, STORE
+from hub.keys import CLOCK, CONFIG, LIVE, STORE, THROTTLE
 from hub.store.base import Account, NotFound, Role
 
 MAX_USERNAME = 100  # a failed log-in records at most this much of what was typed
@@ -65,17 +67,22 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest("username and password are required", "credentials_required")
     if code is not None and not isinstance(code, str):
         raise BadRequest("code must be the 6 digits of your authenticator app", "bad_code")
+    # Before any hashing: a flood is turned away cheaply.
+    throttle = request.app[THROTTLE]
+    throttle.take((throttle.login_per_source, source(request)), (throttle.login_per_account, username.casefold()))
     store = request.app[STORE]
     try:
         account, password_hash = await store.find_account(username)
     except NotFound:
-        burn_verify()  # the same cost as a real check, so timing does not reveal which usernames exist
+        # The same cost as a real check, so timing does not reveal which usernames exist.
+        await asyncio.to_thread(burn_verify)
         await _failed(request, username, "unknown_user")
     if account.locked:
-        burn_verify()
+        await asyncio.to_thread(burn_verify)
         await record(request, Kind.LOGIN_FAILED, {"username": username, "why": "locked"}, account=account)
         raise Forbidden("this account is locked after too many failed log-ins: ask an admin", "account_locked")
-    if not verify_password(password_hash, password):
+    # argon2 takes tens of milliseconds of CPU: off the event loop, which forwards frames meanwhile.
+    if not await asyncio.to_thread(verify_password, password_hash, password):
         await _count_failure(request, account, "bad_password")
     if account.disabled:
         await _failed(request, username, "disabled")
@@ -86,7 +93,7 @@ async def login(request: web.Request) -> web.Response:
         else:
             pending = True
     if needs_rehash(password_hash):
-        await store.set_password_hash(account.id, hash_password(password))
+        await store.set_password_hash(account.id, await asyncio.to_thread(hash_password, password))
     return await _start_session(request, account, pending)
 
 

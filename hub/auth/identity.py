@@ -137,6 +137,8 @@ def identity_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamRespo
         if identity is not None:
             _check_browser_session(request, identity)
             request[IDENTITY_KEY] = identity
+        elif access is None and bearer_token(request) is not None:
+            raise Unauthorized("the token is not valid, or its session has ended", "token_invalid")
         elif access is None:
             raise Unauthorized("log in first", "login_required")
         return await handler(request)

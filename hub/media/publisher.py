@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,12 +34,18 @@ class Publisher:
         self.keyframes: KeyframeRequester | None = None
         self._feed: asyncio.Task[None] | None = None
         self._closed = False
+        self._last_frame = time.monotonic()  # the session's start counts as a frame: its handshake has a limit too
+
+    def silent_for(self) -> float:
+        """Seconds since the camera's last frame (or since the session began, before any)."""
+        return time.monotonic() - self._last_frame
 
     def pass_through(self, receiver: RTCRtpReceiver, sinks: Sinks, keyframes: KeyframeRequester) -> None:
         """Forward the receiver's encoded frames without decoding them."""
         self.keyframes = keyframes
 
         def deliver(frame: EncodedFrame) -> None:
+            self._last_frame = time.monotonic()
             for sink in sinks():
                 sink.offer(frame)
 
@@ -52,6 +59,7 @@ class Publisher:
         try:
             while True:
                 frame = await track.recv()
+                self._last_frame = time.monotonic()
                 if isinstance(frame, VideoFrame):
                     for sink in sinks():
                         sink.offer(frame)

@@ -1,28 +1,48 @@
-"""Checks on an incoming SDP offer before it reaches aiortc: type, size, shape.
+"""Checks on an incoming SDP offer before it reaches aiortc (type, size, shape), and applying it.
 
-A bad offer gets a clear 4xx and touches no shared state; only a well-formed offer builds a peer connection.
+A bad offer gets a clear 4xx and touches no shared state; only a well-formed offer builds a peer connection. Whatever
+goes wrong while aiortc applies an offer, the client hears one generic 400: no traceback, no internal detail.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.sdp import SessionDescription
 
-from hub.errors import BadRequest, TooLarge, WrongMediaType
+from hub.config import VideoCodec
+from hub.errors import BadRequest, HubError, TooLarge, WrongMediaType
+from hub.media.codecs import codec_refused
+
+log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
 
 
-async def read_offer(request: web.Request, max_bytes: int, want_direction: str) -> str:
+class SlowRequest(HubError):
+    status = 408
+    reason = "request_timeout"
+
+
+async def read_offer(request: web.Request, max_bytes: int, want_direction: str, within: float) -> str:
     """The offer's text, checked; `want_direction` is the offerer's video direction ("sendonly" or "recvonly").
 
-    Raises WrongMediaType (415), TooLarge (413) or BadRequest (400).
+    The whole body must arrive within `within` seconds. Raises WrongMediaType (415), TooLarge (413),
+    SlowRequest (408) or BadRequest (400).
     """
     if request.content_type != SDP_TYPE:
         raise WrongMediaType(f"the offer must be {SDP_TYPE}")
     if request.content_length is not None and request.content_length > max_bytes:
         raise TooLarge(f"the offer is larger than {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    try:
+        async with asyncio.timeout(within):
+            body = await _read_at_most(request, max_bytes + 1)
+    except TimeoutError:
+        raise SlowRequest(f"the offer did not arrive within {within:.0f} s") from None
     if len(body) > max_bytes:
         raise TooLarge(f"the offer is larger than {max_bytes} bytes")
     try:
@@ -31,6 +51,37 @@ async def read_offer(request: web.Request, max_bytes: int, want_direction: str) 
         raise BadRequest("the offer is not UTF-8 text", "malformed_sdp") from exc
     check_offer(text, want_direction)
     return text
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes:
+    """The body up to `limit` bytes (a chunked body may arrive in many pieces)."""
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await request.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
+async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceiver, codec: VideoCodec) -> None:
+    """Set the offer on `pc` and make its answer, taking only `video` (every other stream inactive).
+
+    Raises BadRequest: `codec_unsupported`, or `bad_offer` with one generic message for anything else aiortc
+    refuses or trips over (the detail goes to the log, not to the client).
+    """
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        for transceiver in pc.getTransceivers():
+            if transceiver is not video:
+                # Only one video stream is taken, and audio is never forwarded (invariant 5): not even received.
+                transceiver.direction = "inactive"
+        await pc.setLocalDescription(await pc.createAnswer())
+    except OperationError as exc:
+        raise codec_refused(codec) from exc
+    except Exception as exc:  # aiortc raises assorted errors on offers that parse but make no sense
+        log.info("an offer could not be applied (%s)", type(exc).__name__)
+        raise BadRequest("the offer could not be applied", "bad_offer") from exc
 
 
 def check_offer(text: str, want_direction: str) -> SessionDescription:

@@ -19,10 +19,12 @@ from aiohttp import web
 
 from hub.audit.log import AuditLog
 from hub.audit.record import Kind, audit_time
+from hub.config import LimitsConfig, MediaConfig
 from hub.consent.decision import Reason, closed_at
 from hub.consent.registry import GateRegistry
 from hub.live import LiveEvents
 from hub.media.gated_track import EncodedTrack, GatedTrack
+from hub.media.peers import PeerBook
 from hub.media.publisher import Publisher
 from hub.media.viewer import Viewer
 from hub.metrics import Metrics
@@ -79,10 +81,17 @@ class StreamManager:
     """All camera streams and viewer sessions of this hub."""
 
     def __init__(
-        self, registry: GateRegistry, audit: AuditLog, metrics: Metrics, publish_timeout: float, live: LiveEvents
+        self,
+        registry: GateRegistry,
+        audit: AuditLog,
+        metrics: Metrics,
+        live: LiveEvents,
+        media: MediaConfig,
+        limits: LimitsConfig,
     ) -> None:
         self._registry = registry
-        self._publish_timeout = publish_timeout
+        self._publish_timeout = media.publish_timeout_seconds
+        self._silence = media.silence_seconds
         self._audit = audit
         self._live = live
         self._metrics = metrics
@@ -90,6 +99,7 @@ class StreamManager:
         self._viewers: dict[str, Viewer] = {}
         self._ended: OrderedDict[str, Viewer] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.peers = PeerBook(limits.peers_total, limits.peers_per_officer, limits.handshake_seconds, self.spawn)
 
     # Lookup ----------------------------------------------------------------------------------------------
     def stream(self, camera_id: str) -> CameraStream:
@@ -278,9 +288,13 @@ class StreamManager:
         await self._stop_publishing(stream, reason)
 
     async def sweep(self, now: float | None = None) -> None:
-        """End viewers whose gate closed for good with no frame to notice (expiry, pilot end), and viewers whose
-        camera never started publishing."""
+        """End viewers whose gate closed for good with no frame to notice (expiry, pilot end), viewers whose
+        camera never started publishing, and publishers whose camera has gone silent (a lost network)."""
         now = time.time() if now is None else now
+        for stream in list(self._streams.values()):
+            if stream.publisher is not None and stream.publisher.silent_for() > self._silence:
+                log.warning("camera %s: no video for %.0f s; ending its WHIP session", stream.camera_id, self._silence)
+                await self.detach_publisher(stream.publisher)
         for viewer in list(self._viewers.values()):
             gate = self._registry.gate(viewer.camera_id)
             reason = gate.admit(now, viewer.officer)

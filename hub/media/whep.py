@@ -15,23 +15,23 @@ import time
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.exceptions import OperationError
+from aiortc import RTCPeerConnection
 
 from hub.audit.events import Fields, actor, view_fields
 from hub.audit.http import record
 from hub.audit.record import Kind
 from hub.auth.identity import Identity, ensure_identity, ensure_role
+from hub.auth.throttle import source
 from hub.config import ForwardingMode
 from hub.consent.decision import Reason
 from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
-from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, Missing
-from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS
-from hub.media.codecs import codec_refused, video_transceiver
+from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, HubError, Missing
+from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
+from hub.media.codecs import video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
-from hub.media.sdp import SDP_TYPE, read_offer
+from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.media.viewer import Viewer
 from hub.store.base import NotFound, Role
 
@@ -54,9 +54,15 @@ def _purpose(request: web.Request) -> tuple[str, str]:
 async def whep_post(request: web.Request) -> web.Response:
     """Create a WHEP session for an officer whose view the gate admits; every request is on the record."""
     identity = ensure_role(request, Role.OFFICER)
+    app = request.app
+    throttle = app[THROTTLE]
+    throttle.take(
+        (throttle.offers_per_source, source(request)), (throttle.offers_per_account, f"officer:{identity.account.id}")
+    )
+    # Refused before the record and the peer connection are made: a flood of offers from one officer stops here.
+    app[STREAMS].peers.check(identity.account.id)
     camera_id = request.match_info["camera_id"]
     case, reason = _purpose(request)
-    app = request.app
     try:
         camera = await app[STORE].get_camera(camera_id)
     except NotFound:
@@ -67,7 +73,8 @@ async def whep_post(request: web.Request) -> web.Response:
         if owner is not None:
             # Redirects are allowed by WHIP/WHEP: the camera's stream lives on another hub (which records it).
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
-    offer = await read_offer(request, app[CONFIG].media.max_sdp_bytes, "recvonly")
+    config = app[CONFIG]
+    offer = await read_offer(request, config.media.max_sdp_bytes, "recvonly", config.limits.handshake_seconds)
     look = _Look(request, identity, view_fields(camera_id, camera.owner_id, case, reason))
     # On the record before anything else happens; if it cannot be written, the view is refused.
     look.request_seq = await record(request, Kind.VIEW_REQUESTED, look.purpose, required=True)
@@ -119,7 +126,11 @@ class _Look:
 async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
     app = look.request.app
     registry, streams = app[REGISTRY], app[STREAMS]
-    pc = RTCPeerConnection(configuration=app[RTC])
+    try:
+        pc = streams.peers.open(lambda: RTCPeerConnection(configuration=app[RTC]), look.identity.account.id)
+    except HubError as exc:
+        await look.deny(exc.reason)
+        raise
     viewer = Viewer(
         look.camera_id,
         look.identity.account.id,
@@ -142,17 +153,13 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
             await streams.end_viewer(viewer, "viewer_gone")
 
     try:
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        for transceiver in pc.getTransceivers():
-            if transceiver is not video:
-                transceiver.direction = "inactive"
-        await pc.setLocalDescription(await pc.createAnswer())
-    except OperationError as exc:
-        await _abandon(look, viewer, "codec_unsupported")
-        raise codec_refused(media.codec) from exc
-    except ValueError as exc:
-        await _abandon(look, viewer, "bad_offer")
-        raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
+        await apply_offer(pc, offer, video, media.codec)
+    except BadRequest as exc:
+        await _abandon(look, viewer, exc.reason)
+        raise
+    except BaseException:
+        await _abandon(look, viewer, "hub_error")
+        raise
     # Consent may have ended while the connection was being set up: ask the gate again before registering.
     decision = registry.gate(look.camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
@@ -166,6 +173,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
     viewer.started_at = time.time()
     # Only now does the viewer's track join the camera's feed: no frame before the record above is durable.
     await streams.add_viewer(viewer)
+    streams.peers.arm(pc, lambda: streams.end_viewer(viewer, "handshake_timeout"))
     log.info("viewer %s: account %d watching camera %s", viewer.id, look.identity.account.id, look.camera_id)
     return viewer
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.exceptions import OperationError
+from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from hub.auth.identity import bearer_token, device
+from hub.auth.throttle import source
 from hub.auth.tokens import hash_token
 from hub.config import ForwardingMode
-from hub.errors import BadRequest, Clash, Missing, Unauthorized
-from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS
-from hub.media.codecs import codec_refused, video_transceiver
+from hub.errors import Clash, Missing, Unauthorized
+from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS, THROTTLE
+from hub.media.codecs import video_transceiver
 from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.publisher import Publisher
-from hub.media.sdp import SDP_TYPE, read_offer
+from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.store.base import Camera, NotFound
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,12 @@ async def authenticate_camera(request: web.Request, camera_id: str) -> Camera:
 async def whip_post(request: web.Request) -> web.Response:
     """Create a WHIP session: answer the camera's offer, start feeding its frames to the gates."""
     camera_id = request.match_info["camera_id"]
+    throttle = request.app[THROTTLE]
+    throttle.take((throttle.offers_per_source, source(request)))
     camera = await authenticate_camera(request, camera_id)
+    throttle.take((throttle.offers_per_account, f"camera:{camera.id}"))
     config = request.app[CONFIG]
-    offer = await read_offer(request, config.media.max_sdp_bytes, "sendonly")
+    offer = await read_offer(request, config.media.max_sdp_bytes, "sendonly", config.limits.handshake_seconds)
     streams = request.app[STREAMS]
     if not streams.may_publish(camera.id):
         raise Clash("nobody is watching this camera; publish when the hub asks", "not_requested")
@@ -57,7 +60,7 @@ async def whip_post(request: web.Request) -> web.Response:
         owner = await router.owner_url(camera.id)
         if owner is not None:
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
-    pc = RTCPeerConnection(configuration=request.app[RTC])
+    pc = streams.peers.open(lambda: RTCPeerConnection(configuration=request.app[RTC]))
     publisher = Publisher(camera.id, pc)
     stream = streams.stream(camera.id)
     media, metrics = config.media, request.app[METRICS]
@@ -82,19 +85,12 @@ async def whip_post(request: web.Request) -> web.Response:
             await _end_publishing(request.app, publisher)
 
     try:
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        for transceiver in pc.getTransceivers():
-            if transceiver is not video:
-                # Only one video stream is taken, and audio is never forwarded (invariant 5): not even received.
-                transceiver.direction = "inactive"
-        await pc.setLocalDescription(await pc.createAnswer())
-    except OperationError as exc:
+        await apply_offer(pc, offer, video, media.codec)
+    except BaseException:
         await pc.close()
-        raise codec_refused(media.codec) from exc
-    except ValueError as exc:
-        await pc.close()
-        raise BadRequest(f"the offer was refused: {exc}", "bad_offer") from exc
+        raise
     await streams.attach_publisher(publisher)
+    streams.peers.arm(pc, lambda: _end_publishing(request.app, publisher))
     log.info("camera %s: publishing over WHIP", camera.id)
     location = f"/whip/{camera.id}/{publisher.resource_id}"
     return web.Response(

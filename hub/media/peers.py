@@ -1,0 +1,94 @@
+"""Every peer connection the hub holds, counted against the caps, and closed if its handshake never completes.
+
+A connection takes a slot before it is created and gives it back when it closes, whatever closed it (the
+session's end, a failed handshake, an offer that could not be applied), so the count is always what is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiortc import RTCPeerConnection
+
+from hub.errors import Busy, RateLimited
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], None]
+
+
+class PeerBook:
+    """The hub's open peer connections: at most `total` in all and `per_officer` for one officer's views."""
+
+    def __init__(self, total: int, per_officer: int, handshake_seconds: float, spawn: Spawn) -> None:
+        self._spawn = spawn
+        self.total = total
+        self.per_officer = per_officer
+        self.handshake_seconds = handshake_seconds
+        self._open: dict[RTCPeerConnection, int | None] = {}
+        self._by_officer: Counter[int] = Counter()
+        self._timers: dict[RTCPeerConnection, asyncio.TimerHandle] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def officer_count(self, account_id: int) -> int:
+        """Connections open now for one officer's views."""
+        return self._by_officer[account_id]
+
+    def check(self, officer: int | None = None) -> None:
+        """Raise if one more connection (for `officer`'s view, or a camera's when None) would pass a cap."""
+        retry = max(1, round(self.handshake_seconds))
+        if officer is not None and self._by_officer[officer] >= self.per_officer:
+            raise RateLimited(f"at most {self.per_officer} views open at once per officer", retry)
+        if len(self._open) >= self.total:
+            raise Busy("the hub is at its limit of connections; try again shortly", retry)
+
+    def open(self, pc_factory: Callable[[], RTCPeerConnection], officer: int | None = None) -> RTCPeerConnection:
+        """A new peer connection holding a slot until it closes; raises like `check` when the caps are reached."""
+        self.check(officer)
+        pc = pc_factory()
+        self._open[pc] = officer
+        if officer is not None:
+            self._by_officer[officer] += 1
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                self._disarm(pc)
+            elif pc.connectionState == "closed":
+                self._release(pc)
+
+        return pc
+
+    def arm(self, pc: RTCPeerConnection, on_timeout: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Call `on_timeout` (which must close `pc`) unless the connection is up within the handshake time."""
+        if pc not in self._open or pc.connectionState == "connected":
+            return
+
+        def fire() -> None:
+            self._timers.pop(pc, None)
+            if pc in self._open and pc.connectionState != "connected":
+                log.info("a peer connection's handshake did not complete in %.0f s: closing it", self.handshake_seconds)
+                self._spawn(on_timeout(), "handshake-timeout")
+
+        self._timers[pc] = asyncio.get_running_loop().call_later(self.handshake_seconds, fire)
+
+    def _disarm(self, pc: RTCPeerConnection) -> None:
+        timer = self._timers.pop(pc, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _release(self, pc: RTCPeerConnection) -> None:
+        self._disarm(pc)
+        if pc not in self._open:
+            return
+        officer = self._open.pop(pc)
+        if officer is not None:
+            self._by_officer[officer] -= 1
+            if self._by_officer[officer] <= 0:
+                del self._by_officer[officer]
