@@ -42,6 +42,10 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("[http]\nport = 70000\n", {}, "http.port"),
         ("[media]\nforwarding = 'teleport'\n", {}, "media.forwarding"),
         ("[http\n", {}, "not valid TOML"),
+        ("[limits]\nlogin_per_source = 'lots'\n", {}, "limits.login_per_source"),
+        ("", {"PORCHLIGHT_LIMITS__FAILED_AUTH_DELAY_SECONDS": "[0.5, 0.1]"}, "limits.failed_auth_delay_seconds"),
+        ("[limits]\npeers_total = 0\n", {}, "limits.peers_total"),
+        ("[media]\nice_addresses = ['eth0']\n", {}, "media.ice_addresses"),
     ],
 )
 def test_bad_configuration_is_refused(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
