@@ -39,6 +39,9 @@ from porchlight_rtc.ice import enable_loopback, gather_only, rtc_configuration
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# After answering a request whose body never finished (a 408, a 413), aiohttp reads on for this long before it
+# closes the connection (its default, 10 s, would let a slow client hold each socket that much longer).
+LINGERING_SECONDS = 1.0
 
 
 async def open_store(config: Config) -> Store:

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.access_log import AccessLogger
-from hub.app import create_app, open_store
+from hub.app import LINGERING_SECONDS, create_app, open_store
 from hub.audit import cli as audit_cli
 from hub.audit.events import Fields, account_fields, pilot_fields, policy_fields
 from hub.audit.log import AuditLog
@@ -229,6 +229,7 @@ def serve(config: Config) -> None:
         print=lambda _: log.info("hub listening on %s", config.base_url()),
         handle_signals=True,
         shutdown_timeout=5,
+        lingering_time=LINGERING_SECONDS,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("hub.access"),
     )

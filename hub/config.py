@@ -127,6 +127,7 @@ class MediaConfig(_Section):
             except ValueError:
                 raise ValueError(f"not an IP address: {address!r}") from None
         return value
+
     max_sdp_bytes: int = Field(default=128 * 1024, ge=1024, le=1024 * 1024)
     # Frames waiting per viewer; a slow viewer drops old frames rather than growing memory.
     viewer_queue_frames: int = Field(default=2, ge=1, le=64)

@@ -70,6 +70,13 @@ async def login(request: web.Request) -> web.Response:
     # Before any hashing: a flood is turned away cheaply.
     throttle = request.app[THROTTLE]
     throttle.take((throttle.login_per_source, source(request)), (throttle.login_per_account, username.casefold()))
+    # One address's log-ins are checked one after another: its burst cannot crowd out other users' checks.
+    async with throttle.turn(source(request)):
+        return await _authenticate(request, username, password, code)
+
+
+async def _authenticate(request: web.Request, username: str, password: str, code: str | None) -> web.Response:
+    """Check the credentials (argon2 in a thread), then start the session; refusals raise."""
     store = request.app[STORE]
     try:
         account, password_hash = await store.find_account(username)

@@ -8,9 +8,12 @@ spreading its requests over N hubs gets N times the rate; each hub still protect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import limits
@@ -43,6 +46,8 @@ class Throttle:
         self.offers_per_source = Rule("offers from this address", limits.parse(config.offers_per_source))
         self.offers_per_account = Rule("offers by this account", limits.parse(config.offers_per_account))
         self._delay = config.failed_auth_delay_seconds
+        self._turns: dict[str, asyncio.Lock] = {}
+        self._waiting: Counter[str] = Counter()
 
     def take(self, *checks: tuple[Rule, str]) -> None:
         """Count one request against every (rule, key); raise RateLimited, counting nothing, if any is spent."""
@@ -53,6 +58,23 @@ class Throttle:
                 raise RateLimited(f"too many {rule.name}: try again in {wait} s", wait)
         for rule, key in checks:
             self._limiter.hit(rule.rate, rule.name, key)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        """Wait for `key`'s turn: one password check at a time per client address.
+
+        argon2 runs in the shared thread pool: without turns, one address's burst (its whole allowance at once)
+        would queue there ahead of every other user's log-in. A key is forgotten when nobody holds or awaits it.
+        """
+        lock = self._turns.setdefault(key, asyncio.Lock())
+        self._waiting[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._turns[key]
 
     async def pause_after_failure(self) -> None:
         """Wait a random moment before answering a failed authentication."""
