@@ -18,11 +18,20 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m hub serve
 
-# Debian packages the tests drive for real: redis-server and chromium.
+# Debian packages the tests drive for real: redis-server, chromium, and nftables (with iproute2's `ip`) for the
+# packet-loss test's network namespace. nft and ip live in /usr/sbin or /sbin, often not on a user's PATH.
 system-deps:
 	@if ! command -v redis-server >/dev/null || [ ! -x /usr/lib/chromium/chromium ]; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server chromium; \
+	fi
+	@if [ ! -x /usr/sbin/nft ] && ! command -v nft >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nftables; \
+	fi
+	@if [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ] && ! command -v ip >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2; \
 	fi
 
 test: $(STAMP) system-deps

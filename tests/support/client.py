@@ -14,6 +14,7 @@ from aiortc.mediastreams import MediaStreamError
 from yarl import URL
 
 from device_agent.stamp import read_stamp
+from tests.support.secrets import SECRETS
 
 
 class Api:
@@ -26,9 +27,15 @@ class Api:
 
     async def login(self, username: str, password: str, code: str | None = None) -> Api:
         body = {"username": username, "password": password, **({"code": code} if code else {})}
+        # Issue 8: no log may show the password, nor the session token, CSRF token and cookie of the answer.
+        SECRETS.add(password, "password")
         async with self.http.post(f"{self.base}/api/login", json=body) as r:
             assert r.status == 200, await r.text()
-            self.csrf = (await r.json())["csrf_token"]
+            answer = await r.json()
+            self.csrf = answer["csrf_token"]
+            SECRETS.add_json(answer)
+            for morsel in r.cookies.values():
+                SECRETS.add(morsel.value, "cookie")
         return self
 
     @property
@@ -79,6 +86,7 @@ class Viewer:
             self._tasks.append(asyncio.create_task(self._read(track)))
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        SECRETS.add_sdp(self.pc.localDescription.sdp)  # ICE passwords must stay out of every log (issue 8)
         url = f"{self.api.base}/whep/{self.camera_id}"
         async with self.api.http.post(
             url,
@@ -88,6 +96,7 @@ class Viewer:
         ) as response:
             self.status = response.status
             body = await response.text()
+            SECRETS.add_sdp(body)
             if response.status != 201:
                 self.error = json.loads(body)
                 await self.pc.close()

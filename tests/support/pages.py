@@ -13,6 +13,7 @@ from playwright.async_api import Locator, Page
 
 from hub.store.sqlite import SqliteStore
 from tests.support.procs import ROOT, Hub
+from tests.support.secrets import SECRETS
 
 # Screenshots land here (not committed: see .gitignore); CI can keep the folder as the run's artifacts.
 ARTIFACTS = Path(os.environ.get("PORCHLIGHT_ARTIFACTS", ROOT / "test-artifacts"))
@@ -25,6 +26,7 @@ async def give_totp(hub: Hub, username: str) -> str:
     try:
         account, _ = await store.find_account(username)
         secret = pyotp.random_base32()
+        SECRETS.add(secret, "TOTP secret")  # no log may show it (issue 8)
         await store.set_totp(account.id, secret, enrolled=True)
         return secret
     finally:
@@ -39,6 +41,7 @@ def code(secret: str, steps_ahead: int = 0) -> str:
 
 async def log_in(page: Page, username: str, password: str, totp: str | None = None) -> None:
     """Fill and send the log-in form the page shows, and wait until it is gone."""
+    SECRETS.add(password, "password")
     await page.get_by_label("Username").fill(username)
     await page.get_by_label("Password").fill(password)
     if totp is not None:

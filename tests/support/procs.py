@@ -18,6 +18,7 @@ import aiohttp
 from hub.config import Config, load_config
 from hub.demo import Seeded, seed
 from hub.store.sqlite import SqliteStore
+from tests.support.secrets import SECRETS
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -85,6 +86,7 @@ async def spawn(name: str, args: list[str], log_path: Path, env: dict[str, str] 
         proc = await asyncio.create_subprocess_exec(
             sys.executable, *args, stdout=out, stderr=out, cwd=ROOT, env={**os.environ, **(env or {})}
         )
+    SECRETS.watch(log_path, alive=lambda: proc.returncode is None)  # scanned for secrets (issue 8)
     return Proc(name, proc, log_path)
 
 
@@ -98,10 +100,12 @@ class Hub:
     env: dict[str, str] = field(default_factory=dict)
     # Officers and admins log in with TOTP codes (tests of the pages and sessions); off for the media tests.
     mfa: bool = False
+    # The address it listens on (another local address when a test puts a camera behind a lossy link).
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -112,7 +116,7 @@ class Hub:
             f"""
 log_level = "INFO"
 [http]
-host = "127.0.0.1"
+host = "{self.host}"
 port = {self.port}
 [store]
 data_dir = "{self.tmp / "data"}"
@@ -136,9 +140,12 @@ mfa_required = {"true" if self.mfa else "false"}
             config.store.sqlite_path, default_max_grant_seconds=config.consent.default_max_grant_seconds
         )
         try:
-            return await seed(store)
+            seeded = await seed(store)
         finally:
             await store.close()
+        for token in seeded.tokens.values():
+            SECRETS.add(token, "device token")
+        return seeded
 
     async def start(self) -> None:
         self.proc = await spawn(
@@ -172,6 +179,7 @@ async def start_agent(hub: Hub, camera_id: str, token: str, tmp: Path, *extra: s
     """A synthetic camera agent process for `camera_id` on loopback, publishing the hub's codec."""
     codec = hub.env.get("PORCHLIGHT_MEDIA__CODEC", "vp8")
     token_file = tmp / f"{camera_id}.token"
+    SECRETS.add(token, "device token")
     token_file.write_text(token, encoding="utf-8")
     return await spawn(
         f"agent-{camera_id}",
