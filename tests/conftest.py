@@ -155,13 +155,33 @@ def _log_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 # Each log is scanned as it grows: after the test body, after each fixture finishes (a hub's log is complete once
-# its fixture stopped it, before `tmp_path` may remove it under a "failed" retention policy) and at the end.
+# its fixture stopped it, before `tmp_path` may remove it under a "failed" retention policy) and at the end. A leak
+# found after a test's body or teardown fails that test (which also works in pytest-xdist's workers, whose session
+# status does not reach the controller).
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    known = len(SECRETS.leaks)
     try:
         return (yield)
     finally:
         SECRETS.scan_pending()
+        _fail_on_new_leaks(known)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    known = len(SECRETS.leaks)
+    try:
+        return (yield)
+    finally:
+        SECRETS.scan_pending()
+        _fail_on_new_leaks(known)
+
+
+def _fail_on_new_leaks(known: int) -> None:
+    if len(SECRETS.leaks) > known:
+        found = "\n".join(str(leak) for leak in SECRETS.leaks[known : known + 20])
+        raise AssertionError(f"secrets in the captured logs (issue 8):\n{found}")
 
 
 def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> None:

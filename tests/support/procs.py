@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
+import random
 import re
 import socket
 import sys
@@ -24,11 +26,25 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
+# Ports for the hubs and servers tests start: below Linux's ephemeral range (32768+), so no client socket can take
+# one between our pick and the server's bind, and a range per pytest-xdist worker, so workers never pick alike.
+PORTS_PER_WORKER = 2000
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = itertools.cycle(
+    random.sample(range(12000 + _WORKER * PORTS_PER_WORKER, 12000 + (_WORKER + 1) * PORTS_PER_WORKER), PORTS_PER_WORKER)
+)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now (from this worker's range)."""
+    for port in _PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the port cycle never ends")
 
 
 async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
