@@ -236,6 +236,7 @@ class StreamManager:
         sent = await viewer.bytes_sent()
         await viewer.close_connection()
         await self._record_end(viewer, sent)
+        viewer.forget_media()  # kept in `_ended` without its media objects
         # After the record: a page told of the change finds the view's end on it.
         self._live.publish("watchers")
         if not stream.viewers:

@@ -88,10 +88,10 @@ async def whep_post(request: web.Request) -> web.Response:
     if stream.control is None and stream.publisher is None:
         await look.deny("camera_offline")
         raise CameraOffline("the camera is not connected to this hub")
-    viewer = await _open_viewer(look, officer, offer)
+    viewer, answer = await _open_viewer(look, officer, offer)
     return web.Response(
         status=201,
-        text=viewer.pc.localDescription.sdp,
+        text=answer,
         content_type=SDP_TYPE,
         headers={
             "Location": f"/whep/{camera_id}/{viewer.id}",
@@ -123,7 +123,8 @@ class _Look:
         return seq
 
 
-async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
+async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[Viewer, str]:
+    """The registered viewer and the SDP answer (taken before the viewer may end and drop its connection)."""
     app = look.request.app
     registry, streams = app[REGISTRY], app[STREAMS]
     try:
@@ -160,6 +161,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
     except BaseException:
         await _abandon(look, viewer, "hub_error")
         raise
+    answer = pc.localDescription.sdp
     # Consent may have ended while the connection was being set up: ask the gate again before registering.
     decision = registry.gate(look.camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
@@ -175,7 +177,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> Viewer:
     await streams.add_viewer(viewer)
     streams.peers.arm(pc, lambda: streams.end_viewer(viewer, "handshake_timeout"))
     log.info("viewer %s: account %d watching camera %s", viewer.id, look.identity.account.id, look.camera_id)
-    return viewer
+    return viewer, answer
 
 
 def _viewer_track(app: web.Application, viewer: Viewer, officer: OfficerPass) -> GatedTrack[Any]:
