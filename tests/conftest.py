@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
@@ -192,15 +193,28 @@ def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object], request
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # First of all sessionfinish hooks: pytest's own may remove the temporary directory after it.
     SECRETS.finish(SECRETS.roots)
-    if SECRETS.leaks:
+    # Under pytest-xdist each worker scans its own logs and leaves its report in its temporary directory, which
+    # lies in the controller's; the controller adds them up (workers finish before it does).
+    # pytest's own factory (no public accessor): the same directory the tests' tmp_path live in.
+    basetemp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    if hasattr(session.config, "workerinput"):
+        (basetemp / SCAN_REPORT).write_text(json.dumps(SECRETS.report()), encoding="utf-8")
+    else:
+        for report in sorted(basetemp.glob(f"*/{SCAN_REPORT}")):
+            SECRETS.absorb(json.loads(report.read_text(encoding="utf-8")))
+    if SECRETS.failed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+SCAN_REPORT = "log-scan.json"
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SECRETS.leaks:
+    leaks = [str(leak) for leak in SECRETS.leaks] + SECRETS.worker_leaks
+    if leaks:
         terminalreporter.section("secrets in the captured logs (issue 8)", sep="=", red=True, bold=True)
-        for leak in SECRETS.leaks[:50]:
-            terminalreporter.write_line(str(leak))
-        if len(SECRETS.leaks) > 50:
-            terminalreporter.write_line(f"... and {len(SECRETS.leaks) - 50} more")
-    terminalreporter.write_line(SECRETS.summary(), red=bool(SECRETS.leaks), green=not SECRETS.leaks)
+        for leak in leaks[:50]:
+            terminalreporter.write_line(leak)
+        if len(leaks) > 50:
+            terminalreporter.write_line(f"... and {len(leaks) - 50} more")
+    terminalreporter.write_line(SECRETS.summary(), red=bool(leaks), green=not leaks)

@@ -172,6 +172,9 @@ class Registry:
     scan_seconds: float = 0.0
     index: SecretIndex = field(default_factory=SecretIndex)
     _active: dict[Path, _Log] = field(default_factory=dict)
+    # A pytest-xdist controller's view of its workers' scans (see `absorb`).
+    workers: dict[str, float] = field(default_factory=dict)
+    worker_leaks: list[str] = field(default_factory=list)
 
     def add(self, value: object, kind: str) -> None:
         """Remember a secret, unless it cannot be told from ordinary log text: not a string, shorter than
@@ -263,15 +266,38 @@ class Registry:
         self._active.clear()
         self.scan_seconds += time.perf_counter() - started
 
+    def report(self) -> dict[str, Any]:
+        """What this process found, for the pytest-xdist controller (secrets masked in the leaks' text)."""
+        return {
+            "files": len(self.logs),
+            "secrets": len(self.secrets),
+            "gone": sum(log.gone for log in self.logs.values()),
+            "seconds": self.scan_seconds,
+            "leaks": [str(leak) for leak in self.leaks],
+        }
+
+    def absorb(self, report: Mapping[str, Any]) -> None:
+        """Add a pytest-xdist worker's report to this (the controller's) totals."""
+        for key in ("files", "secrets", "gone", "seconds"):
+            self.workers[key] = self.workers.get(key, 0) + report[key]
+        self.worker_leaks.extend(report["leaks"])
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.leaks or self.worker_leaks)
+
     def summary(self) -> str:
         """One line for the end of the run (never containing a secret)."""
-        gone = sum(log.gone for log in self.logs.values())
-        head = f"log scan: {len(self.logs)} files, {len(self.secrets)} secrets checked"
+        gone = sum(log.gone for log in self.logs.values()) + self.workers.get("gone", 0)
+        files = len(self.logs) + self.workers.get("files", 0)
+        secrets = max(len(self.secrets), self.workers.get("secrets", 0))
+        head = f"log scan: {files} files, {secrets} secrets checked"
         tail = f" ({gone} removed before they could be read)" if gone else ""
-        took = f"; scanning took {self.scan_seconds:.2f}s"
-        if not self.leaks:
+        took = f"; scanning took {self.scan_seconds + self.workers.get('seconds', 0):.2f}s"
+        leaks = len(self.leaks) + len(self.worker_leaks)
+        if not leaks:
             return f"{head}, no leaks{tail}{took}"
-        return f"{head}, {len(self.leaks)} LEAKS{tail}{took}"
+        return f"{head}, {leaks} LEAKS{tail}{took}"
 
 
 SECRETS = Registry()
