@@ -21,6 +21,8 @@ from hub.media.codecs import codec_refused
 log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
+# A browser offers a handful of candidates per media section; applying 64 takes aiortc about 20 ms.
+MAX_CANDIDATES = 64
 
 
 class SlowRequest(HubError):
@@ -95,12 +97,23 @@ def check_offer(text: str, want_direction: str) -> SessionDescription:
     videos = [m for m in parsed.media if m.kind == "video"]
     if not videos:
         raise BadRequest("the offer has no video", "malformed_sdp")
-    allowed = {want_direction, "sendrecv"}
-    if not any(m.direction in allowed for m in videos):
+    # The hub's one video transceiver takes the first video section (any other is answered inactive): with another
+    # direction there, a 201 would answer a session that carries no video.
+    if videos[0].direction not in {want_direction, "sendrecv"}:
         raise BadRequest(f"the offer's video must be {want_direction}", "malformed_sdp")
+    if sum(len(media.ice_candidates) for media in parsed.media) > MAX_CANDIDATES:
+        # aioice pairs remote candidates in quadratic time, without yielding: 1,800 of them (128 KiB) held the
+        # event loop, every viewer's frames and the gates' leases, for about 2 s (found by fuzzing).
+        raise BadRequest(f"the offer has more than {MAX_CANDIDATES} ICE candidates", "malformed_sdp")
     for media in parsed.media:
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise BadRequest("the offer lacks ICE credentials", "malformed_sdp")
         if media.dtls is None or not media.dtls.fingerprints:
             raise BadRequest("the offer lacks a DTLS fingerprint", "malformed_sdp")
+    mids = {media.rtp.muxId for media in parsed.media if media.rtp.muxId}
+    for group in parsed.group:
+        # aiortc moves every bundled stream onto the first mid's transport: a first mid that names no media section
+        # leaves them with none, and then the connection can be neither answered nor closed (found by fuzzing).
+        if group.semantic == "BUNDLE" and not {str(item) for item in group.items} <= mids:
+            raise BadRequest("the offer's BUNDLE group names media the offer does not have", "malformed_sdp")
     return parsed

@@ -197,7 +197,11 @@ class StreamManager:
 
     # Viewers ---------------------------------------------------------------------------------------------
     async def add_viewer(self, viewer: Viewer) -> None:
-        """Register a viewer; the first one of a camera asks its agent to publish."""
+        """Register a viewer; the first one of a camera asks its agent to publish. A viewer that already ended (its
+        connection failed while its view was being recorded) is wound up instead: never counted as watching."""
+        if viewer.ended:
+            await self._finish_viewer(viewer)
+            return
         stream = self.stream(viewer.camera_id)
         stream.viewers[viewer.id] = viewer
         self._viewers[viewer.id] = viewer
