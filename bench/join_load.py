@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -44,6 +42,7 @@ from typing import Any
 
 from bench.fanout_viewer import percentile
 from bench.hub_procs import OFFICER_PASSWORD, LightViewer, TimedApi, all_agents, officer_name, seed_hub
+from bench.output import run_and_report
 from hub.demo import CAMERAS, OPTED_IN
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
@@ -275,16 +274,7 @@ def main() -> None:
     if min(args.officers, args.viewers, args.baseline_runs, args.sources) < 1:
         parser.error("--officers, --viewers, --baseline-runs and --sources must be at least 1")
     options = Options(args.officers, args.viewers, args.baseline_runs, args.all_cameras, args.sources)
-    try:
-        result = asyncio.run(run(options))
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started has been stopped", file=sys.stderr)
-        raise SystemExit(130) from None
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-        return
-    report(result)
+    run_and_report(run(options), args.json, report)
 
 
 if __name__ == "__main__":

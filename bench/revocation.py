@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import random
 import statistics
 import sys
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fanout_viewer import percentile
+from bench.output import run_and_report
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
@@ -359,16 +359,7 @@ def main() -> None:
     if args.withdrawals < 1:
         parser.error("--withdrawals must be at least 1")
     options = Options(args.withdrawals, args.appendonly, args.dephase, args.seed, progress=sys.stderr.isatty())
-    try:
-        result = asyncio.run(run(options))
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started has been stopped", file=sys.stderr)
-        raise SystemExit(130) from None
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-        return
-    report(result)
+    run_and_report(run(options), args.json, report)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from bench.hub_procs import (
     scrape,
     seed_hub,
 )
+from bench.output import run_and_report
 from hub.demo import CAMERAS, OPTED_IN
 from porchlight_rtc.ice import enable_loopback
 from tests.support.client import Api
@@ -453,18 +454,9 @@ def main() -> None:
         args.minutes, args.period, args.sample_every, args.officers, args.abrupt, args.vanish_every, args.warmup,
         args.seed,
     )  # fmt: skip
-    try:
-        result = asyncio.run(run(options))
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started has been stopped", file=sys.stderr)
-        raise SystemExit(130) from None
+    result = run_and_report(run(options), args.json, report)
     if args.save is not None:
         args.save.write_text(json.dumps(result), encoding="utf-8")
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-        return
-    report(result)
 
 
 if __name__ == "__main__":

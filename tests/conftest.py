@@ -161,28 +161,24 @@ def _log_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 # status does not reach the controller).
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    known = len(SECRETS.leaks)
-    try:
-        return (yield)
-    finally:
-        SECRETS.scan_pending()
-        _fail_on_new_leaks(known)
+    return (yield from _scanned_after())
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _scanned_after())
+
+
+def _scanned_after() -> Generator[None, object, object]:
+    """Run the wrapped phase, then scan what the logs gained; new leaks fail the phase."""
     known = len(SECRETS.leaks)
     try:
         return (yield)
     finally:
         SECRETS.scan_pending()
-        _fail_on_new_leaks(known)
-
-
-def _fail_on_new_leaks(known: int) -> None:
-    if len(SECRETS.leaks) > known:
-        found = "\n".join(str(leak) for leak in SECRETS.leaks[known : known + 20])
-        raise AssertionError(f"secrets in the captured logs (issue 8):\n{found}")
+        if len(SECRETS.leaks) > known:
+            found = "\n".join(str(leak) for leak in SECRETS.leaks[known : known + 20])
+            raise AssertionError(f"secrets in the captured logs (issue 8):\n{found}")
 
 
 def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> None:
