@@ -35,8 +35,13 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2; \
 	fi
 
+# Two processes for most of the suite (it mostly waits on real processes, browsers and the network), then the tests
+# marked `solo` alone: they judge frame rates, gaps and latency, which another test beside them would disturb.
 test: $(STAMP) system-deps
-	$(VENV)/bin/pytest
+	@status=0; \
+	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" || status=$$?; \
+	$(VENV)/bin/pytest -m solo || status=$$?; \
+	exit $$status
 
 # Mutated offers at WHIP and WHEP against a real hub (`make test` runs 2,000 of them); prints how many ran.
 fuzz: $(STAMP)

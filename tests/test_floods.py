@@ -29,6 +29,9 @@ from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
 from tests.support.procs import Hub, running_agent, wait_until
 
+# Judges frame rates, gaps or latency under load: `make test` runs it alone, not beside another test (see Makefile).
+pytestmark = pytest.mark.solo
+
 CAM = "front-door"
 PEERS_PER_OFFICER = 8  # the product default of limits.peers_per_officer
 LOGINS_PER_SOURCE = 60  # the product default of limits.login_per_source, per minute

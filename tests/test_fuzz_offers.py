@@ -29,6 +29,9 @@ from tests.conftest import PASSWORDS
 from tests.support.client import Viewer
 from tests.support.procs import running_agent
 
+# Judges frame rates, gaps or latency under load: `make test` runs it alone, not beside another test (see Makefile).
+pytestmark = pytest.mark.solo
+
 CASES = 2000
 SEED = 8
 # Measured: +8 MB over the 2,000 cases (Python's heap after a few hundred peer connections came and went).

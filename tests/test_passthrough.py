@@ -23,6 +23,9 @@ from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
 from tests.support.procs import free_port, running_agent, wait_until
 
+# Judges frame rates, gaps or latency under load: `make test` runs it alone, not beside another test (see Makefile).
+pytestmark = pytest.mark.solo
+
 CAM = "front-door"
 
 

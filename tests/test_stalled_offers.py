@@ -38,6 +38,9 @@ from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
 from tests.support.procs import Hub, running_agent, wait_until
 
+# Judges frame rates, gaps or latency under load: `make test` runs it alone, not beside another test (see Makefile).
+pytestmark = pytest.mark.solo
+
 CAM = "front-door"
 OFFERS = 500
 CONCURRENCY = 8  # HTTP connections the offers use (kept alive and reused: the offers' own sockets stay few)
