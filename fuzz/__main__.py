@@ -129,18 +129,19 @@ async def _batches(args: argparse.Namespace, hub: Hub, viewer: Viewer, device_to
 
 def main() -> None:
     """Parse the arguments, run the campaign, exit 1 on any bad answer or leak."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000, help="how many cases to send (default 100000)")
     parser.add_argument("--batch", type=int, default=5_000, help="cases per hypothesis run, each its own seed")
     parser.add_argument("--seed", type=int, default=None, help="the first batch's seed (default: random, printed)")
-    parser.add_argument("--out", type=Path, default=None, help="where bad offers are saved (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None, help="where bad offers are saved (default: under /tmp)")
     args = parser.parse_args()
     enable_loopback()  # the real viewer's peer connection gathers only 127.0.0.1
     if args.seed is None:
         args.seed = secrets.randbelow(2**32)
+    if args.out is None:
+        # Made only if something goes there: a clean run leaves nothing behind.
+        args.out = Path(tempfile.gettempdir()) / f"porchlight-fuzz-failures-{args.seed}"
     with tempfile.TemporaryDirectory(prefix="porchlight-fuzz-") as tmp:
-        if args.out is None:
-            args.out = Path(tempfile.mkdtemp(prefix="porchlight-fuzz-failures-"))
         sys.exit(asyncio.run(_campaign(args, Path(tmp))))
 
 

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import queue
 import re
+import resource
 import threading
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ HUB_ENV = {
 }
 REQUEST_TIMEOUT = 30.0  # one case's answer: a hub that takes longer is hung, whatever the offer
 MAX_FAILURES = 20  # after this many bad answers the run stops (the first ones say enough)
+WORKER_MEMORY = 4 << 30  # bytes of address space for the process that draws and sends the cases
 # What a client-facing message must never contain: traceback text and the words of Python's own exceptions.
 LEAKY = re.compile(
     r"Traceback|File \"|Error\(|Exception|exception|line \d|NoneType|object|invalid literal|index out of range"
@@ -343,6 +345,11 @@ def campaign(port: int, credentials: Credentials, count: int, seed: int, out: Pa
     Meant for a worker process of its own (see `worker`): hypothesis reseeds the global `random` while it
     draws, and the drawing would compete for the interpreter with the caller's real viewer.
     """
+    # A runaway case (a generator bug) then ends this worker with a MemoryError and its traceback, instead of the
+    # machine's OOM killer picking a process, perhaps the hub.
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    soft = WORKER_MEMORY if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     base = asyncio.run(real_offers())
     sender = Sender(port, credentials, out, prefix=f"seed{seed}")
     try:

@@ -474,7 +474,8 @@ def _resize(draw: st.DrawFn, body: bytes, eol: str) -> tuple[bytes, str]:
     elif filler == "long-line":
         pad = (eol + "a=x-long:" + "x" * need).encode()
     else:
-        media = body[body.find(b"m=") :] if b"m=" in body else body
+        # Copies of the media section (or of the whole body); an empty body has nothing to copy, so a line instead.
+        media = (body[body.find(b"m=") :] if b"m=" in body else body) or (eol + "m=video 9 RTP/AVP 97").encode()
         lines = {
             "attribute": lambda n: f"a=x-fuzz-{n}:{'p' * 60}",
             "candidates": lambda n: f"a=candidate:{n} 1 udp {n} 127.0.0.1 {10000 + n % 50000} typ host",
