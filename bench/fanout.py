@@ -310,7 +310,12 @@ async def run_mode(mode: str, counts: list[int], settings: Settings, progress: b
     with tempfile.TemporaryDirectory(prefix="porchlight-fanout-") as tmp:
         root = Path(tmp)
         hub = Hub(root)
-        hub.env = {"PORCHLIGHT_MEDIA__FORWARDING": mode}
+        # One officer opens every viewer: the per-officer caps (limits) would stop N at 8.
+        hub.env = {
+            "PORCHLIGHT_MEDIA__FORWARDING": mode,
+            "PORCHLIGHT_LIMITS__PEERS_PER_OFFICER": "1000",
+            "PORCHLIGHT_LIMITS__OFFERS_PER_ACCOUNT": "100000/minute",
+        }
         hub.write_config()
         seeded = await hub.seed()
         try:

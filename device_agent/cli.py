@@ -15,7 +15,7 @@ from pathlib import Path
 
 from device_agent.agent import Agent
 from device_agent.config import LOG_LEVELS, AgentConfig, ConfigError, parse_size, parse_source_arg
-from porchlight_rtc.datagrams import drop_unknown_datagrams
+from porchlight_rtc import patch_aiortc
 
 TOKEN_ENV = "PORCHLIGHT_DEVICE_TOKEN"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -145,8 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from porchlight_rtc.ice import enable_loopback
 
         enable_loopback()
-    # A spoofed DTLS record from anywhere could otherwise break the publisher's handshake, as on the hub.
-    drop_unknown_datagrams()
+    patch_aiortc()  # as on the hub: a spoofed DTLS record from anywhere could otherwise break the handshake
     setup_logging(config.log_level)
     logger.info(
         "camera %s: agent starting (%d hub(s), source %s)", config.camera_id, len(config.hubs), config.source.label

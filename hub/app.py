@@ -33,7 +33,7 @@ from hub.store.base import Store
 from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
 from hub.sync import make_router
-from porchlight_rtc.datagrams import drop_unknown_datagrams
+from porchlight_rtc import patch_aiortc
 from porchlight_rtc.ice import enable_loopback, gather_only, rtc_configuration
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,7 @@ async def _close_throttle(app: web.Application) -> None:
 def create_app(config: Config, store_factory: StoreFactory = open_store, clock: Clock | None = None) -> web.Application:
     """Build the hub's aiohttp application from a validated configuration (how to open its store, and the clock
     log-in sessions are timed by)."""
-    # Media from addresses ICE never learned is dropped before DTLS sees it (spoofed datagrams broke handshakes).
-    drop_unknown_datagrams()
+    patch_aiortc()
     if config.media.loopback:
         enable_loopback(*config.media.ice_addresses)
     elif config.media.ice_addresses:

@@ -56,26 +56,26 @@ class TooLarge(HubError):
     reason = "too_large"
 
 
-class RateLimited(HubError):
-    """Too many requests of one kind from one client; `retry_after` (whole seconds) says when to come back."""
+class Refused(HubError):
+    """A request a limit turned away; `retry_after` (whole seconds) says when to come back."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(Refused):
+    """Too many requests of one kind from one client."""
 
     status = 429
     reason = "rate_limited"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class Busy(HubError):
-    """The hub is at a limit of its own (connections in all); `retry_after` says when to come back."""
+class Busy(Refused):
+    """The hub is at a limit of its own (connections in all)."""
 
     status = 503
     reason = "busy"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class WrongMediaType(HubError):

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from yarl import URL
 
 from hub.app import LINGERING_SECONDS, create_app, open_store
@@ -516,3 +516,33 @@ async def test_offer_aiortc_cannot_apply_gets_a_generic_400_at_whip(
     assert (answer.status, answer.body) == (400, GENERIC_400)
     _assert_quiet(caplog)
     assert await _peers(hub) == 0, "the refused offer's connection was not closed"
+
+
+async def _codec_offer(video: str, audio: bool) -> str:
+    """A real sendonly offer whose video offers only `video` (a mime type), with an audio section whose only codec
+    no hub knows when `audio`."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        capabilities = RTCRtpSender.getCapabilities("video")
+        pc.addTransceiver("video", direction="sendonly").setCodecPreferences(
+            [c for c in capabilities.codecs if c.mimeType == video]
+        )
+        if audio:
+            pcmu = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/PCMU"]
+            pc.addTransceiver("audio", direction="sendonly").setCodecPreferences(pcmu)
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp).replace("PCMU/8000", "X-UNHEARD-OF/8000")
+    finally:
+        await pc.close()
+
+
+async def test_offer_without_a_common_codec_says_which_section(start_hub: StartHub):
+    hub = await start_hub()
+    for offer, says in [
+        (await _codec_offer("video/H264", audio=False), "this hub forwards VP8 video only"),
+        (await _codec_offer("video/VP8", audio=True), "the offer's audio has no codec this hub can negotiate"),
+    ]:
+        answer = await _post_sdp(hub, f"/whip/{CAM}", hub.tokens[CAM], offer.encode())
+        assert answer.status == 400 and answer.body["reason"] == "codec_unsupported", answer
+        assert answer.body["message"].startswith(says), answer.body
+    assert await _peers(hub) == 0, "a refused offer's connection was not closed"

@@ -78,6 +78,17 @@ class PeerBook:
 
         self._timers[pc] = asyncio.get_running_loop().call_later(self.handshake_seconds, fire)
 
+    async def close(self, pc: RTCPeerConnection | None) -> None:
+        """Close `pc` (None: nothing to do) and give its slot back, even if closing fails (that is logged)."""
+        if pc is None:
+            return
+        try:
+            await pc.close()
+        except Exception:
+            log.exception("closing a peer connection failed")
+        finally:
+            self._release(pc)
+
     def _disarm(self, pc: RTCPeerConnection) -> None:
         timer = self._timers.pop(pc, None)
         if timer is not None:

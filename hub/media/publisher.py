@@ -68,8 +68,8 @@ class Publisher:
         except Exception:
             log.exception("camera %s: feed failed", self.camera_id)
 
-    async def close(self) -> None:
-        """Stop the feed and close the peer connection; safe to call twice."""
+    async def stop(self) -> None:
+        """Stop the feed and the keyframe requests (the caller closes the connection); safe to call twice."""
         if self._closed:
             return
         self._closed = True
@@ -77,6 +77,4 @@ class Publisher:
             self.keyframes.close()
         if self._feed is not None:
             self._feed.cancel()
-        await self.pc.close()
-        if self._feed is not None:
             await asyncio.gather(self._feed, return_exceptions=True)

@@ -80,6 +80,12 @@ async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceive
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
     except OperationError as exc:
+        # aiortc names the kind of the section with no codec in common ("... remote audio description ...").
+        if "audio" in str(exc):
+            raise BadRequest(
+                "the offer's audio has no codec this hub can negotiate (audio is never forwarded: leave it out)",
+                "codec_unsupported",
+            ) from exc
         raise codec_refused(codec) from exc
     except Exception as exc:  # aiortc raises assorted errors on offers that parse but make no sense
         log.info("an offer could not be applied (%s)", type(exc).__name__)

@@ -176,7 +176,7 @@ class StreamManager:
             if isinstance(track, EncodedTrack):
                 track.set_keyframes(publisher.keyframes)
         if old is not None:
-            await old.close()
+            await self._close_publisher(old)
         else:
             self._metrics.publishers.inc()
         self._live.publish("streams")
@@ -189,7 +189,11 @@ class StreamManager:
             stream.waiting_since = time.time() if stream.viewers else None
             self._metrics.publishers.dec()
             self._live.publish("streams")
-        await publisher.close()
+        await self._close_publisher(publisher)
+
+    async def _close_publisher(self, publisher: Publisher) -> None:
+        await publisher.stop()
+        await self.peers.close(publisher.pc)
 
     def publisher(self, camera_id: str, resource_id: str) -> Publisher | None:
         publisher = self.stream(camera_id).publisher
@@ -238,7 +242,7 @@ class StreamManager:
         if not any(v.officer is viewer.officer for v in self._viewers.values()):
             self._registry.release_pass(viewer.officer.session_hash)
         sent = await viewer.bytes_sent()
-        await viewer.close_connection()
+        await self.peers.close(viewer.pc)
         await self._record_end(viewer, sent)
         viewer.forget_media()  # kept in `_ended` without its media objects
         # After the record: a page told of the change finds the view's end on it.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -15,8 +14,6 @@ from hub.audit.events import Fields
 from hub.consent.gate import OfficerPass
 from hub.media.gated_track import GatedTrack
 from hub.timefmt import iso
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,15 +81,6 @@ class Viewer:
                 continue
             total += sum(getattr(stats, "bytesSent", 0) for stats in report.values())
         return total
-
-    async def close_connection(self) -> None:
-        """Close the peer connection (after `mark_ended`)."""
-        if self.pc is None:
-            return
-        try:
-            await self.pc.close()
-        except Exception:
-            log.exception("viewer %s: closing the peer connection failed", self.id)
 
     def forget_media(self) -> None:
         """Drop the closed connection and the track once the session is wound up. The hub keeps its last ended

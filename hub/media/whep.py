@@ -201,7 +201,7 @@ def _viewer_track(app: web.Application, viewer: Viewer, officer: OfficerPass) ->
 async def _abandon(look: _Look, viewer: Viewer, reason: str | None) -> None:
     """Undo a viewer that was never registered: track stopped, connection closed, the refusal recorded."""
     viewer.mark_ended(reason or "audit_unavailable")
-    await viewer.close_connection()
+    await look.request.app[STREAMS].peers.close(viewer.pc)
     if reason is not None:
         await look.deny(reason)
 

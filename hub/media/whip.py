@@ -87,7 +87,7 @@ async def whip_post(request: web.Request) -> web.Response:
     try:
         await apply_offer(pc, offer, video, media.codec)
     except BaseException:
-        await pc.close()
+        await streams.peers.close(pc)
         raise
     await streams.attach_publisher(publisher)
     streams.peers.arm(pc, lambda: _end_publishing(request.app, publisher))
