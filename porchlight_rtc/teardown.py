@@ -1,4 +1,5 @@
-"""Closing a peer connection cheaply: no DTLS after ICE has ended, and no reference cycles left behind.
+"""Closing a peer connection cleanly and cheaply: no DTLS after ICE has ended, no consent task after close, and
+no reference cycles left behind.
 
 aiortc 1.16 starts a transceiver's DTLS transport as soon as its ICE transport's `start()` returns, even when it
 returned because ICE failed or the connection was closed meanwhile. The transport then builds an OpenSSL context
@@ -6,7 +7,11 @@ and connection (about 110 kB of C memory, and a millisecond of CPU for the ciphe
 write. A hub closing hundreds of stalled connections at once (tests/test_stalled_offers.py) did that hundreds of
 times.
 
-Its `close()` removes the connection's own event listeners "to facilitate garbage collection", but not the ones
+aioice 0.13 starts its consent-freshness task when `connect()` finishes, even if the connection was closed while
+ICE was completing; that task then sleeps and wakes every few seconds forever over the (cleared) nominated pairs,
+holding the connection. `connect()` now raises as for a failed ICE when the connection was closed meanwhile.
+
+aiortc's `close()` removes the connection's own event listeners "to facilitate garbage collection", but not the ones
 the connection registered on its DTLS and ICE transports, so every closed connection stays a reference cycle of
 a few hundred objects (transports, sender, receiver, certificate) until a full garbage collection, which CPython
 runs rarely. Removing those listeners too lets reference counting free a closed connection at once.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aioice.ice
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsParameters, RTCDtlsTransport, State
 
@@ -23,14 +29,18 @@ _INSTALLED = "_porchlight_teardown"
 
 
 def cheap_teardown() -> None:
-    """Install both fixes in this process (idempotent); fails loudly if aiortc no longer has what they wrap."""
+    """Install the three fixes in this process (idempotent); fails loudly if aiortc or aioice no longer has what
+    they wrap."""
     dtls: Any = RTCDtlsTransport
     pc: Any = RTCPeerConnection
+    ice: Any = aioice.ice.Connection
     if getattr(pc.close, _INSTALLED, False):
         return
     if not hasattr(dtls, "_set_state") or not hasattr(State, "FAILED"):
         raise RuntimeError("aiortc's RTCDtlsTransport._set_state or State.FAILED is gone: teardown needs updating")
-    start, close = dtls.start, pc.close
+    if not all(hasattr(ice(ice_controlling=True), name) for name in ("_closing", "_query_consent_task")):
+        raise RuntimeError("aioice's Connection._closing or _query_consent_task is gone: teardown needs updating")
+    start, close, connect = dtls.start, pc.close, ice.connect
 
     async def start_after_ice(self: RTCDtlsTransport, remoteParameters: RTCDtlsParameters) -> None:
         if self.transport.state in ("failed", "closed"):
@@ -43,9 +53,18 @@ def cheap_teardown() -> None:
         for emitter in _transports(self):
             emitter.remove_all_listeners()
 
+    async def connect_unless_closed(self: aioice.ice.Connection) -> None:
+        await connect(self)
+        if self._closing:  # closed while the checks were completing: no consent checks for a closed connection
+            if self._query_consent_task is not None:
+                self._query_consent_task.cancel()
+                self._query_consent_task = None
+            raise ConnectionError("the connection was closed while ICE completed")
+
     setattr(close_and_unhook, _INSTALLED, True)
     dtls.start = start_after_ice
     pc.close = close_and_unhook
+    ice.connect = connect_unless_closed
 
 
 def _transports(pc: RTCPeerConnection) -> list[Any]:

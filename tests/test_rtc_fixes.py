@@ -1,6 +1,7 @@
-"""porchlight_rtc's fixes to aiortc, on real peer connections in this process: a receiver builds its bandwidth
-estimator only when video arrives, a connection closed before ICE completes builds no OpenSSL objects, and a
-closed connection is freed by reference counting, without waiting for the cyclic garbage collector."""
+"""porchlight_rtc's fixes to aiortc and aioice, on real connections in this process: a receiver builds its bandwidth
+estimator only when video arrives, a connection closed before ICE completes builds no OpenSSL objects, one closed
+as ICE completes starts no consent checks, and a closed connection is freed by reference counting, without waiting
+for the cyclic garbage collector."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.rate import RemoteBitrateEstimator
@@ -131,3 +133,41 @@ async def test_closed_connection_is_freed_without_the_cyclic_collector() -> None
             return all(ref() is None for ref in refs)
 
         await wait_until(all_freed, 5, "the closed connection to be freed by reference counting", 0.02)
+
+
+class HeldQueue(asyncio.Queue[Any]):
+    """aioice's check-list state queue, holding `connect()` between the checks' outcome and what it does with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got, self.release = asyncio.Event(), asyncio.Event()
+
+    async def get(self) -> Any:
+        item = await super().get()
+        self.got.set()
+        await self.release.wait()
+        return item
+
+
+async def test_ice_closed_as_it_completes_starts_no_consent_checks() -> None:
+    a, b = aioice.ice.Connection(ice_controlling=True), aioice.ice.Connection(ice_controlling=False)
+    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+    for this, other in ((a, b), (b, a)):
+        this.remote_username, this.remote_password = other.local_username, other.local_password
+        for candidate in other.local_candidates:
+            await this.add_remote_candidate(candidate)
+        await this.add_remote_candidate(None)
+    held = a._check_list_state = HeldQueue()
+    connecting = [asyncio.create_task(a.connect()), asyncio.create_task(b.connect())]
+    try:
+        await asyncio.wait_for(held.got.wait(), 10)  # a's checks have completed; connect() has not gone on yet
+        await a.close()
+        held.release.set()
+        with pytest.raises(ConnectionError):
+            await connecting[0]
+        assert a._query_consent_task is None
+    finally:
+        held.release.set()
+        await a.close()
+        await b.close()
+        await asyncio.gather(*connecting, return_exceptions=True)
