@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub import sync
+from hub import memory, sync
 from hub.api import accounts, cameras, events, health, masks, mfa, pilot, requests, session, transparency
 from hub.api import audit as audit_api
 from hub.audit import expiry
@@ -96,14 +96,15 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     orphans = asyncio.create_task(
         orphaned_views.sweep(audit, config.node_id(), audit.leaf_count()), name="audit-orphaned-views"
     )
+    trimmer = asyncio.create_task(memory.trim_every(), name="memory-trim")
     if isinstance(router, RedisRouter):
         router.start()
     try:
         yield
     finally:
-        for task in (watcher, expiries, orphans):
+        for task in (watcher, expiries, orphans, trimmer):
             task.cancel()
-        await asyncio.gather(watcher, expiries, orphans, return_exceptions=True)
+        await asyncio.gather(watcher, expiries, orphans, trimmer, return_exceptions=True)
         await router.close()
         await streams.close()
         await audit.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +25,10 @@ from hub.live import LiveEvents
 from hub.media.gated_track import EncodedTrack, GatedTrack
 from hub.media.peers import PeerBook
 from hub.media.publisher import Publisher
-from hub.media.viewer import Viewer
+from hub.media.viewer import EndedViewers, Viewer
 from hub.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-# Ended sessions are kept this long (count) so a late event listener still learns why its session ended.
-ENDED_KEPT = 1000
 
 
 class ControlLink:
@@ -97,7 +93,7 @@ class StreamManager:
         self._metrics = metrics
         self._streams: dict[str, CameraStream] = {}
         self._viewers: dict[str, Viewer] = {}
-        self._ended: OrderedDict[str, Viewer] = OrderedDict()
+        self._ended = EndedViewers()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.peers = PeerBook(limits.peers_total, limits.peers_per_officer, limits.handshake_seconds, self.spawn)
 
@@ -236,9 +232,7 @@ class StreamManager:
         if stream.viewers.pop(viewer.id, None) is not None:
             self._metrics.viewers.dec()
         self._viewers.pop(viewer.id, None)
-        self._ended[viewer.id] = viewer
-        while len(self._ended) > ENDED_KEPT:
-            self._ended.popitem(last=False)
+        self._ended.add(viewer)
         if not any(v.officer is viewer.officer for v in self._viewers.values()):
             self._registry.release_pass(viewer.officer.session_hash)
         sent = await viewer.bytes_sent()
@@ -298,8 +292,10 @@ class StreamManager:
 
     async def sweep(self, now: float | None = None) -> None:
         """End viewers whose gate closed for good with no frame to notice (expiry, pilot end), viewers whose
-        camera never started publishing, and publishers whose camera has gone silent (a lost network)."""
+        camera never started publishing, and publishers whose camera has gone silent (a lost network); forget
+        ended sessions kept long enough."""
         now = time.time() if now is None else now
+        self._ended.forget_old()
         for stream in list(self._streams.values()):
             if stream.publisher is not None and stream.publisher.silent_for() > self._silence:
                 log.warning("camera %s: no video for %.0f s; ending its WHIP session", stream.camera_id, self._silence)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,3 +90,31 @@ class Viewer:
         camera's old publisher) each would hold about 0.4 MB."""
         self.pc = None
         self.track = None
+
+
+class EndedViewers:
+    """Ended sessions, kept a while so that a late event listener still learns why its session ended: the last
+    `most`, for `seconds` each. Bounded in time as well as in number, so the hub's memory settles under steady
+    coming and going instead of holding the last thousand sessions (bench/soak.py)."""
+
+    def __init__(self, most: int = 1000, seconds: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.most, self.seconds, self._clock = most, seconds, clock
+        self._kept: OrderedDict[str, tuple[float, Viewer]] = OrderedDict()  # oldest first, with when it ended
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def add(self, viewer: Viewer) -> None:
+        """Keep an ended session (forgetting the oldest beyond the bounds)."""
+        self._kept[viewer.id] = (self._clock(), viewer)
+        self.forget_old()
+
+    def get(self, viewer_id: str) -> Viewer | None:
+        kept = self._kept.get(viewer_id)
+        return kept[1] if kept is not None else None
+
+    def forget_old(self) -> None:
+        """Drop the sessions kept longer than `seconds`, and the oldest beyond `most`."""
+        too_old = self._clock() - self.seconds
+        while self._kept and (len(self._kept) > self.most or next(iter(self._kept.values()))[0] < too_old):
+            self._kept.popitem(last=False)
