@@ -44,6 +44,7 @@ import aiohttp
 import psutil
 
 from bench.fanout_viewer import percentile
+from bench.hub_procs import ONE_OFFICER_MANY_VIEWS
 from tests.support.procs import ROOT, Hub, Proc, running_agent, wait_until
 
 CAMERA = "front-door"
@@ -310,12 +311,7 @@ async def run_mode(mode: str, counts: list[int], settings: Settings, progress: b
     with tempfile.TemporaryDirectory(prefix="porchlight-fanout-") as tmp:
         root = Path(tmp)
         hub = Hub(root)
-        # One officer opens every viewer: the per-officer caps (limits) would stop N at 8.
-        hub.env = {
-            "PORCHLIGHT_MEDIA__FORWARDING": mode,
-            "PORCHLIGHT_LIMITS__PEERS_PER_OFFICER": "1000",
-            "PORCHLIGHT_LIMITS__OFFERS_PER_ACCOUNT": "100000/minute",
-        }
+        hub.env = {"PORCHLIGHT_MEDIA__FORWARDING": mode, **ONE_OFFICER_MANY_VIEWS}
         hub.write_config()
         seeded = await hub.seed()
         try:

@@ -1,5 +1,6 @@
-"""Helpers shared by `bench.join_load` and `bench.soak`: a seeded hub with many officers, every demo camera's
-agent, officers' API sessions that time their WHEP POST, light viewers, and samples of the hub process.
+"""Helpers shared by the benchmarks (most by `bench.join_load` and `bench.soak`): a seeded hub with many officers,
+every demo camera's agent, officers' API sessions that time their WHEP POST, light viewers, samples of the hub
+process, and the limits lifted for a benchmark's one officer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ AGENCY = "metro-pd"
 OFFICER_PASSWORD = "bench-officer-pass"
 MB = 2**20
 GRANT_SECONDS = 8 * 3600  # as the demo's own opt-in
+# The hub's per-officer limits are for people; a benchmark's one officer opening a view per N (fanout) or per
+# withdrawal (revocation) would meet them, and these benchmarks measure the media path, not the limits.
+ONE_OFFICER_MANY_VIEWS = {
+    "PORCHLIGHT_LIMITS__PEERS_PER_OFFICER": "1000",
+    "PORCHLIGHT_LIMITS__OFFERS_PER_ACCOUNT": "100000/minute",
+    "PORCHLIGHT_LIMITS__OFFERS_PER_SOURCE": "100000/minute",
+}
 
 
 def officer_name(index: int) -> str:

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fanout_viewer import percentile
+from bench.hub_procs import ONE_OFFICER_MANY_VIEWS
 from bench.output import run_and_report
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
@@ -231,7 +232,7 @@ async def _started(*hubs: Hub) -> AsyncIterator[None]:
 
 
 async def single_hub(tmp: Path, options: Options) -> Setup:
-    hub = Hub(tmp / "single")
+    hub = Hub(tmp / "single", env=dict(ONE_OFFICER_MANY_VIEWS))
     hub.tmp.mkdir()
     hub.write_config()
     seeded = await hub.seed()
@@ -242,7 +243,7 @@ async def single_hub(tmp: Path, options: Options) -> Setup:
 
 async def cross_hub(tmp: Path, options: Options) -> Setup:
     # Hub A straight to Redis: the tests' cuttable proxy would put this process on A's path to the store.
-    async with two_hubs(tmp, appendonly=options.appendonly, a_via_proxy=False) as hubs:
+    async with two_hubs(tmp, appendonly=options.appendonly, a_via_proxy=False, env=ONE_OFFICER_MANY_VIEWS) as hubs:
         a, b = hubs.a, hubs.b
         async with running_agent(a, CAMERA, hubs.seeded.tokens[CAMERA], a.tmp) as agent:
             await _idle(agent, a)
