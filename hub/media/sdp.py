@@ -34,7 +34,7 @@ async def read_offer(request: web.Request, max_bytes: int, want_direction: str, 
     """The offer's text, checked; `want_direction` is the offerer's video direction ("sendonly" or "recvonly").
 
     The whole body must arrive within `within` seconds. Raises WrongMediaType (415), TooLarge (413),
-    SlowRequest (408) or BadRequest (400).
+    SlowRequest (408) or BadRequest (400; `offer_incomplete` when the client closed its connection first).
     """
     if request.content_type != SDP_TYPE:
         raise WrongMediaType(f"the offer must be {SDP_TYPE}")
@@ -45,6 +45,11 @@ async def read_offer(request: web.Request, max_bytes: int, want_direction: str, 
             body = await _read_at_most(request, max_bytes + 1)
     except TimeoutError:
         raise SlowRequest(f"the offer did not arrive within {within:.0f} s") from None
+    except ConnectionError:
+        # The client closed or reset its connection before the whole body came: nobody may be left to hear the
+        # answer, and nothing went wrong in the hub (no traceback, one line).
+        log.info("an offer's connection closed before its body arrived")
+        raise BadRequest("the connection closed before the whole offer arrived", "offer_incomplete") from None
     if len(body) > max_bytes:
         raise TooLarge(f"the offer is larger than {max_bytes} bytes")
     try:
