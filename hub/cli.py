@@ -29,6 +29,7 @@ from hub.auth.tokens import hash_token, new_token
 from hub.config import Config, ConfigError, load_config
 from hub.errors import AuditUnavailable
 from hub.store.base import NotFound, Role, Store
+from hub.text import clean_text
 from hub.timefmt import iso, parse_time
 
 log = logging.getLogger("porchlight")
@@ -170,7 +171,8 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
                 raise SystemExit(f"{args.owner} is not a resident")
             token = new_token("pld_")
             location = (args.lat, args.lon) if args.lat is not None and args.lon is not None else None
-            await store.add_camera(args.camera_id, owner.id, args.name or args.camera_id, hash_token(token), location)
+            name = clean_text(args.name or args.camera_id, "name", 100)  # ValueError (exits) on control chars
+            await store.add_camera(args.camera_id, owner.id, name, hash_token(token), location)
             await note(Kind.CAMERA_REGISTERED, {"camera": args.camera_id, "owner": owner.id})
             _emit_token(token, args.token_file)
         case ("camera", "token"):

@@ -18,6 +18,7 @@ from hub.auth.passwords import hash_password
 from hub.errors import BadRequest, Missing
 from hub.keys import LIVE, REGISTRY, STORE, STREAMS
 from hub.store.base import Account, Role
+from hub.text import free_text
 
 MIN_PASSWORD = 8
 
@@ -26,9 +27,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int 
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise BadRequest(f"{name} must be text of 1 to {limit} characters", f"bad_{name}")
-    return value.strip()
+    return free_text(value, name, limit)  # names are shown to others: no control or text-direction characters
 
 
 async def list_agencies(request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.media.viewer import Viewer
 from hub.store.base import NotFound, Role
+from hub.text import free_text
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def _purpose(request: web.Request) -> tuple[str, str]:
         raise BadRequest("a case number and a reason are required (?case=...&reason=...)", "purpose_required")
     if len(case) > MAX_FIELD or len(reason) > MAX_FIELD:
         raise BadRequest(f"case and reason are limited to {MAX_FIELD} characters", "purpose_too_long")
-    return case, reason
+    # Shown to the camera's owner: no control or text-direction characters (bad_case, bad_reason).
+    return free_text(case, "case", MAX_FIELD), free_text(reason, "reason", MAX_FIELD)
 
 
 async def whep_post(request: web.Request) -> web.Response:
