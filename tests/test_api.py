@@ -95,7 +95,8 @@ async def test_opt_in_rules(client: TestClient) -> None:
         ({"duration_seconds": 60, "agencies": ["no-such-agency"]}, "bad_agencies"),
     ]:
         assert await _error(await client.post(url, json=body)) == (400, reason), body
-    assert await _error(await client.post("/api/cameras/porch/grant", json={})) == (403, "not_owner")
+    # Another resident's camera answers as an unknown one (issue 14 item 13).
+    assert await _error(await client.post("/api/cameras/porch/grant", json={})) == (404, "not_found")
     assert await _error(await client.post("/api/cameras/nowhere/grant", json={})) == (404, "not_found")
 
     now = time.time()

@@ -83,7 +83,8 @@ async def test_case_and_reason_are_required(hub, login) -> None:
         ({}, "front-door", 401, "device_token_required"),
         ({"Authorization": "Bearer pld_wrong"}, "front-door", 401, "device_token_invalid"),
         ({"Authorization": "Bearer {backyard}"}, "front-door", 401, "device_token_invalid"),
-        ({"Authorization": "Bearer {front-door}"}, "nowhere", 404, "camera_unknown"),
+        # The same answer whether or not the camera exists (issue 14 item 13: nothing to learn by probing).
+        ({"Authorization": "Bearer {front-door}"}, "nowhere", 401, "device_token_invalid"),
     ],
     ids=["missing token", "wrong token", "another camera's token", "unknown camera"],
 )

@@ -180,6 +180,7 @@ def ensure_role(request: web.Request, *roles: Role) -> Identity:
 
 
 def ensure_owner(identity: Identity, camera: Camera) -> None:
-    """403 unless the caller owns the camera."""
+    """Unless the caller owns the camera, the very answer an unknown camera gets (404 not_found, the store's
+    message): whether someone else's camera exists is not the caller's to learn."""
     if camera.owner_id != identity.account.id:
-        raise Forbidden("this is not your camera", "not_owner")
+        raise NotFound(f"camera {camera.id!r} not found")
