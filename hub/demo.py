@@ -88,10 +88,11 @@ async def seed(store: Store, now: float | None = None, audit: AuditLog | None = 
         seeded.tokens[camera_id] = token
     pilot = await store.get_pilot()
     if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
-        pilot = await store.set_pilot(now, now + PILOT_DAYS * 86400)
+        pilot = await store.set_pilot(now, now + PILOT_DAYS * 86400, now)
         await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
     grant = await store.get_grant(OPTED_IN)
-    if grant is None or grant.revoked_at is not None or grant.ends_at <= now:
+    # A grant from an earlier pilot does not count in this one: opt in again.
+    if grant is None or grant.revoked_at is not None or grant.ends_at <= now or grant.pilot_run != pilot.run:
         grant = await store.put_grant(OPTED_IN, now, now + 8 * 3600, None)
         await note(Kind.CONSENT_GRANTED, grant_fields(grant, (await store.get_camera(OPTED_IN)).owner_id))
     return seeded

@@ -69,7 +69,7 @@ async def test_withdrawal_in_memory_survives_a_racing_reload(store: SqliteStore)
     # So must a pilot change written meanwhile (a newer version for every camera).
     pilot = await store.get_pilot()
     assert pilot is not None
-    await store.set_pilot(pilot.starts_at, pilot.ends_at + 60)
+    await store.set_pilot(pilot.starts_at, pilot.ends_at + 60, now)
     await registry.reload(store)
     registry.renew(math.inf)
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
@@ -103,7 +103,7 @@ async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
     pilot = await store.get_pilot()
     assert pilot is not None
-    registry.apply_pilot(await store.set_pilot(pilot.starts_at, now), settle=True)
+    registry.apply_pilot(await store.set_pilot(pilot.starts_at, now, now), settle=True)
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER
 
 

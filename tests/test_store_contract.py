@@ -172,7 +172,52 @@ async def test_disable_and_enable_account(store: Store) -> None:
     assert (await store.find_account("otto"))[0].disabled
     enabled = await store.set_account_disabled(officer.id, False)
     assert not enabled.disabled
-    assert await store.get_account(officer.id) == officer
+    assert await store.get_account(officer.id) == replace(officer, version=enabled.version) == enabled
+
+
+async def test_disabling_takes_a_version_from_the_shared_counter(store: Store) -> None:
+    # Item 18 of issue 14: a hub applies an account change only if its version is newer than the one it holds,
+    # so every disable and enable must take a fresh version, and a write that changes nothing must not.
+    officer, rosa = await _officer(store), await _resident(store)
+    assert (officer.version, rosa.version) == (0, 0)  # never disabled or enabled
+    assert (await store.get_account(officer.id)).version == 0
+    camera_id = await _camera(store)
+    granted = await store.put_grant(camera_id, T0, T0 + HOUR, None)
+    disabled = await store.set_account_disabled(officer.id, True)
+    assert disabled.version > granted.version
+    assert disabled.version == await store.change_marker()
+    assert await store.get_account(officer.id) == disabled
+    assert (await store.find_account("otto"))[0] == disabled
+    assert [a for a in await store.list_accounts() if a.id == officer.id] == [disabled]
+    # Unchanged: the same version, and the change marker stays.
+    assert await store.set_account_disabled(officer.id, True) == disabled
+    assert await store.change_marker() == disabled.version
+    # Each change raises it, above every other write's.
+    masks = await store.set_camera_masks(camera_id, MASKS)
+    enabled = await store.set_account_disabled(officer.id, False)
+    assert enabled.version > masks > disabled.version
+    assert not enabled.disabled and await store.get_account(officer.id) == enabled
+    again = await store.set_account_disabled(officer.id, True)
+    assert again.version > enabled.version
+    # One account's version is its own.
+    assert (await store.get_account(rosa.id)).version == 0
+
+
+async def test_account_versions_are_seen_by_another_store_and_kept_across_a_restart(open_store: OpenStore) -> None:
+    hub, cli = await open_store(), await open_store()
+    officer = await _officer(hub)
+    disabled = await cli.set_account_disabled(officer.id, True)
+    assert await hub.get_account(officer.id) == disabled
+    # Of two stores writing the same flag at once, one changes it; both answer with that one version.
+    both = await asyncio.gather(
+        hub.set_account_disabled(officer.id, False), cli.set_account_disabled(officer.id, False)
+    )
+    assert both[0] == both[1] and both[0].version > disabled.version
+    await hub.close()
+    await cli.close()
+    again = await open_store()
+    assert await again.get_account(officer.id) == both[0]
+    assert (await again.set_account_disabled(officer.id, True)).version > both[0].version
 
 
 async def test_set_password_hash(store: Store) -> None:
@@ -631,7 +676,7 @@ async def test_mask_versions_come_from_the_shared_counter(store: Store) -> None:
     await _camera(store, "cam-2")
     taken = [
         (await store.put_grant("cam-1", T0, T0 + HOUR, None)).version,
-        (await store.set_pilot(T0, T0 + HOUR)).version,
+        (await store.set_pilot(T0, T0 + HOUR, T0)).version,
         (await store.set_policy(HOUR)).version,
     ]
     first = await store.set_camera_masks("cam-1", MASKS)
@@ -789,19 +834,149 @@ async def test_list_grants_includes_revoked_by_camera(store: Store) -> None:
 
 async def test_pilot(store: Store) -> None:
     assert await store.get_pilot() is None
-    pilot = await store.set_pilot(T0, T0 + 45 * 24 * HOUR)
-    assert pilot == Pilot(T0, T0 + 45 * 24 * HOUR, pilot.version) and pilot.version > 0
+    pilot = await store.set_pilot(T0, T0 + 45 * 24 * HOUR, T0)
+    assert pilot == Pilot(T0, T0 + 45 * 24 * HOUR, pilot.version, run=1, ended=False) and pilot.version > 0
     assert await store.get_pilot() == pilot
-    ended = await store.set_pilot(T0, T0 + HOUR)
-    assert ended.version > pilot.version
+    shortened = await store.set_pilot(T0, T0 + HOUR, T0)
+    assert shortened == Pilot(T0, T0 + HOUR, shortened.version, run=1, ended=False)
+    assert shortened.version > pilot.version
+    assert await store.get_pilot() == shortened
+
+
+# -- pilot runs (item 2 of issue 14: a grant belongs to the pilot it was made in) --------------------------
+
+
+async def test_the_first_pilot_is_run_1_whenever_it_is_set(store: Store) -> None:
+    # Scheduled for later, it is still the first pilot.
+    first = await store.set_pilot(T0 + HOUR, T0 + 2 * HOUR, T0)
+    assert (first.run, first.ended) == (1, False)
+    assert await store.get_pilot() == first
+
+
+async def test_extending_or_shortening_a_running_pilot_keeps_its_run(store: Store) -> None:
+    running = await store.set_pilot(T0, T0 + 10 * HOUR, T0 + 1)
+    longer = await store.set_pilot(T0, T0 + 20 * HOUR, T0 + 2 * HOUR)
+    shorter = await store.set_pilot(T0, T0 + 5 * HOUR, T0 + 3 * HOUR)
+    moved = await store.set_pilot(T0 + HOUR, T0 + 6 * HOUR, T0 + 4 * HOUR)  # starts later, still overlapping
+    assert [p.run for p in (running, longer, shorter, moved)] == [1, 1, 1, 1]
+    assert not any(p.ended for p in (running, longer, shorter, moved))
+    assert running.version < longer.version < shorter.version < moved.version
+    assert await store.get_pilot() == moved
+
+
+async def test_changing_a_scheduled_pilot_keeps_its_run(store: Store) -> None:
+    await store.set_pilot(T0 + 10 * HOUR, T0 + 20 * HOUR, T0)
+    earlier = await store.set_pilot(T0 + HOUR, T0 + 20 * HOUR, T0 + 1)
+    assert (earlier.run, earlier.ended) == (1, False)
+
+
+async def test_ending_a_pilot_now_marks_it_ended_in_the_same_run(store: Store) -> None:
+    await store.set_pilot(T0, T0 + 10 * HOUR, T0)
+    now = T0 + 3 * HOUR
+    ended = await store.set_pilot(T0, now, now)  # what an admin's "end the pilot" writes
+    assert ended == Pilot(T0, now, ended.version, run=1, ended=True)
     assert await store.get_pilot() == ended
+
+
+async def test_an_end_set_in_the_past_is_ended(store: Store) -> None:
+    await store.set_pilot(T0, T0 + 10 * HOUR, T0)
+    past = await store.set_pilot(T0, T0 + HOUR, T0 + 2 * HOUR)
+    assert (past.run, past.ended) == (1, True)
+    # A window set wholly in the past after that is another pilot, ended from the start.
+    gone = await store.set_pilot(T0, T0 + HOUR, T0 + 5 * HOUR)
+    assert gone == Pilot(T0, T0 + HOUR, gone.version, run=2, ended=True)
+
+
+async def test_a_window_set_after_an_ended_pilot_is_the_next_run(store: Store) -> None:
+    await store.set_pilot(T0, T0 + 10 * HOUR, T0)
+    await store.set_pilot(T0, T0 + HOUR, T0 + HOUR)  # ended now
+    # Even one overlapping the ended pilot's window, set at once: an ended pilot is never continued.
+    again = await store.set_pilot(T0, T0 + 10 * HOUR, T0 + HOUR)
+    assert (again.run, again.ended) == (2, False)
+    assert await store.get_pilot() == again
+    assert (await store.set_pilot(T0, T0 + 20 * HOUR, T0 + 2 * HOUR)).run == 2  # extending the new one
+    assert (await store.set_pilot(T0, T0 + 2 * HOUR, T0 + 2 * HOUR)).ended
+    assert (await store.set_pilot(T0 + 3 * HOUR, T0 + 4 * HOUR, T0 + 3 * HOUR)).run == 3
+
+
+async def test_a_window_set_after_the_pilot_ran_out_is_the_next_run(store: Store) -> None:
+    # Not ended by an admin, but over by the writer's clock: a new window is a new pilot.
+    await store.set_pilot(T0, T0 + HOUR, T0)
+    later = await store.set_pilot(T0, T0 + 10 * HOUR, T0 + HOUR)
+    assert (later.run, later.ended) == (2, False)
+
+
+async def test_scheduling_a_window_after_the_current_one_is_a_new_run(store: Store) -> None:
+    await store.set_pilot(T0, T0 + 10 * HOUR, T0)
+    following = await store.set_pilot(T0 + 10 * HOUR, T0 + 20 * HOUR, T0 + HOUR)
+    assert (following.run, following.ended) == (2, False)
+
+
+async def test_put_grant_records_the_run_of_the_current_pilot(store: Store) -> None:
+    old = await _camera(store, "cam-old")
+    new = await _camera(store, "cam-new")
+    assert (await store.put_grant(old, T0, T0 + HOUR, None)).pilot_run == 0  # no pilot yet
+    await store.set_pilot(T0, T0 + 10 * HOUR, T0)
+    first = await store.put_grant(old, T0, T0 + HOUR, frozenset({"pd"}))
+    assert first == Grant(old, T0, T0 + HOUR, frozenset({"pd"}), None, first.version, pilot_run=1)
+    assert await store.get_grant(old) == first
+    # The pilot ends and a new one starts: the old grant keeps its run, a new grant takes the new one.
+    await store.set_pilot(T0, T0 + 2 * HOUR, T0 + 2 * HOUR)
+    second_pilot = await store.set_pilot(T0 + 3 * HOUR, T0 + 10 * HOUR, T0 + 3 * HOUR)
+    assert second_pilot.run == 2
+    assert await store.get_grant(old) == first
+    second = await store.put_grant(new, T0 + 3 * HOUR, T0 + 4 * HOUR, None)
+    assert second.pilot_run == 2
+    assert await store.list_grants() == [second, first]  # by camera id: cam-new, cam-old
+    # Withdrawing keeps the run it was made in.
+    revoked = await store.revoke_grant(old, T0 + 3 * HOUR)
+    assert revoked is not None and revoked == replace(first, revoked_at=T0 + 3 * HOUR, version=revoked.version)
+    assert await store.get_grant(old) == revoked
+    # Opting in again in the new pilot is a grant of the new run.
+    assert (await store.put_grant(old, T0 + 3 * HOUR, T0 + 4 * HOUR, None)).pilot_run == 2
+
+
+async def test_grants_written_while_a_new_pilot_starts_belong_to_the_run_before_or_after(open_store: OpenStore) -> None:
+    # The run is read in the grant's own transaction: a grant ordered before the new pilot (smaller version) has
+    # the old run, one after it the new run, however the writes of two stores interleave.
+    hub, other = await open_store(), await open_store()
+    await hub.set_pilot(T0, T0 + 10 * HOUR, T0)
+    await hub.set_pilot(T0, T0 + HOUR, T0 + HOUR)
+    camera_ids = [await _camera(hub, f"cam-{i}") for i in range(12)]
+    writes = [(hub, other)[i % 2].put_grant(c, T0, T0 + 2 * HOUR, None) for i, c in enumerate(camera_ids)]
+    pilot, *grants = await asyncio.gather(other.set_pilot(T0 + HOUR, T0 + 5 * HOUR, T0 + HOUR), *writes)
+    assert isinstance(pilot, Pilot) and pilot.run == 2
+    for grant in grants:
+        assert isinstance(grant, Grant)
+        assert grant.pilot_run == (1 if grant.version < pilot.version else 2), (grant, pilot)
+        assert await hub.get_grant(grant.camera_id) == grant
+
+
+async def test_set_pilot_needs_a_finite_now(store: Store) -> None:
+    for now in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            await store.set_pilot(T0, T0 + HOUR, now)
+    assert await store.get_pilot() is None
+
+
+async def test_pilot_runs_are_kept_across_a_restart(open_store: OpenStore) -> None:
+    first = await open_store()
+    camera_id = await _camera(first)
+    await first.set_pilot(T0, T0 + 10 * HOUR, T0)
+    grant = await first.put_grant(camera_id, T0, T0 + HOUR, None)
+    ended = await first.set_pilot(T0, T0 + HOUR, T0 + HOUR)
+    await first.close()
+    again = await open_store()
+    assert await again.get_pilot() == ended == Pilot(T0, T0 + HOUR, ended.version, run=1, ended=True)
+    assert await again.get_grant(camera_id) == grant
+    assert (await again.set_pilot(T0 + 3 * HOUR, T0 + 4 * HOUR, T0 + 3 * HOUR)).run == 2
 
 
 async def test_pilot_window_must_be_sane(store: Store) -> None:
     with pytest.raises(ValueError):
-        await store.set_pilot(T0, T0 - 1)
+        await store.set_pilot(T0, T0 - 1, T0)
     with pytest.raises(ValueError):
-        await store.set_pilot(T0, float("inf"))
+        await store.set_pilot(T0, float("inf"), T0)
     assert await store.get_pilot() is None
 
 
@@ -823,7 +998,7 @@ async def test_versions_strictly_increase_across_grants_pilot_and_policy(store: 
     await _camera(store, "cam-1")
     await _camera(store, "cam-2")
     versions = [
-        (await store.set_pilot(T0, T0 + 24 * HOUR)).version,
+        (await store.set_pilot(T0, T0 + 24 * HOUR, T0)).version,
         (await store.put_grant("cam-1", T0, T0 + HOUR, None)).version,
         (await store.set_policy(2 * HOUR)).version,
         (await store.put_grant("cam-2", T0, T0 + HOUR, frozenset({"pd"}))).version,
@@ -832,7 +1007,7 @@ async def test_versions_strictly_increase_across_grants_pilot_and_policy(store: 
     assert revoked is not None
     versions += [
         revoked.version,
-        (await store.set_pilot(T0, T0 + 12 * HOUR)).version,
+        (await store.set_pilot(T0, T0 + 12 * HOUR, T0)).version,
         (await store.put_grant("cam-1", T0 + 10, T0 + HOUR, None)).version,
         (await store.set_policy(HOUR)).version,
     ]
@@ -850,7 +1025,7 @@ async def test_two_stores_writing_at_once_share_one_counter(open_store: OpenStor
     hub, other = await open_store(), await open_store()
     camera_ids = [await _camera(hub, f"cam-{i}") for i in range(10)]
     writes = [(hub, other)[i % 2].put_grant(c, T0, T0 + HOUR, None) for i, c in enumerate(camera_ids)]
-    results = await asyncio.gather(*writes, hub.set_policy(HOUR), other.set_pilot(T0, T0 + HOUR))
+    results = await asyncio.gather(*writes, hub.set_policy(HOUR), other.set_pilot(T0, T0 + HOUR, T0))
     versions = [r.version for r in results]  # type: ignore[attr-defined]
     assert len(set(versions)) == len(versions)
     assert await hub.change_marker() == await other.change_marker() == max(versions)
@@ -865,7 +1040,7 @@ async def test_times_round_trip_exactly(store: Store) -> None:
     revoked = await store.revoke_grant("cam-1", at)
     assert revoked is not None
     assert await store.get_grant("cam-1") == Grant("cam-1", starts, ends, frozenset({"pd"}), at, revoked.version)
-    pilot = await store.set_pilot(starts, ends)
+    pilot = await store.set_pilot(starts, ends, T0)
     assert await store.get_pilot() == pilot
     policy = await store.set_policy(HOUR / 7)
     assert await store.get_policy() == policy
@@ -1135,7 +1310,7 @@ async def test_change_marker_moves_on_every_consent_relevant_write(store: Store)
 
     assert await moved(store.add_camera("cam-1", rosa.id, "Front door", "tok-1"))
     assert await moved(store.set_device_token("cam-1", "tok-2"))
-    assert await moved(store.set_pilot(T0, T0 + 24 * HOUR))
+    assert await moved(store.set_pilot(T0, T0 + 24 * HOUR, T0))
     assert await moved(store.set_policy(HOUR))
     assert await moved(store.put_grant("cam-1", T0, T0 + HOUR, None))
     assert await moved(store.revoke_grant("cam-1", T0 + 1))
@@ -1197,7 +1372,7 @@ async def test_another_process_writing_moves_the_marker(open_store: OpenStore) -
     await cli.add_camera("cam-1", rosa.id, "Front door", "tok-1")
 
     seen = await hub.change_marker()
-    await cli.set_pilot(T0, T0 + 24 * HOUR)
+    await cli.set_pilot(T0, T0 + 24 * HOUR, T0)
     assert await hub.change_marker() > seen
     assert (await hub.get_pilot()) == (await cli.get_pilot())
 
@@ -1217,7 +1392,7 @@ async def test_two_connections_share_one_version_counter(open_store: OpenStore) 
     await _camera(hub)
     versions = [
         (await hub.put_grant("cam-1", T0, T0 + HOUR, None)).version,
-        (await cli.set_pilot(T0, T0 + HOUR)).version,
+        (await cli.set_pilot(T0, T0 + HOUR, T0)).version,
         (await hub.set_policy(HOUR)).version,
         (await cli.put_grant("cam-1", T0, T0 + 2 * HOUR, None)).version,
     ]
@@ -1233,7 +1408,7 @@ async def test_restart_keeps_accounts_cameras_grants_and_the_pilot(open_store: O
     rosa = await _resident(first)
     officer = await _officer(first)
     camera = await first.add_camera("cam-1", rosa.id, "Front door", "tok-1")
-    pilot = await first.set_pilot(T0, T0 + 24 * HOUR)
+    pilot = await first.set_pilot(T0, T0 + 24 * HOUR, T0)
     policy = await first.set_policy(2 * HOUR)
     grant = await first.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"}))
     session = await first.add_session("s1", officer.id, T0, T0 + HOUR)

@@ -10,12 +10,14 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aredis
 
+from hub.consent.decision import Grant, Pilot
 from hub.store.base import Account, Camera, NotFound, RequestState, Role, Session, StoreUnavailable
 from hub.store.redis import RedisStore
 from hub.store.redis_keys import LOGIN_FAILURE_GRACE_SECONDS, SESSION_GRACE_SECONDS
@@ -103,7 +105,7 @@ async def test_every_consent_write_is_announced_to_other_hubs(open_store: OpenSt
             message = await _next(messages)
             assert message == {"kind": kind, "id": id_, "version": await listener.change_marker()}
 
-        await announced(writer.set_pilot(T0, T0 + 24 * HOUR), "pilot", None)
+        await announced(writer.set_pilot(T0, T0 + 24 * HOUR, T0), "pilot", None)
         await announced(writer.set_policy(HOUR), "policy", None)
         await announced(writer.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"})), "grant", "cam-1")
         await announced(writer.revoke_grant("cam-1", T0 + 1), "grant", "cam-1")
@@ -133,7 +135,7 @@ async def test_versions_in_messages_match_the_records(open_store: OpenStore) -> 
     async with contextlib.aclosing(store.subscribe()) as messages:
         await _next(messages)
         grant = await store.put_grant("cam-1", T0, T0 + HOUR, None)
-        pilot = await store.set_pilot(T0, T0 + HOUR)
+        pilot = await store.set_pilot(T0, T0 + HOUR, T0)
         assert [(await _next(messages))["version"] for _ in range(2)] == [grant.version, pilot.version]
         masks_version = await store.set_camera_masks("cam-1", MASKS)
         assert await _next(messages) == {"kind": "camera", "id": "cam-1", "version": masks_version}
@@ -215,7 +217,30 @@ async def test_keys_live_under_the_prefix_and_values_are_json(open_store: OpenSt
         "agencies": ["ab", "pd"],
         "revoked_at": None,
         "version": int(await raw.get("pl:version") or 0),
+        "pilot_run": 0,  # no pilot yet
     }
+
+
+async def test_pilot_runs_and_account_versions_live_in_their_hashes(open_store: OpenStore, raw: aredis.Redis) -> None:
+    store = await open_store()
+    await _camera(store)
+    pilot = await store.set_pilot(T0 + 1 / 3, T0 + HOUR, T0)
+    fields = await raw.hgetall("pl:pilot")
+    assert {name: json.loads(value) for name, value in fields.items()} == {
+        "starts_at": T0 + 1 / 3,
+        "ends_at": T0 + HOUR,
+        "ended": False,
+        "run": 1,
+        "version": pilot.version,
+    }
+    ended = await store.set_pilot(T0 + 1 / 3, T0 + 0.5, T0 + 0.5)
+    assert await raw.hmget("pl:pilot", ["run", "ended", "version"]) == ["1", "true", str(ended.version)]
+    assert (await store.set_pilot(T0 + 1, T0 + HOUR, T0 + 1)).run == 2
+    grant = await store.put_grant("cam-1", T0, T0 + HOUR, None)
+    assert await raw.hmget("pl:grant:cam-1", ["pilot_run", "version"]) == ["2", str(grant.version)]
+    rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+    disabled = await store.set_account_disabled(rosa.id, True)
+    assert await raw.hget(f"pl:account:{rosa.id}", "version") == str(disabled.version) == await raw.get("pl:version")
 
 
 async def test_camera_masks_live_in_the_camera_hash_as_json(open_store: OpenStore, raw: aredis.Redis) -> None:
@@ -331,8 +356,8 @@ async def test_access_request_keys(open_store: OpenStore, raw: aredis.Redis) -> 
 
 
 async def test_records_from_before_the_new_fields_read_with_defaults(open_store: OpenStore, raw: aredis.Redis) -> None:
-    # Written as a hub of the previous version wrote them: no lock, TOTP, last-seen, MFA, position or mask fields, and
-    # no per-account session index.
+    # Written as a hub of the previous version wrote them: no lock, TOTP, last-seen, MFA, position or mask fields, no
+    # pilot runs or account versions, and no per-account session index.
     store = await open_store()
 
     def encoded(**fields: object) -> list[str]:
@@ -352,6 +377,22 @@ async def test_records_from_before_the_new_fields_read_with_defaults(open_store:
     await raw.sadd("pl:cameras", "cam-1")
     await raw.sadd("pl:cameras-of:7", "cam-1")
     await raw.hset("pl:camera-by-token", "tok-1", "cam-1")
+    # A pilot and a grant from before pilot runs: both read as run 1, so the grant still counts in that pilot.
+    await raw.hset("pl:pilot", items=encoded(starts_at=T0, ends_at=T0 + 10 * HOUR, version=2))
+    grant = encoded(camera_id="cam-1", starts_at=T0, ends_at=T0 + HOUR, agencies=None, revoked_at=None, version=1)
+    await raw.hset("pl:grant:cam-1", items=grant)
+    await raw.sadd("pl:grants", "cam-1")
+    await raw.set("pl:version", "2")
+
+    assert await store.get_pilot() == Pilot(T0, T0 + 10 * HOUR, 2, run=1, ended=False)
+    old_grant = Grant("cam-1", T0, T0 + HOUR, None, None, 1, pilot_run=1)
+    assert await store.get_grant("cam-1") == old_grant
+    assert await store.list_grants() == [old_grant]
+    revoked = await store.revoke_grant("cam-1", T0 + 1)
+    assert revoked is not None and revoked.pilot_run == 1
+    # The running pilot extended stays run 1; a grant made now is of run 1 too.
+    assert (await store.set_pilot(T0, T0 + 20 * HOUR, T0 + HOUR)).run == 1
+    assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).pilot_run == 1
 
     rosa = Account(7, "rosa", Role.RESIDENT, None, False, T0, locked=False, mfa_enrolled=False)
     assert await store.get_account(7) == rosa
@@ -381,6 +422,13 @@ async def test_records_from_before_the_new_fields_read_with_defaults(open_store:
     version = await store.set_camera_masks("cam-1", MASKS)
     assert await store.get_camera_masks("cam-1") == (version, MASKS)
     assert [c.masks_version for c in await store.list_cameras()] == [version]
+    # An old account (rosa) has version 0 until it is disabled or enabled.
+    assert (await store.get_account(7)).version == 0
+    disabled = await store.set_account_disabled(7, True)
+    assert disabled.version == await store.change_marker() > 0
+    assert await store.set_account_disabled(7, False) == replace(
+        disabled, disabled=False, version=await store.change_marker()
+    )
 
 
 # -- faults ---------------------------------------------------------------------------------------------------
@@ -429,7 +477,7 @@ async def test_a_killed_redis_is_unavailable_then_a_restarted_one_works(own_serv
             own_server.kill()
             await _fails_quickly(_next(messages))  # the connection dropped: reconnect and reload
         await _fails_quickly(store.get_camera("cam-1"))
-        await _fails_quickly(store.set_pilot(T0, T0 + HOUR))
+        await _fails_quickly(store.set_pilot(T0, T0 + HOUR, T0))
         own_server.restart()
         # Nothing was persisted: the restarted Redis is empty, and the scripts load again on first use.
         assert await store.change_marker() == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.consent.decision import Grant, Pilot
 from hub.store import sqlite as sqlite_store
 from hub.store.base import Account, Camera, RequestState, Role, Session, StoreUnavailable
 from hub.store.sqlite import SqliteStore
@@ -184,7 +185,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()
     # Opening it again runs no migration twice.
     store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
@@ -237,7 +238,7 @@ async def test_a_version_2_file_is_migrated_and_takes_access_requests(tmp_path: 
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("SELECT state, answered_at FROM access_requests").fetchall() == [("expired", T0 + 60)]
     raw.close()
     # Opening it again runs no migration twice.
@@ -290,7 +291,7 @@ async def test_a_version_3_file_is_migrated_and_takes_masks(tmp_path: Path) -> N
     finally:
         await store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         rows = raw.execute("SELECT id, masks, masks_version FROM cameras ORDER BY id").fetchall()
         # Kept verbatim as JSON with sorted keys.
         assert rows == [("cam-1", "[]", 0), ("cam-2", json.dumps(MASKS, sort_keys=True), version)]
@@ -301,6 +302,93 @@ async def test_a_version_3_file_is_migrated_and_takes_masks(tmp_path: Path) -> N
         assert await store.get_camera_masks("cam-2") == (version, MASKS)
     finally:
         await store.close()
+
+
+def _version_4_file(path: Path) -> None:
+    """A version-4 file, as a hub of that version wrote it: the version-1 file (its grant made in no pilot run, as
+    every grant then) taken through the migrations 1 -> 2, 2 -> 3 and 3 -> 4, with a running pilot and a disabled
+    officer."""
+    _old_file(path)
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        raw.execute("BEGIN IMMEDIATE")
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1], *MIGRATIONS[2]):
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 4")
+        raw.execute("COMMIT")
+        raw.execute("INSERT INTO pilot VALUES (1, ?, ?, 2)", (T0, T0 + 10 * HOUR))
+        raw.execute("INSERT INTO agencies VALUES ('pd', 'City Police')")
+        raw.execute(
+            "INSERT INTO accounts (username, password_hash, role, agency_id, disabled, created_at)"
+            " VALUES ('otto', 'hash-otto', 'officer', 'pd', 1, ?)",
+            (T0,),
+        )
+        raw.execute("UPDATE counters SET value = 3 WHERE name = 'version'")
+        assert "run" not in [row[1] for row in raw.execute("PRAGMA table_info(pilot)")]
+    raw.close()
+
+
+async def test_a_version_4_file_is_migrated_and_keeps_its_pilot_and_grants_as_run_1(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _version_4_file(path)
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        # The pilot and the grant of the old file are both run 1: the grant still counts in that pilot.
+        assert await store.get_pilot() == Pilot(T0, T0 + 10 * HOUR, 2, run=1, ended=False)
+        assert await store.get_grant("cam-1") == Grant("cam-1", T0, T0 + HOUR, None, None, 1, pilot_run=1)
+        assert [g.pilot_run for g in await store.list_grants()] == [1]
+        # Accounts never disabled or enabled since have version 0, disabled ones too.
+        assert [(a.username, a.disabled, a.version) for a in await store.list_accounts()] == [
+            ("rosa", False, 0),
+            ("otto", True, 0),
+        ]
+        assert await store.change_marker() == 3
+        # The new columns work on the old rows: the running pilot extended is still run 1 ...
+        assert (await store.set_pilot(T0, T0 + 20 * HOUR, T0 + HOUR)).run == 1
+        assert (await store.set_account_disabled(2, False)).version == 5 == await store.change_marker()
+        # ... and once it has ended, the next is run 2, in which the old grant does not count.
+        ended = await store.set_pilot(T0, T0 + 2 * HOUR, T0 + 2 * HOUR)
+        assert (ended.run, ended.ended) == (1, True)
+        assert (await store.set_pilot(T0 + 3 * HOUR, T0 + 9 * HOUR, T0 + 3 * HOUR)).run == 2
+        assert (await store.get_grant("cam-1")) == Grant("cam-1", T0, T0 + HOUR, None, None, 1, pilot_run=1)
+        assert (await store.put_grant("cam-1", T0 + 3 * HOUR, T0 + 4 * HOUR, None)).pilot_run == 2
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 5
+        assert raw.execute("SELECT run, ended FROM pilot").fetchall() == [(2, 0)]
+        assert raw.execute("SELECT disabled, version FROM accounts ORDER BY id").fetchall() == [(0, 0), (0, 5)]
+    raw.close()
+    # Opening it again runs no migration twice.
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        assert (await store.get_pilot()) == Pilot(T0 + 3 * HOUR, T0 + 9 * HOUR, 7, run=2, ended=False)
+        assert (await store.get_account(2)).version == 5
+    finally:
+        await store.close()
+
+
+async def test_the_pilot_run_columns_refuse_nonsense(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
+    try:
+        rosa = await store.add_account("rosa", "h", Role.RESIDENT, None)
+        await store.add_camera("cam-1", rosa.id, "Front door", "tok-1")
+        await store.set_pilot(T0, T0 + HOUR, T0)
+        await store.put_grant("cam-1", T0, T0 + HOUR, None)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        for statement in (
+            "UPDATE pilot SET run = 0",
+            "UPDATE pilot SET run = NULL",
+            "UPDATE pilot SET ended = 2",
+            "UPDATE grants SET pilot_run = -1",
+            "UPDATE grants SET pilot_run = NULL",
+            "UPDATE accounts SET version = NULL",
+        ):
+            with pytest.raises(sqlite3.IntegrityError):
+                raw.execute(statement)
+    raw.close()
 
 
 async def test_the_masks_columns_refuse_nulls(tmp_path: Path) -> None:

@@ -98,7 +98,9 @@ class RedisAccounts(RedisParts):
 
     @guard
     async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
-        """Disable or enable an account (the change marker moves if the flag changed); NotFound if unknown."""
+        """Disable or enable an account; NotFound if unknown. A change takes the next version from the shared
+        counter (announced on the change channel) and keeps it as the account's `version`; an unchanged flag keeps
+        both."""
         result = await self._run(
             self._scripts.set_account_disabled,
             [*self._feed, self._keys.account(account_id)],

@@ -1,7 +1,9 @@
 """The shared store's consent state: each camera's grant, the pilot's window and the admin's policy.
 
 Every change takes the next version from the shared counter and announces it on the change channel, in one
-script, so versions are strictly increasing across all three.
+script, so versions are strictly increasing across all three. Pilots are numbered by run (the `SET_PILOT` script
+decides whether a window continues the current pilot or starts the next), and `PUT_GRANT` records the run of the
+pilot current when the grant is written.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class RedisConsent(RedisParts):
     async def put_grant(
         self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
     ) -> Grant:
-        """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
+        """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
+        run, 0 if there is none); NotFound if no such camera."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else sorted(agencies)
         fields = records.pairs(
@@ -46,11 +49,11 @@ class RedisConsent(RedisParts):
         keys = self._keys
         result = await self._run(
             self._scripts.put_grant,
-            [*self._feed, keys.camera(camera_id), keys.grant(camera_id), keys.grants],
+            [*self._feed, keys.camera(camera_id), keys.grant(camera_id), keys.grants, keys.pilot],
             [camera_id, *fields],
             {"camera_not_found": NotFound(f"camera {camera_id!r} not found")},
         )
-        return Grant(camera_id, starts_at, ends_at, agencies, None, int(result["version"]))
+        return Grant(camera_id, starts_at, ends_at, agencies, None, int(result["version"]), int(result["pilot_run"]))
 
     @guard
     async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
@@ -72,12 +75,24 @@ class RedisConsent(RedisParts):
         return records.pilot(fields)
 
     @guard
-    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
-        """Set the pilot's window (new version)."""
+    async def set_pilot(self, starts_at: float, ends_at: float, now: float) -> Pilot:
+        """Set the pilot's window (new version) at the writer's time `now`.
+
+        The window continues the current pilot's run if that pilot is not ended, `now` is before its end, and the
+        window starts before that end (it extends, shortens or ends the running or scheduled pilot); otherwise it
+        is a new pilot, with the next run (1 for the first), in which no grant made before counts. It is `ended`
+        if `ends_at <= now` (an admin ending it now, or setting an end in the past). One script decides and writes.
+        """
         checks.check_window(starts_at, ends_at)
-        fields = records.pairs(starts_at=starts_at, ends_at=ends_at)
-        result = await self._run(self._scripts.set_setting, [*self._feed, self._keys.pilot], ["pilot", *fields])
-        return Pilot(starts_at, ends_at, int(result["version"]))
+        checks.check_finite("now", now)
+        ended = ends_at <= now
+        fields = records.pairs(starts_at=starts_at, ends_at=ends_at, ended=ended)
+        result = await self._run(
+            self._scripts.set_pilot,
+            [*self._feed, self._keys.pilot],
+            [json.dumps(float(now)), json.dumps(float(starts_at)), *fields],
+        )
+        return Pilot(starts_at, ends_at, int(result["version"]), int(result["run"]), ended)
 
     @guard
     async def get_policy(self) -> Policy:

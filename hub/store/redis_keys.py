@@ -12,7 +12,9 @@ session deleted or purged, `sessions_of("")`; new and expiring access requests, 
 
 Fields added after records were first written (an account's `locked`, `mfa_enrolled`, `totp_secret`,
 `totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`, `masks`, `masks_version`) may
-be missing from older records: they read as false, null, -1, the session's created_at, false, null, [], 0.
+be missing from older records: they read as false, null, -1, the session's created_at, false, null, [], 0. An
+account's `version`, a pilot's `run` and `ended`, and a grant's `pilot_run` may be missing too: they read as 0,
+1, false and 1 (a pilot and grants written before pilot runs all belong to run 1).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class RedisKeys:
         """HASH: one account. Fields (JSON values): id, username, password_hash, role, agency_id (null unless
         an officer), disabled (true/false), created_at, locked (true/false: too many failed log-ins),
         mfa_enrolled (true/false: the TOTP secret is confirmed), totp_secret (null if none), totp_last_step (the
-        last TOTP time step whose code was accepted, -1 if none; only ever raised, by `USE_TOTP_STEP`)."""
+        last TOTP time step whose code was accepted, -1 if none; only ever raised, by `USE_TOTP_STEP`), version
+        (the version `SET_ACCOUNT_DISABLED` took when it last changed `disabled`; 0 or missing: never)."""
         return f"{self.prefix}account:{account_id}"
 
     @property
@@ -137,7 +140,8 @@ class RedisKeys:
 
     def grant(self, camera_id: str) -> str:
         """HASH: a camera's grant. Fields (JSON values): camera_id, starts_at, ends_at, agencies (sorted array,
-        or null for every agency), revoked_at (null while live), version."""
+        or null for every agency), revoked_at (null while live), version, pilot_run (the run of the pilot
+        current when `PUT_GRANT` wrote it, read in that script; 0 if there was no pilot)."""
         return f"{self.prefix}grant:{camera_id}"
 
     @property
@@ -147,7 +151,9 @@ class RedisKeys:
 
     @property
     def pilot(self) -> str:
-        """HASH: the pilot's window. Fields (JSON values): starts_at, ends_at, version. Missing until set."""
+        """HASH: the pilot's window. Fields (JSON values): starts_at, ends_at, version, run (which pilot this is:
+        `SET_PILOT` keeps the run of a window that continues the current pilot and gives the next run to a new
+        one), ended (true/false: it ended at or before the writer's time). Missing until set."""
         return f"{self.prefix}pilot"
 
     @property

@@ -55,6 +55,7 @@ class Scripts:
         self.add_access_request = register(lua.ADD_ACCESS_REQUEST)
         self.answer_access_request = register(lua.ANSWER_ACCESS_REQUEST)
         self.expire_access_requests = register(lua.EXPIRE_ACCESS_REQUESTS)
+        self.set_pilot = register(lua.SET_PILOT)
         self.set_setting = register(lua.SET_SETTING)
         self.claim_camera = register(lua.CLAIM_CAMERA)
         self.release_camera = register(lua.RELEASE_CAMERA)

@@ -68,6 +68,7 @@ def account(fields: Fields) -> Account:
         created_at=float(fields["created_at"]),
         locked=bool(fields.get("locked", False)),
         mfa_enrolled=bool(fields.get("mfa_enrolled", False)),
+        version=int(fields.get("version", 0)),
     )
 
 
@@ -117,11 +118,20 @@ def grant(fields: Fields) -> Grant:
         agencies=None if agencies is None else frozenset(agencies),
         revoked_at=_optional_float(fields["revoked_at"]),
         version=int(fields["version"]),
+        # A grant from before pilot runs belongs to the pilot of its time, which reads as run 1.
+        pilot_run=int(fields.get("pilot_run", 1)),
     )
 
 
 def pilot(fields: Fields) -> Pilot:
-    return Pilot(float(fields["starts_at"]), float(fields["ends_at"]), int(fields["version"]))
+    """A pilot record; one from before pilot runs is run 1, not ended."""
+    return Pilot(
+        float(fields["starts_at"]),
+        float(fields["ends_at"]),
+        int(fields["version"]),
+        run=int(fields.get("run", 1)),
+        ended=bool(fields.get("ended", False)),
+    )
 
 
 def policy(fields: Fields) -> Policy:

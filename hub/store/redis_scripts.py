@@ -113,18 +113,24 @@ announce('camera', ARGV[1], version)
 return ok({version = version})
 """)
 
-# KEYS: version, changes, camera, grant, camera ids with a grant. ARGV: camera id, field pairs.
+# KEYS: version, changes, camera, grant, camera ids with a grant, pilot. ARGV: camera id, field pairs. The grant
+# belongs to the pilot current now: its pilot_run is that pilot's run (a pilot from before runs is run 1), 0 if
+# there is none. Answers the version and pilot_run.
 PUT_GRANT = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('camera_not_found')
 end
+local run = 0
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  run = tonumber(redis.call('HGET', KEYS[6], 'run') or '1')
+end
 local version = next_version()
 redis.call('DEL', KEYS[4])
 hset_pairs(KEYS[4], 2)
-redis.call('HSET', KEYS[4], 'version', version)
+redis.call('HSET', KEYS[4], 'version', version, 'pilot_run', run)
 redis.call('SADD', KEYS[5], ARGV[1])
 announce('grant', ARGV[1], version)
-return ok({version = version})
+return ok({version = version, pilot_run = run})
 """)
 
 # KEYS: version, changes, grant. ARGV: camera id, revoked_at (JSON). Keeps an earlier withdrawal.
@@ -197,7 +203,32 @@ end
 return ok({expired = expired})
 """)
 
-# KEYS: version, changes, the pilot or policy hash. ARGV: change kind ('pilot' or 'policy'), field pairs.
+# KEYS: version, changes, pilot. ARGV: now (JSON), starts_at (JSON), field pairs (starts_at, ends_at, ended). The
+# Lua twin of `hub.store.pilot_runs.next_pilot`: the window continues the current pilot's run if that pilot is not
+# ended, now < its ends_at and starts_at < its ends_at; otherwise it takes the next run (1 for the first; a pilot
+# from before runs is run 1). tonumber parses the JSON numbers exactly (strtod), so the comparisons are exact.
+# Answers the version and run.
+SET_PILOT = script("""
+local run = 1
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  local current = redis.call('HMGET', KEYS[3], 'ends_at', 'run', 'ended')
+  local ends_at = tonumber(current[1])
+  local current_run = tonumber(current[2] or '1')
+  if current[3] ~= 'true' and tonumber(ARGV[1]) < ends_at and tonumber(ARGV[2]) < ends_at then
+    run = current_run
+  else
+    run = current_run + 1
+  end
+end
+local version = next_version()
+redis.call('DEL', KEYS[3])
+hset_pairs(KEYS[3], 3)
+redis.call('HSET', KEYS[3], 'version', version, 'run', run)
+announce('pilot', cjson.null, version)
+return ok({version = version, run = run})
+""")
+
+# KEYS: version, changes, the policy hash. ARGV: change kind ('policy'), field pairs.
 SET_SETTING = script("""
 local version = next_version()
 redis.call('DEL', KEYS[3])

@@ -32,14 +32,15 @@ redis.call('ZADD', KEYS[4], id, id)
 return ok({id = id})
 """)
 
-# KEYS: version, changes, account. ARGV: account id, disabled ('true' or 'false').
+# KEYS: version, changes, account. ARGV: account id, disabled ('true' or 'false'). A change keeps the version it took
+# as the account's `version`.
 SET_ACCOUNT_DISABLED = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('account_not_found')
 end
 if redis.call('HGET', KEYS[3], 'disabled') ~= ARGV[2] then
   local version = next_version()
-  redis.call('HSET', KEYS[3], 'disabled', ARGV[2])
+  redis.call('HSET', KEYS[3], 'disabled', ARGV[2], 'version', version)
   announce('account', tonumber(ARGV[1]), version)
 end
 return ok({record = redis.call('HGETALL', KEYS[3])})

@@ -15,7 +15,7 @@ from hub.store import checks, sqlite_rows
 from hub.store.base import Account, Agency, Conflict, NotFound, Role
 from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists
 
-_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, locked, totp_enrolled"
+_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, locked, totp_enrolled, version"
 
 
 class SqliteAccounts(SqliteParts):
@@ -78,7 +78,8 @@ class SqliteAccounts(SqliteParts):
         return [sqlite_rows.account(row) for row in rows]
 
     async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
-        """Disable or enable an account (the change marker moves if the flag changed); NotFound if unknown."""
+        """Disable or enable an account; NotFound if unknown. A change takes the next version from the shared
+        counter (the change marker moves) and keeps it as the account's `version`; an unchanged flag keeps both."""
 
         async def body(db: aiosqlite.Connection) -> Account:
             rows = await db.execute_fetchall(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
@@ -87,11 +88,11 @@ class SqliteAccounts(SqliteParts):
             before = sqlite_rows.account(sqlite_rows.first(rows))
             if before.disabled == disabled:
                 return before
+            version = await bump(db)
             rows = await db.execute_fetchall(
-                f"UPDATE accounts SET disabled = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}",
-                (int(disabled), account_id),
+                f"UPDATE accounts SET disabled = ?, version = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}",
+                (int(disabled), version, account_id),
             )
-            await bump(db)
             return sqlite_rows.account(sqlite_rows.first(rows))
 
         return await self._write(body)

@@ -1,19 +1,26 @@
 """The embedded store's consent state: each camera's grant, the pilot's window and the admin's policy.
 
 Every change takes counter + 1 from the shared version counter in its own transaction, so versions are strictly
-increasing across all three (and the change marker moves).
+increasing across all three (and the change marker moves). Pilots are numbered by run (`set_pilot` decides, in its
+transaction, whether a window continues the current pilot or starts the next), and a grant records the run of the
+pilot current when it was written, read in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import aiosqlite
 
 from hub.consent.decision import Grant, Pilot
 from hub.store import checks, sqlite_rows
 from hub.store.base import NotFound, Policy
+from hub.store.pilot_runs import next_pilot
 from hub.store.sqlite_plumbing import SqliteParts, bump, exists
+
+_GRANT_COLUMNS = "camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run"
+_PILOT_COLUMNS = "starts_at, ends_at, version, run, ended"
 
 
 class SqliteConsent(SqliteParts):
@@ -23,36 +30,35 @@ class SqliteConsent(SqliteParts):
 
     async def get_grant(self, camera_id: str) -> Grant | None:
         """The camera's grant (live, expired or revoked), or None if it never opted in."""
-        rows = await self._read(
-            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
-            (camera_id,),
-        )
+        rows = await self._read(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
         return sqlite_rows.grant(rows[0]) if rows else None
 
     async def list_grants(self) -> list[Grant]:
         """Every grant, revoked and expired ones included, by camera id."""
-        rows = await self._read(
-            "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants ORDER BY camera_id"
-        )
+        rows = await self._read(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY camera_id")
         return [sqlite_rows.grant(row) for row in rows]
 
     async def put_grant(
         self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
     ) -> Grant:
-        """Replace the camera's grant with a new, unrevoked one (new version); NotFound if no such camera."""
+        """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
+        run, 0 if there is none); NotFound if no such camera."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else json.dumps(sorted(agencies))
 
         async def body(db: aiosqlite.Connection) -> Grant:
             if not await exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
                 raise NotFound(f"camera {camera_id!r} not found")
+            pilot = await _current_pilot(db)
+            run = 0 if pilot is None else pilot.run
             version = await bump(db)
             await db.execute(
-                "INSERT OR REPLACE INTO grants (camera_id, starts_at, ends_at, agencies, revoked_at, version)"
-                " VALUES (?, ?, ?, ?, NULL, ?)",
-                (camera_id, starts_at, ends_at, encoded, version),
+                "INSERT OR REPLACE INTO grants"
+                " (camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run)"
+                " VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                (camera_id, starts_at, ends_at, encoded, version, run),
             )
-            return Grant(camera_id, starts_at, ends_at, agencies, None, version)
+            return Grant(camera_id, starts_at, ends_at, agencies, None, version, run)
 
         return await self._write(body)
 
@@ -61,10 +67,7 @@ class SqliteConsent(SqliteParts):
         checks.check_finite("at", at)
 
         async def body(db: aiosqlite.Connection) -> Grant | None:
-            rows = await db.execute_fetchall(
-                "SELECT camera_id, starts_at, ends_at, agencies, revoked_at, version FROM grants WHERE camera_id = ?",
-                (camera_id,),
-            )
+            rows = await db.execute_fetchall(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
             if not rows:
                 return None
             grant = sqlite_rows.grant(sqlite_rows.first(rows))
@@ -74,7 +77,7 @@ class SqliteConsent(SqliteParts):
             await db.execute(
                 "UPDATE grants SET revoked_at = ?, version = ? WHERE camera_id = ?", (at, version, camera_id)
             )
-            return Grant(grant.camera_id, grant.starts_at, grant.ends_at, grant.agencies, at, version)
+            return replace(grant, revoked_at=at, version=version)
 
         return await self._write(body)
 
@@ -82,22 +85,28 @@ class SqliteConsent(SqliteParts):
 
     async def get_pilot(self) -> Pilot | None:
         """The pilot's window, or None if an admin never set one."""
-        rows = await self._read("SELECT starts_at, ends_at, version FROM pilot WHERE id = 1")
-        if not rows:
-            return None
-        return Pilot(rows[0]["starts_at"], rows[0]["ends_at"], rows[0]["version"])
+        rows = await self._read(f"SELECT {_PILOT_COLUMNS} FROM pilot WHERE id = 1")
+        return sqlite_rows.pilot(rows[0]) if rows else None
 
-    async def set_pilot(self, starts_at: float, ends_at: float) -> Pilot:
-        """Set the pilot's window (new version)."""
+    async def set_pilot(self, starts_at: float, ends_at: float, now: float) -> Pilot:
+        """Set the pilot's window (new version) at the writer's time `now`.
+
+        The window continues the current pilot's run if that pilot is not ended, `now` is before its end, and the
+        window starts before that end (it extends, shortens or ends the running or scheduled pilot); otherwise it
+        is a new pilot, with the next run (1 for the first), in which no grant made before counts. It is `ended`
+        if `ends_at <= now` (an admin ending it now, or setting an end in the past).
+        """
         checks.check_window(starts_at, ends_at)
+        checks.check_finite("now", now)
 
         async def body(db: aiosqlite.Connection) -> Pilot:
+            pilot = next_pilot(await _current_pilot(db), starts_at, ends_at, now)
             version = await bump(db)
             await db.execute(
-                "INSERT OR REPLACE INTO pilot (id, starts_at, ends_at, version) VALUES (1, ?, ?, ?)",
-                (starts_at, ends_at, version),
+                "INSERT OR REPLACE INTO pilot (id, starts_at, ends_at, version, run, ended) VALUES (1, ?, ?, ?, ?, ?)",
+                (starts_at, ends_at, version, pilot.run, int(pilot.ended)),
             )
-            return Pilot(starts_at, ends_at, version)
+            return replace(pilot, version=version)
 
         return await self._write(body)
 
@@ -121,3 +130,9 @@ class SqliteConsent(SqliteParts):
             return Policy(max_grant_seconds, version)
 
         return await self._write(body)
+
+
+async def _current_pilot(db: aiosqlite.Connection) -> Pilot | None:
+    """The pilot as the write transaction sees it."""
+    rows = await db.execute_fetchall(f"SELECT {_PILOT_COLUMNS} FROM pilot WHERE id = 1")
+    return sqlite_rows.pilot(sqlite_rows.first(rows)) if rows else None

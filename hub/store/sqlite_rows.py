@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from hub.consent.decision import Grant
+from hub.consent.decision import Grant, Pilot
 from hub.store import checks
 from hub.store.base import AccessRequest, Account, Camera, RequestState, Role, Session
 
@@ -26,6 +26,7 @@ def account(row: sqlite3.Row) -> Account:
         created_at=row["created_at"],
         locked=bool(row["locked"]),
         mfa_enrolled=bool(row["totp_enrolled"]),
+        version=row["version"],
     )
 
 
@@ -61,7 +62,12 @@ def grant(row: sqlite3.Row) -> Grant:
         agencies=decode_agencies(row["agencies"]),
         revoked_at=row["revoked_at"],
         version=row["version"],
+        pilot_run=row["pilot_run"],
     )
+
+
+def pilot(row: sqlite3.Row) -> Pilot:
+    return Pilot(row["starts_at"], row["ends_at"], row["version"], row["run"], bool(row["ended"]))
 
 
 def access_request(row: sqlite3.Row) -> AccessRequest:

@@ -134,6 +134,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The version the masks were last set at, taken from the shared counter; 0: never set.
         "ALTER TABLE cameras ADD COLUMN masks_version INTEGER NOT NULL DEFAULT 0",
     ),
+    # 4 -> 5: pilot runs (a grant belongs to the pilot it was made in) and account versions.
+    (
+        # Which pilot this is: a window set after the last one ended starts the next run. The pilot of an older
+        # file is run 1, and not ended (ended: an admin ended it, closed whatever a hub's clock says).
+        "ALTER TABLE pilot ADD COLUMN run INTEGER NOT NULL DEFAULT 1 CHECK (run >= 1)",
+        "ALTER TABLE pilot ADD COLUMN ended INTEGER NOT NULL DEFAULT 0 CHECK (ended IN (0, 1))",
+        # The run of the pilot current when the grant was made (0: there was none). Older grants are run 1: they
+        # belong to the older file's pilot.
+        "ALTER TABLE grants ADD COLUMN pilot_run INTEGER NOT NULL DEFAULT 1 CHECK (pilot_run >= 0)",
+        # The version the account was last disabled or enabled at, taken from the shared counter; 0: never.
+        "ALTER TABLE accounts ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
