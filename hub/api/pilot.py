@@ -99,6 +99,6 @@ async def put_policy(request: web.Request) -> web.Response:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise BadRequest("max_grant_seconds must be a positive number", "bad_policy")
     policy = await request.app[STORE].set_policy(float(value))
-    request.app[LIVE].publish("cameras")  # the opt-in chooser's cap changed
+    request.app[LIVE].publish("cameras", public=True)  # the opt-in chooser's cap changed
     await record(request, Kind.POLICY_CHANGED, policy_fields(policy))
     return web.json_response({"policy": policy_json(policy)})

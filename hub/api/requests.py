@@ -81,7 +81,7 @@ async def ask(request: web.Request) -> web.Response:
     )  # fmt: skip
     # On the owner's record before the owner is told (and refused if it cannot be).
     await record(request, Kind.ACCESS_REQUESTED, request_fields(item, camera.owner_id), required=True)
-    app[LIVE].publish("requests")
+    app[LIVE].publish("requests", camera=item.camera_id, account=item.account_id)
     names = await _names(request)
     return web.json_response({"request": request_json(item, *names)}, status=201)
 
@@ -161,7 +161,7 @@ async def approve(request: web.Request) -> web.Response:
     await app[STREAMS].sweep()  # the new grant replaces any old one: viewers it no longer admits end
     await record(request, Kind.ACCESS_APPROVED, request_fields(answered, owner))
     await record(request, Kind.CONSENT_GRANTED, grant_fields(grant, owner))
-    app[LIVE].publish("requests")
+    app[LIVE].publish("requests", camera=answered.camera_id, account=answered.account_id)
     names = await _names(request)
     return web.json_response({"request": request_json(answered, *names), "grant": grant_json(grant, time.time())})
 
@@ -171,6 +171,6 @@ async def decline(request: web.Request) -> web.Response:
     item, owner = await _mine(request)
     answered = await _answer(request, item, RequestState.DECLINED, time.time())
     await record(request, Kind.ACCESS_DECLINED, request_fields(answered, owner))
-    request.app[LIVE].publish("requests")
+    request.app[LIVE].publish("requests", camera=answered.camera_id, account=answered.account_id)
     names = await _names(request)
     return web.json_response({"request": request_json(answered, *names)})

@@ -34,7 +34,7 @@ async def record_expiries(app: web.Application, now: float, seen: set[tuple[str,
             except NotFound:
                 continue
             await audit.append(Kind.CONSENT_EXPIRED, expiry_fields(grant, owner), required=False)
-            app[LIVE].publish("cameras")
+            app[LIVE].publish("cameras", camera=grant.camera_id)
             written += 1
         seen.add(key)
     return written
@@ -50,8 +50,7 @@ async def record_request_expiries(app: web.Application, now: float) -> int:
         except NotFound:
             continue
         await audit.append(Kind.ACCESS_EXPIRED, request_fields(item, owner), required=False)
-    if expired:
-        app[LIVE].publish("requests")
+        app[LIVE].publish("requests", camera=item.camera_id, account=item.account_id)
     return len(expired)
 
 

@@ -133,7 +133,7 @@ class StreamManager:
             await old.ws.close(code=4000, message=b"replaced by a newer connection")
         else:
             self._metrics.agents.inc()
-        self._live.publish("streams")
+        self._live.publish("streams", camera=link.camera_id)
         await link.send({"type": "hello", "camera_id": link.camera_id, "watchers": len(stream.viewers)})
         if stream.viewers and stream.publisher is None:
             await link.send(stream.watchers_message("publish"))
@@ -145,7 +145,7 @@ class StreamManager:
             return
         stream.control = None
         self._metrics.agents.dec()
-        self._live.publish("streams")
+        self._live.publish("streams", camera=link.camera_id)
         if stream.publisher is not None:
             await self.detach_publisher(stream.publisher)
 
@@ -175,7 +175,7 @@ class StreamManager:
             await self._close_publisher(old)
         else:
             self._metrics.publishers.inc()
-        self._live.publish("streams")
+        self._live.publish("streams", camera=publisher.camera_id)
 
     async def detach_publisher(self, publisher: Publisher) -> None:
         """End a WHIP session (DELETE, agent gone, connection failed, nobody watching)."""
@@ -184,7 +184,7 @@ class StreamManager:
             stream.publisher = None
             stream.waiting_since = time.time() if stream.viewers else None
             self._metrics.publishers.dec()
-            self._live.publish("streams")
+            self._live.publish("streams", camera=publisher.camera_id)
         await self._close_publisher(publisher)
 
     async def _close_publisher(self, publisher: Publisher) -> None:
@@ -206,7 +206,7 @@ class StreamManager:
         stream.viewers[viewer.id] = viewer
         self._viewers[viewer.id] = viewer
         self._metrics.viewers.inc()
-        self._live.publish("watchers")
+        self._live.publish("watchers", camera=viewer.camera_id)
         if stream.publisher is None and stream.waiting_since is None:
             stream.waiting_since = time.time()
         if stream.control is None:
@@ -240,7 +240,7 @@ class StreamManager:
         await self._record_end(viewer, sent)
         viewer.forget_media()  # kept in `_ended` without its media objects
         # After the record: a page told of the change finds the view's end on it.
-        self._live.publish("watchers")
+        self._live.publish("watchers", camera=viewer.camera_id)
         if not stream.viewers:
             stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
