@@ -74,7 +74,7 @@ from hub.audit.signing import Signer
 from hub.store.audit_sqlite import SqliteAuditStore
 
 if TYPE_CHECKING:
-    from hub.store.audit_base import AuditStore
+    from hub.store.audit_base import AuditStore, Source
 
 FULL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000, 100_000)
@@ -269,9 +269,11 @@ class CountingStore:
     async def size(self) -> int:
         return await self.inner.size()
 
-    async def append(self, first_seq: int, records: Sequence[tuple[Record, str | None]]) -> int | None:
+    async def append(
+        self, first_seq: int, records: Sequence[tuple[Record, str | None]], sources: Sequence[Source | None] = ()
+    ) -> int | None:
         began = time.perf_counter_ns()
-        result = await self.inner.append(first_seq, records)
+        result = await self.inner.append(first_seq, records, sources)
         self.commit_ns.append(time.perf_counter_ns() - began)
         self.commits += 1
         return result
@@ -282,8 +284,17 @@ class CountingStore:
     async def read_at(self, positions: Sequence[int]) -> list[Record]:
         return await self.inner.read_at(positions)
 
-    async def positions_for_camera(self, camera_id: str) -> list[int]:
-        return await self.inner.positions_for_camera(camera_id)
+    async def positions_for_camera(self, camera_id: str, after: int = -1, limit: int | None = None) -> list[int]:
+        return await self.inner.positions_for_camera(camera_id, after, limit)
+
+    async def sources(self, seqs: Sequence[int]) -> dict[int, Source]:
+        return await self.inner.sources(seqs)
+
+    async def save_tally(self, snapshot: str) -> None:
+        await self.inner.save_tally(snapshot)
+
+    async def tally(self) -> str | None:
+        return await self.inner.tally()
 
     async def add_checkpoint(self, size: int, note: str) -> None:
         await self.inner.add_checkpoint(size, note)

@@ -200,6 +200,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/audit/key", audit_api.verifier_key)
     r.add_get("/api/audit/checkpoint", audit_api.checkpoint)
     r.add_get("/api/audit/records", audit_api.records)
+    r.add_get("/api/audit/sources", audit_api.addresses)
     r.add_get("/api/audit/proof/inclusion", audit_api.inclusion)
     r.add_get("/api/audit/proof/consistency", audit_api.consistency)
     r.add_get("/transparency", transparency.transparency_page)

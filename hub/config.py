@@ -146,6 +146,8 @@ class LimitsConfig(_Section):
     # WHIP and WHEP offers: per client address, and per officer (WHEP) or camera (WHIP).
     offers_per_source: str = "120/minute"
     offers_per_account: str = "30/minute"
+    # The public audit and transparency routes (the report, checkpoint, key and proofs), per client address.
+    public_per_source: str = "120/minute"
     # Peer connections open at once: one officer's, and the hub's in all (viewers and cameras).
     peers_per_officer: int = Field(default=8, ge=1)
     peers_total: int = Field(default=256, ge=1)
@@ -155,7 +157,9 @@ class LimitsConfig(_Section):
     # A failed authentication is answered after a random delay in this range (slows guessing, hides timing).
     failed_auth_delay_seconds: tuple[float, float] = (0.1, 0.4)
 
-    @field_validator("login_per_source", "login_per_account", "offers_per_source", "offers_per_account")
+    @field_validator(
+        "login_per_source", "login_per_account", "offers_per_source", "offers_per_account", "public_per_source"
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         try:

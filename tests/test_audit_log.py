@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.audit import sources
 from hub.audit.checkpoint import open_checkpoint
 from hub.audit.log import AuditKeyMismatch, AuditLog
 from hub.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -63,7 +64,12 @@ async def test_records_get_positions_in_order_and_say_who_and_where(open_store: 
         [record] = await audit.read(0, 1)
         fields = record.fields()
         assert fields["seq"] == 0 and fields["kind"] == "view.requested" and fields["hub"] == "hub-a"
-        assert fields["actor"] == actor and fields["source"] == "10.0.0.9" and fields["case"] == "C-1"
+        assert fields["actor"] == actor and fields["case"] == "C-1"
+        # The address is not in the record: a salted commitment is, and the address is kept beside the log.
+        assert b"10.0.0.9" not in record.body and "source" not in fields
+        kept = await audit.sources([0, 1])
+        assert list(kept) == [0] and kept[0].address == "10.0.0.9" and len(kept[0].salt) == 16
+        assert sources.matches(kept[0], fields["source_commitment"])
         assert fields["time"].endswith("Z") and len(fields["time"]) == len("2026-01-01T00:00:00.00Z")
         assert signer.verifier.check_record(record.body, record.signature)
         assert [seq for seq, _ in await audit.camera_records("cam")] == [0]

@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as aredis
 
 from hub.audit.record import Record
-from hub.store.audit_base import AuditStore
+from hub.store.audit_base import AuditStore, Source
 from hub.store.audit_redis import CLAIM_SECONDS, RedisAuditStore
 from hub.store.audit_sqlite import SCHEMA_VERSION, SqliteAuditStore
 from hub.store.base import NotFound, StoreUnavailable
@@ -170,6 +170,47 @@ async def test_positions_for_camera(store: AuditStore) -> None:
     assert await store.positions_for_camera("cam-2") == [2, 4]
     assert await store.positions_for_camera("cam-3") == []
     assert seqs(await store.read_at(await store.positions_for_camera("cam-2"))) == [2, 4]
+
+
+async def test_a_camera_is_read_a_page_at_a_time(store: AuditStore) -> None:
+    cameras = ["cam-1" if seq % 3 else "cam-2" for seq in range(40)]
+    await store.append(0, [(record(seq), camera) for seq, camera in enumerate(cameras)])
+    every = [seq for seq, camera in enumerate(cameras) if camera == "cam-1"]
+    assert await store.positions_for_camera("cam-1", -1, None) == every
+    walked: list[int] = []
+    after = -1
+    while page := await store.positions_for_camera("cam-1", after, 7):
+        assert len(page) <= 7
+        walked += page
+        after = page[-1]
+    assert walked == every
+    assert await store.positions_for_camera("cam-1", 37, 5) == [38]
+    assert await store.positions_for_camera("cam-1", 38, 5) == []
+    assert await store.positions_for_camera("cam-1", 5, 0) == []
+    assert await store.positions_for_camera("cam-3", -1, 5) == []
+
+
+async def test_addresses_are_kept_beside_the_records(backing: Backing) -> None:
+    store = await backing.open()
+    salt = bytes(range(16))
+    written = [Source("203.0.113.9", salt), None, Source("2001:db8::1", b"\x00" * 16)]
+    assert await store.append(0, [(record(seq), None) for seq in range(3)], written) is None
+    assert await store.append(3, [(record(3), None)]) is None  # no sources given at all
+    assert await store.sources([0, 1, 2, 3, 99]) == {0: written[0], 2: written[2]}
+    assert await store.sources([]) == {}
+    # A refused append (another writer got there first) keeps no address either.
+    assert await store.append(1, [(record(1, late=1), None)], [Source("198.51.100.1", salt)]) == 4
+    assert await store.sources([1]) == {}
+    again = await backing.open()
+    assert await again.sources([2]) == {2: written[2]}
+
+
+async def test_the_report_snapshot_is_kept_and_replaced(backing: Backing) -> None:
+    store = await backing.open()
+    assert await store.tally() is None
+    await store.save_tally('{"size":1}')
+    await store.save_tally('{"size":2}')
+    assert await (await backing.open()).tally() == '{"size":2}'
 
 
 async def test_bodies_and_signatures_are_kept_byte_for_byte(store: AuditStore) -> None:

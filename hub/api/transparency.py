@@ -8,9 +8,11 @@ Query parameters (all optional), the same for the three routes:
 
 The period runs from `from` 00:00 UTC to the midnight after `to`, at most 366 days. A malformed date answers 400
 `bad_date`, `to` before `from` 400 `bad_period`, more than 366 days 400 `period_too_long`, an agency the store
-does not know 400 `unknown_agency`. Every answer is computed from the records one fresh signed checkpoint covers
-(named in the answer), so anyone can check the figures against the log. Nothing is cached: each request reads
-the log anew.
+does not know 400 `unknown_agency`. Every answer gives the figures of exactly the records one fresh signed
+checkpoint covers (named in the answer), so anyone can check them against the log. They come from running
+figures the hub keeps as records are appended (hub/audit/tally.py), not from a scan: a request costs a loop over
+the period's days and a binary search per camera, whatever the log's size. The three routes are public and
+rate-limited per client address (`limits.public_per_source`; 429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
+from hub.api.audit import limit_public
 from hub.audit.checkpoint import Checkpoint
-from hub.audit.report import Report, compute_report
+from hub.audit.report import Report
 from hub.audit.report_page import render_page
 from hub.auth.identity import public
 from hub.errors import BadRequest
@@ -33,8 +35,6 @@ from hub.keys import AUDIT, STORE
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
-READ_CHUNK = 10_000
-"""How many records one read of the log asks for."""
 
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)  # Unix time, and room for the midnight after `to`
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -95,29 +95,14 @@ def _midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
-async def _records(app: web.Application) -> tuple[Checkpoint, list[dict[str, Any]]]:
-    """A fresh checkpoint and the fields of exactly the records it covers (later appends are left out)."""
-    audit = app[AUDIT]
-    checkpoint = await audit.checkpoint()
-    fields: list[dict[str, Any]] = []
-    for start in range(0, checkpoint.size, READ_CHUNK):
-        stop = min(start + READ_CHUNK, checkpoint.size)
-        chunk = await audit.read(start, stop)
-        if len(chunk) != stop - start:
-            # The report must match the checkpoint it names; a short read would silently undercount.
-            raise RuntimeError(f"the audit log returned {len(chunk)} records for {start}..{stop}")
-        fields.extend(record.fields() for record in chunk)
-    return checkpoint, fields
-
-
 async def _report(request: web.Request) -> tuple[Report, Checkpoint, Query, list[tuple[str, str]]]:
     """The query's report, the checkpoint it was computed at, the query, and every agency as (id, name)."""
+    limit_public(request)
     agencies = [(agency.id, agency.name) for agency in await request.app[STORE].list_agencies()]
     today = datetime.fromtimestamp(time.time(), UTC).date()
     query = parse_query(request.query, [agency_id for agency_id, _ in agencies], today)
-    checkpoint, records = await _records(request.app)
     ids, names = [agency_id for agency_id, _ in agencies], dict(agencies)
-    report = compute_report(records, query.start, query.end, query.agency, ids, names)
+    report, checkpoint = await request.app[AUDIT].report(query.first, query.last, query.agency, ids, names)
     return report, checkpoint, query, agencies
 
 

@@ -4,7 +4,9 @@ porchlight audit key                      the verifier key to pin
 porchlight audit checkpoint > saved.txt   a fresh signed checkpoint
 porchlight audit verify --checkpoint saved.txt [--key VKEY]
 porchlight audit prove --seq 12 [--size N] | --from 100 [--to N]
-porchlight audit check records.json --key VKEY   (what GET /api/audit/records answered; no store needed)
+porchlight audit check page1.json [page2.json ...] --key VKEY
+                                          (what GET /api/audit/records answered, one page or several, each
+                                          file a page or a JSON list of pages; no store needed)
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--from", dest="old", type=int, help="the older tree size (consistency)")
     prove.add_argument("--size", "--to", dest="size", type=int, help="the tree size (default: the whole log)")
     check = audit.add_parser("check", help="check records and proofs saved from GET /api/audit/records")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=Path, nargs="+", help="saved pages, in the order they were read")
     check.add_argument("--key", required=True)
 
 
@@ -133,20 +135,70 @@ async def _prove(audit: AuditLog, args: argparse.Namespace) -> int:
     return 0
 
 
-def check_file(path: Path, verifier: Verifier) -> int:
-    """Check a saved answer of GET /api/audit/records: the checkpoint's signature, each record's signature and
-    inclusion proof. Returns the exit status."""
-    try:
+def _pages(paths: Path | list[Path]) -> list[dict[str, Any]]:
+    """Every saved page, in order (a file holds one page, or a JSON list of pages)."""
+    pages: list[dict[str, Any]] = []
+    for path in [paths] if isinstance(paths, Path) else paths:
         data = json.loads(path.read_text(encoding="utf-8"))
-        head = open_checkpoint(data["checkpoint"]["note"], verifier)
-        for item in data["records"]:
-            body = item["record"].encode("ascii")
-            if not verifier.check_record(body, base64.b64decode(item["signature"])):
-                raise ProofError(f"record {item['seq']}: its signature does not verify")
-            proof = [base64.b64decode(p) for p in item["proof"]]
-            verify_inclusion(leaf_hash(body), item["seq"], head.size, proof, head.root)
+        pages.extend(data if isinstance(data, list) else [data])
+    return pages
+
+
+def _check_item(item: dict[str, Any], verifier: Verifier, size: int, root: bytes) -> bool:
+    """Check one record of a page against its checkpoint; True when it was given redacted (only its leaf hash:
+    its bytes held a client address), so only its place in the log could be checked."""
+    seq = item["seq"]
+    proof = [base64.b64decode(p) for p in item["proof"]]
+    if "record" not in item:
+        leaf = base64.b64decode(item["leaf"], validate=True)
+        verify_inclusion(leaf, seq, size, proof, root)
+        return True
+    body = item["record"].encode("ascii")
+    if not verifier.check_record(body, base64.b64decode(item["signature"])):
+        raise ProofError(f"record {seq}: its signature does not verify")
+    if Record(body, b"").fields().get("seq") != seq:
+        raise ProofError(f"record {seq}: its text says it is another record")
+    verify_inclusion(leaf_hash(body), seq, size, proof, root)
+    return False
+
+
+def check_file(paths: Path | list[Path], verifier: Verifier) -> int:
+    """Check saved answers of GET /api/audit/records (one page or several, in the order read): each page's
+    checkpoint signature, each record's signature and inclusion proof against its page's checkpoint, and that
+    the pages follow one another (each record once, in log order). Returns the exit status."""
+    records = redacted = 0
+    last_seq = -1
+    sizes: list[int] = []
+    try:
+        pages = _pages(paths)
+        if not pages:
+            raise ValueError("no page to check")
+        for page in pages:
+            head = open_checkpoint(page["checkpoint"]["note"], verifier)
+            sizes.append(head.size)
+            for item in page["records"]:
+                if not isinstance(item["seq"], int) or item["seq"] <= last_seq:
+                    raise ValueError(
+                        f"record {item['seq']} comes after record {last_seq}: pages overlap or are out of order"
+                    )
+                redacted += _check_item(item, verifier, head.size, head.root)
+                last_seq = item["seq"]
+                records += 1
     except (OSError, ValueError, KeyError, TypeError, CheckpointError) as exc:
         print(f"FAILED: {exc}")
         return 1
-    print(f"ok: {len(data['records'])} record(s) are in the log of {head.size} records the checkpoint signs")
+    checkpoints = (
+        f"the log of {sizes[0]} records the checkpoint signs"
+        if len(set(sizes)) == 1
+        else (f"the logs the {len(sizes)} pages' checkpoints sign ({min(sizes)} to {max(sizes)} records)")
+    )
+    print(f"ok: {records} record(s) are in {checkpoints}")
+    if redacted:
+        print(
+            f"{redacted} of them came without their text (it holds a client address, kept from owners): "
+            "only their place in the log was checked"
+        )
+    following = pages[-1].get("next")
+    if following is not None:
+        print(f"more pages follow: ask again with after={following}")
     return 0

@@ -10,7 +10,12 @@ be written, and refuses. Others (a withdrawal, a view's end) must never block th
 store fails they stay queued and are retried until written.
 
 The tree of every record's leaf hash is kept in memory (about 64 bytes a record), caught up from the store
-before every checkpoint or proof, so proofs cost O(log n).
+before every checkpoint or proof, so proofs cost O(log n). Beside it, the transparency report's running figures
+(`ReportTally`) fold the same records in the same order, so the report at a checkpoint costs no scan; a snapshot
+of them is kept in the store now and then (and at close), so a hub that starts folds only what came after it.
+
+A client's address never goes into a record: the record carries a salted commitment and the address is kept
+beside the log for admins (hub/audit/sources.py).
 """
 
 from __future__ import annotations
@@ -18,19 +23,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import Any, TypeVar
 
+from hub.audit import sources
 from hub.audit.checkpoint import Checkpoint, sign_checkpoint
 from hub.audit.events import Fields
 from hub.audit.merkle import MerkleTree, leaf_hash
+from hub.audit.reads import ReadWindow
 from hub.audit.record import Kind, Record, audit_time, encode
+from hub.audit.report import Report
 from hub.audit.signing import Signer
+from hub.audit.tally import ReportTally, from_snapshot, snapshot
 from hub.errors import AuditUnavailable
-from hub.store.audit_base import AuditStore
+from hub.store.audit_base import AuditStore, Source
 from hub.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,6 +50,10 @@ MAX_BATCH = 512
 READ_CHUNK = 10_000
 MAX_CONFLICTS = 100
 RETRY_SECONDS = (0.25, 0.5, 1.0, 2.0, 5.0)
+SNAPSHOT_RECORDS = 10_000
+"""The report's snapshot is kept again once the log has grown by this many records (and at close)."""
+
+_T = TypeVar("_T")
 
 
 class AuditKeyMismatch(RuntimeError):
@@ -50,6 +65,7 @@ class _Pending:
     fields: Fields
     camera: str | None
     required: bool
+    source: Source | None
     # The position once written; None for an event that is not required and failed its first attempt (it stays
     # queued and is retried).
     done: asyncio.Future[int | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -71,6 +87,10 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._latest: Checkpoint | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._tally = ReportTally()
+        self._tally_root: bytes | None = None  # the root a loaded snapshot says it was taken at
+        self._tally_saved = 0
+        self.reads = ReadWindow(store)
 
     @classmethod
     async def open(
@@ -84,7 +104,9 @@ class AuditLog:
                 " one log needs the same audit.signing_key_file"
             )
         audit = cls(store, signer, origin=origin, hub=hub, checkpoint_seconds=checkpoint_seconds)
+        await audit._load_tally()
         await audit._catch_up()
+        await audit._check_tally()
         audit._next = len(audit._tree)
         audit._tasks = [asyncio.create_task(audit._write_loop(), name="audit-writer")]
         if checkpoint_seconds > 0:
@@ -99,6 +121,10 @@ class AuditLog:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self._save_tally()
+        except StoreUnavailable as exc:
+            log.warning("audit: the report's snapshot was not kept at shutdown: %s", exc)
         for pending in self._queue:
             if not pending.done.done():
                 log.error("audit: %s was never written (the store did not answer before shutdown)", pending.fields)
@@ -121,8 +147,12 @@ class AuditLog:
         `required`: raise AuditUnavailable if it cannot be written now (the caller refuses what it was about to
         allow). Otherwise return None on failure and keep retrying in the background.
         """
-        record = {**fields, "kind": kind.value, "hub": self._hub, "source": source, "actor": actor}
-        pending = _Pending(record, fields.get("camera"), required)
+        record = {**fields, "kind": kind.value, "hub": self._hub, "actor": actor}
+        kept: Source | None = None
+        if source:
+            # The address stays beside the log (admins only); the record commits to it under a salt of its own.
+            kept, record[sources.COMMITMENT] = sources.new_source(source)
+        pending = _Pending(record, fields.get("camera"), required, kept)
         self._queue.append(pending)
         self._wake.set()
         return await asyncio.shield(pending.done)
@@ -168,13 +198,17 @@ class AuditLog:
     async def _write(self, batch: Sequence[_Pending]) -> int:
         """Append the batch at the next free position; returns the first one."""
         first = self._next
+        kept = [pending.source for pending in batch]
         for _ in range(MAX_CONFLICTS):
             now = audit_time(time.time())
             records = []
+            written = []
             for offset, pending in enumerate(batch):
-                body = encode({**pending.fields, "seq": first + offset, "time": now})
+                fields = {**pending.fields, "seq": first + offset, "time": now}
+                body = encode(fields)
+                written.append((body, fields))
                 records.append((Record(body, self.signer.sign_record(body)), pending.camera))
-            current = await self.store.append(first, records)
+            current = await self.store.append(first, records, kept)
             if current is None:
                 break
             first = current  # another hub wrote first: take the next free positions
@@ -183,8 +217,9 @@ class AuditLog:
         self._next = first + len(batch)
         async with self._tree_lock:
             if len(self._tree) == first:
-                for record, _ in records:
-                    self._tree.append(leaf_hash(record.body))
+                for body, fields in written:
+                    self._tree.append(leaf_hash(body))
+                    self._tally.add(fields)
         return first
 
     # The tree, checkpoints and proofs ---------------------------------------------------------------------------
@@ -192,40 +227,112 @@ class AuditLog:
     async def _catch_up(self) -> int:
         """Add the leaves other writers appended since we last looked; the tree's size."""
         async with self._tree_lock:
-            size = await self.store.size()
-            if size < len(self._tree):
-                log.error("audit: the log shrank from %d to %d records", len(self._tree), size)
-                raise AuditUnavailable("the audit log shrank: it has been tampered with")
-            while len(self._tree) < size:
-                chunk = await self.store.read(len(self._tree), min(size, len(self._tree) + READ_CHUNK))
-                if not chunk:
-                    break
-                for record in chunk:
-                    self._tree.append(leaf_hash(record.body))
-            return len(self._tree)
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        size = await self.store.size()
+        if size < len(self._tree):
+            log.error("audit: the log shrank from %d to %d records", len(self._tree), size)
+            raise AuditUnavailable("the audit log shrank: it has been tampered with")
+        tally = self._tally
+        while len(self._tree) < size:
+            chunk = await self.store.read(len(self._tree), min(size, len(self._tree) + READ_CHUNK))
+            if not chunk:
+                break
+            for record in chunk:
+                # A loaded snapshot already holds the first `tally.size` records: fold only those after it.
+                if tally.size == len(self._tree):
+                    tally.add_body(record.body)
+                self._tree.append(leaf_hash(record.body))
+        return len(self._tree)
 
     async def checkpoint(self) -> Checkpoint:
         """A signed checkpoint of the whole log as it is now (signed afresh if the log grew), kept in the store."""
+        checkpoint, _ = await self._head(lambda: None)
+        return checkpoint
+
+    async def _head(self, at_head: Callable[[], _T]) -> tuple[Checkpoint, _T]:
+        """A checkpoint of the whole log as it is now, and what `at_head` answers at exactly that size (it runs
+        with the tree held still, between the catch-up and the signature)."""
         try:
-            size = await self._catch_up()
-            if self._latest is not None and self._latest.size == size:
-                return self._latest
-            checkpoint = sign_checkpoint(self.signer, self.origin, size, self._tree.root(size))
+            async with self._tree_lock:
+                size = await self._catch_up_locked()
+                value = at_head()
+                latest = self._latest
+                if latest is not None and latest.size == size:
+                    return latest, value
+                checkpoint = sign_checkpoint(self.signer, self.origin, size, self._tree.root(size))
             await self.store.add_checkpoint(size, checkpoint.note)
         except StoreUnavailable as exc:
             raise AuditUnavailable(f"the audit log cannot be read: {exc}") from exc
-        self._latest = checkpoint
-        return checkpoint
+        if self._latest is None or self._latest.size < checkpoint.size:
+            self._latest = checkpoint
+        return checkpoint, value
+
+    async def report(
+        self, first: date, last: date, agency: str | None, agencies: Sequence[str], names: dict[str, str]
+    ) -> tuple[Report, Checkpoint]:
+        """The transparency report over the UTC days first..last, from exactly the records of the checkpoint given
+        with it (running figures: no scan of the log)."""
+        checkpoint, report = await self._head(lambda: self._tally.report(first, last, agency, agencies, names))
+        return report, checkpoint
 
     async def _checkpoint_loop(self) -> None:
         while True:
             await asyncio.sleep(self._checkpoint_seconds)
             try:
                 await self.checkpoint()
-            except AuditUnavailable as exc:
+                if self._tally.size - self._tally_saved >= SNAPSHOT_RECORDS:
+                    await self._save_tally()
+            except (AuditUnavailable, StoreUnavailable) as exc:
                 log.warning("audit: no checkpoint this time: %s", exc)
             except Exception:
                 log.exception("audit: signing a checkpoint failed")
+
+    # The report's snapshot ---------------------------------------------------------------------------------------
+
+    async def _load_tally(self) -> None:
+        """Start the running report from the store's snapshot when there is one this hub reads (else from zero)."""
+        try:
+            text = await self.store.tally()
+            if text is None:
+                return
+            tally, root = from_snapshot(await asyncio.to_thread(json.loads, text))
+            self._tally, self._tally_root = tally, base64.b64decode(root)
+            self._tally_saved = tally.size
+        except (ValueError, TypeError) as exc:
+            log.warning("audit: the report's snapshot is not usable (%s); every record will be counted anew", exc)
+
+    async def _check_tally(self) -> None:
+        """A loaded snapshot must be of this log's first records (the tree, rebuilt from the store, says): if not,
+        count every record anew."""
+        tally = self._tally
+        if self._tally_root is None:
+            return
+        root, self._tally_root = self._tally_root, None
+        if tally.size <= len(self._tree) and self._tree.root(tally.size) == root:
+            return
+        log.warning("audit: the report's snapshot does not match the log; counting every record anew")
+        fresh = ReportTally()
+        async with self._tree_lock:
+            while fresh.size < len(self._tree):
+                chunk = await self.store.read(fresh.size, min(len(self._tree), fresh.size + READ_CHUNK))
+                if not chunk:
+                    raise AuditUnavailable("the audit log shrank while it was being counted")
+                for record in chunk:
+                    fresh.add_body(record.body)
+            self._tally = fresh
+        self._tally_saved = 0
+
+    async def _save_tally(self) -> None:
+        """Keep a snapshot of the running report in the store, if it grew since the last one."""
+        tally = self._tally
+        if tally.size <= self._tally_saved or tally.size != len(self._tree):
+            return
+        data = snapshot(tally, base64.b64encode(self._tree.root(tally.size)).decode())
+        size = tally.size
+        await self.store.save_tally(await asyncio.to_thread(json.dumps, data, separators=(",", ":")))
+        self._tally_saved = size
 
     async def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
         """The proof that record `seq` is in the tree of the first `size` records."""
@@ -245,10 +352,20 @@ class AuditLog:
         """The records at positions start..stop-1."""
         return await self.store.read(start, stop)
 
-    async def camera_records(self, camera_id: str) -> list[tuple[int, Record]]:
-        """Every record about one camera, with its position, in log order."""
-        positions = await self.store.positions_for_camera(camera_id)
+    async def camera_records(
+        self, camera_id: str, after: int = -1, limit: int | None = None
+    ) -> list[tuple[int, Record]]:
+        """The records about one camera after position `after` (at most `limit`), with their positions, in log
+        order."""
+        positions = await self.store.positions_for_camera(camera_id, after, limit)
         return list(zip(positions, await self.store.read_at(positions), strict=True))
+
+    async def sources(self, seqs: Sequence[int]) -> dict[int, Source]:
+        """The client addresses kept beside the log for these records (admins only)."""
+        try:
+            return await self.store.sources(seqs)
+        except StoreUnavailable as exc:
+            raise AuditUnavailable(f"the audit log cannot be read: {exc}") from exc
 
     def pending(self) -> int:
         """Events queued and not yet durable."""

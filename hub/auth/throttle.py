@@ -1,4 +1,5 @@
-"""Rate limits on log-in and offers (429 with Retry-After), and the random pause after a failed authentication.
+"""Rate limits on log-in, offers and the public audit routes (429 with Retry-After), and the random pause after a
+failed authentication.
 
 Counted in this hub's memory with the `limits` package's moving window: a flood is turned away before any
 password hashing, SDP parsing or peer connection happens. Hubs of a cluster count separately, so a client
@@ -45,6 +46,7 @@ class Throttle:
         self.login_per_account = Rule("log-ins to this account", limits.parse(config.login_per_account))
         self.offers_per_source = Rule("offers from this address", limits.parse(config.offers_per_source))
         self.offers_per_account = Rule("offers by this account", limits.parse(config.offers_per_account))
+        self.public_per_source = Rule("public audit requests from this address", limits.parse(config.public_per_source))
         self._delay = config.failed_auth_delay_seconds
         self._turns: dict[str, asyncio.Lock] = {}
         self._waiting: Counter[str] = Counter()

@@ -12,6 +12,9 @@ Keys (every name starts with the deployment's prefix, e.g. "pl:"):
 - `{prefix}audit:claim:{key}`: STRING "1", SET NX with a 7-day expiry (`CLAIM_SECONDS`): the first hub to set
   it handles the event; by the time it expires every hub has long since noticed the event.
 - `{prefix}audit:key`: STRING, the log's verifier key, SET NX on first use and never changed.
+- `{prefix}audit:sources`: HASH, seq (decimal) -> JSON {"address", "salt" (base64)}: the client address of each
+  record that had one (admins only; records hold only a salted commitment), set by the append script.
+- `{prefix}audit:tally`: STRING, the transparency report's latest snapshot (JSON; hub/audit/tally.py).
 
 Reads go by list index (LRANGE, LINDEX) and the size is LLEN, so an entry removed behind the store's back
 shifts the rest down and shortens the log, where a verifier sees it. An append is one Lua script that checks
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -32,6 +36,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from hub.audit.record import Record
+from hub.store.audit_base import Source
 from hub.store.base import NotFound
 from hub.store.redis_client import connect, guarded
 
@@ -71,14 +76,23 @@ class AuditKeys:
     def verifier_key(self) -> str:
         return f"{self.prefix}audit:key"
 
+    @property
+    def sources(self) -> str:
+        return f"{self.prefix}audit:sources"
+
+    @property
+    def tally(self) -> str:
+        return f"{self.prefix}audit:tally"
+
 
 # The `#!lua` line (Redis 7) declares a script that writes: Redis then refuses it before it runs, writing
 # nothing, when it cannot take writes (too few replicas, out of memory, a read-only replica, a failed disk
 # save), rather than failing at its first write. Once started, a script runs to its end.
 
-# KEYS: the log, then one position list per camera. ARGV: first_seq, n, n entries, then for each record the
-# index in KEYS (from 1, after the log) of its camera's list, or 0. Answers the log's size if it was not
-# first_seq (nothing written), else -1.
+# KEYS: the log, the sources hash, then one position list per camera. ARGV: first_seq, n, n entries, then for
+# each record the index in KEYS (from 1, after the log and the sources) of its camera's list, or 0, then for each
+# record its source (JSON) or an empty string. Answers the log's size if it was not first_seq (nothing
+# written), else -1.
 APPEND = """#!lua
 local size = redis.call('LLEN', KEYS[1])
 if size ~= tonumber(ARGV[1]) then
@@ -92,10 +106,38 @@ end
 for i = 1, n do
   local camera = tonumber(ARGV[n + 2 + i])
   if camera > 0 then
-    redis.call('RPUSH', KEYS[camera + 1], size + i - 1)
+    redis.call('RPUSH', KEYS[camera + 2], size + i - 1)
+  end
+  local source = ARGV[2 * n + 2 + i]
+  if source ~= nil and source ~= '' then
+    redis.call('HSET', KEYS[2], size + i - 1, source)
   end
 end
 return -1
+"""
+
+# KEYS: one camera's position list (increasing). ARGV: after, limit. Answers up to `limit` positions greater
+# than `after`, found by binary search (LINDEX), so a page costs O(log n) whatever the camera's history.
+CAMERA_PAGE = """
+local n = redis.call('LLEN', KEYS[1])
+local after = tonumber(ARGV[1])
+local lo, hi = 0, n
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  if tonumber(redis.call('LINDEX', KEYS[1], mid)) > after then
+    hi = mid
+  else
+    lo = mid + 1
+  end
+end
+local limit = tonumber(ARGV[2])
+if limit < 0 then
+  return redis.call('LRANGE', KEYS[1], lo, -1)
+end
+if limit == 0 then
+  return {}
+end
+return redis.call('LRANGE', KEYS[1], lo, lo + limit - 1)
 """
 
 # KEYS: checkpoints, checkpoint max. ARGV: size, note.
@@ -141,6 +183,12 @@ def _record(entry: bytes) -> Record:
         return Record(body, b"")
 
 
+def _source_entry(source: Source | None) -> bytes:
+    if source is None:
+        return b""
+    return json.dumps({"address": source.address, "salt": base64.b64encode(source.salt).decode()}).encode()
+
+
 def _check_position(name: str, value: int) -> None:
     # Redis reads a negative index from the end of the list: refuse it rather than answer for another position.
     if value < 0:
@@ -156,6 +204,7 @@ class RedisAuditStore:
         self._keys = keys
         self._append = client.register_script(APPEND)
         self._add_checkpoint = client.register_script(ADD_CHECKPOINT)
+        self._camera_page = client.register_script(CAMERA_PAGE)
         self._closed = False
 
     @classmethod
@@ -189,8 +238,11 @@ class RedisAuditStore:
         return int(await self._r.llen(self._keys.log))
 
     @_guarded
-    async def append(self, first_seq: int, records: Sequence[tuple[Record, str | None]]) -> int | None:
-        """Append records at first_seq, first_seq + 1, ... if the log holds exactly `first_seq` records.
+    async def append(
+        self, first_seq: int, records: Sequence[tuple[Record, str | None]], sources: Sequence[Source | None] = ()
+    ) -> int | None:
+        """Append records at first_seq, first_seq + 1, ... if the log holds exactly `first_seq` records (and
+        `sources[i]`, when not None, for record first_seq + i, in the same script).
 
         Returns None once written, or the current size (writing nothing) when it is not `first_seq`. A timeout
         raises StoreUnavailable although the script may have run: the caller learns which from the log.
@@ -198,8 +250,9 @@ class RedisAuditStore:
         _check_position("first_seq", first_seq)
         lists: dict[str, int] = {}  # camera -> its list's index in KEYS (the log is KEYS[1])
         refs = [0 if camera is None else lists.setdefault(camera, len(lists) + 1) for _, camera in records]
-        keys = [self._keys.log, *(self._keys.camera(camera) for camera in lists)]
-        args: list[bytes | int] = [first_seq, len(records), *(_entry(record) for record, _ in records), *refs]
+        keys = [self._keys.log, self._keys.sources, *(self._keys.camera(camera) for camera in lists)]
+        kept = [_source_entry(sources[i]) if i < len(sources) else b"" for i in range(len(records))]
+        args: list[bytes | int] = [first_seq, len(records), *(_entry(record) for record, _ in records), *refs, *kept]
         answer = int(await self._append(keys=keys, args=args))
         return None if answer < 0 else answer
 
@@ -232,10 +285,40 @@ class RedisAuditStore:
         return found
 
     @_guarded
-    async def positions_for_camera(self, camera_id: str) -> list[int]:
-        """The positions of every record about this camera, in log order (as written)."""
-        raw = cast(list[bytes], await self._r.lrange(self._keys.camera(camera_id), 0, -1))
+    async def positions_for_camera(self, camera_id: str, after: int = -1, limit: int | None = None) -> list[int]:
+        """The positions of the records about this camera after position `after`, in log order (as written; at
+        most `limit`)."""
+        if after < 0 and limit is None:
+            raw = cast(list[bytes], await self._r.lrange(self._keys.camera(camera_id), 0, -1))
+        else:
+            count = -1 if limit is None else limit
+            raw = cast(list[bytes], await self._camera_page(keys=[self._keys.camera(camera_id)], args=[after, count]))
         return [int(position) for position in raw]
+
+    @_guarded
+    async def sources(self, seqs: Sequence[int]) -> dict[int, Source]:
+        """The kept client addresses of these records (those that had one)."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        found = cast(list[bytes | None], await self._r.hmget(self._keys.sources, [str(seq) for seq in wanted]))
+        kept: dict[int, Source] = {}
+        for seq, raw in zip(wanted, found, strict=True):
+            if raw is not None:
+                value = json.loads(raw)
+                kept[seq] = Source(str(value["address"]), base64.b64decode(value["salt"]))
+        return kept
+
+    @_guarded
+    async def save_tally(self, snapshot: str) -> None:
+        """Keep the report's snapshot (replacing the one kept)."""
+        await self._r.set(self._keys.tally, snapshot.encode())
+
+    @_guarded
+    async def tally(self) -> str | None:
+        """The report's snapshot kept last, or None."""
+        raw = cast(bytes | None, await self._r.get(self._keys.tally))
+        return None if raw is None else raw.decode()
 
     # -- checkpoints, claims, the verifier key ---------------------------------------------------------
 

@@ -27,6 +27,7 @@ import aiosqlite
 
 from hub.audit.record import Record
 from hub.store import checks
+from hub.store.audit_base import Source
 from hub.store.base import NotFound, StoreUnavailable
 from hub.store.sqlite_file import open_file
 
@@ -37,10 +38,12 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # STRICT: a body or signature always reads back as bytes (something written behind the store's back must be a
 # BLOB too). The camera index carries the position (the rowid), so a camera's positions come from it alone.
+# Version 2 added `sources` (client addresses, by the record's seq; admins only, never in a record) and the
+# report snapshot in `meta`; a version 1 file is upgraded in place (its records keep the addresses they hold).
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS records (
@@ -53,7 +56,8 @@ CREATE INDEX IF NOT EXISTS records_by_camera ON records (camera);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS sources (seq INTEGER PRIMARY KEY, address TEXT NOT NULL, salt BLOB NOT NULL) STRICT;
+PRAGMA user_version = 2;
 COMMIT;
 """
 
@@ -138,8 +142,11 @@ class SqliteAuditStore:
 
         return await self._read(body)
 
-    async def append(self, first_seq: int, records: Sequence[tuple[Record, str | None]]) -> int | None:
-        """Append records at first_seq, first_seq + 1, ... if the log holds exactly `first_seq` records.
+    async def append(
+        self, first_seq: int, records: Sequence[tuple[Record, str | None]], sources: Sequence[Source | None] = ()
+    ) -> int | None:
+        """Append records at first_seq, first_seq + 1, ... if the log holds exactly `first_seq` records (and
+        `sources[i]`, when not None, for record first_seq + i, in the same transaction).
 
         Returns None once written and durable, or the current size (writing nothing) when it is not
         `first_seq`. StoreUnavailable if the file stays locked past `write_timeout` or fails.
@@ -156,6 +163,9 @@ class SqliteAuditStore:
                 "INSERT INTO records (position, body, signature, camera) VALUES (?, ?, ?, ?)",
                 [(start + 1 + i, r.body, r.signature, camera) for i, (r, camera) in enumerate(records)],
             )
+            kept = [(first_seq + i, s.address, s.salt) for i, s in enumerate(sources) if s is not None]
+            if kept:
+                await db.executemany("INSERT INTO sources (seq, address, salt) VALUES (?, ?, ?)", kept)
             return None
 
         return await self._write(body)
@@ -207,15 +217,48 @@ class SqliteAuditStore:
             raise NotFound(f"the audit log has no record at position {missing[0]}")
         return [found[p] for p in positions]
 
-    async def positions_for_camera(self, camera_id: str) -> list[int]:
-        """The positions of every record about this camera, in log order."""
+    async def positions_for_camera(self, camera_id: str, after: int = -1, limit: int | None = None) -> list[int]:
+        """The positions of the records about this camera after position `after`, in log order (at most `limit`)."""
+        count = -1 if limit is None else limit  # LIMIT -1: no limit
 
         async def body(db: aiosqlite.Connection) -> list[int]:
             if _dense(await _shape(db)):
-                sql = "SELECT position FROM records WHERE camera = ? ORDER BY position"
+                # The camera index holds the position: a range seek, whatever the log's size.
+                sql = "SELECT position FROM records WHERE camera = ? AND position > ? ORDER BY position LIMIT ?"
             else:
-                sql = f"SELECT ord FROM ({_ORDINALS}) WHERE camera = ? ORDER BY ord"
-            return [int(row[0]) for row in await db.execute_fetchall(sql, (camera_id,))]
+                sql = f"SELECT ord FROM ({_ORDINALS}) WHERE camera = ? AND ord > ? ORDER BY ord LIMIT ?"
+            return [int(row[0]) for row in await db.execute_fetchall(sql, (camera_id, after, count))]
+
+        return await self._read(body)
+
+    async def sources(self, seqs: Sequence[int]) -> dict[int, Source]:
+        """The kept client addresses of these records (those that had one)."""
+        if not seqs:
+            return {}
+        wanted = json.dumps(sorted(set(seqs)))
+
+        async def body(db: aiosqlite.Connection) -> dict[int, Source]:
+            rows = await db.execute_fetchall(
+                "SELECT seq, address, salt FROM sources WHERE seq IN (SELECT value FROM json_each(?))", (wanted,)
+            )
+            return {int(row[0]): Source(str(row[1]), bytes(row[2])) for row in rows}
+
+        return await self._read(body)
+
+    async def save_tally(self, snapshot: str) -> None:
+        """Keep the report's snapshot (replacing the one kept)."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            await db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('report_tally', ?)", (snapshot,))
+
+        await self._write(body)
+
+    async def tally(self) -> str | None:
+        """The report's snapshot kept last, or None."""
+
+        async def body(db: aiosqlite.Connection) -> str | None:
+            rows = list(await db.execute_fetchall("SELECT value FROM meta WHERE name = 'report_tally'"))
+            return str(rows[0][0]) if rows else None
 
         return await self._read(body)
 
