@@ -387,13 +387,42 @@ export function parseRecord(recordText) {
  * @typedef {object} RecordCheck
  * @property {boolean} ok true only when every check passed
  * @property {string[]} problems what failed, in words (empty when ok)
- * @property {Record<string, unknown>|null} fields the record's fields, parsed from its signed text
+ * @property {Record<string, unknown>|null} fields the record's fields, parsed from its signed text (for a
+ *   redacted record, the hub's copy, which only its place in the log vouches for)
+ * @property {boolean} redacted true when the hub gave only the record's leaf hash: its signed text holds a client
+ *   address (records written before addresses left the log), so its text and signature cannot be checked here
  */
+
+/**
+ * Check a redacted item (`leaf`, `fields`, `redacted`; no `record`): its leaf is at its position in the tree the
+ * checkpoint signs, it says it is that record, and it is about `camera` (if given).
+ */
+async function checkRedactedItem(checkpoint, item, camera) {
+  const problems = [];
+  const fields = item.fields !== null && typeof item.fields === 'object' && !Array.isArray(item.fields) ? item.fields : null;
+  if (fields === null) problems.push("the record's fields are missing");
+  if (fields !== null && fields.seq !== item.seq) {
+    problems.push(`the record says it is number ${fields.seq}, the list says ${item.seq}`);
+  }
+  if (fields !== null && camera !== undefined && fields.camera !== camera) problems.push('the record is about another camera');
+  if (checkpoint === null) {
+    problems.push('no verified checkpoint to prove it against');
+  } else {
+    try {
+      const proof = (Array.isArray(item.proof) ? item.proof : []).map((h) => fromBase64(h));
+      await verifyInclusion(fromBase64(item.leaf), item.seq, checkpoint.size, proof, checkpoint.root);
+    } catch (err) {
+      problems.push(err instanceof ProofError ? err.message : 'the inclusion proof is malformed');
+    }
+  }
+  return { ok: problems.length === 0, problems, fields, redacted: true };
+}
 
 /**
  * Check one item of `GET /api/audit/records`: the record's signature, that its `seq` field is the item's
  * position, that it is about `camera` (if given), and that its inclusion proof leads to the checkpoint's root.
- * The item's own `fields` are ignored: what counts is the signed text.
+ * The item's own `fields` are ignored: what counts is the signed text. A redacted item (its text withheld
+ * because it holds a client address) is checked by its leaf hash: its place in the log, not its text.
  * @param {Verifier} verifier
  * @param {Checkpoint|null} checkpoint a checkpoint already opened with `verifier`; null when it did not verify
  * @param {{seq: number, record: string, signature: string, proof: string[]}} item
@@ -401,6 +430,7 @@ export function parseRecord(recordText) {
  * @returns {Promise<RecordCheck>}
  */
 export async function checkRecordItem(verifier, checkpoint, item, camera) {
+  if (typeof item?.record !== 'string' && typeof item?.leaf === 'string') return checkRedactedItem(checkpoint, item, camera);
   const problems = [];
   const text = typeof item?.record === 'string' ? item.record : '';
   let fields = null;
@@ -428,5 +458,5 @@ export async function checkRecordItem(verifier, checkpoint, item, camera) {
       problems.push(err instanceof ProofError ? err.message : 'the inclusion proof is malformed');
     }
   }
-  return { ok: problems.length === 0, problems, fields };
+  return { ok: problems.length === 0, problems, fields, redacted: false };
 }

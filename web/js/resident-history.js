@@ -1,7 +1,9 @@
 // The resident's page, each camera's viewing history: its audit records are fetched, every one checked in the
 // browser against the log's signed checkpoint (merkle.js), and shown three ways: the looks (each view with its
 // start and end joined, and each refused request), the consent changes, and every record. What the tables say
-// comes from the signed record text only, never from the hub's parsed copy beside it.
+// comes from the signed record text only, never from the hub's parsed copy beside it (but for records the hub
+// gives redacted, their text holding a client address: only their place in the log is checked, and they say so).
+// The records come in pages (`next` is the cursor), each checked against the checkpoint it came with.
 
 import { ApiError, api, el } from './session.js';
 import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint } from './merkle.js';
@@ -10,6 +12,26 @@ import { DENIED, HOW_IT_ENDED, describe, duration, errorText, timeEl, words } fr
 import { since } from './resident-clocks.js';
 import { refresh, state } from './resident-state.js';
 
+
+/** At most this many pages of one camera's records are read (500 records a page). */
+const MAX_PAGES = 200;
+
+/**
+ * Every page of a camera's records, following the `next` cursor.
+ * @returns {Promise<any[]>}
+ */
+async function fetchPages(cameraId) {
+  const pages = [];
+  let after = null;
+  do {
+    const more = after === null ? '' : `&after=${after}`;
+    const page = await api(`/api/audit/records?camera=${encodeURIComponent(cameraId)}${more}`);
+    pages.push(page);
+    const next = page?.next;
+    after = Number.isSafeInteger(next) && next > (after ?? -1) ? next : null;
+  } while (after !== null && pages.length < MAX_PAGES);
+  return pages;
+}
 
 /**
  * Open the checkpoint of a records answer: its note must verify with the key, be for the log's origin, and
@@ -130,14 +152,16 @@ function lookRow(look) {
 function recordRow(item, check, me) {
   const f = check.fields;
   const timeCell = el('td', {}, f ? timeEl(f.time) : '');
-  const status = check.ok ? 'verified' : 'failed';
+  const status = !check.ok ? 'failed' : check.redacted ? 'redacted' : 'verified';
+  const verdict = !check.ok ? `FAILED: ${check.problems.join('; ')}`
+    : check.redacted ? 'in the log (its text holds a network address and is withheld: only its place is checked)'
+      : 'verified';
   return el(
     'tr',
     { 'data-seq': item.seq, 'data-status': status, 'data-kind': f?.kind },
     timeCell,
     el('td', {}, f ? describe(f, me) : '(unreadable record)'),
-    el('td', { className: `status ${check.ok ? 'ok' : 'bad'}` },
-      check.ok ? 'verified' : `FAILED: ${check.problems.join('; ')}`),
+    el('td', { className: `status ${check.ok ? 'ok' : 'bad'}` }, verdict),
   );
 }
 
@@ -164,12 +188,22 @@ export async function loadRecords(entry) {
   try {
     if (!state.log) throw new Error(state.logProblem ?? "the log's key is not loaded");
     const log = state.log;
-    const answer = await api(`/api/audit/records?camera=${encodeURIComponent(camera.id)}`);
-    const opened = await openAnswerCheckpoint(answer, log);
-    const items = Array.isArray(answer?.records) ? [...answer.records] : [];
-    items.sort((a, b) => b.seq - a.seq);
-    const checks = await Promise.all(items.map((item) => checkRecordItem(log.verifier, opened.checkpoint, item, camera.id)));
-    const checked = items.map((item, i) => ({ item, check: checks[i] }));
+    const pages = await fetchPages(camera.id);
+    const checked = [];
+    let answer = pages[pages.length - 1];
+    let opened = null;
+    for (const page of pages) {
+      const pageOpened = await openAnswerCheckpoint(page, log);
+      // The line shows the newest checkpoint, or the first that failed.
+      if (opened === null || opened.problem === null) [answer, opened] = [page, pageOpened];
+      const pageItems = Array.isArray(page?.records) ? page.records : [];
+      const pageChecks = await Promise.all(
+        pageItems.map((item) => checkRecordItem(log.verifier, pageOpened.checkpoint, item, camera.id)));
+      pageItems.forEach((item, i) => checked.push({ item, check: pageChecks[i] }));
+    }
+    checked.sort((a, b) => b.item.seq - a.item.seq);
+    const items = checked.map((c) => c.item);
+    const checks = checked.map((c) => c.check);
     const failed = checks.filter((c) => !c.ok).length;
     const all = looks(checked);
     entry.openViews = all.filter((l) => l.kind === 'view' && !l.end).length;
