@@ -15,12 +15,14 @@ from hub.api import audit as audit_api
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
+from hub.auth.csrf import allowed_origins
 from hub.auth.identity import Guard, identity_middleware, public
 from hub.auth.throttle import FAILED_AUTHENTICATION, Throttle
 from hub.clock import Clock
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.registry import GateRegistry
 from hub.errors import Handler, HubError, error_middleware
+from hub.http_headers import install_security_headers
 from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
 from hub.media import control, whep, whip
@@ -62,7 +64,7 @@ GUARD = Guard(
     store=lambda app: app[STORE],
     now=lambda app: app[CLOCK].now(),
     idle_seconds=lambda app: app[CONFIG].auth.idle_seconds,
-    base_url=lambda app: app[CONFIG].base_url(),
+    origins=lambda app: allowed_origins(app[CONFIG].http),
 )
 
 StoreFactory = Callable[[Config], Awaitable[Store]]
@@ -155,6 +157,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     app[THROTTLE] = Throttle(config.limits)
     app.on_cleanup.append(_close_throttle)
     app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
+    install_security_headers(app, config.http.secure_cookies)
     app.cleanup_ctx.append(_state_ctx)
     app.on_shutdown.append(_end_event_streams)
     _routes(app)

@@ -5,7 +5,9 @@
   which cannot read the HttpOnly cookie, cannot compute it). The pages get it from the log-in answer and
   `GET /api/me`. Requests with `Authorization: Bearer` carry no ambient credential and need none.
 - A request that says where it comes from (`Origin`) must come from this hub: log-ins, WebSocket and
-  event-stream handshakes included.
+  event-stream handshakes included. "This hub" is what the configuration says (`http.public_url`, and the address
+  it listens on), never the request's own `Host`: a page on evil.example whose name is made to resolve to the hub
+  (DNS rebinding) sends `Host` and `Origin` both evil.example, and would otherwise vouch for itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import hmac
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from hub.config import HttpConfig
 
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,15 +37,46 @@ def csrf_ok(request: web.Request, session_token: str) -> bool:
     return hmac.compare_digest(given.encode(), csrf_token(session_token).encode())
 
 
-def origin_ok(request: web.Request, base_url: str) -> bool:
-    """True unless the request names an Origin other than this hub (as reached, or its public URL)."""
+# Listening on one of these, the hub is reached by its loopback names too (the demo and the tests use both).
+LOOPBACK_V4 = frozenset({"127.0.0.1", "0.0.0.0", "localhost"})
+LOOPBACK_V6 = frozenset({"::1", "::"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def allowed_origins(http: HttpConfig) -> frozenset[str]:
+    """The origins this hub's pages are served from: `http.public_url` when set, and the address it listens on
+    (`http://host:port`; with a loopback or wildcard host, `localhost` and the loopback address on that port)."""
+    hosts = {http.host}
+    if http.host in LOOPBACK_V4:
+        hosts |= {"localhost", "127.0.0.1"}
+    if http.host in LOOPBACK_V6:
+        hosts |= {"localhost", "::1"}
+    origins = {normal_origin(f"http://{_netloc(host, http.port)}") for host in hosts}
+    if http.public_url:
+        origins.add(normal_origin(http.public_url))
+    return frozenset(origin for origin in origins if origin is not None)
+
+
+def origin_ok(request: web.Request, origins: frozenset[str]) -> bool:
+    """True unless the request names an Origin that is not one of `origins` (see `allowed_origins`)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    own = {f"{request.scheme}://{request.host}".lower(), _origin(base_url)}
-    return origin.lower() in own
+    return normal_origin(origin) in origins
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+def normal_origin(url: str) -> str | None:
+    """`scheme://host:port` of a URL or an Origin header, lower case and with the port always written; None when
+    it names no host (`null`, garbage)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return f"{parts.scheme.lower()}://{_netloc(parts.hostname.lower(), port)}"
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

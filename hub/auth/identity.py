@@ -116,7 +116,8 @@ class Guard:
     store: Callable[[web.Application], Store]
     now: Callable[[web.Application], float]
     idle_seconds: Callable[[web.Application], float]
-    base_url: Callable[[web.Application], str]
+    # The origins a request may name (hub.auth.csrf.allowed_origins): from the configuration, never from Host.
+    origins: Callable[[web.Application], frozenset[str]]
 
 
 def identity_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -127,7 +128,7 @@ def identity_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamRespo
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         app = request.app
-        if not origin_ok(request, guard.base_url(app)):
+        if not origin_ok(request, guard.origins(app)):
             raise Forbidden("this request comes from another site", "bad_origin")
         access = _access_of(request)
         identity = None
