@@ -25,6 +25,7 @@ from hub.errors import Handler, HubError, error_middleware
 from hub.http_headers import install_security_headers
 from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
+from hub.log_redaction import install_log_redaction
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
 from hub.media.masks import push_masks
@@ -141,6 +142,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     """Build the hub's aiohttp application from a validated configuration (how to open its store, and the clock
     log-in sessions are timed by)."""
     patch_aiortc()
+    install_log_redaction()  # aiohttp's own error lines would quote request targets (WHEP's case and reason)
     if config.media.loopback:
         enable_loopback(*config.media.ice_addresses)
     elif config.media.ice_addresses:
