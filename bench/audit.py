@@ -28,6 +28,11 @@
    baseline's n (about 1000x). Checks: proof hashes at the largest size <= ceil(log2 n), and tree proof time
    growth under 10x.
 
+4. The public transparency report at 10^6 records (10^5 with `--quick`; `--report-records`), on a real hub
+   with a live viewer: see bench/audit_report.py (the report's time in process and over HTTP while three
+   clients loop it, and the viewer's frame gaps against a baseline measured in the same run). The hub's limits
+   are lifted, the public per-address rate limit included. Writing a million signed records takes a few minutes.
+
 3. The hub's own view (skipped with `--quick`): a `SqliteAuditStore` bulk-loaded with 10^5 records through
    `store.append(first_seq, batch)` in batches of 5000, each record signed (`Signer.sign_record`); then
    `AuditLog.open` (which reads every record back to rebuild the tree), `checkpoint()` (first, unchanged, and
@@ -41,10 +46,11 @@ it encoding a million records; about 15 s with `--quick`.
 JSON (`--json`): `appends_per_s`, `appends_ratio`, `baseline_commits_per_s`, `append` (every run's figures),
 `proof_ms`, `proof_bytes`, `proof_hashes`, `verify_ms`, `baseline_proof_ms` (each keyed by log size as a string:
 "1000" to "1000000", or to "100000" with `--quick`), `growth`, `checks` ([{ok, what}]), `all_ok`, and `hub`
-(unless `--quick`). The exit status is 0 whatever the checks say (a checklist, not asserts).
+(unless `--quick`), `report` (part 4). The exit status is 0 whatever the checks say (a checklist, not asserts).
 
     .venv/bin/python -m bench.audit [--json] [--quick] [--appenders 64] [--seconds 4] [--indices 200]
                                     [--redis redis://127.0.0.1:6379/0] [--seed 1]
+                                    [--report-records 1000000] [--report-clients 3] [--report-window 8]
 """
 
 from __future__ import annotations
@@ -53,7 +59,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import math
 import os
 import random
@@ -66,6 +71,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.audit_report import print_report_part, report_bench
+from bench.output import run_and_report
 from hub.audit.events import Fields, view_fields
 from hub.audit.log import AuditLog
 from hub.audit.merkle import HASH_SIZE, MerkleTree, inclusion_proof, leaf_hash, verify_inclusion
@@ -126,12 +133,18 @@ class RecordMaker:
         (Kind.CONSENT_EXPIRED, 3),
     )
 
-    def __init__(self, seed: int) -> None:
+    def __init__(
+        self, seed: int, epoch: float = EPOCH, spacing: float = 31.7, agencies: Sequence[str | int] | None = None
+    ) -> None:
+        """Records from `epoch`, `spacing` seconds apart; officers of `agencies` (seven numbered ones by default)."""
         self.rng = random.Random(seed)
+        self.epoch, self.spacing = epoch, spacing
         self.kinds = [kind for kind, _ in self.KINDS]
         self.weights = [weight for _, weight in self.KINDS]
+        named = list(agencies) if agencies else [1 + i for i in range(7)]
         self.officers: list[Fields] = [
-            {"id": 1000 + i, "username": f"officer{i:03d}", "role": "officer", "agency": 1 + i % 7} for i in range(80)
+            {"id": 1000 + i, "username": f"officer{i:03d}", "role": "officer", "agency": named[i % len(named)]}
+            for i in range(80)
         ]
         self.residents: list[Fields] = [
             {"id": 5000 + i, "username": f"resident{i:04d}", "role": "resident", "agency": None} for i in range(2000)
@@ -163,7 +176,7 @@ class RecordMaker:
     def record(self, seq: int) -> Fields:
         """A complete record as `AuditLog` encodes it: its fields plus seq, time, kind, hub, source and actor."""
         rng = self.rng
-        when = EPOCH + seq * 31.7  # about 10^6 records a year
+        when = self.epoch + seq * self.spacing  # by default about 10^6 records a year
         kind = rng.choices(self.kinds, self.weights)[0]
         actor: Fields | None = rng.choice(self.officers)
         source: str | None = self.source()
@@ -194,7 +207,10 @@ class RecordMaker:
             actor = self.residents[owner - 5000]
             version = rng.randrange(1, 30)
             if kind is Kind.CONSENT_GRANTED:
-                agencies = None if rng.random() < 0.5 else sorted(rng.sample(range(1, 8), rng.randrange(1, 4)))
+                scope = sorted({officer["agency"] for officer in self.officers})
+                agencies = None
+                if rng.random() >= 0.5:
+                    agencies = sorted(rng.sample(scope, min(len(scope), rng.randrange(1, 4))))
                 fields = {
                     "camera": camera,
                     "owner": owner,
@@ -713,6 +729,9 @@ class Settings:
         self.redis: str | None = args.redis
         self.seed: int = args.seed
         self.sizes: tuple[int, ...] = QUICK_SIZES if args.quick else FULL_SIZES
+        self.report_records: int = args.report_records or (100_000 if args.quick else 1_000_000)
+        self.report_clients: int = args.report_clients
+        self.report_window: float = args.report_window
 
 
 async def run(settings: Settings, progress: Progress) -> dict[str, Any]:
@@ -761,6 +780,11 @@ async def run(settings: Settings, progress: Progress) -> dict[str, Any]:
         if tree_row is not None:
             hub["proof_ratio_to_tree"] = round(hub["proof_ms"] / tree_row["proof_ms"], 2)
         result["hub"] = hub
+    report = await report_bench(
+        settings.report_records, settings.report_clients, settings.report_window, settings.seed, progress
+    )
+    checks.extend(report["checks"])
+    result["report"] = report
     result["all_ok"] = all(check["ok"] for check in checks)
     return result
 
@@ -853,6 +877,9 @@ def print_report(result: dict[str, Any], settings: Settings) -> None:
             print(f"{name:<58} {value}")
 
     print()
+    print_report_part(result["report"])
+
+    print()
     for check in result["checks"]:
         print(f"[{'ok' if check['ok'] else 'FAIL'}] {check['what']}")
 
@@ -866,17 +893,17 @@ def main() -> None:
     parser.add_argument("--indices", type=int, default=200, help="proofs timed at each size")
     parser.add_argument("--redis", metavar="URL", default=None, help="also run the appends on this Redis")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--report-records", type=int, default=None, help="log size for part 4 (10^6; 10^5 quick)")
+    parser.add_argument("--report-clients", type=int, default=3, help="clients looping the report in part 4")
+    parser.add_argument("--report-window", type=float, default=8.0, help="seconds of load (and of baseline)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.appenders < 1 or args.indices < 2 or (args.seconds is not None and args.seconds <= 0):
         parser.error("--appenders must be at least 1, --indices at least 2 and --seconds positive")
+    if (args.report_records is not None and args.report_records < 1) or args.report_clients < 1:
+        parser.error("--report-records and --report-clients must be at least 1")
     settings = Settings(args)
-    result = asyncio.run(run(settings, Progress(not args.json)))
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-        return
-    print_report(result, settings)
+    run_and_report(run(settings, Progress(not args.json)), args.json, lambda result: print_report(result, settings))
 
 
 if __name__ == "__main__":
