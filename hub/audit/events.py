@@ -1,8 +1,10 @@
 """The fields each kind of record carries, built from the hub's own objects (the log's schema in one place).
 
 Every record also has, added by `AuditLog.append`: `seq` (its position), `time` (UTC, 10 ms), `kind`, `hub` (the
-node that wrote it), `source` (the client's address, or null for the hub's own events and the CLI) and `actor`
-(who acted: `{"id", "username", "role", "agency"}`, or null).
+node that wrote it), `source_commitment` (only for a request with a client address: a salted HMAC of it; the
+address itself is kept beside the log for admins, hub/audit/sources.py) and `actor` (who acted:
+`{"id", "username", "role", "agency"}`, or null). Records written before addresses left the log have `source`
+(the client's address, or null) instead of the commitment.
 
 | kind                      | fields                                                                        |
 |---------------------------|-------------------------------------------------------------------------------|
@@ -27,7 +29,8 @@ node that wrote it), `source` (the client's address, or null for the hub's own e
 | view.started              | camera, owner, case, reason, request                                          |
 | view.ended                | camera, owner, case, reason, view (seq of view.started), started, ended,      |
 |                           | duration_ms, frames, bytes, ended_by                                          |
-| audit.read                | scope (camera, all), camera (when scope is camera), records (how many)        |
+| audit.read                | scope (camera, all, sources), camera (scope camera), first and last (scope    |
+|                           | sources), records (how many); the first such read of the hour only            |
 
 Times are `audit_time` strings; `owner` is the camera owner's account id; views' actor is the officer.
 """
