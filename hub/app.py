@@ -31,6 +31,7 @@ from hub.media.encoded import check_internals
 from hub.media.masks import push_masks
 from hub.media.streams import StreamManager
 from hub.metrics import Metrics
+from hub.metrics_site import metrics_site
 from hub.routing.redis import RedisRouter
 from hub.store.base import Store
 from hub.store.redis import RedisStore
@@ -161,6 +162,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
     install_security_headers(app, config.http.secure_cookies)
     app.cleanup_ctx.append(_state_ctx)
+    app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
     app.on_shutdown.append(_end_event_streams)
     _routes(app)
     return app
@@ -170,7 +172,8 @@ def _routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", health.healthz)
     r.add_get("/readyz", health.readyz)
-    r.add_get("/metrics", health.metrics)
+    if app[CONFIG].http.metrics_port is None:  # else only on its own address (hub/metrics_site.py)
+        r.add_get("/metrics", health.metrics)
     r.add_post("/api/login", session.login)
     r.add_post("/api/logout", session.logout)
     r.add_get("/api/me", session.me)

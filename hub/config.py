@@ -58,6 +58,18 @@ class HttpConfig(_Section):
     session_seconds: float = Field(default=12 * 3600, gt=0)
     # Served over HTTPS (directly or behind a proxy): the session cookie is then `Secure` and `__Host-` prefixed.
     secure_cookies: bool = False
+    # /metrics on an address of its own (loopback, or an interface only the monitoring reaches), and then not on
+    # the main one. Unset: served on the main address. A port alone binds 127.0.0.1.
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _metrics_address(self) -> HttpConfig:
+        if self.metrics_host is not None and self.metrics_port is None:
+            raise ValueError("metrics_host needs metrics_port")
+        if self.metrics_port is not None and self.metrics_port != 0 and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
+        return self
 
 
 class AuthConfig(_Section):
