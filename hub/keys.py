@@ -9,6 +9,7 @@ from hub.audit.log import AuditLog
 from hub.auth.throttle import Throttle
 from hub.clock import Clock
 from hub.config import Config
+from hub.consent.actions import ConsentActions
 from hub.consent.registry import GateRegistry
 from hub.live import LiveEvents
 from hub.media.streams import StreamManager
@@ -27,3 +28,4 @@ AUDIT = web.AppKey("audit", AuditLog)
 CLOCK = web.AppKey("clock", Clock)
 LIVE = web.AppKey("live", LiveEvents)
 THROTTLE = web.AppKey("throttle", Throttle)
+ACTIONS = web.AppKey("consent_actions", ConsentActions)

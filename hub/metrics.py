@@ -32,6 +32,11 @@ class Metrics:
         )
         self.viewers = Gauge("porchlight_viewers", "Viewer sessions open now.", registry=self.registry)
         self.publishers = Gauge("porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry)
+        self.clock_offset = Gauge(
+            "porchlight_clock_offset_seconds",
+            "How far the store's clock (Redis TIME) is ahead of this hub's, measured at each lease renewal.",
+            registry=self.registry,
+        )
         self.agents = Gauge(
             "porchlight_agents_connected", "Camera agents on the control channel.", registry=self.registry
         )

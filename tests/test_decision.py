@@ -65,7 +65,15 @@ ROWS = [
     ("grant starts exactly now", T, cam(grant=grant(starts_at=T)), OFFICER, Reason.OK),
     ("last instant of the grant", T + 10 - 1e-6, CAMERA, OFFICER, Reason.OK),
     ("first instant past the grant", T + 10, CAMERA, OFFICER, Reason.GRANT_EXPIRED),
-    ("withdrawal scheduled later", T, cam(grant=grant(revoked_at=T + 1)), OFFICER, Reason.OK),
+    # Issue 14 item 1: a withdrawal dated by a hub whose clock runs ahead still closes at once, whatever this clock says.
+    ("withdrawal dated ahead of this clock", T, cam(grant=grant(revoked_at=T + 5)), OFFICER, Reason.WITHDRAWN),
+    # ... and so does a pilot an admin ended, though this clock has not reached its end.
+    ("pilot ended, end not reached here", T, cam(pilot=replace(PILOT, ends_at=T + 5, ended=True)), OFFICER,
+     Reason.PILOT_OVER),
+    # Issue 14 item 2: consent belongs to the pilot it was given in.
+    ("grant from an earlier pilot", T, cam(pilot=replace(PILOT, run=2), grant=grant(pilot_run=1)), OFFICER,
+     Reason.NO_GRANT),
+    ("grant of this pilot", T, cam(pilot=replace(PILOT, run=2), grant=grant(pilot_run=2)), OFFICER, Reason.OK),
     ("pilot ends before the grant", T + 100, cam(grant=grant(ends_at=T + 1000)), OFFICER, Reason.PILOT_OVER),
     # Order: the most basic failure is the one reported.
     ("unknown beats everything", T, cam(known=False, pilot=None, grant=None), None, Reason.CAMERA_UNKNOWN),

@@ -97,7 +97,7 @@ async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None
     await registry.reload(store)
     registry.renew(math.inf)
     now = time.time()
-    registry.close_pilot(now)
+    registry.close_pilot(now, ended=True)
     await registry.reload(store)
     registry.renew(math.inf)
     assert registry.gate("front-door").admit(now, OLIVIA) is Reason.PILOT_OVER

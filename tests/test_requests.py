@@ -77,7 +77,7 @@ async def test_ask_approve_opens_a_grant_for_the_agency_and_duration(server: Tes
         again = await olivia.post("/api/cameras/backyard/requests", json=ASK)
         assert again.status == 409 and (await again.json())["reason"] == "request_pending"
         opted = await olivia.post("/api/cameras/front-door/requests", json=ASK)
-        assert opted.status == 409 and (await opted.json())["reason"] == "camera_opted_in"
+        assert opted.status == 409 and (await opted.json())["reason"] == "camera_admitted"
         # Only the owner sees and answers it.
         assert [r["id"] for r in (await (await alice.get("/api/requests")).json())["requests"]] == [asked["id"]]
         assert (await (await bob.get("/api/requests")).json())["requests"] == []

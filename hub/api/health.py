@@ -26,6 +26,8 @@ async def readyz(request: web.Request) -> web.Response:
         await asyncio.wait_for(request.app[STORE].change_marker(), READY_TIMEOUT)
     except Exception:
         return web.json_response({"ok": False, "reason": "store_unavailable"}, status=503)
+    if request.app[REGISTRY].clock_strays:
+        return web.json_response({"ok": False, "reason": "clock_offset"}, status=503)
     if request.app[REGISTRY].lapsed(time.time()):
         return web.json_response({"ok": False, "reason": "state_stale"}, status=503)
     return web.json_response({"ok": True})

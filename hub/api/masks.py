@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.api.body import json_body
-from hub.audit.http import record
-from hub.audit.record import Kind
+from hub.api.models import MasksBody, parse, who
 from hub.auth.identity import ensure_owner, ensure_role
-from hub.keys import REGISTRY, STORE, STREAMS
+from hub.keys import ACTIONS, REGISTRY, STORE, STREAMS
 from hub.media.masks import snapshot, validate_masks
 from hub.store.base import Camera, Role
 
@@ -34,16 +32,11 @@ async def get_masks(request: web.Request) -> web.Response:
 
 async def put_masks(request: web.Request) -> web.Response:
     """PUT {"masks": [{"points": [[x, y], ...], "style": "black" | "blur"}]}: replace the masks. The camera's
-    video is held for every viewer until its agent confirms it masks with the new version."""
+    video is held for every viewer from before the write until its agent confirms it masks with the new version."""
     camera = await _own_camera(request)
-    masks = validate_masks((await json_body(request)).get("masks"))
-    app = request.app
-    version = await app[STORE].set_camera_masks(camera.id, masks)
-    app[REGISTRY].require_masks(camera.id, version)  # holds the video now, and sends the agent the new masks
-    answer = _state(request, camera.id, version, masks)  # pending: read before the agent can have confirmed
-    fields = {"camera": camera.id, "owner": camera.owner_id, "version": version, "polygons": len(masks)}
-    await record(request, Kind.MASKS_CHANGED, fields)
-    return answer
+    masks = validate_masks((await parse(request, MasksBody)).masks)
+    version = await request.app[ACTIONS].set_masks(camera.id, camera.owner_id, masks, who(request))
+    return _state(request, camera.id, version, masks)
 
 
 async def get_snapshot(request: web.Request) -> web.Response:

@@ -40,18 +40,26 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Pilot:
-    """The pilot's window: nothing is admitted outside [starts_at, ends_at)."""
+    """The pilot's window: nothing is admitted outside [starts_at, ends_at).
+
+    `run` numbers the pilots: a new pilot (one set after the last one ended) gets the next run, and only grants
+    made in the current run count. `ended`: an admin ended it; closed on every hub whatever its clock says.
+    """
 
     starts_at: float
     ends_at: float
     version: int = 0
+    run: int = 0
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     """A camera owner's opt-in: [starts_at, ends_at), optionally only for some agencies.
 
-    `agencies` None means every agency in the pilot; an empty set admits no one.
+    `agencies` None means every agency in the pilot; an empty set admits no one. `pilot_run` is the pilot it was
+    made in: a grant never outlives its pilot. A withdrawn grant (`revoked_at` set) is closed on every hub the
+    moment that hub learns of it; `revoked_at` says when for the record, it is never compared with a clock.
     """
 
     camera_id: str
@@ -60,6 +68,7 @@ class Grant:
     agencies: frozenset[str] | None = None
     revoked_at: float | None = None
     version: int = 0
+    pilot_run: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,8 @@ class Officer:
     is_officer: bool
     enabled: bool
     session_expires_at: float
+    # The account record's version this was built from: an older read never replaces a newer one.
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +115,16 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
     pilot = camera.pilot
     if pilot is None:
         return Reason.NO_PILOT
+    if pilot.ended:
+        return Reason.PILOT_OVER
     if now < pilot.starts_at:
         return Reason.PILOT_NOT_STARTED
     if now >= pilot.ends_at:
         return Reason.PILOT_OVER
     grant = camera.grant
-    if grant is None:
+    if grant is None or grant.pilot_run != pilot.run:
         return Reason.NO_GRANT
-    if grant.revoked_at is not None and now >= grant.revoked_at:
+    if grant.revoked_at is not None:
         return Reason.WITHDRAWN
     if now < grant.starts_at:
         return Reason.GRANT_NOT_STARTED
@@ -146,5 +159,5 @@ def closed_at(camera: CameraState, reason: Reason, now: float) -> float:
     if reason is Reason.GRANT_EXPIRED and grant is not None:
         return grant.ends_at
     if reason is Reason.PILOT_OVER and pilot is not None:
-        return pilot.ends_at
+        return min(pilot.ends_at, now)
     return now

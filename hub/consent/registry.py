@@ -19,21 +19,25 @@ from hub.store.base import Account, NotFound, Role, Session, Store
 log = logging.getLogger(__name__)
 
 
-def officer_state(account: Account, session: Session | None) -> Officer:
-    """The gate's view of an account and its log-in session (a missing session has expired)."""
+def officer_state(account: Account, session: Session | None, idle_seconds: float = math.inf) -> Officer:
+    """The gate's view of an account and its log-in session (a missing session has expired). The session ends at
+    its absolute timeout or when it has been idle for `idle_seconds`, whichever comes first."""
+    expires = 0.0 if session is None else min(session.expires_at, session.last_seen_at + idle_seconds)
     return Officer(
         account_id=account.id,
         agency_id=account.agency_id,
         is_officer=account.role is Role.OFFICER,
         enabled=not account.disabled,
-        session_expires_at=session.expires_at if session is not None else 0.0,
+        session_expires_at=expires,
+        version=account.version,
     )
 
 
 class GateRegistry:
     """Gates and passes for this hub, kept in step with the store."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_seconds: float = math.inf) -> None:
+        self.idle_seconds = idle_seconds
         self._gates: dict[str, CameraGate] = {}
         self._passes: dict[str, OfficerPass] = {}
         self._cameras: set[str] = set()
@@ -42,9 +46,22 @@ class GateRegistry:
         # Closures made in memory whose store write has not been applied yet.
         self._pending_revocations: dict[str, float] = {}
         self._pending_pilot_end: float | None = None
+        self._pending_pilot_ended = False
+        # Accounts being disabled here (closed in memory, store write not settled), and the newest account state
+        # known: (version, enabled). An account state read before a newer one is never installed.
+        self._closing_accounts: set[int] = set()
+        self._accounts: dict[int, tuple[int, bool]] = {}
+        # Log-in sessions seen gone from the store (log-out, timeout, disable): a pass of one never reopens, even
+        # for a request that read the session before it went (tokens are never reused).
+        self._gone_sessions: set[str] = set()
+        # Cameras whose masks are being changed: held (masks pending) until the new version is known. True marks a
+        # hold whose write failed: the next reload, which reads whatever the store has, lifts it.
+        self._mask_holds: dict[str, bool] = {}
         # Until when this hub's view of the store counts as fresh; the gates close when it passes.
         self._lease_until = -math.inf
         self._reload_lock = asyncio.Lock()
+        # This hub's clock strays too far from the store's: the lease is not renewed (see hub.sync.refresh).
+        self.clock_strays = False
         # Told when consent or the pilot changed (the pages' live updates); never on lease renewals.
         self.on_change: Callable[[], None] = lambda: None
         # Privacy masks per camera: the version its owner set, and the version its agent confirmed applying.
@@ -67,23 +84,75 @@ class GateRegistry:
         return self._pilot
 
     def officer_pass(self, session_hash: str, state: Officer) -> OfficerPass:
-        """The shared pass for a log-in session, created on first use."""
+        """The shared pass for a log-in session, created on first use; `state` replaces the pass's unless it was
+        read before a newer account state this hub knows (versions decide, never arrival order)."""
+        state = self._newest(state)
+        if session_hash in self._gone_sessions:
+            state = replace(state, session_expires_at=0.0)
         existing = self._passes.get(session_hash)
         if existing is None:
             existing = OfficerPass(session_hash, state)
             self._passes[session_hash] = existing
-        else:
+        elif state.version >= existing.state.version:
             existing.state = state
         return existing
 
+    def _newest(self, state: Officer) -> Officer:
+        known = self._accounts.get(state.account_id)
+        if known is not None and known[0] > state.version:
+            state = replace(state, version=known[0], enabled=known[1])
+        if state.account_id in self._closing_accounts:
+            state = replace(state, enabled=False)
+        return state
+
     def close_account(self, account_id: int) -> None:
-        """An account was disabled: every pass of it stops admitting at once (before the store's change arrives)."""
+        """An account is being disabled: every pass of it stops admitting at once (before the store's change
+        arrives) and stays closed until `settle_account` installs the store's answer."""
+        self._closing_accounts.add(account_id)
         for officer_pass in self._passes.values():
             if officer_pass.state.account_id == account_id:
                 officer_pass.state = replace(officer_pass.state, enabled=False)
 
+    def session_gone(self, session_hash: str) -> None:
+        """A log-in session ended: its pass (if any) stops admitting now and never reopens."""
+        self._gone_sessions.add(session_hash)
+        officer_pass = self._passes.get(session_hash)
+        if officer_pass is not None:
+            officer_pass.state = replace(officer_pass.state, session_expires_at=0.0)
+
+    def settle_account_unknown(self, account_id: int) -> None:
+        """The account being disabled does not exist: nothing to hold closed for it."""
+        self._closing_accounts.discard(account_id)
+
+    def settle_account(self, account: Account) -> None:
+        """Install an account's state as the store answered it (its write landed, or another hub's change)."""
+        self._closing_accounts.discard(account.id)
+        self._learn_account(account.id, account.version, not account.disabled)
+
+    def _learn_account(self, account_id: int, version: int, enabled: bool) -> None:
+        known = self._accounts.get(account_id)
+        if known is not None and known[0] > version:
+            return
+        self._accounts[account_id] = (version, enabled)
+        for officer_pass in self._passes.values():
+            if officer_pass.state.account_id == account_id and officer_pass.state.version <= version:
+                officer_pass.state = self._newest(replace(officer_pass.state, version=version, enabled=enabled))
+
+    def hold_masks(self, camera_id: str) -> None:
+        """The owner is changing the camera's masks: hold its video now, before the store write (as a withdrawal
+        closes first), until `require_masks` installs the new version and its agent confirms it."""
+        self._mask_holds[camera_id] = False
+        self._rebuild([camera_id])
+        self.on_change()
+
+    def mask_write_failed(self, camera_id: str) -> None:
+        """The masks' store write failed: keep holding until a reload reads what the store has (fail closed)."""
+        if camera_id in self._mask_holds:
+            self._mask_holds[camera_id] = True
+
     def require_masks(self, camera_id: str, version: int) -> None:
         """The owner set masks `version`: the camera's gates close until its agent confirms applying it."""
+        self._mask_holds.pop(camera_id, None)
         if version > self._masks_version.get(camera_id, 0):
             self._masks_version[camera_id] = version
             self._rebuild([camera_id])
@@ -109,7 +178,8 @@ class GateRegistry:
     def _build(self, camera_id: str) -> CameraState:
         pilot = self._pilot
         if pilot is not None and self._pending_pilot_end is not None:
-            pilot = replace(pilot, ends_at=min(pilot.ends_at, self._pending_pilot_end))
+            ended = pilot.ended or self._pending_pilot_ended
+            pilot = replace(pilot, ends_at=min(pilot.ends_at, self._pending_pilot_end), ended=ended)
         grant = self._grants.get(camera_id)
         pending = self._pending_revocations.get(camera_id)
         if pending is not None:
@@ -118,6 +188,9 @@ class GateRegistry:
             else:
                 grant = replace(grant, revoked_at=min(grant.revoked_at or math.inf, pending))
         version = max(pilot.version if pilot else 0, grant.version if grant else 0)
+        masks_version, masks_applied = self._masks_version.get(camera_id, 0), self._masks_applied.get(camera_id, 0)
+        if camera_id in self._mask_holds:
+            masks_version, masks_applied = max(masks_version, 1), -1
         return CameraState(
             camera_id=camera_id,
             known=camera_id in self._cameras,
@@ -125,8 +198,8 @@ class GateRegistry:
             grant=grant,
             lease_until=self._lease_until,
             version=version,
-            masks_version=self._masks_version.get(camera_id, 0),
-            masks_applied=self._masks_applied.get(camera_id, 0),
+            masks_version=masks_version,
+            masks_applied=masks_applied,
         )
 
     def _rebuild(self, camera_ids: Iterable[str]) -> None:
@@ -140,9 +213,11 @@ class GateRegistry:
         self._rebuild([camera_id])
         self.on_change()
 
-    def close_pilot(self, at: float) -> None:
-        """End the pilot in memory now (before the store write)."""
+    def close_pilot(self, at: float, *, ended: bool) -> None:
+        """Shorten the pilot to `at` in memory now (before the store write); `ended`: it ends now, on this hub's
+        gates whatever the clock says."""
         self._pending_pilot_end = at
+        self._pending_pilot_ended = ended
         self._rebuild(list(self._gates))
         self.on_change()
 
@@ -166,8 +241,14 @@ class GateRegistry:
             self._pilot = pilot
         if settle:
             self._pending_pilot_end = None
+            self._pending_pilot_ended = False
         self._rebuild(list(self._gates))
         self.on_change()
+
+    def withdrawn(self, camera_id: str, version: int) -> bool:
+        """Whether the camera's gate here holds a withdrawal of at least `version` (it admits nothing)."""
+        grant = self.gate(camera_id).state.grant
+        return grant is not None and grant.version >= version and grant.revoked_at is not None
 
     @property
     def lease_until(self) -> float:
@@ -182,13 +263,21 @@ class GateRegistry:
         self._lease_until = until
         self._rebuild(list(self._gates))
 
+    def expire_lease(self) -> None:
+        """Close every gate as stale now (this hub's clock strays too far from the store's)."""
+        self._lease_until = -math.inf
+        self._rebuild(list(self._gates))
+
     async def reload(self, store: Store) -> None:
         """Read everything consent depends on from the store and swap every gate and pass."""
         async with self._reload_lock:
+            failed_holds = [camera_id for camera_id, failed in self._mask_holds.items() if failed]
             cameras = await store.list_cameras()
             grants = await store.list_grants()
             pilot = await store.get_pilot()
             self._cameras = {camera.id for camera in cameras}
+            for camera_id in failed_holds:
+                self._mask_holds.pop(camera_id, None)
             raised = [c.id for c in cameras if c.masks_version > self._masks_version.get(c.id, 0)]
             for camera in cameras:
                 self._masks_version[camera.id] = max(camera.masks_version, self._masks_version.get(camera.id, 0))
@@ -206,19 +295,29 @@ class GateRegistry:
 
     async def _reload_passes(self, store: Store) -> None:
         for session_hash, officer_pass in list(self._passes.items()):
-            try:
-                session = await store.get_session(session_hash)
-                account = await store.get_account(session.account_id)
-            except NotFound:
-                # The session is gone; say why if it went with its account (disabled, so its sessions ended).
-                disabled = await _disabled(store, officer_pass.state.account_id)
-                officer_pass.state = replace(officer_pass.state, session_expires_at=0.0, enabled=not disabled)
-                continue
-            officer_pass.state = officer_state(account, session)
+            await self._reload_pass(store, session_hash, officer_pass)
 
+    async def _reload_pass(self, store: Store, session_hash: str, officer_pass: OfficerPass) -> None:
+        try:
+            session = await store.get_session(session_hash)
+            account = await store.get_account(session.account_id)
+        except NotFound:
+            self.session_gone(session_hash)  # log-out, timeout, disabled, reset: nothing of it may pass
+            return
+        self._learn_account(account.id, account.version, not account.disabled)
+        state = self._newest(officer_state(account, session, self.idle_seconds))
+        if state.version >= officer_pass.state.version:
+            officer_pass.state = state
 
-async def _disabled(store: Store, account_id: int) -> bool:
-    try:
-        return (await store.get_account(account_id)).disabled
-    except NotFound:
-        return True
+    async def reload_passes_of(self, store: Store, account_id: int) -> None:
+        """Re-read the sessions of one account's passes (its log-ins were just ended)."""
+        for session_hash, officer_pass in list(self._passes.items()):
+            if officer_pass.state.account_id == account_id:
+                await self._reload_pass(store, session_hash, officer_pass)
+
+    async def refresh_idle_passes(self, store: Store, now: float, margin: float) -> None:
+        """Re-read the sessions of passes whose idle deadline falls within `margin`: a request on any hub may
+        have kept them alive (the store holds their last-seen time)."""
+        for session_hash, officer_pass in list(self._passes.items()):
+            if now <= officer_pass.state.session_expires_at <= now + margin:
+                await self._reload_pass(store, session_hash, officer_pass)

@@ -32,6 +32,8 @@ class Publisher:
         self.resource_id = secrets.token_urlsafe(16)
         self.pc = pc
         self.keyframes: KeyframeRequester | None = None
+        # The hash of the device token the session was opened with (None for a relay): a rotated token ends it.
+        self.token_hash: str | None = None
         self._feed: asyncio.Task[None] | None = None
         self._closed = False
         self._last_frame = time.monotonic()  # the session's start counts as a frame: its handshake has a limit too

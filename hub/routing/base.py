@@ -18,6 +18,9 @@ class Closure:
 class Router(Protocol):
     """Local (one hub) and Redis (many hubs) routers behind one interface."""
 
+    # Whether this hub is the only one: its own gates are then every gate there is.
+    single_hub: bool
+
     async def claim(self, camera_id: str) -> bool:
         """Take ownership of the camera's stream for this hub; False if another hub holds it."""
         ...

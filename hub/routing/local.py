@@ -8,6 +8,8 @@ from hub.routing.base import Closure
 class LocalRouter:
     """Ownership and confirmation for a single hub: trivially here and immediate."""
 
+    single_hub = True
+
     async def claim(self, camera_id: str) -> bool:
         return True
 

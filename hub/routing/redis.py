@@ -29,6 +29,8 @@ OnChange = Callable[[dict[str, Any]], Awaitable[None]]
 class RedisRouter:
     """Ownership, change messages and confirmations for one hub among many."""
 
+    single_hub = False
+
     def __init__(
         self,
         store: RedisStore,
