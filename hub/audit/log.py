@@ -25,6 +25,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ MAX_CONFLICTS = 100
 RETRY_SECONDS = (0.25, 0.5, 1.0, 2.0, 5.0)
 SNAPSHOT_RECORDS = 10_000
 """The report's snapshot is kept again once the log has grown by this many records (and at close)."""
+REPORT_CATCH_UP_SECONDS = 1.0
+"""The public report looks for other writers' records at most this often (asking the store for its size is not
+free at 10^6 records); this hub's own appends are in it at once."""
 
 _T = TypeVar("_T")
 
@@ -90,6 +94,7 @@ class AuditLog:
         self._tally = ReportTally()
         self._tally_root: bytes | None = None  # the root a loaded snapshot says it was taken at
         self._tally_saved = 0
+        self._caught_up_at = -math.inf  # time.monotonic() of the last catch-up
         self.reads = ReadWindow(store)
 
     @classmethod
@@ -230,6 +235,7 @@ class AuditLog:
             return await self._catch_up_locked()
 
     async def _catch_up_locked(self) -> int:
+        self._caught_up_at = time.monotonic()
         size = await self.store.size()
         if size < len(self._tree):
             log.error("audit: the log shrank from %d to %d records", len(self._tree), size)
@@ -251,12 +257,16 @@ class AuditLog:
         checkpoint, _ = await self._head(lambda: None)
         return checkpoint
 
-    async def _head(self, at_head: Callable[[], _T]) -> tuple[Checkpoint, _T]:
+    async def _head(self, at_head: Callable[[], _T], fresh_within: float = 0.0) -> tuple[Checkpoint, _T]:
         """A checkpoint of the whole log as it is now, and what `at_head` answers at exactly that size (it runs
-        with the tree held still, between the catch-up and the signature)."""
+        with the tree held still, between the catch-up and the signature). `fresh_within`: skip the catch-up if
+        the last one was this recent (seconds)."""
         try:
             async with self._tree_lock:
-                size = await self._catch_up_locked()
+                if time.monotonic() - self._caught_up_at < fresh_within:
+                    size = len(self._tree)
+                else:
+                    size = await self._catch_up_locked()
                 value = at_head()
                 latest = self._latest
                 if latest is not None and latest.size == size:
@@ -274,7 +284,9 @@ class AuditLog:
     ) -> tuple[Report, Checkpoint]:
         """The transparency report over the UTC days first..last, from exactly the records of the checkpoint given
         with it (running figures: no scan of the log)."""
-        checkpoint, report = await self._head(lambda: self._tally.report(first, last, agency, agencies, names))
+        checkpoint, report = await self._head(
+            lambda: self._tally.report(first, last, agency, agencies, names), REPORT_CATCH_UP_SECONDS
+        )
         return report, checkpoint
 
     async def _checkpoint_loop(self) -> None:
