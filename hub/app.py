@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub import memory, sync
-from hub.api import accounts, cameras, events, health, masks, mfa, pilot, requests, session, transparency
+from hub.api import accounts, cameras, enrolment, events, health, masks, mfa, pilot, requests, session, transparency
 from hub.api import audit as audit_api
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
@@ -188,6 +188,7 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/accounts/{account_id}/enable", accounts.enable)
     r.add_post("/api/accounts/{account_id}/unlock", accounts.unlock)
     r.add_post("/api/accounts/{account_id}/mfa/reset", accounts.reset_mfa)
+    r.add_post("/api/accounts/{account_id}/enrolment-code", enrolment.issue_code)
     r.add_get("/api/live", accounts.live_views)
     r.add_delete("/api/live/{viewer_id}", accounts.end_live_view)
     r.add_get("/api/cameras", cameras.list_cameras)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub import enrolment_cli
 from hub.access_log import AccessLogger
 from hub.app import LINGERING_SECONDS, create_app, open_store
 from hub.audit import cli as audit_cli
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--agency")
     for action in ("disable", "enable", "unlock", "reset-mfa"):
         account.add_parser(action).add_argument("username")
+    enrolment_cli.add_parser(account)
     account.add_parser("list")
 
     camera = sub.add_parser("camera", help="cameras and device tokens").add_subparsers(dest="action", required=True)
@@ -259,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "audit":
         raise SystemExit(asyncio.run(audit_cli.run(args, config)))
+    if (args.command, args.action) == ("account", "enrolment-code"):
+        asyncio.run(enrolment_cli.run(args, config))
+        return
     asyncio.run(_run_admin(args, config))
 
 

@@ -82,6 +82,11 @@ class AuthConfig(_Section):
     lockout_window_seconds: float = Field(default=15 * 60, gt=0)
     # The name authenticator apps show for the account.
     totp_issuer: str = "Porchlight"
+    # An officer or admin enrols a second factor only with a one-time code an admin issued
+    # (hub/auth/enrolment_codes.py), valid this long: enough to pass it on by phone or in person and use it, short
+    # enough that a code left in a message or on paper is dead within the hour (with the password it would take the
+    # account).
+    enrolment_code_seconds: float = Field(default=3600, gt=0, le=7 * 86400)
 
 
 class StoreConfig(_Section):

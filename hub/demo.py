@@ -20,8 +20,9 @@ from hub.access_log import AccessLogger
 from hub.app import create_app, open_store
 from hub.audit.events import Fields, account_fields, grant_fields, pilot_fields
 from hub.audit.log import AuditLog
-from hub.audit.record import Kind
+from hub.audit.record import Kind, audit_time
 from hub.audit.setup import open_audit
+from hub.auth import enrolment_codes
 from hub.auth.passwords import hash_password
 from hub.auth.tokens import hash_token, new_token
 from hub.config import Config
@@ -118,6 +119,7 @@ async def _demo(config: Config) -> None:
         audit = await open_audit(config, "demo-seed", background=False)
         try:
             seeded = await seed(store, audit=audit)
+            codes = await issue_enrolment_codes(store, audit, config) if config.auth.mfa_required else {}
         finally:
             await audit.close()
     finally:
@@ -131,7 +133,7 @@ async def _demo(config: Config) -> None:
         token_file = config.store.data_dir / "tokens" / f"{camera_id}.token"
         _write_token(token_file, seeded.tokens[camera_id])
         agents.append(await asyncio.create_subprocess_exec(*agent_command(url, camera_id, token_file, name)))
-    _banner(url, config.auth.mfa_required)
+    _banner(url, config.auth.mfa_required, codes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,15 +153,43 @@ async def _demo(config: Config) -> None:
         await runner.cleanup()
 
 
-def _banner(url: str, mfa: bool) -> None:
+async def issue_enrolment_codes(store: Store, audit: AuditLog, config: Config) -> dict[str, str]:
+    """A one-time enrolment code (hub/auth/enrolment_codes.py) for each demo officer and admin with no second factor
+    yet, issued the real way and on the record: username -> code. Each replaces any code of an earlier run."""
+    codes = {}
+    for username, _, role, _ in ACCOUNTS:
+        account, _ = await store.find_account(username)
+        if role not in enrolment_codes.ENROLLING_ROLES or account.mfa_enrolled:
+            continue
+        now = time.time()
+        code, expires_at, replaced = await enrolment_codes.issue(
+            store, account, now, config.auth.enrolment_code_seconds
+        )
+        kind = Kind.ENROLMENT_CODE_REPLACED if replaced else Kind.ENROLMENT_CODE_ISSUED
+        await audit.append(kind, {**account_fields(account), "expires": audit_time(expires_at)})
+        codes[username] = code
+    return codes
+
+
+def _banner(url: str, mfa: bool, codes: dict[str, str]) -> None:
     lines = [
         "",
         f"Porchlight demo hub: {url}",
         f"Pages: {url}/resident  {url}/officer  {url}/admin  {url}/transparency",
         "Second factor (TOTP) for officers and admins: "
-        + ("ON: enrol it at the first log-in" if mfa else "OFF in this demo (the pages say so); --mfa turns it on"),
+        + (
+            "ON: enrol it at the first log-in with the account's one-time enrolment code"
+            if mfa
+            else "OFF in this demo (the pages say so); --mfa turns it on"
+        ),
         "Log-ins (username / password, role):",
         *(f"  {u:<8} {p:<18} {r.value}{' (' + a + ')' if a else ''}" for u, p, r, a in ACCOUNTS),
+        *(
+            ["Enrolment codes (each works once, until it expires; admins issue new ones on the admin page):"]
+            + [f"  {username:<8} {code}" for username, code in codes.items()]
+            if codes
+            else []
+        ),
         f"Cameras: {', '.join(c for c, _, _ in CAMERAS)}; '{OPTED_IN}' is opted in for 8 hours.",
         "Try: curl -c jar -H 'Content-Type: application/json' "
         f'-d \'{{"username":"olivia","password":"olivia-demo-pass"}}\' {url}/api/login',

@@ -21,6 +21,7 @@ from hub.clock import Clock
 from hub.config import Config, load_config
 from hub.demo import seed
 from tests.conftest import PASSWORDS
+from tests.support.enrolment import keep_secret
 
 
 class FakeClock(Clock):
@@ -234,26 +235,39 @@ async def test_officers_need_a_totp_code_and_a_code_works_once(hub: Hub) -> None
         await client.close()
 
 
+async def _enrolment_code(hub: Hub, admin: TestClient, username: str) -> str:
+    """An enrolment code for `username`, issued through the API by the admin ada, logged in with `admin`."""
+    await _login(admin, "ada", _code(hub, await _totp(hub, "ada")))
+    accounts = (await (await admin.get("/api/accounts")).json())["accounts"]
+    target = next(a["id"] for a in accounts if a["username"] == username)
+    response = await admin.post(f"/api/accounts/{target}/enrolment-code")
+    assert response.status == 200, await response.text()
+    return keep_secret((await response.json())["code"])
+
+
 async def test_first_log_in_enrols_the_second_factor(hub: Hub) -> None:
-    client = await hub.client()
+    client, admin = await hub.client(), await hub.client()
     try:
         status, answer = await _login(client, "sam")
         assert status == 200 and answer["mfa"] == "enrol"
         response = await client.get("/api/cameras")
         assert response.status == 403 and (await response.json())["reason"] == "mfa_enrolment_required"
-        setup = await (await client.post("/api/mfa/enrol")).json()
+        enrolment_code = await _enrolment_code(hub, admin, "sam")
+        setup = await (await client.post("/api/mfa/enrol", json={"enrolment_code": enrolment_code})).json()
         assert setup["uri"].startswith("otpauth://totp/") and "<svg" in setup["qr_svg"]
-        bad = await client.post("/api/mfa/confirm", json={"code": "12345"})
+        bad = await client.post("/api/mfa/confirm", json={"code": "12345", "enrolment_code": enrolment_code})
         assert bad.status == 400
-        me = await (await client.post("/api/mfa/confirm", json={"code": _code(hub, setup["secret"])})).json()
+        confirm = {"code": _code(hub, setup["secret"]), "enrolment_code": enrolment_code}
+        me = await (await client.post("/api/mfa/confirm", json=confirm)).json()
         assert me["mfa"] == "ok" and me["account"]["mfa_enrolled"] is True
         assert (await client.get("/api/cameras")).status == 200
         # Enrolled: the next log-in needs a code, and not the one just used.
         assert (await _login(client, "sam", _code(hub, setup["secret"])))[1]["reason"] == "bad_credentials"
         assert (await _login(client, "sam", _code(hub, setup["secret"], steps=1)))[0] == 200
-        assert (await client.post("/api/mfa/enrol")).status == 409
+        assert (await client.post("/api/mfa/enrol", json={"enrolment_code": enrolment_code})).status == 409
     finally:
         await client.close()
+        await admin.close()
 
 
 async def test_residents_log_in_without_a_second_factor(hub: Hub) -> None:

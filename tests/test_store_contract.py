@@ -23,6 +23,7 @@ from hub.store.base import (
     Account,
     Camera,
     Conflict,
+    EnrolmentCheck,
     NotFound,
     Policy,
     RequestState,
@@ -390,6 +391,75 @@ async def test_two_hubs_racing_with_one_code_accept_it_once(open_store: OpenStor
         results = await asyncio.gather(*(s.use_totp_step(officer.id, step) for s in (hub, other, hub, other)))
         assert sorted(results) == [False, False, False, True], (step, results)
     assert await other.get_totp(officer.id) == (SECRET, STEP + 4)
+
+
+# -- one-time enrolment codes ------------------------------------------------------------------------------
+
+CODE_HASH, OTHER_HASH = "a" * 64, "b" * 64
+
+
+async def test_an_enrolment_code_is_used_once_until_it_expires(store: Store) -> None:
+    officer = await _officer(store)
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0, spend=True) is EnrolmentCheck.NONE
+    assert await store.set_enrolment_code(officer.id, CODE_HASH, T0, T0 + HOUR) is False
+    assert await store.check_enrolment_code(officer.id, OTHER_HASH, T0, spend=True) is EnrolmentCheck.WRONG
+    # Looking does not use it up; spending does, once.
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 1, spend=False) is EnrolmentCheck.OK
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 1, spend=False) is EnrolmentCheck.OK
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 2, spend=True) is EnrolmentCheck.OK
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 3, spend=False) is EnrolmentCheck.USED
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 3, spend=True) is EnrolmentCheck.USED
+    # A used code is not "replaced" by the next one; the next one works.
+    assert await store.set_enrolment_code(officer.id, OTHER_HASH, T0 + 4, T0 + HOUR) is False
+    assert await store.check_enrolment_code(officer.id, CODE_HASH, T0 + 5, spend=True) is EnrolmentCheck.WRONG
+    assert await store.check_enrolment_code(officer.id, OTHER_HASH, T0 + HOUR, spend=True) is EnrolmentCheck.EXPIRED
+    assert await store.check_enrolment_code(officer.id, OTHER_HASH, T0 + HOUR - 1, spend=True) is EnrolmentCheck.OK
+
+
+async def test_a_new_enrolment_code_replaces_the_old_and_codes_are_per_account(store: Store) -> None:
+    a, b = await _officer(store, "a"), await _officer(store, "b")
+    await store.set_enrolment_code(a.id, CODE_HASH, T0, T0 + HOUR)
+    assert await store.set_enrolment_code(a.id, OTHER_HASH, T0 + 1, T0 + HOUR) is True  # still usable: replaced
+    assert await store.check_enrolment_code(a.id, CODE_HASH, T0 + 2, spend=True) is EnrolmentCheck.WRONG
+    # Another account's code (the same hash even) is not this account's.
+    assert await store.check_enrolment_code(b.id, OTHER_HASH, T0 + 2, spend=True) is EnrolmentCheck.NONE
+    await store.set_enrolment_code(b.id, CODE_HASH, T0 + 2, T0 + HOUR)
+    assert await store.check_enrolment_code(b.id, OTHER_HASH, T0 + 3, spend=True) is EnrolmentCheck.WRONG
+    assert await store.check_enrolment_code(a.id, OTHER_HASH, T0 + 3, spend=True) is EnrolmentCheck.OK
+    assert await store.check_enrolment_code(b.id, CODE_HASH, T0 + 3, spend=True) is EnrolmentCheck.OK
+    # An expired code is not "replaced" either.
+    await store.set_enrolment_code(a.id, CODE_HASH, T0 + 4, T0 + 5)
+    assert await store.set_enrolment_code(a.id, OTHER_HASH, T0 + 5, T0 + HOUR) is False
+
+
+async def test_enrolment_code_rules(store: Store) -> None:
+    officer = await _officer(store)
+    with pytest.raises(NotFound, match="account"):
+        await store.set_enrolment_code(12345, CODE_HASH, T0, T0 + HOUR)
+    assert await store.check_enrolment_code(12345, CODE_HASH, T0, spend=True) is EnrolmentCheck.NONE
+    with pytest.raises(ValueError):
+        await store.set_enrolment_code(officer.id, "", T0, T0 + HOUR)
+    with pytest.raises(ValueError):
+        await store.set_enrolment_code(officer.id, CODE_HASH, T0, math.nan)
+    with pytest.raises(ValueError):
+        await store.check_enrolment_code(officer.id, CODE_HASH, math.inf, spend=True)
+    # Log-in bookkeeping: the gates' change marker does not move.
+    marker = await store.change_marker()
+    await store.set_enrolment_code(officer.id, CODE_HASH, T0, T0 + HOUR)
+    await store.check_enrolment_code(officer.id, CODE_HASH, T0, spend=True)
+    assert await store.change_marker() == marker
+
+
+async def test_two_hubs_racing_with_one_enrolment_code_use_it_once(open_store: OpenStore) -> None:
+    hub, other = await open_store(), await open_store()
+    officer = await _officer(hub)
+    for round_ in range(5):
+        code_hash = f"{round_:064d}"
+        await hub.set_enrolment_code(officer.id, code_hash, T0, T0 + HOUR)
+        results = await asyncio.gather(
+            *(s.check_enrolment_code(officer.id, code_hash, T0 + 1, spend=True) for s in (hub, other, hub, other))
+        )
+        assert sorted(results) == sorted([EnrolmentCheck.OK] + [EnrolmentCheck.USED] * 3), (round_, results)
 
 
 # -- sessions ---------------------------------------------------------------------------------------------

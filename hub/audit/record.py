@@ -38,6 +38,11 @@ class Kind(StrEnum):
     ACCOUNT_UNLOCKED = "account.unlocked"
     ACCOUNT_MFA_ENROLLED = "account.mfa_enrolled"
     ACCOUNT_MFA_RESET = "account.mfa_reset"
+    # One-time enrolment codes for the second factor: issued (or replacing an earlier one), used, refused.
+    ENROLMENT_CODE_ISSUED = "enrolment_code.issued"
+    ENROLMENT_CODE_REPLACED = "enrolment_code.replaced"
+    ENROLMENT_CODE_USED = "enrolment_code.used"
+    ENROLMENT_CODE_REFUSED = "enrolment_code.refused"
     CAMERA_REGISTERED = "camera.registered"
     CAMERA_TOKEN_ISSUED = "camera.token_issued"
     MASKS_CHANGED = "masks.changed"

@@ -104,6 +104,17 @@ class AccessRequest:
     answered_at: float | None = None  # approved, declined or expired at
 
 
+class EnrolmentCheck(StrEnum):
+    """What a presented enrolment code turned out to be (`Store.check_enrolment_code`). Only `OK` lets anyone
+    enrol; the others say why not, for the record."""
+
+    OK = "ok"
+    NONE = "none"  # the account has no code (never issued one, or no such account)
+    WRONG = "wrong"  # not the account's current code (another account's, a replaced one, a typo)
+    USED = "used"  # the right code, used up already
+    EXPIRED = "expired"  # the right code, past its time
+
+
 class NotFound(LookupError):
     """The record asked for does not exist."""
 
@@ -164,6 +175,17 @@ class Store(Protocol):
     async def use_totp_step(self, account_id: int, step: int) -> bool:
         """Atomically accept a code's time step: True only if it is later than every step accepted before (a code
         used once is refused the second time, on any hub)."""
+        ...
+
+    # One-time enrolment codes: a second factor is enrolled only with one an admin issued (hub.auth.enrolment_codes)
+    async def set_enrolment_code(self, account_id: int, code_hash: str, now: float, expires_at: float) -> bool:
+        """Keep the hash of the account's new enrolment code, valid until `expires_at`; it replaces any earlier
+        one. True if the code it replaced could still have been used at `now`. NotFound for an unknown account."""
+        ...
+
+    async def check_enrolment_code(self, account_id: int, code_hash: str, now: float, spend: bool) -> EnrolmentCheck:
+        """Compare a presented code's hash with the account's code at `now`; with `spend`, an `OK` code is used up
+        in the same atomic step (of two racing with one code, on any hubs, exactly one gets `OK`)."""
         ...
 
     # Sessions

@@ -16,7 +16,8 @@ The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.stor
 methods come, one concern per module, from mixins on the base in `hub.store.redis_plumbing` (which also registers
 the scripts): `hub.store.redis_accounts` (agencies, accounts, the lock-out and TOTP), `hub.store.redis_sessions`,
 `hub.store.redis_cameras`, `hub.store.redis_consent` (grants, the pilot, the policy) and
-`hub.store.redis_requests` (access requests).
+`hub.store.redis_requests` (access requests); `hub.store.redis_enrolment` (one-time enrolment codes) keeps its own
+scripts.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from hub.store.redis_accounts import RedisAccounts
 from hub.store.redis_cameras import RedisCameras
 from hub.store.redis_client import connect
 from hub.store.redis_consent import RedisConsent
+from hub.store.redis_enrolment import RedisEnrolment
 from hub.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from hub.store.redis_plumbing import Scripts, guard
 from hub.store.redis_requests import RedisRequests
 from hub.store.redis_sessions import RedisSessions
 
 
-class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, RedisRequests):
+class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, RedisRequests, RedisEnrolment):
     """`hub.store.base.Store` on Redis. Open with `await RedisStore.open(url, ...)`."""
 
     def __init__(self, client: aredis.Redis, keys: RedisKeys, default_max_grant_seconds: float, timeout: float):

@@ -85,6 +85,14 @@ class RedisKeys:
         unlocked."""
         return f"{self.prefix}login-failures:{account_id}"
 
+    def enrolment_code(self, account_id: int) -> str:
+        """HASH: one account's one-time enrolment code (hub.store.redis_enrolment). Fields (JSON values):
+        code_hash (of the code bound to the account; the code itself is never stored), issued_at, expires_at,
+        used_at (null until used up). Replaced whole by a new code, only ever changed otherwise by the script that
+        uses it up (used_at, once). Expires `ENROLMENT_CODE_GRACE_SECONDS` after `expires_at`: missing then, like a
+        code never issued."""
+        return f"{self.prefix}enrolment-code:{account_id}"
+
     # -- sessions -------------------------------------------------------------------------------------------
 
     def session(self, token_hash: str) -> str:
@@ -203,3 +211,6 @@ SESSION_GRACE_SECONDS = 24 * 3600.0
 
 # A failed log-in's key outlives its window by this much (hubs' clocks may differ a little).
 LOGIN_FAILURE_GRACE_SECONDS = 60.0
+
+# An enrolment code's key outlives its validity by this much, so a late try is told "expired" rather than "none".
+ENROLMENT_CODE_GRACE_SECONDS = 24 * 3600.0

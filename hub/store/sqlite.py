@@ -22,7 +22,8 @@ The file's schema is brought up to date when it is opened (see `hub.store.sqlite
 `SqliteStore`, here, holds the file, the transaction plumbing and the change marker; its other methods come, one
 concern per module, from mixins on the base in `hub.store.sqlite_plumbing`: `hub.store.sqlite_accounts`
 (agencies, accounts, the lock-out and TOTP), `hub.store.sqlite_sessions`, `hub.store.sqlite_cameras`,
-`hub.store.sqlite_consent` (grants, the pilot, the policy) and `hub.store.sqlite_requests` (access requests).
+`hub.store.sqlite_consent` (grants, the pilot, the policy), `hub.store.sqlite_requests` (access requests) and
+`hub.store.sqlite_enrolment` (one-time enrolment codes for the second factor).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from hub.store.base import Store, StoreUnavailable
 from hub.store.sqlite_accounts import SqliteAccounts
 from hub.store.sqlite_cameras import SqliteCameras
 from hub.store.sqlite_consent import SqliteConsent
+from hub.store.sqlite_enrolment import SqliteEnrolment
 from hub.store.sqlite_file import open_file
 from hub.store.sqlite_plumbing import Params
 from hub.store.sqlite_requests import SqliteRequests
@@ -55,7 +57,7 @@ _T = TypeVar("_T")
 _BUSY_TIMEOUT_SECONDS = 5.0
 
 
-class SqliteStore(SqliteAccounts, SqliteSessions, SqliteCameras, SqliteConsent, SqliteRequests):
+class SqliteStore(SqliteAccounts, SqliteSessions, SqliteCameras, SqliteConsent, SqliteRequests, SqliteEnrolment):
     """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
 
     def __init__(self, db: aiosqlite.Connection, default_max_grant_seconds: float) -> None:

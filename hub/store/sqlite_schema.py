@@ -146,6 +146,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The version the account was last disabled or enabled at, taken from the shared counter; 0: never.
         "ALTER TABLE accounts ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
     ),
+    # 5 -> 6: one-time enrolment codes for the second factor (hub.store.sqlite_enrolment).
+    (
+        # One code per account (a new one replaces the old): only its hash, when it stops being valid, and when it
+        # was used up (NULL: not yet).
+        """CREATE TABLE enrolment_codes (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts (id),
+            code_hash TEXT NOT NULL,
+            issued_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            used_at REAL
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

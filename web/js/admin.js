@@ -340,6 +340,8 @@ function accountRow(account) {
       type: 'button', 'data-focus': `mfa:${account.id}`, 'aria-label': `Reset second factor of ${name}`,
       onclick: () => resetMfa(account),
     }, 'Reset second factor'));
+  } else if (account.role !== 'resident') {
+    actions.push(button('enrolment-code', 'Issue enrolment code', () => issueEnrolmentCode(account)));
   }
   const status = accountState(account);
   const mfa = account.mfa_enrolled ? 'enrolled' : 'not enrolled';
@@ -389,8 +391,8 @@ async function unlockAccount(account) {
 async function resetMfa(account) {
   const yes = await confirmAction({
     title: `Reset ${account.username}'s second factor?`,
-    text: `The authenticator app ${account.username} uses stops working here; they set up a new one at their next `
-      + 'log-in. Their sessions and live views end now.',
+    text: `The authenticator app ${account.username} uses stops working here; to set up a new one at their next `
+      + 'log-in they need an enrolment code from an administrator. Their sessions and live views end now.',
     action: 'Reset second factor',
   });
   if (!yes) {
@@ -400,7 +402,27 @@ async function resetMfa(account) {
   await act(`mfa:${account.id}`, async () => {
     await api(`/api/accounts/${account.id}/mfa/reset`, { method: 'POST' });
     await Promise.all([refreshAccounts(), refreshLive()]);
-  }, `${account.username}'s second factor is reset: they set up a new one at their next log-in.`);
+  }, `${account.username}'s second factor is reset: issue an enrolment code for them to set up a new one.`);
+}
+
+/** Issue a one-time enrolment code and show it once (it is kept nowhere: hiding it, or leaving, forgets it). */
+async function issueEnrolmentCode(account) {
+  await act(`enrolment-code:${account.id}`, async () => {
+    const answer = await api(`/api/accounts/${account.id}/enrolment-code`, { method: 'POST' });
+    const until = new Date(answer.expires_at).toLocaleString();
+    $('enrolment-code-text').textContent = `For ${account.username}: it works once, until ${until}`
+      + `${answer.replaced ? ', and the earlier code no longer does' : ''}. Give it to them in person or by phone, `
+      + 'never together with the password.';
+    $('enrolment-code').textContent = answer.code;
+    $('enrolment-code-box').hidden = false;
+    $('enrolment-code-title').focus();
+  }, `An enrolment code for ${account.username} is shown below the accounts.`);
+}
+
+function hideEnrolmentCode() {
+  $('enrolment-code').textContent = '';
+  $('enrolment-code-text').textContent = '';
+  $('enrolment-code-box').hidden = true;
 }
 
 function wireAccounts() {
@@ -409,6 +431,10 @@ function wireAccounts() {
   const showAgency = () => { $('new-agency-field').hidden = role.value !== 'officer'; };
   role.addEventListener('change', showAgency);
   showAgency();
+  $('enrolment-code-done').addEventListener('click', () => {
+    hideEnrolmentCode();
+    $('accounts-title').focus();
+  });
   $('refresh-accounts').addEventListener('click', () => act('refresh-accounts', async () => {
     state.accountsShown = '';
     await refreshAccounts();

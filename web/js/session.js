@@ -1,6 +1,7 @@
 // What every page shares: calling the JSON API (with the session's CSRF token), logging in (password, and a TOTP
-// code for officers and admins, with first-time enrolment from a QR code), the "second factor is off" notice,
-// log-out, and the live-update stream. Nothing here builds HTML from strings: text is always text.
+// code for officers and admins, with first-time enrolment: an administrator's one-time enrolment code, then a QR
+// code), the "second factor is off" notice, log-out, and the live-update stream. Nothing here builds HTML from
+// strings: text is always text.
 
 /** An API answer other than 2xx: `status`, and the hub's `{reason, message}` body when it sent one. */
 export class ApiError extends Error {
@@ -160,10 +161,16 @@ function loginProblem(failure) {
   }
 }
 
+/**
+ * First enrolment of the second factor: the one-time enrolment code an administrator gave (the password alone never
+ * enrols one), then the QR code and the first code from the app. Resolves with `/api/me` once enrolled.
+ * @param {HTMLElement} container
+ * @returns {Promise<any>}
+ */
 async function enrol(container) {
   const me = await api('/api/me');
   csrf = me.csrf_token;
-  const setup = await api('/api/mfa/enrol', { method: 'POST' });
+  const { setup, enrolmentCode } = await enrolmentCodeForm(container);
   return new Promise((resolve) => {
     const error = el('p', { className: 'error', role: 'alert' });
     const qr = el('div', { className: 'qr', role: 'img', 'aria-label': 'QR code of your new second factor' });
@@ -182,16 +189,61 @@ async function enrol(container) {
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
+      const code = String(new FormData(form).get('code')).trim();
       try {
-        const done = await api('/api/mfa/confirm', { json: { code: String(new FormData(form).get('code')).trim() } });
-        resolve(done);
+        resolve(await api('/api/mfa/confirm', { json: { code, enrolment_code: enrolmentCode } }));
       } catch (failure) {
-        error.textContent = failure instanceof ApiError ? failure.message : 'The hub cannot be reached.';
+        error.textContent = enrolmentProblem(failure);
       }
     });
     container.replaceChildren(form);
     form.querySelector('#f-code').focus();
   });
+}
+
+/**
+ * Ask for the enrolment code until the hub accepts it; resolves with the new secret and the code (the
+ * confirmation presents it again and uses it up).
+ * @param {HTMLElement} container
+ * @returns {Promise<{setup: any, enrolmentCode: string}>}
+ */
+function enrolmentCodeForm(container) {
+  return new Promise((resolve) => {
+    const error = el('p', { className: 'error', role: 'alert' });
+    const form = el(
+      'form', { 'aria-labelledby': 'enrol-title' },
+      el('h2', { id: 'enrol-title' }, 'Set up your second factor'),
+      el('p', {}, 'Enter the one-time enrolment code an administrator gave you (in person or by phone). It works once, for a limited time.'),
+      field('Enrolment code', {
+        name: 'enrolment_code', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', required: true,
+      }),
+      el('button', { type: 'submit' }, 'Continue'),
+      error,
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const enrolmentCode = String(new FormData(form).get('enrolment_code')).trim();
+      try {
+        const setup = await api('/api/mfa/enrol', { json: { enrolment_code: enrolmentCode } });
+        resolve({ setup, enrolmentCode });
+      } catch (failure) {
+        error.textContent = enrolmentProblem(failure);
+        form.querySelector('#f-enrolment_code').focus();
+      }
+    });
+    container.replaceChildren(form);
+    form.querySelector('#f-enrolment_code').focus();
+  });
+}
+
+function enrolmentProblem(failure) {
+  if (!(failure instanceof ApiError)) return 'The hub cannot be reached.';
+  switch (failure.reason) {
+    case 'enrolment_code_required': return 'Enter the enrolment code an administrator gave you.';
+    case 'enrolment_code_invalid':
+      return 'That enrolment code does not work (mistyped, used already or expired). Check it, or ask an administrator for a new one.';
+    default: return failure.message;
+  }
 }
 
 function showMfaNotice(me) {
