@@ -19,12 +19,16 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m hub serve
 
-# Debian packages the tests drive for real: redis-server, chromium, and nftables (with iproute2's `ip`) for the
-# packet-loss test's network namespace. nft and ip live in /usr/sbin or /sbin, often not on a user's PATH.
+# Debian packages the tests drive for real: redis-server, chromium, faketime (libfaketime: one hub's clock set off
+# in the clock-skew tests), and nftables (with iproute2's `ip`) for the packet-loss test's network namespace. nft and ip live in /usr/sbin or /sbin, often not on a user's PATH.
 system-deps:
 	@if ! command -v redis-server >/dev/null || [ ! -x /usr/lib/chromium/chromium ]; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server chromium; \
+	fi
+	@if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq faketime; \
 	fi
 	@if [ ! -x /usr/sbin/nft ] && ! command -v nft >/dev/null; then \
 		$(SUDO) apt-get update -qq && \

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.support.client import Viewer
@@ -106,3 +108,29 @@ async def test_logging_out_ends_the_view(hub, tokens, login, tmp_path: Path) -> 
         event = await viewer.wait_end()
         assert event["reason"] == "session_expired"
         await viewer.close()
+
+
+async def test_pilot_end_acts_through_the_running_hub(hub, tokens, login, tmp_path: Path) -> None:
+    """Issue 14 item 19: with a hub running, `porchlight pilot end` acts through it (its admin socket) and returns
+    once its gates are closed: no frame captured after the command printed reaches the officer."""
+    async with running_agent(hub, "front-door", tokens["front-door"], tmp_path):
+        viewer = Viewer(await login("olivia"), "front-door")
+        assert await viewer.watch() == 201
+        await viewer.wait_frames(5)
+        result = await asyncio.to_thread(porchlight, hub, "pilot", "end")
+        returned = time.time()
+        assert result.returncode == 0, result.stderr
+        assert "done by the running hub" in result.stdout
+        event = await viewer.wait_end()
+        assert event["reason"] == "pilot_over"
+        late = [stamp for stamp in viewer.stamped() if stamp >= returned * 1000]
+        assert not late, f"{len(late)} frames captured after the command returned reached the officer"
+        await viewer.close()
+
+
+def test_with_no_hub_running_the_cli_says_it_wrote_the_store(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.write_config()
+    result = porchlight(hub, "pilot", "set", "--start", "now", "--end", "+1d")
+    assert result.returncode == 0, result.stderr
+    assert "no hub is running" in result.stdout

@@ -37,10 +37,17 @@ def hub_env(node: str, url: str, signing_key: Path) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def two_hubs(
-    tmp: Path, *, appendonly: bool = True, a_via_proxy: bool = True, env: dict[str, str] | None = None
+    tmp: Path,
+    *,
+    appendonly: bool = True,
+    a_via_proxy: bool = True,
+    env: dict[str, str] | None = None,
+    a_env: dict[str, str] | None = None,
+    a_ready: bool = True,
 ) -> AsyncIterator[TwoHubs]:
     """Redis, the demo seed, hub A (through a cuttable proxy unless told not to) and hub B, both with `env` added
-    to their environment; everything stopped on the way out."""
+    to their environment (and A with `a_env` too; `a_ready` False: A is only waited for until it is up, not
+    ready); everything stopped on the way out."""
     with RedisServer.running(tmp / "redis", appendonly=appendonly) as redis:
         store = await RedisStore.open(redis.url, default_max_grant_seconds=7 * 86400)
         try:
@@ -51,13 +58,14 @@ async def two_hubs(
         await proxy.start()
         key = tmp / "audit-signer.key"
         load_or_create_signer(key, "porchlight.localhost/audit")
-        a = Hub(tmp / "a", env={**hub_env("hub-a", proxy.url if a_via_proxy else redis.url, key), **(env or {})})
+        a_url = proxy.url if a_via_proxy else redis.url
+        a = Hub(tmp / "a", env={**hub_env("hub-a", a_url, key), **(env or {}), **(a_env or {})})
         b = Hub(tmp / "b", env={**hub_env("hub-b", redis.url, key), **(env or {})})
         for hub in (a, b):
             hub.tmp.mkdir()
             hub.write_config()
         try:
-            await a.start()
+            await a.start(ready=a_ready)
             await b.start()
             yield TwoHubs(redis, a, b, seeded, proxy)
         finally:

@@ -163,18 +163,20 @@ mfa_required = {"true" if self.mfa else "false"}
             SECRETS.add(token, "device token")
         return seeded
 
-    async def start(self) -> None:
+    async def start(self, *, ready: bool = True) -> None:
+        """Start the process and wait until it is ready (or, with `ready` False, only up: /healthz)."""
         self.proc = await spawn(
             "hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log", self.env
         )
-        await wait_until(self._ready, START_TIMEOUT, "the hub to be ready")
+        path = "/readyz" if ready else "/healthz"
+        await wait_until(lambda: self._answers(path), START_TIMEOUT, f"the hub to answer {path}")
 
-    async def _ready(self) -> bool:
+    async def _answers(self, path: str) -> bool:
         assert self.proc is not None
         if self.proc.proc.returncode is not None:
             raise AssertionError(f"hub exited with {self.proc.proc.returncode}:\n{self.proc.log()}")
         try:
-            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/readyz") as response:
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as response:
                 return response.status == 200
         except aiohttp.ClientError:
             return False
