@@ -303,11 +303,21 @@ class GateRegistry:
             account = await store.get_account(session.account_id)
         except NotFound:
             self.session_gone(session_hash)  # log-out, timeout, disabled, reset: nothing of it may pass
+            await self._learn_why(store, officer_pass.state.account_id)
             return
         self._learn_account(account.id, account.version, not account.disabled)
         state = self._newest(officer_state(account, session, self.idle_seconds))
         if state.version >= officer_pass.state.version:
             officer_pass.state = state
+
+    async def _learn_why(self, store: Store, account_id: int) -> None:
+        """A session went with its account's disable: learn that, so its viewers are told the right reason."""
+        try:
+            account = await store.get_account(account_id)
+        except NotFound:
+            self._learn_account(account_id, 1 << 62, False)  # the account is gone: nothing of it passes
+            return
+        self._learn_account(account.id, account.version, not account.disabled)
 
     async def reload_passes_of(self, store: Store, account_id: int) -> None:
         """Re-read the sessions of one account's passes (its log-ins were just ended)."""

@@ -168,6 +168,13 @@ async function watch(camera, caseNumber, reason) {
   }
 }
 
+/** How many tiles are showing live video now. */
+export function liveTiles() {
+  let count = 0;
+  for (const watched of tiles.values()) if (!watched.ended && watched.session) count += 1;
+  return count;
+}
+
 /** Hang up every live tile (logging out, or the page going away). */
 export function hangUpAll() {
   for (const watched of tiles.values()) {

@@ -12,7 +12,7 @@ import { ApiError, api, live, logout, requireLogin, say } from './session.js';
 import { $ } from './dom.js';
 import { page, refresh, refreshRequests, setLoaders } from './officer-state.js';
 import { fitMap, renderCameras, tick } from './officer-cameras.js';
-import { closeForm, hangUpAll, submitForm } from './officer-watch.js';
+import { closeForm, hangUpAll, liveTiles, submitForm } from './officer-watch.js';
 import { renderAsk, renderRequests } from './officer-ask.js';
 
 // Fetching --------------------------------------------------------------------------------------------------
@@ -56,6 +56,8 @@ async function loadRequests() {
 
 // Start -----------------------------------------------------------------------------------------------------
 
+const KEEP_ALIVE_MS = 60_000;
+
 async function main() {
   const me = await requireLogin($('#login'), ['officer']);
   const account = me.account;
@@ -74,6 +76,11 @@ async function main() {
   window.addEventListener('pagehide', hangUpAll);
   window.addEventListener('resize', fitMap);
   setInterval(tick, 1000);
+  // A view ends with its log-in, idle timeout included: an officer watching at a visible page is not idle, so
+  // the page says so now and then (a hidden tab, or a player with no page, is).
+  setInterval(() => {
+    if (!document.hidden && liveTiles() > 0) api('/api/me').catch(() => {});
+  }, KEEP_ALIVE_MS);
   live((topics) => {
     if (topics.some((topic) => ['all', 'cameras', 'streams'].includes(topic))) refresh();
     if (topics.some((topic) => ['all', 'requests'].includes(topic))) refreshRequests();

@@ -29,7 +29,8 @@ function renderPilot() {
   switch (kind) {
     case 'running':
       parts = ['The pilot is running until ', timeEl(pilot.ends_at), ' (', countdown(pilot.ends_at, 'pilot-left'),
-        '). You can share your cameras with police until then.'];
+        '). You can share your cameras with police until then. Sharing you chose in an earlier pilot does not',
+        ' carry over: a camera is shared in this pilot only if you opted it in during it.'];
       break;
     case 'scheduled':
       parts = ['The pilot has not started: it runs from ', timeEl(pilot.starts_at), ' (in ',
@@ -38,7 +39,8 @@ function renderPilot() {
       break;
     case 'over':
       parts = ['The pilot is over (it ended ', timeEl(pilot.ends_at),
-        '). No one can watch your cameras, and opting in is off.'];
+        '). No one can watch your cameras, and opting in is off. If a new pilot starts, none of your cameras',
+        ' will be shared in it until you opt in again.'];
       break;
     case 'none':
       parts = ['There is no pilot running. No one can watch your cameras, and opting in is off.'];
