@@ -23,6 +23,7 @@ from hub.consent.decision import grant_end
 from hub.errors import BadRequest, Clash, Missing
 from hub.keys import CONFIG, LIVE, REGISTRY, STORE, STREAMS
 from hub.store.base import AccessRequest, Conflict, NotFound, RequestState, Role
+from hub.text import free_text
 from hub.timefmt import iso
 
 MAX_FIELD = 200
@@ -48,10 +49,8 @@ def request_json(item: AccessRequest, officers: dict[int, str], cameras: dict[st
 
 
 def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_FIELD:
-        raise BadRequest(f"{name} is required (up to {MAX_FIELD} characters)", f"bad_{name}")
-    return value.strip()
+    # Shown to the camera's owner: no control or text-direction characters.
+    return free_text(body.get(name), name, MAX_FIELD)
 
 
 async def ask(request: web.Request) -> web.Response:
