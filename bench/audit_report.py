@@ -4,17 +4,20 @@ A seeded hub (SQLite, in a temporary directory; its limits lifted, the public pe
 gets `records` realistic signed records (`RecordMaker`, every kind the hub writes, a year of activity ending
 now, officers of the demo's two agencies) written straight into its audit file through `store.append` in
 batches, before it starts. An `AuditLog` is then opened on that file once (it rebuilds the tree and folds every
-record into the report's running figures, then keeps their snapshot at close, as a hub does), and the report is
-timed in process: `AuditLog.report` for the default query (the last 30 days, every agency) and for a whole
-year. Then the hub starts (it loads the snapshot rather than counting a million records again), an agent
-publishes `front-door`, and an officer's WHEP viewer watches it. The viewer's frame gaps (arrival to arrival)
-are measured for `window` seconds with nothing else going on (the baseline, half before and half after), and
-for `window` seconds while `clients` clients loop GET /api/transparency (every fourth request the HTML page)
-as fast as the hub answers. Figures: the report's time in process (median), each request's time (median, p99)
-under that load, and the frame gaps (median, p99, max) with and without it, as ratios to the baseline.
+record into the report's running figures, then keeps their snapshot at close, as a hub does), and the report
+is timed in process: `AuditLog.report` for the default query (the last 30 days, every agency) and for a whole
+year, right after a consent change (the cost of counting cameras again) and with the log unchanged.
 
-Checks: the report at 10^6 records takes at most 50 ms (in process, and the median request under load); the
-viewer's p99 frame gap under the load is within 1.25x of the baseline's, its median within 1.1x.
+Then the hub starts (it loads the snapshot rather than counting a million records again), an agent publishes
+`front-door`, and an officer's WHEP viewer watches it. The viewer's frame gaps (arrival to arrival) are
+measured for `window` seconds with nothing else going on (the baseline, half before and half after), and for
+`window` seconds while `clients` clients loop GET /api/transparency (every fourth request the HTML page) as fast
+as the hub answers. Figures: the report's time in process (median), each request's time (median, p99) under
+that load, and the frame gaps (median, p99, max) with and without it, as ratios to the baseline.
+
+Checks: the report at 10^6 records takes at most 50 ms (in process right after a consent change, and the
+median request under load); the viewer's p99 frame gap under the load is within 1.25x of the baseline's, its
+median within 1.1x.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from bench.hub_procs import ONE_OFFICER_MANY_VIEWS, LightViewer
 from hub.audit.log import AuditLog
-from hub.audit.record import Record, encode
+from hub.audit.record import Kind, Record, audit_time, encode
 from hub.audit.setup import signer_for
 from hub.demo import AGENCIES
 from hub.store.audit_sqlite import SqliteAuditStore
@@ -61,11 +64,21 @@ Progress = Callable[[str], None]
 class PatientHub(Hub):
     """A hub whose start may take minutes (it reads a million records back to rebuild its tree)."""
 
-    async def start(self) -> None:
+    async def start(self, *, ready: bool = True) -> None:
         self.proc = await spawn(
             "hub", ["-m", "hub", "--config", str(self.config_path), "serve"], self.tmp / "hub.log", self.env
         )
-        await wait_until(self._ready, START_TIMEOUT, "the hub to be ready", interval=0.5)
+        await wait_until(self._up, START_TIMEOUT, "the hub to be ready", interval=0.5)
+
+    async def _up(self) -> bool:
+        assert self.proc is not None
+        if self.proc.proc.returncode is not None:
+            raise RuntimeError(f"the hub exited with {self.proc.proc.returncode}:\n{self.proc.log()}")
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/readyz") as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
 
 
 @dataclass
@@ -146,7 +159,11 @@ async def bulk_load(hub: Hub, records: int, seed: int, progress: Progress) -> di
 
 async def report_in_process(hub: Hub, progress: Progress) -> dict[str, Any]:
     """Open an AuditLog on the loaded file (tree and running figures from every record), time the report, and
-    close it (which keeps the figures' snapshot for the hub)."""
+    close it (which keeps the figures' snapshot for the hub).
+
+    Timed two ways for each period: right after a consent.granted record is appended (which makes the hub count
+    the cameras opted in and viewed again: the report's cost whenever consent changes), and again with the log
+    unchanged (the counts kept since)."""
     config = hub.config()
     progress("report: AuditLog.open on the loaded file (tree rebuilt, every record counted)")
     began = time.perf_counter()
@@ -157,16 +174,26 @@ async def report_in_process(hub: Hub, progress: Progress) -> dict[str, Any]:
     open_seconds = time.perf_counter() - began
     today = datetime.now(UTC).date()
     ids, names = list(AGENCIES), dict(AGENCIES)
-    timings: dict[str, float] = {}
+    timings: dict[str, dict[str, float]] = {}
     views = 0
     try:
         for name, first in (("30_days", today - timedelta(days=29)), ("year", today - timedelta(days=365))):
-            samples = []
-            for _ in range(REPORT_TRIES):
-                began = time.perf_counter()
-                report, _ = await audit.report(first, today, None, ids, names)
-                samples.append((time.perf_counter() - began) * 1000)
-            timings[name] = round(statistics.median(samples), 3)
+            after_change: list[float] = []
+            unchanged: list[float] = []
+            for n in range(REPORT_TRIES):
+                grant = {
+                    "camera": "front-door", "owner": 1, "starts": audit_time(time.time()),
+                    "ends": audit_time(time.time() + 3600), "agencies": None, "version": n,
+                }  # fmt: skip
+                await audit.append(Kind.CONSENT_GRANTED, grant)
+                for samples in (after_change, unchanged):
+                    began = time.perf_counter()
+                    report, _ = await audit.report(first, today, None, ids, names)
+                    samples.append((time.perf_counter() - began) * 1000)
+            timings[name] = {
+                "after_change_ms": round(statistics.median(after_change), 3),
+                "unchanged_ms": round(statistics.median(unchanged), 3),
+            }
             if name == "year":
                 views = report.total.views
         began = time.perf_counter()
@@ -262,12 +289,13 @@ async def report_bench(records: int, clients: int, window: float, seed: int, pro
         "p99": round(under["p99_ms"] / base["p99_ms"], 3),
         "max": round(under["max_ms"] / base["max_ms"], 3),
     }
-    report_ms = in_process["report_ms"]["30_days"]
+    month, year = in_process["report_ms"]["30_days"], in_process["report_ms"]["year"]
+    worst = max(month["after_change_ms"], year["after_change_ms"])
     checks = [
         {
-            "ok": report_ms <= MAX_REPORT_MS and in_process["report_ms"]["year"] <= MAX_REPORT_MS,
-            "what": f"the report at {records} records: {report_ms:g} ms (30 days), "
-            f"{in_process['report_ms']['year']:g} ms (a year) in process <= {MAX_REPORT_MS:g} ms",
+            "ok": worst <= MAX_REPORT_MS,
+            "what": f"the report at {records} records after a consent change: {month['after_change_ms']:g} ms "
+            f"(30 days), {year['after_change_ms']:g} ms (a year) in process <= {MAX_REPORT_MS:g} ms",
         },
         {
             "ok": live["request_p50_ms"] <= MAX_REPORT_MS and live["failed"] == 0,
@@ -299,7 +327,11 @@ def print_report_part(result: dict[str, Any]) -> None:
         f"from the kept snapshot in {result['hub_start_seconds']:g} s)"
     )
     ms = result["report_ms"]
-    print(f"AuditLog.report, median of {REPORT_TRIES}: last 30 days {ms['30_days']:.3f} ms, a year {ms['year']:.3f} ms")
+    print(
+        f"AuditLog.report, median of {REPORT_TRIES}, right after a consent change / log unchanged: last 30 days "
+        f"{ms['30_days']['after_change_ms']:.3f} / {ms['30_days']['unchanged_ms']:.3f} ms, a year "
+        f"{ms['year']['after_change_ms']:.3f} / {ms['year']['unchanged_ms']:.3f} ms"
+    )
     print(
         f"GET /api/transparency (1 in 4: /transparency), {result['clients']} clients looping "
         f"{result['window_seconds']:g} s: {result['requests']} requests, median {result['request_p50_ms']:.2f} ms, "

@@ -19,18 +19,21 @@ class DaySet:
         self.lo: list[int] = lo if lo is not None else []
         self.hi: list[int] = hi if hi is not None else []
 
-    def add(self, first: int, last: int) -> None:
-        """Add the days first..last (inclusive; nothing when last < first)."""
+    def add(self, first: int, last: int) -> bool:
+        """Add the days first..last (inclusive; nothing when last < first); whether the set changed."""
         if last < first:
-            return
+            return False
         lo, hi = self.lo, self.hi
         if not lo or first > hi[-1] + 1:
             # The usual case: time moves forward, so a new day lands after every range.
             lo.append(first)
             hi.append(last)
-            return
+            return True
         if lo[-1] <= first and last <= hi[-1]:
-            return  # already inside the last range
+            return False  # already inside the last range (the usual case for a second look the same day)
+        i = bisect.bisect_left(hi, first)
+        if i < len(lo) and lo[i] <= first and last <= hi[i]:
+            return False
         # Merge with every range that overlaps or touches first..last.
         i = bisect.bisect_left(hi, first - 1)
         j = bisect.bisect_right(lo, last + 1)
@@ -38,10 +41,14 @@ class DaySet:
             first, last = min(first, lo[i]), max(last, hi[j - 1])
         lo[i:j] = [first]
         hi[i:j] = [last]
+        return True
 
     def overlaps(self, first: int, last: int) -> bool:
         """Whether any day of first..last (inclusive) is in the set."""
-        i = bisect.bisect_left(self.hi, first)
+        hi = self.hi
+        if hi and last >= hi[-1]:
+            return hi[-1] >= first  # a period reaching past the last day: only the last range can tell
+        i = bisect.bisect_left(hi, first)
         return i < len(self.lo) and self.lo[i] <= last
 
     def as_json(self) -> list[list[int]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,6 +44,7 @@ _COUNTED = (
     b'"kind":"consent.granted"', b'"kind":"consent.withdrawn"',
 )  # fmt: skip
 SNAPSHOT_VERSION = 1
+MAX_COUNTED = 1024
 
 
 @dataclass(slots=True)
@@ -92,6 +93,11 @@ class ReportTally:
         self._opted_every: dict[str, DaySet] = {}  # camera -> days consented for every agency
         self._opted_by: dict[str, dict[str, DaySet]] = {}  # agency -> camera -> days consented for it by name
         self._opted_any: dict[str, DaySet] = {}  # camera -> days consented for at least one agency
+        # The per-camera counts (a binary search per camera) are kept per period until what they count changes:
+        # a camera viewed on a new day, or a consent record.
+        self._viewed_version = 0
+        self._consent_version = 0
+        self._counted: dict[tuple[str, str | None, int, int], tuple[int, int]] = {}
 
     # Folding ------------------------------------------------------------------------------------------------------
 
@@ -147,7 +153,8 @@ class ReportTally:
             days = book.viewed.get(camera)
             if days is None:
                 days = book.viewed[camera] = DaySet()
-            days.add(day, day)
+            if days.add(day, day):
+                self._viewed_version += 1
 
     def _ending(self, record: Mapping[str, Any]) -> None:
         view = record.get("view")
@@ -171,6 +178,7 @@ class ReportTally:
             book.day(day).access[str(record["kind"])] += 1
 
     def _consent(self, record: Mapping[str, Any]) -> None:
+        self._consent_version += 1
         camera = str(record.get("camera"))
         old = self._grants.pop(camera, None)
         if record["kind"] == Kind.CONSENT_GRANTED:
@@ -211,11 +219,8 @@ class ReportTally:
         d1, d2 = first.toordinal(), last.toordinal()
         shown = [agency] if agency is not None else list(agencies)
         empty = _Book()
-        rows = [
-            self._figures(self._agencies.get(a, empty), a, names.get(a, a), d1, d2, self._opted_in(a, d1, d2))
-            for a in shown
-        ]
-        total = self._figures(self._total, None, "All agencies", d1, d2, self._opted_in(None, d1, d2))
+        rows = [self._row(a, self._agencies.get(a, empty), names.get(a, a), d1, d2) for a in shown]
+        total = self._row(None, self._total, "All agencies", d1, d2)
         book = self._total if agency is None else self._agencies.get(agency, empty)
         per_day = []
         for number in range(d1, d2 + 1):
@@ -226,8 +231,24 @@ class ReportTally:
         end = datetime(after.year, after.month, after.day, tzinfo=UTC).timestamp()
         return Report(start, end, agency, rows, total, per_day)
 
+    def _row(self, agency: str | None, book: _Book, name: str, d1: int, d2: int) -> Figures:
+        viewed = self._count(("viewed", agency, d1, d2), self._viewed_version, lambda: _viewed(book, d1, d2))
+        opted = self._count(("opted", agency, d1, d2), self._consent_version, lambda: self._opted_in(agency, d1, d2))
+        return self._figures(book, agency, name, d1, d2, viewed, opted)
+
+    def _count(self, key: tuple[str, str | None, int, int], version: int, count: Callable[[], int]) -> int:
+        """`count()`, or what it gave for this key while nothing it counts has changed."""
+        kept = self._counted.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        if len(self._counted) >= MAX_COUNTED:
+            self._counted.clear()
+        value = count()
+        self._counted[key] = (version, value)
+        return value
+
     @staticmethod
-    def _figures(book: _Book, agency: str | None, name: str, d1: int, d2: int, opted_in: int) -> Figures:
+    def _figures(book: _Book, agency: str | None, name: str, d1: int, d2: int, cameras: int, opted_in: int) -> Figures:
         views = milliseconds = cut_short = 0
         denied: Counter[str] = Counter()
         access: Counter[str] = Counter()
@@ -241,7 +262,6 @@ class ReportTally:
             cut_short += counts.cut_short
             denied.update(counts.denied)
             access.update(counts.access)
-        cameras = sum(1 for days in book.viewed.values() if days.overlaps(d1, d2))
         tenths = (milliseconds * 10 + 30_000) // 60_000  # tenths of a minute, halves up (as the report rounds)
         return Figures(
             agency, name, views, cameras, tenths / 10, {k: v for k, v in denied.items() if v}, cut_short, opted_in,
@@ -263,6 +283,11 @@ class ReportTally:
             if day_of(window.starts) <= d2 and last_day_before(window.ends) >= d1:
                 cameras.add(camera)
         return len(cameras)
+
+
+def _viewed(book: _Book, d1: int, d2: int) -> int:
+    """How many cameras the book's views looked at on some day of d1..d2."""
+    return sum(1 for days in book.viewed.values() if days.overlaps(d1, d2))
 
 
 def _agency_of(record: Mapping[str, Any]) -> str | None:
