@@ -154,9 +154,9 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
             print(f"account {account.username} {args.action}d")
         case ("account", "unlock"):
             account, _ = await store.find_account(args.username)
-            account = await store.set_account_locked(account.id, False)
+            await store.clear_login_failures(account.id)  # nothing locks an account; this ends the log-in delay
             await note(Kind.ACCOUNT_UNLOCKED, account_fields(account))
-            print(f"account {account.username} unlocked")
+            print(f"account {account.username}: failed log-ins forgotten")
         case ("account", "reset-mfa"):
             account, _ = await store.find_account(args.username)
             account = await store.set_totp(account.id, None, enrolled=False)

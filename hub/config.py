@@ -77,9 +77,13 @@ class AuthConfig(_Section):
     idle_seconds: float = Field(default=30 * 60, gt=0)
     # Officers and admins log in with a TOTP code too. Only a demo turns it off, and then every page says so.
     mfa_required: bool = True
-    # This many failed log-ins within the window lock an account until an admin unlocks it.
-    lockout_attempts: int = Field(default=5, ge=1, le=100)
-    lockout_window_seconds: float = Field(default=15 * 60, gt=0)
+    # Guessing is slowed, never locked out (NIST SP 800-63B 5.2.2; hub/auth/guessing.py): once an account has this
+    # many failed log-ins within the window, every further attempt on it, right or wrong, waits first_delay,
+    # doubling with each further failure up to max_delay. The right password is accepted after the wait.
+    throttle_after_failures: int = Field(default=5, ge=1, le=100)
+    throttle_window_seconds: float = Field(default=15 * 60, gt=0)
+    throttle_first_delay_seconds: float = Field(default=0.5, gt=0, le=10)
+    throttle_max_delay_seconds: float = Field(default=4.0, gt=0, le=10)
     # The name authenticator apps show for the account.
     totp_issuer: str = "Porchlight"
     # An officer or admin enrols a second factor only with a one-time code an admin issued

@@ -232,9 +232,10 @@ async def test_set_password_hash(store: Store) -> None:
 WINDOW = 15 * 60.0
 
 
-async def test_new_accounts_are_unlocked_without_a_second_factor(store: Store) -> None:
+async def test_new_accounts_have_no_second_factor_and_no_lock(store: Store) -> None:
     rosa = await _resident(store)
-    assert (rosa.locked, rosa.mfa_enrolled) == (False, False)
+    assert not rosa.mfa_enrolled
+    assert not hasattr(rosa, "locked")  # failed log-ins slow guessing (hub.auth.guessing); nothing locks
     assert await store.get_account(rosa.id) == rosa
     assert await store.get_totp(rosa.id) == (None, -1)
 
@@ -277,35 +278,40 @@ async def test_clear_login_failures(store: Store) -> None:
     assert await store.record_login_failure(sam.id, T0 + 2, WINDOW) == 2
 
 
-async def test_lock_and_unlock(store: Store) -> None:
-    officer = await _officer(store)
+async def test_counting_login_failures_reads_without_counting(store: Store) -> None:
+    officer, rosa = await _officer(store), await _resident(store)
+    assert await store.count_login_failures(officer.id, T0, WINDOW) == 0
     for t in range(3):
         await store.record_login_failure(officer.id, T0 + t, WINDOW)
-    locked = await store.set_account_locked(officer.id, True)
-    assert locked.locked and locked.id == officer.id and not locked.disabled
-    assert (await store.get_account(officer.id)).locked
-    assert (await store.find_account("otto"))[0].locked
-    assert [a.locked for a in await store.list_accounts()] == [True]
-    # Locking keeps the failures; unlocking forgets them.
+    # (now - window, now], as record_login_failure counts, and reading twice counts nothing.
+    assert await store.count_login_failures(officer.id, T0 + 2, WINDOW) == 3
+    assert await store.count_login_failures(officer.id, T0 + 2, WINDOW) == 3
+    assert await store.count_login_failures(officer.id, T0 + WINDOW, WINDOW) == 2
+    assert await store.count_login_failures(officer.id, T0 + 10, 9.5) == 2  # in the window given
+    assert await store.count_login_failures(officer.id, T0 + 10 * WINDOW, WINDOW) == 0
+    assert await store.count_login_failures(officer.id, T0 - 1, WINDOW) == 0  # none yet then
+    assert await store.count_login_failures(rosa.id, T0 + 2, WINDOW) == 0  # per account
     assert await store.record_login_failure(officer.id, T0 + 3, WINDOW) == 4
-    assert await store.set_account_locked(officer.id, True) == locked  # again: unchanged
-    unlocked = await store.set_account_locked(officer.id, False)
-    assert unlocked == officer
+    # Failures never lock: the account is as it was, and clearing them (a log-in, an admin) starts over.
     assert await store.get_account(officer.id) == officer
+    assert [a for a in await store.list_accounts() if a.id == officer.id] == [officer]
+    await store.clear_login_failures(officer.id)
+    assert await store.count_login_failures(officer.id, T0 + 4, WINDOW) == 0
     assert await store.record_login_failure(officer.id, T0 + 4, WINDOW) == 1
 
 
-async def test_lock_out_rules(store: Store) -> None:
+async def test_login_failure_rules(store: Store) -> None:
     rosa = await _resident(store)
     with pytest.raises(NotFound, match="account"):
         await store.record_login_failure(12345, T0, WINDOW)
     with pytest.raises(NotFound, match="account"):
         await store.clear_login_failures(12345)
-    with pytest.raises(NotFound, match="account"):
-        await store.set_account_locked(12345, True)
+    assert await store.count_login_failures(12345, T0, WINDOW) == 0
     for now, window in [(T0, 0.0), (T0, -1.0), (T0, float("nan")), (float("inf"), WINDOW), (float("nan"), WINDOW)]:
         with pytest.raises(ValueError):
             await store.record_login_failure(rosa.id, now, window)
+        with pytest.raises(ValueError):
+            await store.count_login_failures(rosa.id, now, window)
     assert await store.record_login_failure(rosa.id, T0, WINDOW) == 1
 
 
@@ -322,7 +328,7 @@ async def test_totp_enrolment_round_trip(store: Store) -> None:
     assert await store.get_totp(officer.id) == (SECRET, -1)
     assert await store.use_totp_step(officer.id, STEP)
     confirmed = await store.set_totp(officer.id, SECRET, enrolled=True)
-    assert confirmed.mfa_enrolled and confirmed.id == officer.id and not confirmed.locked
+    assert confirmed.mfa_enrolled and confirmed.id == officer.id and not confirmed.disabled
     assert await store.get_account(officer.id) == confirmed
     assert (await store.find_account("otto"))[0].mfa_enrolled
     assert await store.get_totp(officer.id) == (SECRET, -1)  # set_totp forgets the last step used
@@ -1414,9 +1420,8 @@ async def test_change_marker_and_the_new_writes(store: Store) -> None:
     assert not await moved(store.touch_session("s3", T0 + 60))
     assert not await moved(store.finish_mfa("s3"))
     assert not await moved(store.record_login_failure(officer.id, T0, WINDOW))
+    assert not await moved(store.count_login_failures(officer.id, T0, WINDOW))
     assert not await moved(store.clear_login_failures(officer.id))
-    assert not await moved(store.set_account_locked(officer.id, True))
-    assert not await moved(store.set_account_locked(officer.id, False))
     assert not await moved(store.set_totp(officer.id, SECRET, enrolled=True))
     assert not await moved(store.use_totp_step(officer.id, STEP))
     assert not await moved(store.get_totp(officer.id))
@@ -1501,13 +1506,12 @@ async def test_restart_keeps_accounts_cameras_grants_and_the_pilot(open_store: O
     assert revoked is not None and revoked.version > marker
 
 
-async def test_restart_keeps_lock_out_second_factor_session_state_and_positions(open_store: OpenStore) -> None:
+async def test_restart_keeps_login_failures_second_factor_session_state_and_positions(open_store: OpenStore) -> None:
     first = await open_store()
     officer = await _officer(first)
     rosa = await _resident(first)
     await first.record_login_failure(officer.id, T0, WINDOW)
     await first.record_login_failure(officer.id, T0 + 1, WINDOW)
-    locked = await first.set_account_locked(officer.id, True)
     await first.set_totp(officer.id, SECRET, enrolled=True)
     await first.use_totp_step(officer.id, STEP)
     await first.add_session("pending", officer.id, T0, T0 + HOUR, mfa_pending=True)
@@ -1518,7 +1522,8 @@ async def test_restart_keeps_lock_out_second_factor_session_state_and_positions(
     await first.close()
 
     again = await open_store()
-    assert enrolled.locked and enrolled.mfa_enrolled and locked.locked
+    assert enrolled.mfa_enrolled
+    assert await again.count_login_failures(officer.id, T0 + 2, WINDOW) == 2
     assert await again.get_account(officer.id) == enrolled
     assert await again.get_totp(officer.id) == (SECRET, STEP)
     assert not await again.use_totp_step(officer.id, STEP)

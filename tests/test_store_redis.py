@@ -307,9 +307,9 @@ async def test_login_failures_key(open_store: OpenStore, raw: aredis.Redis) -> N
     assert 900 + LOGIN_FAILURE_GRACE_SECONDS - 5 < await raw.pttl(key) / 1000 <= 900 + LOGIN_FAILURE_GRACE_SECONDS
     assert await store.record_login_failure(rosa.id, T0 + 901, 900.0) == 2
     assert await raw.zcard(key) == 2  # the two older ones were dropped
-    await store.set_account_locked(rosa.id, True)
-    assert await raw.zcard(key) == 2
-    await store.set_account_locked(rosa.id, False)
+    assert await store.count_login_failures(rosa.id, T0 + 901, 900.0) == 2
+    assert await raw.zcard(key) == 2  # counting writes nothing
+    await store.clear_login_failures(rosa.id)
     assert not await raw.exists(key)
 
 
@@ -394,7 +394,7 @@ async def test_records_from_before_the_new_fields_read_with_defaults(open_store:
     assert (await store.set_pilot(T0, T0 + 20 * HOUR, T0 + HOUR)).run == 1
     assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).pilot_run == 1
 
-    rosa = Account(7, "rosa", Role.RESIDENT, None, False, T0, locked=False, mfa_enrolled=False)
+    rosa = Account(7, "rosa", Role.RESIDENT, None, False, T0, mfa_enrolled=False)
     assert await store.get_account(7) == rosa
     assert await store.list_accounts() == [rosa]
     assert await store.get_totp(7) == (None, -1)
@@ -410,7 +410,6 @@ async def test_records_from_before_the_new_fields_read_with_defaults(open_store:
     assert (await store.get_session("s1")).last_seen_at == T0 + 5
     assert await store.finish_mfa("s1") == Session("s1", 7, T0, T0 + HOUR, last_seen_at=T0 + 5)
     assert await store.record_login_failure(7, T0, 900.0) == 1
-    assert (await store.set_account_locked(7, True)).locked
     assert (await store.set_totp(7, "SECRETSECRETSECR", enrolled=True)).mfa_enrolled
     assert await store.use_totp_step(7, 5)
     assert (await store.set_camera_location("cam-1", (1.0, 2.0))).lat == 1.0

@@ -152,7 +152,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
     _old_file(path)
     store = await SqliteStore.open(path, default_max_grant_seconds=DEFAULT_MAX)
     try:
-        rosa = Account(1, "rosa", Role.RESIDENT, None, False, T0, locked=False, mfa_enrolled=False)
+        rosa = Account(1, "rosa", Role.RESIDENT, None, False, T0, mfa_enrolled=False)
         assert await store.list_accounts() == [rosa]
         assert await store.find_account("rosa") == (rosa, "hash-rosa")
         assert await store.get_totp(1) == (None, -1)
@@ -165,9 +165,9 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path: Path) -
         assert await store.change_marker() == 1
         # The new columns and table work on the old rows.
         assert await store.record_login_failure(1, T0, 900.0) == 1
-        assert (await store.set_account_locked(1, True)).locked
+        assert await store.count_login_failures(1, T0, 900.0) == 1
         assert await store.set_totp(1, "SECRETSECRETSECR", enrolled=True) == Account(
-            1, "rosa", Role.RESIDENT, None, False, T0, locked=True, mfa_enrolled=True
+            1, "rosa", Role.RESIDENT, None, False, T0, mfa_enrolled=True
         )
         assert await store.use_totp_step(1, 5)
         await store.touch_session("s1", T0 + 60)

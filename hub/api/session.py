@@ -1,8 +1,18 @@
 """Log-in and log-out: a server-side session behind an HttpOnly, SameSite=Strict cookie.
 
 A log-in takes a username, a password and, for officers and admins, a TOTP code. Every log-in gets a new session
-id (256 random bits; only its hash is stored). Failed log-ins are counted per account: `auth.lockout_attempts`
-within `auth.lockout_window_seconds` lock the account until an admin unlocks it. All of it is on the audit record.
+id (256 random bits; only its hash is stored). All of it is on the audit record.
+
+Guessing is slowed, and nobody is ever locked out (NIST SP 800-63B §5.2.2), because a lock anyone can set off would
+stand between a resident and withdrawing their consent:
+- Failed log-ins (a wrong password or code) are counted per account in the store, across hubs. Once an account has
+  `auth.throttle_after_failures` within `auth.throttle_window_seconds`, every attempt on it, right or wrong, waits
+  an exponentially growing, capped delay before the password is checked (`hub.auth.guessing`); so the wait tells
+  nothing, and the right password is accepted after it and forgets the failures.
+- The per-address rate limit (`limits.login_per_source`) counts every attempt and refuses (429) before any check.
+- The per-username rate limit (`limits.login_per_account`) counts only failed attempts, and only ever turns a wrong
+  answer into a 429: the right password is never refused by it, so a flood against a resident's username from
+  other addresses cannot keep the resident out. The delay alone slows such a flood's guessing.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from hub.audit.http import record
 from hub.audit.record import Kind
 from hub.auth import totp
 from hub.auth.csrf import csrf_token
+from hub.auth.guessing import GuessingPolicy, count_failure, wait_before_checking
 from hub.auth.identity import (
     IDENTITY_KEY,
     Identity,
@@ -29,8 +40,8 @@ from hub.auth.identity import (
 from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password
 from hub.auth.throttle import source
 from hub.auth.tokens import SESSION_TOKEN_PREFIX, hash_token, new_token
-from hub.errors import BadRequest, Forbidden, Unauthorized
-from hub.keys import CLOCK, CONFIG, LIVE, STORE, THROTTLE
+from hub.errors import BadRequest, Unauthorized
+from hub.keys import CLOCK, CONFIG, STORE, THROTTLE
 from hub.store.base import Account, NotFound, Role
 
 MAX_USERNAME = 100  # a failed log-in records at most this much of what was typed
@@ -45,7 +56,6 @@ def account_json(account: Account) -> dict[str, Any]:
         "role": account.role.value,
         "agency": account.agency_id,
         "disabled": account.disabled,
-        "locked": account.locked,
         "mfa_enrolled": account.mfa_enrolled,
     }
 
@@ -67,9 +77,10 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest("username and password are required", "credentials_required")
     if code is not None and not isinstance(code, str):
         raise BadRequest("code must be the 6 digits of your authenticator app", "bad_code")
-    # Before any hashing: a flood is turned away cheaply.
+    # Before any hashing: a flood from one address is turned away cheaply. The username's limit counts only
+    # failures (see `_failed`): a flood against someone's username must not refuse their right password.
     throttle = request.app[THROTTLE]
-    throttle.take((throttle.login_per_source, source(request)), (throttle.login_per_account, username.casefold()))
+    throttle.take((throttle.login_per_source, source(request)))
     # One address's log-ins are checked one after another: its burst cannot crowd out other users' checks.
     async with throttle.turn(source(request)):
         return await _authenticate(request, username, password, code)
@@ -84,10 +95,9 @@ async def _authenticate(request: web.Request, username: str, password: str, code
         # The same cost as a real check, so timing does not reveal which usernames exist.
         await asyncio.to_thread(burn_verify)
         await _failed(request, username, "unknown_user")
-    if account.locked:
-        await asyncio.to_thread(burn_verify)
-        await record(request, Kind.LOGIN_FAILED, {"username": username, "why": "locked"}, account=account)
-        raise Forbidden("this account is locked after too many failed log-ins: ask an admin", "account_locked")
+    # After failures on this account, every attempt waits first, right or wrong; nothing is ever refused for them.
+    policy = GuessingPolicy.from_config(request.app[CONFIG].auth)
+    await wait_before_checking(store, policy, account.id, request.app[CLOCK].now())
     # argon2 takes tens of milliseconds of CPU: off the event loop, which forwards frames meanwhile.
     if not await asyncio.to_thread(verify_password, password_hash, password):
         await _count_failure(request, account, "bad_password")
@@ -146,21 +156,19 @@ async def _start_session(request: web.Request, account: Account, mfa_pending: bo
 
 
 async def _failed(request: web.Request, username: str, why: str) -> NoReturn:
-    """Record a failed log-in and refuse it with the same answer whatever the cause."""
+    """Record a failed log-in and refuse it with the same answer whatever the cause; past the username's rate
+    limit, the answer is 429 instead (only failures are counted against it)."""
     await record(request, Kind.LOGIN_FAILED, {"username": username[:MAX_USERNAME], "why": why})
+    throttle = request.app[THROTTLE]
+    throttle.take((throttle.login_per_account, username.casefold()))
     raise Unauthorized("wrong username, password or code", "bad_credentials")
 
 
 async def _count_failure(request: web.Request, account: Account, why: str) -> NoReturn:
-    """A wrong password or code for a real account: counted, and the account locked at the limit."""
+    """A wrong password or code for a real account: counted in the store, so further attempts on it wait."""
     app = request.app
-    auth, store = app[CONFIG].auth, app[STORE]
-    failures = await store.record_login_failure(account.id, app[CLOCK].now(), auth.lockout_window_seconds)
-    if failures >= auth.lockout_attempts and not account.locked:
-        await store.set_account_locked(account.id, True)
-        app[LIVE].publish("accounts")
-        fields = {"username": account.username, "failures": failures}
-        await record(request, Kind.LOGIN_LOCKED, fields, account=account)
+    policy = GuessingPolicy.from_config(app[CONFIG].auth)
+    await count_failure(app[STORE], policy, account.id, app[CLOCK].now())
     await _failed(request, account.username, why)
 
 

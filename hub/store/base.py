@@ -35,10 +35,10 @@ class Account:
     agency_id: str | None
     disabled: bool
     created_at: float
-    # Too many failed log-ins: refused until an admin unlocks it.
-    locked: bool = False
     # A confirmed TOTP second factor.
     mfa_enrolled: bool = False
+    # Taken from the shared version counter by every disable or enable: the hubs' passes apply only newer ones.
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +152,17 @@ class Store(Protocol):
 
     async def set_password_hash(self, account_id: int, password_hash: str) -> None: ...
 
-    # Lock-out after repeated failed log-ins
+    # Failed log-ins, which slow further attempts (hub.auth.guessing); they never lock an account
     async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
         """Count a failed log-in at `now`; how many the account had in (now - window, now], this one included."""
         ...
 
-    async def clear_login_failures(self, account_id: int) -> None: ...
-    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
-        """Lock or unlock; unlocking also forgets past failures."""
+    async def count_login_failures(self, account_id: int, now: float, window: float) -> int:
+        """How many failed log-ins the account had in (now - window, now], counting nothing (0 if unknown)."""
+        ...
+
+    async def clear_login_failures(self, account_id: int) -> None:
+        """Forget an account's failed log-ins (it logged in, or an admin cleared them)."""
         ...
 
     # TOTP second factor

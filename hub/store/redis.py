@@ -14,7 +14,7 @@ The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.stor
 
 `RedisStore`, here, holds the connection, the change feed, the message bus and the ownership leases; its other
 methods come, one concern per module, from mixins on the base in `hub.store.redis_plumbing` (which also registers
-the scripts): `hub.store.redis_accounts` (agencies, accounts, the lock-out and TOTP), `hub.store.redis_sessions`,
+the scripts): `hub.store.redis_accounts` (agencies, accounts, failed log-ins and TOTP), `hub.store.redis_sessions`,
 `hub.store.redis_cameras`, `hub.store.redis_consent` (grants, the pilot, the policy) and
 `hub.store.redis_requests` (access requests); `hub.store.redis_enrolment` (one-time enrolment codes) keeps its own
 scripts.

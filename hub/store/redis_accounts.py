@@ -1,8 +1,9 @@
-"""The shared store's agencies and accounts, and what guards a log-in: the lock-out after failed log-ins and
-the TOTP second factor.
+"""The shared store's agencies and accounts, and what guards a log-in: the count of failed log-ins (which slows
+guessing, never locks) and the TOTP second factor.
 
 Disabling or enabling an account takes a version and announces it on the change channel (the hubs reload); the
-log-in bookkeeping (failed log-ins, the lock, the TOTP secret and the last code step used) does not.
+log-in bookkeeping (failed log-ins, the TOTP secret and the last code step used) does not. An account's `locked`
+field, written by versions that locked accounts out, is no longer read or written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hub.store.redis_plumbing import RedisParts, guard
 
 
 class RedisAccounts(RedisParts):
-    """Agencies, accounts, the log-in lock-out and the TOTP second factor of `RedisStore`."""
+    """Agencies, accounts, failed log-ins and the TOTP second factor of `RedisStore`."""
 
     # -- agencies and accounts ------------------------------------------------------------------------
 
@@ -59,7 +60,6 @@ class RedisAccounts(RedisParts):
             agency_id=agency_id,
             disabled=False,
             created_at=created_at,
-            locked=False,
             mfa_enrolled=False,
             totp_secret=None,
             totp_last_step=-1,
@@ -119,7 +119,7 @@ class RedisAccounts(RedisParts):
             {"account_not_found": NotFound(f"account {account_id} not found")},
         )
 
-    # -- log-in lock-out and the second factor ----------------------------------------------------------
+    # -- failed log-ins and the second factor ----------------------------------------------------------
 
     @guard
     async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
@@ -142,10 +142,12 @@ class RedisAccounts(RedisParts):
         await self._update_account(account_id, [], [self._keys.login_failures(account_id)])
 
     @guard
-    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
-        """Lock or unlock an account; unlocking also forgets its failed log-ins. NotFound if unknown."""
-        forget = [] if locked else [self._keys.login_failures(account_id)]
-        return await self._update_account(account_id, records.pairs(locked=bool(locked)), forget)
+    async def count_login_failures(self, account_id: int, now: float, window: float) -> int:
+        """How many failed log-ins the account had in (now - window, now], counting nothing (0 if unknown)."""
+        checks.check_finite("now", now)
+        checks.check_positive("window", window)
+        key = self._keys.login_failures(account_id)
+        return int(await self._r.zcount(key, f"({float(now - window)!r}", repr(float(now))))
 
     @guard
     async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:

@@ -10,11 +10,12 @@ The layout needs a single Redis (or a primary with replicas), not Redis Cluster:
 stem passed in (new accounts, `account("")`; sessions to purge or end, `session("")`; the account index of a
 session deleted or purged, `sessions_of("")`; new and expiring access requests, `access_request("")`).
 
-Fields added after records were first written (an account's `locked`, `mfa_enrolled`, `totp_secret`,
+Fields added after records were first written (an account's `mfa_enrolled`, `totp_secret`,
 `totp_last_step`; a session's `last_seen_at`, `mfa_pending`; a camera's `lat`, `lon`, `masks`, `masks_version`) may
 be missing from older records: they read as false, null, -1, the session's created_at, false, null, [], 0. An
-account's `version`, a pilot's `run` and `ended`, and a grant's `pilot_run` may be missing too: they read as 0,
-1, false and 1 (a pilot and grants written before pilot runs all belong to run 1).
+account's `locked` field, left by versions that locked accounts after failed log-ins, is ignored. An account's
+`version`, a pilot's `run` and `ended`, and a grant's `pilot_run` may be missing too: they read as 0, 1, false
+and 1 (a pilot and grants written before pilot runs all belong to run 1).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class RedisKeys:
 
     def account(self, account_id: int | str) -> str:
         """HASH: one account. Fields (JSON values): id, username, password_hash, role, agency_id (null unless
-        an officer), disabled (true/false), created_at, locked (true/false: too many failed log-ins),
+        an officer), disabled (true/false), created_at,
         mfa_enrolled (true/false: the TOTP secret is confirmed), totp_secret (null if none), totp_last_step (the
         last TOTP time step whose code was accepted, -1 if none; only ever raised, by `USE_TOTP_STEP`), version
         (the version `SET_ACCOUNT_DISABLED` took when it last changed `disabled`; 0 or missing: never)."""
@@ -81,8 +82,8 @@ class RedisKeys:
     def login_failures(self, account_id: int) -> str:
         """ZSET: one account's failed log-ins, each a random member scored by its time. Each new failure first
         removes those at or before `now - window`; the key expires `window` plus `LOGIN_FAILURE_GRACE_SECONDS`
-        after the last failure (nothing older counts). Deleted when the failures are cleared or the account
-        unlocked."""
+        after the last failure (nothing older counts). Deleted when the failures are cleared (a log-in, or an
+        admin's `unlock`)."""
         return f"{self.prefix}login-failures:{account_id}"
 
     def enrolment_code(self, account_id: int) -> str:

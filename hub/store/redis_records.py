@@ -66,7 +66,6 @@ def account(fields: Fields) -> Account:
         agency_id=_optional_str(fields["agency_id"]),
         disabled=bool(fields["disabled"]),
         created_at=float(fields["created_at"]),
-        locked=bool(fields.get("locked", False)),
         mfa_enrolled=bool(fields.get("mfa_enrolled", False)),
         version=int(fields.get("version", 0)),
     )

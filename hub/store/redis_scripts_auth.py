@@ -1,4 +1,4 @@
-"""The shared store's Lua scripts for agencies, accounts (the lock-out, the TOTP second factor) and sessions.
+"""The shared store's Lua scripts for agencies, accounts (failed log-ins, the TOTP second factor) and sessions.
 
 The conventions, and the helpers every script starts with, are in `hub.store.redis_scripts`.
 """

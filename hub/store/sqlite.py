@@ -13,7 +13,7 @@ Grants, the pilot, the policy and cameras' privacy masks share one version count
 each such write takes counter + 1 in its own transaction, so versions are strictly increasing across all four.
 Other consent-relevant changes (an account disabled or enabled, a camera added, re-keyed or moved, a session
 deleted, an account's sessions ended) bump the same counter, which makes it the store's `change_marker`. Log-in
-bookkeeping (failed log-ins, the lock, the TOTP second factor, a session's last-seen time and MFA state) does not,
+bookkeeping (failed log-ins, the TOTP second factor, a session's last-seen time and MFA state) does not,
 nor do officers' access requests (an approval opens nothing by itself: its grant is written through `put_grant`):
 the gate depends on none of it.
 
@@ -21,7 +21,7 @@ The file's schema is brought up to date when it is opened (see `hub.store.sqlite
 
 `SqliteStore`, here, holds the file, the transaction plumbing and the change marker; its other methods come, one
 concern per module, from mixins on the base in `hub.store.sqlite_plumbing`: `hub.store.sqlite_accounts`
-(agencies, accounts, the lock-out and TOTP), `hub.store.sqlite_sessions`, `hub.store.sqlite_cameras`,
+(agencies, accounts, failed log-ins and TOTP), `hub.store.sqlite_sessions`, `hub.store.sqlite_cameras`,
 `hub.store.sqlite_consent` (grants, the pilot, the policy), `hub.store.sqlite_requests` (access requests) and
 `hub.store.sqlite_enrolment` (one-time enrolment codes for the second factor).
 """

@@ -1,8 +1,8 @@
-"""The embedded store's agencies and accounts, and what guards a log-in: the lock-out after failed log-ins and
-the TOTP second factor.
+"""The embedded store's agencies and accounts, and what guards a log-in: the count of failed log-ins (which slows
+guessing, never locks) and the TOTP second factor.
 
 Disabling or enabling an account moves the change marker (the gate reloads); the log-in bookkeeping (failed
-log-ins, the lock, the TOTP secret and the last code step used) does not: the gate depends on none of it.
+log-ins, the TOTP secret and the last code step used) does not: the gate depends on none of it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from hub.store import checks, sqlite_rows
 from hub.store.base import Account, Agency, Conflict, NotFound, Role
 from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists
 
-_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, locked, totp_enrolled, version"
+# The `locked` column of schema version 2 (the lock-out that failed log-ins used to set) is no longer read.
+_ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, totp_enrolled, version"
 
 
 class SqliteAccounts(SqliteParts):
-    """Agencies, accounts, the log-in lock-out and the TOTP second factor of `SqliteStore`."""
+    """Agencies, accounts, failed log-ins and the TOTP second factor of `SqliteStore`."""
 
     # -- agencies and accounts ------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class SqliteAccounts(SqliteParts):
 
         await self._write(body)
 
-    # -- log-in lock-out and the second factor ----------------------------------------------------------
+    # -- failed log-ins and the second factor ----------------------------------------------------------
 
     async def record_login_failure(self, account_id: int, now: float, window: float) -> int:
         """Count a failed log-in at `now`; how many the account had in (now - window, now], this one included.
@@ -139,20 +140,15 @@ class SqliteAccounts(SqliteParts):
 
         await self._write(body)
 
-    async def set_account_locked(self, account_id: int, locked: bool) -> Account:
-        """Lock or unlock an account; unlocking also forgets its failed log-ins. NotFound if unknown."""
-
-        async def body(db: aiosqlite.Connection) -> Account:
-            rows = await db.execute_fetchall(
-                f"UPDATE accounts SET locked = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}", (int(locked), account_id)
-            )
-            if not rows:
-                raise NotFound(f"account {account_id} not found")
-            if not locked:
-                await db.execute("DELETE FROM login_failures WHERE account_id = ?", (account_id,))
-            return sqlite_rows.account(sqlite_rows.first(rows))
-
-        return await self._write(body)
+    async def count_login_failures(self, account_id: int, now: float, window: float) -> int:
+        """How many failed log-ins the account had in (now - window, now], counting nothing (0 if unknown)."""
+        checks.check_finite("now", now)
+        checks.check_positive("window", window)
+        rows = await self._read(
+            "SELECT count(*) AS failures FROM login_failures WHERE account_id = ? AND at > ? AND at <= ?",
+            (account_id, now - window, now),
+        )
+        return int(sqlite_rows.first(rows)["failures"])
 
     async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:
         """Keep a TOTP secret (None removes it), confirmed (`enrolled`) or still being enrolled, and forget the

@@ -24,7 +24,6 @@ def account(row: sqlite3.Row) -> Account:
         agency_id=row["agency_id"],
         disabled=bool(row["disabled"]),
         created_at=row["created_at"],
-        locked=bool(row["locked"]),
         mfa_enrolled=bool(row["totp_enrolled"]),
         version=row["version"],
     )

@@ -318,11 +318,9 @@ async function refreshAccounts() {
   replaceRows($('account-rows'), state.accounts.length ? state.accounts.map(accountRow) : [emptyRow(6, 'No accounts.')]);
 }
 
+// Failed log-ins never lock an account (they only slow further attempts on it), so there is no "locked" state.
 function accountState(account) {
-  const words = [];
-  if (account.disabled) words.push('disabled');
-  if (account.locked) words.push('locked');
-  return words.length ? words.join(', ') : 'active';
+  return account.disabled ? 'disabled' : 'active';
 }
 
 function accountRow(account) {
@@ -334,7 +332,6 @@ function accountRow(account) {
   const actions = [];
   if (account.disabled) actions.push(button('enable', 'Enable', () => enableAccount(account)));
   else if (!you) actions.push(button('disable', 'Disable', () => disableAccount(account)));
-  if (account.locked) actions.push(button('unlock', 'Unlock', () => unlockAccount(account)));
   if (account.mfa_enrolled) {
     actions.push(el('button', {
       type: 'button', 'data-focus': `mfa:${account.id}`, 'aria-label': `Reset second factor of ${name}`,
@@ -379,13 +376,6 @@ async function enableAccount(account) {
     await api(`/api/accounts/${account.id}/enable`, { method: 'POST' });
     await refreshAccounts();
   }, `${account.username} is enabled again.`);
-}
-
-async function unlockAccount(account) {
-  await act(`unlock:${account.id}`, async () => {
-    await api(`/api/accounts/${account.id}/unlock`, { method: 'POST' });
-    await refreshAccounts();
-  }, `${account.username} is unlocked and may log in again.`);
 }
 
 async function resetMfa(account) {
