@@ -6,22 +6,33 @@ video flows only while the hub that asked for it can also tell us to stop.
 
 The owner's privacy masks are kept in memory across reconnects and applied to every frame until the hub sends
 others; a malformed masks message changes nothing. Snapshots are answered off the control worker.
+
+The owner can pause the camera at the device, with no hub and no log-in (`porchlight-agent pause` over the local
+socket, or a button through `--button-command`): the running track stops producing at once (it reads the pause
+before every frame), the WHIP session is torn down, and only then is the hub told (`paused`, also on every
+connect while paused), which withdraws the camera's consent on the record. While paused, "publish" is refused and
+no snapshot is taken. The pause survives restarts (device_agent.pause). Resuming only makes the camera able to
+publish again: the hub withdrew the consent, so the owner must opt in again before anyone can watch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 
 from device_agent import control
+from device_agent.button import ButtonHook
 from device_agent.config import AgentConfig
 from device_agent.endpoints import control_url, hub_label
+from device_agent.local_socket import LocalControlServer
 from device_agent.masks import LiveMasks, MaskSet
+from device_agent.pause import PauseError, PauseState
 from device_agent.publication import Publication
-from device_agent.snapshot import Snapshots, grab_still
+from device_agent.snapshot import SnapshotError, Snapshots, grab_still
 from device_agent.stamp import Image
 from device_agent.watching import WatchLog
 
@@ -49,6 +60,8 @@ class Agent:
         self._teardowns: set[asyncio.Future[None]] = set()
         self._replies: set[asyncio.Task[None]] = set()  # confirmations sent from the frame path
         self.watching = WatchLog(config.camera_id, config.on_watch)
+        self.pause = PauseState(config.pause_file)
+        self.pause.listen(self._pause_changed)
         self.masks = LiveMasks(self._masks_applied)
         self._snapshots = Snapshots(config.camera_id, self._still, self._send)
 
@@ -57,26 +70,99 @@ class Agent:
         """True while a WHIP session is established."""
         return self._publication is not None
 
+    @property
+    def paused(self) -> bool:
+        """True while the owner has paused the camera at the device."""
+        return self.pause.paused
+
     async def run(self, shutdown: asyncio.Event) -> None:
-        """Connect, obey the hub, reconnect with backoff; on `shutdown`, stop publishing and close."""
+        """Connect, obey the hub, reconnect with backoff; on `shutdown`, stop publishing and close.
+
+        The local control socket is opened first (OSError, e.g. `SocketInUse`, if it cannot be): the owner's pause
+        works before, and without, any hub."""
+        camera = self._config.camera_id
+        if self.paused:
+            logger.warning("camera %s: paused at the camera (since before this start): publishing nothing", camera)
+        local = None
+        if self._config.socket_path is not None:
+            local = LocalControlServer(self._config.socket_path, self.local_command)
+            await local.start()
+            logger.info("camera %s: local control socket ready", camera)
         async with aiohttp.ClientSession(timeout=_CONNECT_TIMEOUT) as session:
             self._session = session
             loop_task = asyncio.create_task(self._connect_loop(), name="porchlight-agent-control")
             stop_task = asyncio.create_task(shutdown.wait())
+            tasks = {loop_task, stop_task}
+            if self._config.button_command:
+                button = ButtonHook(camera, self._config.button_command, self._press, self._config.max_backoff)
+                tasks.add(asyncio.create_task(button.run(), name="porchlight-agent-button"))
             try:
-                await asyncio.wait({loop_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self._shutting_down = True
-                stop_task.cancel()
-                loop_task.cancel()
-                for result in await asyncio.gather(loop_task, stop_task, return_exceptions=True):
+                for task in tasks:
+                    task.cancel()
+                for result in await asyncio.gather(*tasks, return_exceptions=True):
                     if isinstance(result, Exception):
-                        logger.error("camera %s: control loop crashed", self._config.camera_id, exc_info=result)
+                        logger.error("camera %s: agent task crashed", camera, exc_info=result)
+                if local is not None:
+                    await local.close()
                 await self._stop_publishing("agent shutting down")
                 await asyncio.gather(*self._teardowns, *self._replies, return_exceptions=True)
                 await self.watching.close()
                 self._session = None
-        logger.info("camera %s: agent stopped", self._config.camera_id)
+        logger.info("camera %s: agent stopped", camera)
+
+    # -- the owner's pause ---------------------------------------------------------------------------------
+
+    async def local_command(self, command: str) -> dict[str, object]:
+        """A command from the local socket (pause, resume, toggle, status); the state after it."""
+        persisted = True
+        if command != "status":
+            paused = not self.paused if command == "toggle" else command == "pause"
+            persisted = self.set_paused(paused, "the local socket")
+        await asyncio.sleep(0)  # let the stop begin, so `publishing` below is current where it can be
+        return {"camera": self._config.camera_id, "paused": self.paused, "publishing": self.publishing,
+                "persisted": persisted}  # fmt: skip
+
+    async def _press(self, word: str) -> None:
+        """A line from the button command: pause, resume or toggle."""
+        paused = not self.paused if word == "toggle" else word == "pause"
+        self.set_paused(paused, "the button")
+
+    def set_paused(self, paused: bool, via: str) -> bool:
+        """Pause or resume now (the capture loop sees it at its next frame); False if it could not be kept in the
+        state file, in which case it holds only until the agent stops (logged)."""
+        try:
+            changed = self.pause.set(paused)
+        except PauseError as exc:
+            logger.error("camera %s: %s; the pause holds only until the agent stops", self._config.camera_id, exc)
+            return False
+        if not changed:
+            logger.info("camera %s: already %s (%s)", self._config.camera_id, "paused" if paused else "resumed", via)
+        return True
+
+    def _pause_changed(self, paused: bool) -> None:
+        """Called as the flag changes, before anything is awaited: the running track stops producing at once."""
+        camera = self._config.camera_id
+        if paused:
+            publication = self._publication
+            if publication is not None:
+                publication.track.enabled = False  # not one more frame, before anything else happens
+            logger.warning("camera %s: paused at the camera: publishing nothing until resumed here", camera)
+            self._background(self._stop_publishing("paused at the camera"))
+            self._background(self._send(control.paused_message()))
+        else:
+            logger.warning(
+                "camera %s: resumed at the camera: it publishes again only once its owner opts in again", camera
+            )
+            self._background(self._send(control.resumed_message()))
+
+    def _background(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` as a task that `run` waits for before it returns."""
+        task = asyncio.ensure_future(job)
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
 
     async def _connect_loop(self) -> None:
         """Forever: connect to the next hub, serve it until the connection ends, back off."""
@@ -127,6 +213,8 @@ class Agent:
             try:
                 logger.info("camera %s: control channel open to %s", camera, hub)
                 await self._send_state()
+                if self.paused:
+                    await self._send(control.paused_message())  # a hub that missed it withdraws now
                 await self._serve(ws, inbox)
                 logger.warning("camera %s: control channel to %s closed (code %s)", camera, hub, ws.close_code)
             finally:
@@ -216,7 +304,16 @@ class Agent:
         reply.add_done_callback(self._replies.discard)
 
     async def _still(self) -> Image:
-        """A raw picture for a snapshot: from the running capture, else from the source opened briefly."""
+        """A raw picture for a snapshot: from the running capture, else from the source opened briefly; none
+        while paused at the camera."""
+        if self.paused:
+            raise SnapshotError("paused at the camera")
+        image = await self._capture_still()
+        if self.paused:  # paused while the picture was being taken: it stays here
+            raise SnapshotError("paused at the camera")
+        return image
+
+    async def _capture_still(self) -> Image:
         async with self._lock:
             publication = self._publication
             if publication is None:
@@ -229,6 +326,9 @@ class Agent:
         """Tell the owner, then open the source and publish; a no-op if already publishing."""
         camera = self._config.camera_id
         async with self._lock:
+            if self.paused:
+                logger.warning("camera %s: the hub asked to publish; refused: paused at the camera", camera)
+                return
             if self._publication is not None:
                 logger.info("camera %s: already publishing (%d watching)", camera, watchers)
                 return
@@ -239,8 +339,14 @@ class Agent:
             logger.warning("camera %s: %d officer(s) watching; starting to publish", camera, watchers)
             if not await self._notify_owner(watchers):
                 return
-            publication = await Publication.open(self._config, self._hub, self._rtc_config, self._session, self.masks)
+            publication = await Publication.open(
+                self._config, self._hub, self._rtc_config, self._session, self.masks, self.pause
+            )
             if publication is None:
+                return
+            if self.paused:  # paused during the handshake: its track produced nothing, and it goes now
+                publication.track.enabled = False
+                await publication.close(camera, "paused at the camera")
                 return
             self._publication = publication
             publication.watcher = asyncio.create_task(self._watch(publication))

@@ -5,8 +5,10 @@ The device token is a secret: it is kept out of repr and never logged.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import get_args
 
 from aiortc import RTCConfiguration
@@ -19,6 +21,9 @@ from porchlight_rtc.ice import rtc_configuration
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
 _SIZE = re.compile(r"(\d{2,4})x(\d{2,4})")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+SOCKET_NAME = "control.sock"
+PAUSE_FILE = "pause.json"
 
 
 class ConfigError(ValueError):
@@ -44,6 +49,12 @@ class AgentConfig:
     log_level: str = "INFO"
     # Run on each start and end of watching (see device_agent.watching); empty: none.
     on_watch: tuple[str, ...] = ()
+    # The owner's pause (device_agent.pause) is kept here, and the local control socket lives here unless
+    # `control_socket` names another path. None (library use only): the pause lives in memory, with no socket.
+    state_dir: Path | None = None
+    control_socket: Path | None = None
+    # A command whose output lines (pause, resume, toggle) drive the pause: a physical button (device_agent.button).
+    button_command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.hubs:
@@ -75,6 +86,20 @@ class AgentConfig:
             raise ConfigError("--max-backoff must be within 0.2..3600 seconds")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        if self.control_socket is not None and self.state_dir is None:
+            raise ConfigError("--control-socket needs a state directory for the pause it controls")
+
+    @property
+    def pause_file(self) -> Path | None:
+        """Where the owner's pause is kept (None: in memory only)."""
+        return None if self.state_dir is None else self.state_dir / PAUSE_FILE
+
+    @property
+    def socket_path(self) -> Path | None:
+        """Where `porchlight-agent pause|resume|status` reach this agent (None: no socket)."""
+        if self.control_socket is not None:
+            return self.control_socket
+        return None if self.state_dir is None else self.state_dir / SOCKET_NAME
 
     @property
     def display_name(self) -> str:
@@ -84,6 +109,15 @@ class AgentConfig:
     def rtc_configuration(self) -> RTCConfiguration:
         """The explicit ICE server list (empty unless configured): never aiortc's public STUN default."""
         return rtc_configuration({"urls": server} for server in self.ice_servers)
+
+
+def default_state_dir(camera_id: str) -> Path:
+    """The state directory when none is given: `$XDG_STATE_HOME/porchlight-agent/<camera>` (XDG_STATE_HOME
+    defaulting to ~/.local/state). ConfigError for a camera id that is not a plain file name."""
+    if not _PLAIN_NAME.fullmatch(camera_id) or camera_id in (".", ".."):
+        raise ConfigError("--camera is not a plain name (letters, digits, . _ -): give --state-dir")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "porchlight-agent" / camera_id
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -18,6 +18,9 @@ Agent to hub:
         publication starts with them). A set replaced before any frame carried it is never confirmed.
     {"type": "snapshot", "id": same, "jpeg": "<base64>"}   the raw picture (the owner's page draws the masks
     {"type": "snapshot", "id": same, "error": "<short text>"}   over it), at most 640 px wide and 512 KiB
+    {"type": "paused"}                          the owner paused the camera at the device: it publishes nothing
+        until resumed there, whatever the hub asks (sent on every change and on every connect while paused)
+    {"type": "resumed"}                         the owner resumed at the device: it may publish when asked again
 Anything else is logged and ignored; a malformed "publish" never starts publishing, and a malformed "masks"
 never changes the masks in force (fail closed: what was masked stays masked).
 """
@@ -182,6 +185,16 @@ def parse_message(text: str) -> ControlMessage:
 def state_message(publishing: bool) -> str:
     """The agent's report of whether it is publishing."""
     return json.dumps({"type": "state", "publishing": publishing})
+
+
+def paused_message() -> str:
+    """The owner paused the camera at the device."""
+    return json.dumps({"type": "paused"})
+
+
+def resumed_message() -> str:
+    """The owner resumed the camera at the device."""
+    return json.dumps({"type": "resumed"})
 
 
 def masks_applied_message(version: int) -> str:

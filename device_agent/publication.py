@@ -15,6 +15,7 @@ from aiortc import RTCConfiguration
 
 from device_agent.config import AgentConfig
 from device_agent.masks import LiveMasks
+from device_agent.pause import PauseState
 from device_agent.sources import FrameSource, SourceError, open_source
 from device_agent.track import CameraTrack
 from device_agent.whip import WhipError, WhipPublisher
@@ -39,14 +40,16 @@ class Publication:
         rtc_config: RTCConfiguration,
         session: aiohttp.ClientSession | None,
         masks: LiveMasks,
+        pause: PauseState | None = None,
     ) -> Publication | None:
-        """Open the source and publish it to `hub`, masked by `masks`; None (logged) if either fails."""
+        """Open the source and publish it to `hub`, masked by `masks`, never a frame while `pause` says paused;
+        None (logged) if either fails."""
         try:
             source = await open_source(config.source, config.width, config.height, config.display_name)
         except SourceError as exc:
             logger.error("camera %s: %s", config.camera_id, exc)
             return None
-        track = CameraTrack(source, config.fps, masks)
+        track = CameraTrack(source, config.fps, masks, pause)
         publisher = WhipPublisher(hub, config.camera_id, config.token, rtc_config, config.codec, session=session)
         try:
             await publisher.start(track)

@@ -1,8 +1,8 @@
 """The video track the agent publishes: frames from a source, paced at the configured rate.
 
-Like Frigate's capture loop, the track checks its `enabled` flag before every frame: once the agent is told to
-stop, no further frame is produced even while the WHIP session is still being torn down. There is no audio
-track (invariant 5).
+Like Frigate's capture loop, the track checks its `enabled` flag and the owner's pause before every frame (and
+again after each capture): once the agent is told to stop, or the owner pauses the camera, no further frame is
+produced even while the WHIP session is still being torn down. There is no audio track (invariant 5).
 
 Privacy masks are applied here, to the picture the source gave (after a synthetic source's capture stamp is
 drawn, so the stamp cannot repaint a masked pixel) and before it becomes a VideoFrame for the encoder: masked
@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from device_agent.masks import LiveMasks
+from device_agent.pause import PauseState
 from device_agent.sources import FrameSource, SourceError
 from device_agent.stamp import Image
 
@@ -34,13 +35,16 @@ class CameraTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, source: FrameSource, fps: int = 15, masks: LiveMasks | None = None) -> None:
+    def __init__(
+        self, source: FrameSource, fps: int = 15, masks: LiveMasks | None = None, pause: PauseState | None = None
+    ) -> None:
         super().__init__()
         if not 1 <= fps <= 60:
             raise ValueError("fps must be within 1..60")
         self.enabled = True
         self._source = source
         self._masks = masks if masks is not None else LiveMasks()
+        self._pause = pause
         self._period = 1.0 / fps
         self._start: float | None = None
         self._next = 0.0
@@ -60,7 +64,7 @@ class CameraTrack(MediaStreamTrack):
             logger.error("camera source failed: %s", exc)
             self.stop()
             raise MediaStreamError(str(exc)) from exc
-        # Disabled while the read was in flight: that frame must not leave either.
+        # Disabled or paused while the read was in flight: that frame must not leave either.
         self._ensure_enabled()
         masks = self._masks.current  # read once: the whole frame is masked with this one set
         try:
@@ -92,6 +96,10 @@ class CameraTrack(MediaStreamTrack):
         if not self.enabled:
             self.stop()
             raise MediaStreamError("track disabled")
+        if self._pause is not None and self._pause.paused:
+            self.enabled = False
+            self.stop()
+            raise MediaStreamError("paused at the camera")
 
     async def _pace(self) -> int:
         """Wait for the next frame slot and return its pts."""

@@ -370,7 +370,8 @@ class _SilentTrack(MediaStreamTrack):
 async def agent_process(mini_hub: MiniHub, tmp_path: Path) -> AsyncIterator[AgentProcess]:
     """`python -m device_agent` as a real process; killed at the end if the test did not stop it."""
     env = {**os.environ, "PORCHLIGHT_DEVICE_TOKEN": TOKEN, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    args = ["--hub", mini_hub.url, "--camera", "cam-p", "--loopback", "--size", "320x240", "--max-backoff", "1"]
+    args = ["--hub", mini_hub.url, "--camera", "cam-p", "--loopback", "--size", "320x240", "--max-backoff", "1",
+            "--state-dir", str(tmp_path / "state")]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "device_agent", *args, cwd=tmp_path, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

@@ -2,7 +2,9 @@
 
 Messages hub -> agent (JSON text): `hello`, `publish` {watchers, viewers}, `watchers` {watchers, viewers},
 `stop` {reason}, `masks` {version, masks}, `snapshot` {id}. Agent -> hub: `state` {publishing},
-`masks_applied` {version}, `snapshot` {id, jpeg | error}. Anything else is logged and ignored.
+`masks_applied` {version}, `snapshot` {id, jpeg | error}, `paused` and `resumed` (the owner paused the camera
+at the device, or resumed it: a pause withdraws the camera's consent on the record, as its owner would; a resume
+reopens nothing). Anything else is logged and ignored.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import logging
 from aiohttp import WSMsgType, web
 
 from hub.auth.identity import device
+from hub.consent.actions import Who
 from hub.errors import Clash
-from hub.keys import REGISTRY, ROUTER, STREAMS
+from hub.keys import ACTIONS, REGISTRY, ROUTER, STORE, STREAMS
 from hub.media.masks import push_masks
 from hub.media.streams import ControlLink
 from hub.media.whip import authenticate_camera
@@ -69,4 +72,25 @@ def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> Non
         if not answer.done():
             answer.set_result(message)
     else:
+    elif kind == "paused":
+        link.paused = True
+        log.warning("camera %s: paused at the camera by its owner; withdrawing its consent", link.camera_id)
+        app[STREAMS].spawn(_withdraw_paused(app, link.camera_id), f"paused-{link.camera_id}")
+    elif kind == "resumed":
+        link.paused = False
+        log.info("camera %s: resumed at the camera; shared again only once its owner opts in", link.camera_id)
         log.info("camera %s: ignoring an unknown control message", link.camera_id)
+
+
+async def _withdraw_paused(app: web.Application, camera_id: str) -> None:
+    """A pause at the camera withdraws its consent on the record, as its owner would (`via: camera`). The agent
+    says `paused` again on every connect: a grant already withdrawn is left as it is, not withdrawn again."""
+    try:
+        grant = await app[STORE].get_grant(camera_id)
+    except Exception:
+        grant = None  # unknown: withdraw all the same (it closes this hub's gates before any write)
+    else:
+        if grant is None or grant.revoked_at is not None:
+            log.info("camera %s: no consent to withdraw for the pause", camera_id)
+            return
+    await app[ACTIONS].withdraw(camera_id, Who(account=None, source=None, via="camera"))

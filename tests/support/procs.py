@@ -202,7 +202,8 @@ async def start_agent(hub: Hub, camera_id: str, token: str, tmp: Path, *extra: s
     return await spawn(
         f"agent-{camera_id}",
         ["-m", "device_agent", "--hub", hub.url, "--camera", camera_id, "--token-file", str(token_file),
-         "--loopback", "--max-backoff", "1", "--codec", codec, *extra],
+         "--loopback", "--max-backoff", "1", "--codec", codec, "--state-dir", str(tmp / f"agent-{camera_id}-state"),
+         *extra],
         tmp / f"agent-{camera_id}.log",
     )  # fmt: skip
 
