@@ -71,7 +71,6 @@ def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> Non
         answer = link.snapshots[message["id"]]
         if not answer.done():
             answer.set_result(message)
-    else:
     elif kind == "paused":
         link.paused = True
         log.warning("camera %s: paused at the camera by its owner; withdrawing its consent", link.camera_id)
@@ -79,6 +78,7 @@ def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> Non
     elif kind == "resumed":
         link.paused = False
         log.info("camera %s: resumed at the camera; shared again only once its owner opts in", link.camera_id)
+    else:
         log.info("camera %s: ignoring an unknown control message", link.camera_id)
 
 
