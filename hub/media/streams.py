@@ -38,11 +38,11 @@ class ControlLink:
         self.camera_id = camera_id
         self.ws = ws
         self.publishing = False
+        # The owner paused the camera at the device (`paused` / `resumed` from the agent): it publishes nothing.
+        self.paused = False
         # Still pictures asked of the agent, by request id (see hub.media.masks.snapshot).
         self.snapshots: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
-        # The owner paused the camera at the device (`paused` / `resumed` from the agent): it publishes nothing.
-        self.paused = False
     async def send(self, message: dict[str, Any]) -> None:
         """Send one JSON message; a link that went away is logged, not raised (the agent reconnects)."""
         if self.ws.closed:
