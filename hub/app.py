@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub import memory, sync
+from hub import admin_socket, memory, sync
 from hub.api import accounts, cameras, enrolment, events, health, masks, mfa, pilot, requests, session, transparency
 from hub.api import audit as audit_api
 from hub.audit import expiry
@@ -20,10 +20,11 @@ from hub.auth.identity import Guard, identity_middleware, public
 from hub.auth.throttle import FAILED_AUTHENTICATION, Throttle
 from hub.clock import Clock
 from hub.config import Config, ForwardingMode, StoreKind
+from hub.consent.actions import ConsentActions
 from hub.consent.registry import GateRegistry
 from hub.errors import Handler, HubError, error_middleware
 from hub.http_headers import install_security_headers
-from hub.keys import AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
+from hub.keys import ACTIONS, AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
 from hub.log_redaction import install_log_redaction
 from hub.media import control, whep, whip
@@ -82,7 +83,7 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.close()
         raise
     live = LiveEvents()
-    registry = GateRegistry()
+    registry = GateRegistry(config.auth.idle_seconds)
     registry.on_change = lambda: live.publish("cameras")
     metrics = Metrics()
     metrics.watch_audit(audit.leaf_count, audit.pending)
@@ -93,6 +94,9 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     # A new mask version (set here or on another hub) goes to the camera's agent if it is connected here.
     registry.on_masks_changed = lambda camera_id: streams.spawn(push_masks(app, camera_id), f"masks-{camera_id}")
     app[ROUTER] = router = make_router(app)
+    app[ACTIONS] = ConsentActions(
+        store, registry, streams, router, audit, live, lease_seconds=config.consent.lease_seconds
+    )
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
     expiries = asyncio.create_task(expiry.watch(app), name="audit-expiries")
@@ -113,6 +117,12 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         await streams.close()
         await audit.close()
         await store.close()
+
+
+async def _admin_socket_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The CLI's way in (hub/admin_socket.py): open once the consent actions exist, closed before they go.
+    async with admin_socket.serving(app[ACTIONS], admin_socket.socket_path(app[CONFIG].store.data_dir)):
+        yield
 
 
 async def _end_event_streams(app: web.Application) -> None:
@@ -163,6 +173,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     install_security_headers(app, config.http.secure_cookies)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
+    app.cleanup_ctx.append(_admin_socket_ctx)
     app.on_shutdown.append(_end_event_streams)
     _routes(app)
     return app

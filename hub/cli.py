@@ -1,7 +1,8 @@
 """`porchlight`: run the hub, run the demo, and administer the store (accounts, agencies, cameras, pilot).
 
-Admin subcommands write the configured store directly; a running hub on the same store picks the change up
-within `consent.poll_seconds`. Use the JSON API when the change must be confirmed by the hub (withdrawals).
+Consent-relevant subcommands (pilot, policy, disable, enable, second-factor reset, device tokens) act through the
+hub running on the same data directory, over its admin socket, and return once its gates are closed; with no hub
+running they write the configured store directly, and say so. The others write the store directly.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from hub import enrolment_cli
 from hub.access_log import AccessLogger
+from hub.admin_socket import HubRefused, ask_hub, socket_path
 from hub.app import LINGERING_SECONDS, create_app, open_store
 from hub.audit import cli as audit_cli
 from hub.audit.events import Fields, account_fields, pilot_fields, policy_fields
@@ -162,7 +165,7 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
             account = await store.set_totp(account.id, None, enrolled=False)
             await store.delete_sessions_of(account.id)
             await note(Kind.ACCOUNT_MFA_RESET, account_fields(account))
-            print(f"account {account.username}: second factor reset; it enrols again at the next log-in")
+            print(f"account {account.username}: second factor reset; issue an enrolment code for it to enrol again")
         case ("account", "list"):
             for account in await store.list_accounts():
                 state = "disabled" if account.disabled else "active"
@@ -187,14 +190,14 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
             for camera in await store.list_cameras():
                 print(f"{camera.id}\t{camera.name}\towner {camera.owner_id}")
         case ("pilot", "set"):
-            pilot = await store.set_pilot(_when(args.start, now), _when(args.end, now))
+            pilot = await store.set_pilot(_when(args.start, now), _when(args.end, now), now)
             await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
             print(f"pilot {iso(pilot.starts_at)} .. {iso(pilot.ends_at)} (version {pilot.version})")
         case ("pilot", "end"):
             current = await store.get_pilot()
             if current is None:
                 raise SystemExit("there is no pilot")
-            pilot = await store.set_pilot(min(current.starts_at, now), now)
+            pilot = await store.set_pilot(min(current.starts_at, now), now, now)
             await note(Kind.PILOT_CHANGED, pilot_fields(pilot))
             print(f"pilot ended at {iso(pilot.ends_at)}")
         case ("pilot", "show"):
@@ -206,7 +209,46 @@ async def _admin(args: argparse.Namespace, store: Store, audit: AuditLog) -> Non
             print(f"max grant {policy.max_grant_seconds:g} s (version {policy.version})")
 
 
+def _hub_action(args: argparse.Namespace, now: float) -> tuple[str, dict[str, Any]] | None:
+    """The admin-socket action for a consent-relevant command (None for the others, which only add things)."""
+    match (args.command, args.action):
+        case ("pilot", "set"):
+            return "pilot-set", {"starts_at": _when(args.start, now), "ends_at": _when(args.end, now)}
+        case ("pilot", "end"):
+            return "pilot-end", {}
+        case ("policy", "set"):
+            return "policy-set", {"max_grant_seconds": args.max_grant_seconds}
+        case ("account", "disable" | "enable" | "reset-mfa"):
+            return f"account-{args.action}", {"username": args.username}
+        case ("camera", "token"):
+            return "camera-token", {"camera_id": args.camera_id}
+    return None
+
+
+async def _through_hub(args: argparse.Namespace, config: Config) -> bool:
+    """Run a consent-relevant command through the running hub (its gates close before it answers); False when no
+    hub listens on this data directory's admin socket."""
+    action = _hub_action(args, time.time())
+    if action is None:
+        return False
+    try:
+        answer = await ask_hub(socket_path(config.store.data_dir), *action)
+    except HubRefused as exc:
+        raise SystemExit(f"the hub refused: {exc}") from None
+    if answer is None:
+        return False
+    if "token" in answer:
+        _emit_token(answer.pop("token"), args.token_file)
+    done = ", ".join(f"{key} {value}" for key, value in answer.items())
+    print(f"{args.command} {args.action}: done by the running hub ({done})")
+    return True
+
+
 async def _run_admin(args: argparse.Namespace, config: Config) -> None:
+    if await _through_hub(args, config):
+        return
+    if _hub_action(args, time.time()) is not None:
+        print("(no hub is running on this data directory: the store is written directly)")
     store = await open_store(config)
     try:
         audit = await open_audit(config, "cli", background=False)

@@ -226,6 +226,10 @@ class ClusterConfig(_Section):
     owner_ttl_seconds: float = Field(default=3.0, gt=0.3, le=60)
     # How long a withdrawal made here waits for the owning hub to confirm its gates closed.
     confirm_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # A hub whose clock strays further than this from the store's (Redis TIME, measured at every lease renewal)
+    # closes every gate and reports not ready: grant expiries and pilot ends are absolute times, so each hub
+    # applies them late or early by at most this much. Withdrawals, pilot ends and disables never depend on it.
+    max_clock_offset_ms: float = Field(default=250.0, gt=0, le=60_000)
 
 
 class AuditConfig(_Section):

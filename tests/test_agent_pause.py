@@ -375,9 +375,12 @@ async def test_the_owner_pauses_at_the_camera_with_no_credentials_while_an_offic
         assert record["camera"] == CAM and "source" not in record and "account" not in record
         await agent.wait_log("publishing stopped \\(paused at the camera\\)")
         await viewer.close()
+        # The owner's page shows the camera paused at the device.
+        resident = await login("alice")
+        status, body = await resident.call("GET", "/api/cameras")
+        assert [c["status"] for c in body["cameras"] if c["id"] == CAM] == ["paused"], body
 
         # Resumed: able to publish again, but nothing is shared until the owner opts in again.
-        resident = await login("alice")
         code, out = await _owner_runs("resume", state)
         assert code == 0 and "not paused" in out, out
         await agent.wait_log("resumed at the camera")

@@ -240,7 +240,7 @@ async def test_a_bearer_view_ends_with_its_idle_session(tmp_path: Path) -> None:
             token = (await r.json())["token"]
         SECRETS.add(token, "session token")
         player = Api(hub.url)
-        player.http._default_headers["Authorization"] = f"Bearer {token}"  # type: ignore[attr-defined]
+        player.http._default_headers["Authorization"] = f"Bearer {token}"
         try:
             async with running_agent(hub, "front-door", hub.seeded.tokens["front-door"], tmp_path):  # type: ignore[arg-type]
                 viewer = Viewer(player, "front-door")

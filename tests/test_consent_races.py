@@ -1,12 +1,14 @@
 """Issue 14: a randomized race campaign. The hub's real store and audit log sit behind proxies that add random
-latency to every call; officers join while residents withdraw and opt in again, admins end and restart the pilot,
-disable and enable the officer, and owners change masks, in random interleavings. Judged by the capture stamps in
-the pixels: no frame captured after a closing action began reaches a viewer, and every view that started is on the
-record. The seed is printed; set RACE_SEED to replay one."""
+latency to the calls consent actions make; officers join while residents withdraw and opt in again, admins end and
+restart the pilot, disable and enable the officer, the camera's device token is rotated, and owners change masks,
+in random interleavings. Judged by the capture stamps in the pixels: no frame captured after a closing action
+began reaches a viewer, and every view that started is on the record, and ended there. The seed is printed; set
+RACE_SEED to replay one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -23,7 +25,11 @@ from tests.support.procs import running_agent, wait_until
 
 CAM = "front-door"
 ROUNDS = 8
-SLOW = ("revoke_grant", "put_grant", "set_pilot", "get_pilot", "set_account_disabled", "set_camera_masks")
+SLOW = (
+    "revoke_grant", "put_grant", "set_pilot", "get_pilot", "set_account_disabled", "set_camera_masks",
+    "set_device_token",
+)  # fmt: skip
+MASKS = [{"points": [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9]], "style": "black"}]
 
 
 async def _closing_actions(hub: InProcHub, olivia_id: int) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
@@ -39,7 +45,10 @@ async def _closing_actions(hub: InProcHub, olivia_id: int) -> list[tuple[str, Ca
     async def disable() -> None:
         await actions.disable_account(olivia_id, Who())
 
-    return [("withdraw", withdraw), ("end_pilot", end_pilot), ("disable", disable)]
+    async def rotate() -> None:
+        hub.seeded.tokens[CAM] = await actions.rotate_device_token(CAM, Who(via="cli"))
+
+    return [("withdraw", withdraw), ("end_pilot", end_pilot), ("disable", disable), ("rotate", rotate)]
 
 
 async def _reopen(hub: InProcHub, olivia_id: int, owner_id: int) -> None:
@@ -57,14 +66,13 @@ async def test_random_interleavings_never_let_a_late_frame_through(tmp_path: Pat
     print(f"RACE_SEED={seed}")
     rng = random.Random(seed)
     async with inproc_hub(tmp_path, {"PORCHLIGHT_LIMITS__OFFERS_PER_ACCOUNT": "1000/minute"}) as hub:
-        for name in SLOW:
-            hub.store.delays[name] = 0.0
         audit = hub.hold_audit()
         olivia = (await hub.store.find_account("olivia"))[0]
         owner = (await hub.store.get_camera(CAM)).owner_id
         closing = await _closing_actions(hub, olivia.id)
-        started: list[Viewer] = []
-        async with running_agent(hub, CAM, hub.seeded.tokens[CAM], tmp_path):  # type: ignore[arg-type]
+        started = 0
+        async with contextlib.AsyncExitStack() as stack:
+            agent = await stack.enter_async_context(running_agent(hub, CAM, hub.seeded.tokens[CAM], tmp_path))  # type: ignore[arg-type]
             for round_ in range(ROUNDS):
                 for name in SLOW:
                     hub.store.delays[name] = rng.choice((0.0, 0.05, 0.3, 0.7))
@@ -76,23 +84,40 @@ async def test_random_interleavings_never_let_a_late_frame_through(tmp_path: Pat
                 joining = Viewer(officer, CAM)
                 label, action = rng.choice(closing)
                 join = asyncio.create_task(joining.watch())
+                if rng.random() < 0.3:  # the owner changes masks meanwhile: video held until the agent applies them
+                    masking = asyncio.create_task(hub.actions.set_masks(CAM, owner, MASKS, Who()))
+                else:
+                    masking = None
                 await asyncio.sleep(rng.choice((0.0, 0.05, 0.2, 0.5)))  # where the action lands in the join
                 began = time.time()
                 await action()
                 status = await join
+                if masking is not None:
+                    await masking
+                if label == "rotate":
+                    # Views wait for a publisher that cannot come back with the old token: judge once it is gone.
+                    await wait_until(lambda: hub.streams.stream(CAM).publisher is None, 15, "the old publisher to go")
                 for viewer in (watching, joining):
                     if viewer.status == 201:
-                        started.append(viewer)
-                        await viewer.wait_end(timeout=15)
+                        started += 1
+                        if label != "rotate":
+                            await viewer.wait_end(timeout=15)
                     late = [s for s in viewer.stamped() if s >= began * 1000]
                     assert not late, f"seed {seed} round {round_} ({label}, join {status}): {len(late)} late frames"
                     await viewer.close()
                 await officer.close()
                 await _reopen(hub, olivia.id, owner)
+                if label == "rotate":
+                    await stack.aclose()  # the agent with the old token: it cannot reconnect
+                    fresh = tmp_path / f"agent-{round_}"  # its own log, so its own "hello" is waited for
+                    fresh.mkdir()
+                    agent = await stack.enter_async_context(
+                        running_agent(hub, CAM, hub.seeded.tokens[CAM], fresh)  # type: ignore[arg-type]
+                    )
+            assert agent.proc.returncode is None
         log = hub.app[AUDIT]
         await wait_until(lambda: log.pending() == 0, 30, "the audit queue to drain")
         records = [r.fields() for r in await log.read(0, log.leaf_count())]
-        starts = sum(1 for r in records if r["kind"] == "view.started")
-        ends = {r["view"] for r in records if r["kind"] == "view.ended"}
-        assert starts >= len(started)
-        assert {r["seq"] for r in records if r["kind"] == "view.started"} <= ends  # every started view ended
+        views = {r["seq"] for r in records if r["kind"] == "view.started"}
+        assert len(views) >= started
+        assert views <= {r["view"] for r in records if r["kind"] == "view.ended"}  # every started view ended

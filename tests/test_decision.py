@@ -65,7 +65,7 @@ ROWS = [
     ("grant starts exactly now", T, cam(grant=grant(starts_at=T)), OFFICER, Reason.OK),
     ("last instant of the grant", T + 10 - 1e-6, CAMERA, OFFICER, Reason.OK),
     ("first instant past the grant", T + 10, CAMERA, OFFICER, Reason.GRANT_EXPIRED),
-    # Issue 14 item 1: a withdrawal dated by a hub whose clock runs ahead still closes at once, whatever this clock says.
+    # Issue 14 item 1: a withdrawal dated by a hub whose clock runs ahead closes at once, whatever this clock says.
     ("withdrawal dated ahead of this clock", T, cam(grant=grant(revoked_at=T + 5)), OFFICER, Reason.WITHDRAWN),
     # ... and so does a pilot an admin ended, though this clock has not reached its end.
     ("pilot ended, end not reached here", T, cam(pilot=replace(PILOT, ends_at=T + 5, ended=True)), OFFICER,

@@ -130,7 +130,7 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(consent_rows.first).to_contain_text("You withdrew consent")
         await expect(consent_rows.nth(1)).to_contain_text("You opted in until")
 
-        # The admin ends the pilot: the open page says so and opting in is off (withdrawing still works).
+        # The admin ends the pilot: the open page says so and opting in is off; nothing stays shared.
         ada = await login("ada")
         status, body = await ada.call("POST", "/api/pilot/end")
         assert status == 200, body
@@ -139,10 +139,10 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(switch).to_be_disabled()
         await expect(_section(page, FRONT).get_by_role("switch")).to_be_disabled()
         await expect(backyard.locator("form.chooser")).to_have_count(0)
-        await expect(_section(page, FRONT).locator(".consent-state")).to_have_attribute("data-consent", "paused")
-        await expect(
-            _section(page, FRONT).get_by_role("button", name="Withdraw consent for Front door now")
-        ).to_be_enabled()
+        # Its consent ended with the pilot (issue 14 item 2): the page says so, and that a new pilot shares nothing.
+        front_state = _section(page, FRONT).locator(".consent-state")
+        await expect(front_state).to_have_attribute("data-consent", "pilot-ended")
+        await expect(front_state).to_contain_text("A new pilot starts with no camera shared")
 
 
 @pytest.mark.timeout(120)

@@ -77,3 +77,19 @@ async def test_watchdog_closes_a_connection_whose_handshake_never_completes() ->
     peers.arm(pc, on_timeout)
     await asyncio.wait_for(timed_out.wait(), 5)
     assert pc.connectionState == "closed" and len(peers) == 0
+
+
+async def test_a_close_whose_caller_is_cancelled_still_finishes() -> None:
+    """A control socket's handler cancelled while it closes its camera's connection (its own connection went) must
+    not leave aiortc's close half done: every later close() of that connection would wait forever (found by the
+    race campaign, tests/test_consent_races.py, on a device token rotation)."""
+    peers = book()
+    pc = peers.open(new_pc)
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    first = asyncio.create_task(peers.close(pc))
+    await asyncio.sleep(0)  # let it start closing
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(peers.close(pc), 5)
+    assert pc.connectionState == "closed" and len(peers) == 0

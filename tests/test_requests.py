@@ -82,7 +82,10 @@ async def test_ask_approve_opens_a_grant_for_the_agency_and_duration(server: Tes
         assert [r["id"] for r in (await (await alice.get("/api/requests")).json())["requests"]] == [asked["id"]]
         assert (await (await bob.get("/api/requests")).json())["requests"] == []
         # Another resident's camera answers as an unknown one (issue 14 item 13).
-        assert (await bob.post(f"/api/requests/{asked['id']}/approve")).status == 404
+        others = await bob.post(f"/api/requests/{asked['id']}/approve")
+        unknown = await bob.post("/api/requests/999999/approve")
+        # Another resident's request answers exactly as one that does not exist (issue 14 item 13).
+        assert (others.status, await others.json()) == (unknown.status, await unknown.json()) and others.status == 404
         assert (await olivia.post(f"/api/requests/{asked['id']}/approve")).status == 403
         before = time.time()
         approved = await (await alice.post(f"/api/requests/{asked['id']}/approve")).json()

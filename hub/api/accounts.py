@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.body import json_body
+from hub.api.cameras import gates_json
+from hub.api.models import who
 from hub.api.session import account_json
 from hub.audit.events import account_fields
 from hub.audit.http import record
@@ -16,7 +18,7 @@ from hub.audit.record import Kind
 from hub.auth.identity import ensure_role
 from hub.auth.passwords import hash_password
 from hub.errors import BadRequest, Missing
-from hub.keys import LIVE, REGISTRY, STORE, STREAMS
+from hub.keys import ACTIONS, LIVE, STORE, STREAMS
 from hub.store.base import Account, Role
 from hub.text import free_text
 
@@ -87,22 +89,13 @@ async def _target(request: web.Request) -> Account:
 async def disable(request: web.Request) -> web.Response:
     """POST (admin): disable an account: its live views end at once and its sessions are gone."""
     account = await _target(request)
-    app = request.app
-    # Close in memory first, as a withdrawal does: no frame for this officer from here on.
-    app[REGISTRY].close_account(account.id)
-    account = await app[STORE].set_account_disabled(account.id, True)
-    ended = await app[STREAMS].end_viewers_of(account.id, "account_disabled")
-    await app[STORE].delete_sessions_of(account.id)
-    app[LIVE].publish("accounts")
-    await record(request, Kind.ACCOUNT_DISABLED, account_fields(account))
-    return web.json_response({"account": account_json(account), "views_ended": ended})
+    account, ended, gates = await request.app[ACTIONS].disable_account(account.id, who(request))
+    return web.json_response({"account": account_json(account), "views_ended": ended, "gates": gates_json(gates)})
 
 
 async def enable(request: web.Request) -> web.Response:
     """POST (admin): enable a disabled account."""
-    account = await request.app[STORE].set_account_disabled((await _target(request)).id, False)
-    request.app[LIVE].publish("accounts")
-    await record(request, Kind.ACCOUNT_ENABLED, account_fields(account))
+    account = await request.app[ACTIONS].enable_account((await _target(request)).id, who(request))
     return web.json_response({"account": account_json(account)})
 
 
@@ -115,12 +108,11 @@ async def unlock(request: web.Request) -> web.Response:
 
 
 async def reset_mfa(request: web.Request) -> web.Response:
-    """POST (admin): forget an account's second factor (lost phone); it enrols again at its next log-in."""
+    """POST (admin): forget an account's second factor (lost phone); it enrols again with a code an admin issues."""
     target = await _target(request)
     store = request.app[STORE]
     account = await store.set_totp(target.id, None, enrolled=False)
-    await store.delete_sessions_of(account.id)
-    await request.app[STREAMS].end_viewers_of(account.id, "mfa_reset")
+    await request.app[ACTIONS].end_sessions_of(account.id, "mfa_reset")
     request.app[LIVE].publish("accounts")
     await record(request, Kind.ACCOUNT_MFA_RESET, account_fields(account))
     return web.json_response({"account": account_json(account)})

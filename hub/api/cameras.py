@@ -33,6 +33,8 @@ def grant_json(grant: Grant | None, now: float, pilot: Pilot | None) -> dict[str
         "revoked_at": iso(grant.revoked_at),
         "live": live,
         "version": grant.version,
+        # The pilot it was given in (`GET /api/pilot` says the current one's `run`).
+        "pilot_run": grant.pilot_run,
     }
 
 
@@ -53,6 +55,8 @@ def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: b
     }
     if owner_view:
         answer["watching"] = [viewer.watching() for viewer in stream.viewers.values()]
+        if stream.control is not None and stream.control.paused:
+            answer["status"] = "paused"  # its owner paused it at the device (porchlight-agent pause, a button)
     return answer
 
 

@@ -64,7 +64,6 @@ async def present(request: web.Request, identity: Identity, code: str, step: str
     fields: Fields = {**account_fields(account), "step": step}
     if found is not EnrolmentCheck.OK:
         await record(request, Kind.ENROLMENT_CODE_REFUSED, {**fields, "why": found.value})
-        await throttle.pause_after_failure()
         raise Forbidden("that enrolment code is not valid: ask an admin for a new one", "enrolment_code_invalid")
     if spend:
         await record(request, Kind.ENROLMENT_CODE_USED, fields)

@@ -1,4 +1,5 @@
-"""Liveness, readiness and metrics: open to anyone (put /metrics behind the proxy's allow-list in production)."""
+"""Liveness, readiness and metrics: open to anyone (serve /metrics on its own address in production:
+`http.metrics_host`, `http.metrics_port`)."""
 
 from __future__ import annotations
 

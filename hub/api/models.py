@@ -23,7 +23,8 @@ def _time(value: object) -> float:
 
 
 def _free_text(limit: int) -> BeforeValidator:
-    return BeforeValidator(lambda value: clean_text(value, "text", limit))
+    # Shown to the camera's owner: one line of visible text (hub/text.py), named by its field in the refusal.
+    return BeforeValidator(lambda value, info: clean_text(value, info.field_name or "text", limit))
 
 
 Time = Annotated[float, BeforeValidator(_time)]

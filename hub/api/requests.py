@@ -13,20 +13,18 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api.body import json_body
-from hub.api.cameras import askable, grant_json
-from hub.audit.events import grant_fields, request_fields
+from hub.api.cameras import grant_json
+from hub.api.models import AccessAsk, parse, who
+from hub.audit.events import request_fields
 from hub.audit.http import record
 from hub.audit.record import Kind
-from hub.auth.identity import Identity, ensure_owner, ensure_role
-from hub.consent.decision import grant_end
+from hub.auth.identity import Identity, ensure_role
+from hub.consent.decision import Reason, decide
+from hub.consent.registry import officer_state
 from hub.errors import BadRequest, Clash, Missing
-from hub.keys import CONFIG, LIVE, REGISTRY, STORE, STREAMS
-from hub.store.base import AccessRequest, Conflict, NotFound, RequestState, Role
-from hub.text import free_text
+from hub.keys import ACTIONS, CONFIG, LIVE, REGISTRY, STORE
+from hub.store.base import AccessRequest, NotFound, RequestState, Role
 from hub.timefmt import iso
-
-MAX_FIELD = 200
 
 
 def request_json(item: AccessRequest, officers: dict[int, str], cameras: dict[str, str]) -> dict[str, Any]:
@@ -48,11 +46,6 @@ def request_json(item: AccessRequest, officers: dict[int, str], cameras: dict[st
     }
 
 
-def _text(body: dict[str, Any], name: str) -> str:
-    # Shown to the camera's owner: no control or text-direction characters.
-    return free_text(body.get(name), name, MAX_FIELD)
-
-
 async def ask(request: web.Request) -> web.Response:
     """POST {"case", "reason", "duration_seconds", "urgent"?} (officer): ask a camera's owner for live access."""
     identity = ensure_role(request, Role.OFFICER)
@@ -63,19 +56,13 @@ async def ask(request: web.Request) -> web.Response:
         camera = await store.get_camera(camera_id)
     except NotFound:
         raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
-    body = await json_body(request)
-    case, reason = _text(body, "case"), _text(body, "reason")
-    duration, urgent = body.get("duration_seconds"), body.get("urgent", False)
-    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration > 0:
-        raise BadRequest("duration_seconds must be a positive number of seconds", "bad_duration")
-    if not isinstance(urgent, bool):
-        raise BadRequest("urgent must be true or false", "bad_urgent")
+    body = await parse(request, AccessAsk)
     policy = await store.get_policy()
-    if duration > policy.max_grant_seconds:
+    if body.duration_seconds > policy.max_grant_seconds:
         raise BadRequest(f"at most {policy.max_grant_seconds:g} seconds may be asked for", "duration_too_long")
     await _check_askable(request, camera_id, identity)
     item = await store.add_access_request(
-        camera_id, identity.account.id, case, reason, float(duration), urgent, now,
+        camera_id, identity.account.id, body.case, body.reason, body.duration_seconds, body.urgent, now,
         now + app[CONFIG].consent.request_ttl_seconds,
     )  # fmt: skip
     # On the owner's record before the owner is told (and refused if it cannot be).
@@ -86,12 +73,15 @@ async def ask(request: web.Request) -> web.Response:
 
 
 async def _check_askable(request: web.Request, camera_id: str, identity: Identity) -> None:
+    """Any camera the officer may not watch may be asked for: the answer never says whether (or for whom) it is
+    opted in. Only one pending request per officer and camera."""
     registry, now = request.app[REGISTRY], time.time()
     pilot = registry.pilot
-    if pilot is None or not pilot.starts_at <= now < pilot.ends_at:
+    if pilot is None or pilot.ended or not pilot.starts_at <= now < pilot.ends_at:
         raise BadRequest("the pilot is not running", "no_pilot")
-    if not askable(request, camera_id, now):
-        raise Clash("this camera is opted in already: its owner chose who may watch", "camera_opted_in")
+    officer = officer_state(identity.account, identity.session)
+    if decide(now, registry.gate(camera_id).state, officer) is Reason.OK:
+        raise Clash("you may watch this camera already", "camera_admitted")
     for item in await request.app[STORE].list_access_requests(camera_id=camera_id, account_id=identity.account.id):
         if item.state is RequestState.PENDING and item.expires_at > now:
             raise Clash("you have asked for this camera already; wait for the owner's answer", "request_pending")
@@ -128,48 +118,23 @@ async def _mine(request: web.Request) -> tuple[AccessRequest, int]:
     except (ValueError, NotFound):
         raise Missing("no such request", "request_unknown") from None
     camera = await store.get_camera(item.camera_id)
-    ensure_owner(identity, camera)
+    if camera.owner_id != identity.account.id:
+        raise Missing("no such request", "request_unknown")  # as an unknown one: asking reveals nothing
     return item, camera.owner_id
-
-
-async def _answer(request: web.Request, item: AccessRequest, state: RequestState, now: float) -> AccessRequest:
-    try:
-        return await request.app[STORE].answer_access_request(item.id, state, now)
-    except Conflict as exc:
-        reason = "request_expired" if "expired" in str(exc) else "request_answered"
-        raise Clash(str(exc), reason) from None
 
 
 async def approve(request: web.Request) -> web.Response:
     """POST (the camera's owner): approve; opens a grant for the officer's agency and the duration asked."""
     item, owner = await _mine(request)
-    app = request.app
-    store, now = app[STORE], time.time()
-    pilot, policy = await store.get_pilot(), await store.get_policy()
-    try:
-        ends_at = grant_end(now, item.duration_seconds, policy.max_grant_seconds, pilot)
-    except ValueError as exc:
-        raise BadRequest(str(exc), "no_pilot") from exc
-    if not askable(request, item.camera_id, now):
-        # Approving would replace the owner's own opt-in (and cut other agencies' viewers off).
-        raise Clash("the camera is opted in already: decline this request, or withdraw first", "camera_opted_in")
-    answered = await _answer(request, item, RequestState.APPROVED, now)
-    agencies = frozenset({item.agency_id}) if item.agency_id else frozenset()
-    grant = await store.put_grant(item.camera_id, now, ends_at, agencies)
-    app[REGISTRY].apply_grant(grant, item.camera_id, settle=True)
-    await app[STREAMS].sweep()  # the new grant replaces any old one: viewers it no longer admits end
-    await record(request, Kind.ACCESS_APPROVED, request_fields(answered, owner))
-    await record(request, Kind.CONSENT_GRANTED, grant_fields(grant, owner))
-    app[LIVE].publish("requests", camera=answered.camera_id, account=answered.account_id)
+    answered, grant = await request.app[ACTIONS].approve_request(item, owner, who(request))
     names = await _names(request)
-    return web.json_response({"request": request_json(answered, *names), "grant": grant_json(grant, time.time())})
+    granted = grant_json(grant, time.time(), request.app[REGISTRY].pilot)
+    return web.json_response({"request": request_json(answered, *names), "grant": granted})
 
 
 async def decline(request: web.Request) -> web.Response:
     """POST (the camera's owner): decline."""
     item, owner = await _mine(request)
-    answered = await _answer(request, item, RequestState.DECLINED, time.time())
-    await record(request, Kind.ACCESS_DECLINED, request_fields(answered, owner))
-    request.app[LIVE].publish("requests", camera=answered.camera_id, account=answered.account_id)
+    answered = await request.app[ACTIONS].decline_request(item, owner, who(request))
     names = await _names(request)
     return web.json_response({"request": request_json(answered, *names)})

@@ -41,7 +41,7 @@ from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_
 from hub.auth.throttle import source
 from hub.auth.tokens import SESSION_TOKEN_PREFIX, hash_token, new_token
 from hub.errors import BadRequest, Unauthorized
-from hub.keys import CLOCK, CONFIG, STORE, THROTTLE
+from hub.keys import ACTIONS, CLOCK, CONFIG, STORE, THROTTLE
 from hub.store.base import Account, NotFound, Role
 
 MAX_USERNAME = 100  # a failed log-in records at most this much of what was typed
@@ -178,6 +178,8 @@ async def logout(request: web.Request) -> web.Response:
     """End the caller's session (idempotent)."""
     token = session_token(request)
     if token:
+        # Its views end with it, closed here before the store forgets the session.
+        await request.app[ACTIONS].end_session(hash_token(token), "session_expired")
         await request.app[STORE].delete_session(hash_token(token))
         if request.get(IDENTITY_KEY) is not None:
             await record(request, Kind.LOGOUT)

@@ -10,7 +10,7 @@ enrolling its second factor does nothing else (`@enrolment` marks what it may do
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from aiohttp import web
@@ -106,6 +106,7 @@ async def resolve_identity(store: Store, token: str | None, now: float, idle_sec
         return None
     if now - session.last_seen_at > TOUCH_SECONDS:
         await store.touch_session(token_hash, now)
+        session = replace(session, last_seen_at=now)
     return Identity(account, session)
 
 

@@ -95,4 +95,6 @@ def source(request: web.Request) -> str:
 
 
 # Refusals that answer a presented credential (not a missing one): each waits a random moment first.
-FAILED_AUTHENTICATION = frozenset({"bad_credentials", "account_locked", "device_token_invalid", "token_invalid"})
+FAILED_AUTHENTICATION = frozenset(
+    {"bad_credentials", "device_token_invalid", "token_invalid", "enrolment_code_invalid"}
+)

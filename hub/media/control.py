@@ -14,10 +14,11 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from hub.auth.identity import device
+from hub.auth.identity import bearer_token, device
+from hub.auth.tokens import hash_token
 from hub.consent.actions import Who
-from hub.errors import Clash
-from hub.keys import ACTIONS, REGISTRY, ROUTER, STORE, STREAMS
+from hub.errors import Clash, Unauthorized
+from hub.keys import ACTIONS, LIVE, REGISTRY, ROUTER, STORE, STREAMS
 from hub.media.masks import push_masks
 from hub.media.streams import ControlLink
 from hub.media.whip import authenticate_camera
@@ -31,14 +32,17 @@ MAX_MESSAGE = 1024 * 1024  # a snapshot (base64 JPEG) is the largest message
 async def control_ws(request: web.Request) -> web.WebSocketResponse:
     """Hold one agent's control channel open until it or the hub closes it."""
     camera = await authenticate_camera(request, request.match_info["camera_id"])
+    streams = request.app[STREAMS]
+    if streams.device_refused(camera.id):
+        raise Unauthorized("the device token is not valid for this camera", "device_token_invalid")
     router = request.app[ROUTER]
     # The camera's stream lives on the hub its agent reached; another hub holding it sends the agent on.
     if not await router.claim(camera.id):
         raise Clash("another hub serves this camera; try the next hub", "camera_owned_elsewhere")
     ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
-    streams, registry = request.app[STREAMS], request.app[REGISTRY]
-    link = ControlLink(camera.id, ws)
+    registry = request.app[REGISTRY]
+    link = ControlLink(camera.id, ws, hash_token(bearer_token(request) or ""))
     # Until this agent confirms the owner's masks, nothing of it is forwarded.
     registry.masks_unknown(camera.id)
     await streams.attach_control(link)
@@ -67,17 +71,19 @@ def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> Non
         link.publishing = bool(message.get("publishing"))
     elif kind == "masks_applied" and isinstance(message.get("version"), int):
         app[REGISTRY].masks_confirmed(link.camera_id, message["version"])
-    elif kind == "snapshot" and message.get("id") in link.snapshots:
-        answer = link.snapshots[message["id"]]
-        if not answer.done():
-            answer.set_result(message)
     elif kind == "paused":
         link.paused = True
+        app[LIVE].publish("streams", camera=link.camera_id)  # the owner's page shows it paused
         log.warning("camera %s: paused at the camera by its owner; withdrawing its consent", link.camera_id)
         app[STREAMS].spawn(_withdraw_paused(app, link.camera_id), f"paused-{link.camera_id}")
     elif kind == "resumed":
         link.paused = False
+        app[LIVE].publish("streams", camera=link.camera_id)
         log.info("camera %s: resumed at the camera; shared again only once its owner opts in", link.camera_id)
+    elif kind == "snapshot" and message.get("id") in link.snapshots:
+        answer = link.snapshots[message["id"]]
+        if not answer.done():
+            answer.set_result(message)
     else:
         log.info("camera %s: ignoring an unknown control message", link.camera_id)
 

@@ -83,7 +83,9 @@ class PeerBook:
         if pc is None:
             return
         try:
-            await pc.close()
+            # Shielded: a caller cancelled mid-close (a control socket's handler, cancelled as its connection went)
+            # would leave aiortc's close half done, and every later close() of the connection waiting forever.
+            await asyncio.shield(pc.close())
         except Exception:
             log.exception("closing a peer connection failed")
         finally:

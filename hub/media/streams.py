@@ -8,6 +8,7 @@ stop and closes the hub's side of the publisher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterator
@@ -34,9 +35,11 @@ log = logging.getLogger(__name__)
 class ControlLink:
     """The control WebSocket of one camera's agent."""
 
-    def __init__(self, camera_id: str, ws: web.WebSocketResponse) -> None:
+    def __init__(self, camera_id: str, ws: web.WebSocketResponse, token_hash: str | None = None) -> None:
         self.camera_id = camera_id
         self.ws = ws
+        # The hash of the device token it was opened with: a rotated token ends it.
+        self.token_hash = token_hash
         self.publishing = False
         # The owner paused the camera at the device (`paused` / `resumed` from the agent): it publishes nothing.
         self.paused = False
@@ -97,6 +100,7 @@ class StreamManager:
         self._viewers: dict[str, Viewer] = {}
         self._ended = EndedViewers()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._rotating: set[str] = set()
         self.peers = PeerBook(limits.peers_total, limits.peers_per_officer, limits.handshake_seconds, self.spawn)
 
     # Lookup ----------------------------------------------------------------------------------------------
@@ -159,6 +163,43 @@ class StreamManager:
         if stream.publisher is not None:
             await self.detach_publisher(stream.publisher)
 
+    # Device tokens ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def rotating(self, camera_id: str) -> Iterator[None]:
+        """While a camera's device token is being replaced, its agent and publishers are refused here."""
+        self._rotating.add(camera_id)
+        try:
+            yield
+        finally:
+            self._rotating.discard(camera_id)
+
+    def device_refused(self, camera_id: str) -> bool:
+        """Whether the camera's device token is being replaced right now (refuse its sockets and sessions)."""
+        return camera_id in self._rotating
+
+    def device_cameras(self) -> list[str]:
+        """Cameras with an agent or a publisher on this hub."""
+        return [s.camera_id for s in self._streams.values() if s.control is not None or s.publisher is not None]
+
+    def device_tokens(self, camera_id: str) -> set[str]:
+        """The device-token hashes the camera's agent and publisher here were opened with."""
+        stream = self.stream(camera_id)
+        hashes = {stream.control.token_hash if stream.control else None}
+        hashes.add(stream.publisher.token_hash if stream.publisher else None)
+        return {h for h in hashes if h is not None}
+
+    async def end_device(self, camera_id: str, reason: str, token_hash: str | None = None) -> None:
+        """End the camera's control socket and WHIP session here (only those opened with `token_hash`, if given);
+        its viewers wait for a publisher as after any drop."""
+        stream = self.stream(camera_id)
+        link, publisher = stream.control, stream.publisher
+        if link is not None and (token_hash is None or link.token_hash == token_hash):
+            log.info("camera %s: ending its control socket (%s)", camera_id, reason)
+            await link.ws.close(code=4003, message=reason.encode())
+        if publisher is not None and (token_hash is None or publisher.token_hash == token_hash):
+            log.info("camera %s: ending its WHIP session (%s)", camera_id, reason)
+            await self.detach_publisher(publisher)
+
     # Publishers ------------------------------------------------------------------------------------------
     def may_publish(self, camera_id: str) -> bool:
         """An agent publishes only when asked; a plain WHIP publisher (no control link) always may."""
@@ -198,12 +239,20 @@ class StreamManager:
         return publisher if publisher is not None and publisher.resource_id == resource_id else None
 
     # Viewers ---------------------------------------------------------------------------------------------
-    async def add_viewer(self, viewer: Viewer) -> None:
-        """Register a viewer; the first one of a camera asks its agent to publish. A viewer that already ended (its
-        connection failed while its view was being recorded) is wound up instead: never counted as watching."""
+    async def add_viewer(self, viewer: Viewer) -> Reason | None:
+        """Register a viewer if its gate still admits it; the first one of a camera asks its agent to publish.
+
+        The gate is asked here, with no await between its answer and the viewer joining the feed and the agent
+        being told: whatever awaited before (the view's record) may have let a withdrawal pass. A viewer refused
+        now, or that already ended (its connection failed while its view was being recorded), is wound up at once,
+        on the record, and never counted as watching. The gate's refusal, or None (joined, or had ended already).
+        """
+        gate = self._registry.gate(viewer.camera_id)
+        reason = gate.admit(time.time(), viewer.officer)
+        refused = reason.terminal and viewer.mark_ended(reason.value, closed_at(gate.state, reason, time.time()))
         if viewer.ended:
             await self._finish_viewer(viewer)
-            return
+            return reason if refused else None
         stream = self.stream(viewer.camera_id)
         stream.viewers[viewer.id] = viewer
         self._viewers[viewer.id] = viewer
@@ -211,12 +260,12 @@ class StreamManager:
         self._live.publish("watchers", camera=viewer.camera_id)
         if stream.publisher is None and stream.waiting_since is None:
             stream.waiting_since = time.time()
-        if stream.control is None:
-            return
-        if stream.publisher is None and len(stream.viewers) == 1:
-            await stream.control.send(stream.watchers_message("publish"))
-        else:
-            await stream.control.send(stream.watchers_message("watchers"))
+        if stream.control is not None:
+            if stream.publisher is None and len(stream.viewers) == 1:
+                await stream.control.send(stream.watchers_message("publish"))
+            else:
+                await stream.control.send(stream.watchers_message("watchers"))
+        return None
 
     def deny(self, viewer: Viewer, reason: Reason) -> None:
         """The gate refused a viewer for good (called from the frame path: no await there)."""
@@ -280,6 +329,13 @@ class StreamManager:
     async def end_viewers_of(self, account_id: int, reason: str) -> int:
         """End every live view of one account (disabled, or its sessions ended); how many."""
         ending = [viewer for viewer in self._viewers.values() if viewer.account_id == account_id]
+        for viewer in ending:
+            await self.end_viewer(viewer, reason)
+        return len(ending)
+
+    async def end_viewers_of_session(self, session_hash: str, reason: str) -> int:
+        """End every live view opened with one log-in session; how many."""
+        ending = [viewer for viewer in self._viewers.values() if viewer.officer.session_hash == session_hash]
         for viewer in ending:
             await self.end_viewer(viewer, reason)
         return len(ending)

@@ -81,7 +81,8 @@ async def whep_post(request: web.Request) -> web.Response:
     # On the record before anything else happens; if it cannot be written, the view is refused.
     look.request_seq = await record(request, Kind.VIEW_REQUESTED, look.purpose, required=True)
     registry = app[REGISTRY]
-    officer = registry.officer_pass(identity.session.token_hash, officer_state(identity.account, identity.session))
+    state = officer_state(identity.account, identity.session, registry.idle_seconds)
+    officer = registry.officer_pass(identity.session.token_hash, state)
     decision = registry.gate(camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
         app[METRICS].denials.labels(decision.value).inc()
@@ -164,6 +165,11 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
         await _abandon(look, viewer, "hub_error")
         raise
     answer = pc.localDescription.sdp
+    transport = look.request.transport
+    if transport is None or transport.is_closing():
+        # The client went while the connection was being set up: nobody would hear a 201, so nothing starts.
+        await _abandon(look, viewer, "viewer_gone")
+        raise BadRequest("the client went away before its answer", "viewer_gone")
     # Consent may have ended while the connection was being set up: ask the gate again before registering.
     decision = registry.gate(look.camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
@@ -175,8 +181,12 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
         await _abandon(look, viewer, None)
         raise
     viewer.started_at = time.time()
-    # Only now does the viewer's track join the camera's feed: no frame before the record above is durable.
-    await streams.add_viewer(viewer)
+    # Only now does the viewer's track join the camera's feed: no frame before the record above is durable. The
+    # gate is asked again there, after that write: a refusal now ends the view at once, on the record.
+    refused = await streams.add_viewer(viewer)
+    if refused is not None:
+        app[METRICS].denials.labels(refused.value).inc()
+        raise Forbidden(f"the consent gate is closed: {refused.value}", refused.value)
     streams.peers.arm(pc, lambda: streams.end_viewer(viewer, "handshake_timeout"))
     log.info("viewer %s: account %d watching camera %s", viewer.id, look.identity.account.id, look.camera_id)
     return viewer, answer

@@ -51,6 +51,8 @@ async def whip_post(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     offer = await read_offer(request, config.media.max_sdp_bytes, "sendonly", config.limits.handshake_seconds)
     streams = request.app[STREAMS]
+    if streams.device_refused(camera.id):
+        raise Unauthorized("the device token is not valid for this camera", "device_token_invalid")
     if not streams.may_publish(camera.id):
         raise Clash("nobody is watching this camera; publish when the hub asks", "not_requested")
     router = request.app[ROUTER]
@@ -61,6 +63,7 @@ async def whip_post(request: web.Request) -> web.Response:
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     pc = streams.peers.open(lambda: RTCPeerConnection(configuration=request.app[RTC]))
     publisher = Publisher(camera.id, pc)
+    publisher.token_hash = hash_token(bearer_token(request) or "")
     stream = streams.stream(camera.id)
     media, metrics = config.media, request.app[METRICS]
     video = video_transceiver(pc, media.codec, "recvonly")

@@ -86,6 +86,12 @@ class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, Redis
         """Ask Redis to answer; StoreUnavailable if it does not in time."""
         await self._r.ping()
 
+    @guard
+    async def server_time(self) -> float:
+        """Redis's clock (TIME), Unix seconds: the cluster's reference for how far each hub's clock strays."""
+        seconds, micros = await self._r.time()
+        return int(seconds) + int(micros) / 1e6
+
     # -- change feed ----------------------------------------------------------------------------------
 
     @guard

@@ -13,6 +13,7 @@ const STATES = {
   offline: ['Offline', 'the camera is not connected to the hub.'],
   idle: ['Idle', 'connected, sending no video (it sends only while an officer you allowed is watching).'],
   streaming: ['Streaming', 'sending video to the hub now.'],
+  paused: ['Paused at the camera', 'it sends nothing, whatever the hub asks, until you resume it there.'],
 };
 
 function newEntry(camera, index) {
@@ -168,6 +169,12 @@ function consentSummary(entry, sharing) {
     return el('p', { ...attrs, 'data-consent': 'withdrawn' },
       el('strong', {}, 'Not shared. '), 'You withdrew consent at ', timeEl(grant.revoked_at),
       `: no one can watch ${name}.${pilotNote}`);
+  }
+  if (grant && !grant.live && (state.pilot?.state === 'over' || grant.pilot_run !== state.pilot?.run)) {
+    // Consent belongs to the pilot it was given in: it never carries into the next one.
+    return el('p', { ...attrs, 'data-consent': 'pilot-ended' },
+      el('strong', {}, 'Not shared. '), `Your consent ended with the pilot it was given in: no one can watch ${name}. `,
+      pilotRunning() ? 'This is a new pilot: opt in again to share it.' : 'A new pilot starts with no camera shared.');
   }
   if (grant && parseWhen(grant.ends_at) && parseWhen(grant.ends_at).getTime() <= Date.now()) {
     return el('p', { ...attrs, 'data-consent': 'expired' },
