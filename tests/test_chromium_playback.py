@@ -118,7 +118,8 @@ async def test_chromium_plays_passthrough(
         await hub.start()
         agent_args = ("--codec", "h264")
     async with running_agent(hub, CAM, tokens[CAM], tmp_path, *agent_args), chromium() as page:
-        await page.goto(f"{hub.url}/healthz")  # any same-origin document without a page CSP of its own
+        # A page of the hub's: its CSP lets it fetch from its own origin (an API answer's lets a document load nothing).
+        await page.goto(f"{hub.url}/officer")
         seen = await page.evaluate(WATCH_JS, {"camera": CAM, "username": "olivia", "password": "olivia-demo-pass"})
 
     assert seen["mimeType"] == mime_type, seen

@@ -1,7 +1,7 @@
 """RFC 9162 Merkle trees (hub/audit/merkle.py): the conformance vectors, and properties of our own proofs.
 
-The vectors in ../shared/vectors/rfc9162/ come from transparency-dev/merkle (Apache License 2.0, see the
-LICENSE file there); they are read in place. Each JSON file is one case: its inputs, a description and
+The vectors in tests/vectors/rfc9162/ are copied from transparency-dev/merkle (Apache License 2.0, see the
+LICENSE file there), so a clone passes with nothing beside it. Each JSON file is one case: its inputs, a description and
 `wantErr`, whether verification must fail. Hashes are base64 and a missing proof is `null`.
 """
 
@@ -29,7 +29,7 @@ from hub.audit.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc9162"
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc9162"
 KINDS = ("inclusion", "consistency")
 FIELDS = {
     "inclusion": {"leafIdx", "treeSize", "root", "leafHash", "proof", "desc", "wantErr"},

@@ -187,13 +187,17 @@ async def login_token(hub: Hub, username: str) -> str:
 
 async def stalled_views(owner: Api, case: str) -> dict[str, dict[int, dict[str, Any]]]:
     """One flood's view.* records on the camera's audit log (read by its owner): fields by position, by kind."""
-    status, answer = await owner.call("GET", f"/api/audit/records?camera={CAM}")
-    assert status == 200, answer
     by_kind: dict[str, dict[int, dict[str, Any]]] = {}
-    for record in answer["records"]:
-        fields = record["fields"]
-        if fields.get("case") == case:
-            by_kind.setdefault(fields["kind"], {})[record["seq"]] = fields
+    path: str | None = f"/api/audit/records?camera={CAM}&limit=1000"
+    while path is not None:  # the records come a page at a time
+        status, answer = await owner.call("GET", path)
+        assert status == 200, answer
+        for record in answer["records"]:
+            fields = record["fields"]
+            if fields.get("case") == case:
+                by_kind.setdefault(fields["kind"], {})[record["seq"]] = fields
+        after = answer.get("next")
+        path = f"/api/audit/records?camera={CAM}&limit=1000&after={after}" if after is not None else None
     return by_kind
 
 

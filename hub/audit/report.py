@@ -229,7 +229,7 @@ class _Counts:
         moment = parse_audit_time(record["time"])
         if not self.start <= moment < self.end:
             return
-        agency = _agency_of(record)
+        agency = agency_of(record)
         if record["kind"] == Kind.VIEW_DENIED:
             for t in self.both(agency):
                 t.denied[str(record.get("denied", "unknown"))] += 1
@@ -255,7 +255,7 @@ class _Counts:
             if ending is None:
                 continue  # still open: its minutes count once it ends
             for t in self.both(agency):
-                t.milliseconds += _non_negative(ending.get("duration_ms"))
+                t.milliseconds += non_negative(ending.get("duration_ms"))
                 if ending.get("ended_by") == WITHDRAWN:
                     t.cut_short += 1
 
@@ -309,12 +309,14 @@ def _midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
-def _agency_of(record: Mapping[str, Any]) -> str | None:
+def agency_of(record: Mapping[str, Any]) -> str | None:
+    """The acting officer's agency a record names, if any."""
     actor = record.get("actor")
     value = actor.get("agency") if isinstance(actor, dict) else None
     return value if isinstance(value, str) else None
 
 
-def _non_negative(value: object) -> int:
+def non_negative(value: object) -> int:
+    """A count or duration read from a record, 0 unless a positive integer."""
     # The log is the hub's own, but one odd record must not break the public page.
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -31,7 +31,7 @@ from typing import Any
 
 from hub.audit.days import DaySet, day_of, day_of_text, last_day_before
 from hub.audit.record import Kind, parse_audit_time
-from hub.audit.report import ACCESS_KINDS, WITHDRAWN, Figures, Report
+from hub.audit.report import ACCESS_KINDS, WITHDRAWN, Figures, Report, agency_of, non_negative
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class ReportTally:
         return (self._total, book)
 
     def _look(self, record: Mapping[str, Any]) -> None:
-        day, agency = day_of_text(record["time"]), _agency_of(record)
+        day, agency = day_of_text(record["time"]), agency_of(record)
         if record["kind"] == Kind.VIEW_DENIED:
             reason = str(record.get("denied", "unknown"))
             for book in self._books(agency):
@@ -164,7 +164,7 @@ class ReportTally:
         if started is None:
             return  # not a view.started, or ended already (the first ending counts)
         day, agency = started
-        milliseconds = _non_negative(record.get("duration_ms"))
+        milliseconds = non_negative(record.get("duration_ms"))
         withdrawn = record.get("ended_by") == WITHDRAWN
         for book in self._books(agency):
             counts = book.day(day)
@@ -288,16 +288,6 @@ class ReportTally:
 def _viewed(book: _Book, d1: int, d2: int) -> int:
     """How many cameras the book's views looked at on some day of d1..d2."""
     return sum(1 for days in book.viewed.values() if days.overlaps(d1, d2))
-
-
-def _agency_of(record: Mapping[str, Any]) -> str | None:
-    actor = record.get("actor")
-    value = actor.get("agency") if isinstance(actor, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _non_negative(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 # Snapshots ---------------------------------------------------------------------------------------------------------

@@ -163,3 +163,12 @@ class Viewer:
             task.cancel()
         # Wait for our own tasks without swallowing a cancellation aimed at the caller.
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def close_code(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0) -> int | None:
+    """Read past a control socket's text messages until the hub closes it; the close code it gave."""
+    message = await ws.receive(timeout=timeout)
+    while message.type is aiohttp.WSMsgType.TEXT:
+        message = await ws.receive(timeout=timeout)
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+    return message.data if message.type is aiohttp.WSMsgType.CLOSE else ws.close_code
