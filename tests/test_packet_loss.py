@@ -31,9 +31,10 @@ CAMERA_FPS = 15
 WANTED_FPS = 12
 # The measurement window, after the viewer's first frames: long enough that a second's hiccup cannot decide it.
 WINDOW_SECONDS = 6.0
-# Short so that the 100% case ends quickly: silent this long, the hub ends the camera's WHIP session; waiting this
-# long for a new one, it ends the viewer.
-SILENCE_SECONDS = 2
+# Silent this long, the hub ends the camera's WHIP session; waiting this long for a new one, it ends the viewer. The
+# hub's default: at 10% loss a packet lost for good (its NACK or retransmission lost too) holds aiortc's jitter buffer
+# until it overflows, 2 to 4 s without a frame, which a shorter silence turned into an ended session now and then.
+SILENCE_SECONDS = 5
 PUBLISH_TIMEOUT_SECONDS = 3
 
 
