@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -17,6 +18,8 @@ from hub.consent.gate import CameraGate, OfficerPass
 from hub.store.base import Account, NotFound, Role, Session, Store
 
 log = logging.getLogger(__name__)
+
+GONE_SECONDS = 600.0
 
 
 def officer_state(account: Account, session: Session | None, idle_seconds: float = math.inf) -> Officer:
@@ -51,9 +54,10 @@ class GateRegistry:
         # known: (version, enabled). An account state read before a newer one is never installed.
         self._closing_accounts: set[int] = set()
         self._accounts: dict[int, tuple[int, bool]] = {}
-        # Log-in sessions seen gone from the store (log-out, timeout, disable): a pass of one never reopens, even
-        # for a request that read the session before it went (tokens are never reused).
-        self._gone_sessions: set[str] = set()
+        # Log-in sessions seen gone from the store (log-out, timeout, disable), with when: a pass of one never
+        # reopens for a request that read the session before it went. Kept for GONE_SECONDS, far longer than any
+        # request takes (tokens are never reused).
+        self._gone_sessions: dict[str, float] = {}
         # Cameras whose masks are being changed: held (masks pending) until the new version is known. True marks a
         # hold whose write failed: the next reload, which reads whatever the store has, lifts it.
         self._mask_holds: dict[str, bool] = {}
@@ -115,7 +119,11 @@ class GateRegistry:
 
     def session_gone(self, session_hash: str) -> None:
         """A log-in session ended: its pass (if any) stops admitting now and never reopens."""
-        self._gone_sessions.add(session_hash)
+        now = time.monotonic()
+        while self._gone_sessions and next(iter(self._gone_sessions.values())) < now - GONE_SECONDS:
+            del self._gone_sessions[next(iter(self._gone_sessions))]  # oldest first
+        self._gone_sessions.pop(session_hash, None)  # to the end: the dict stays oldest first
+        self._gone_sessions[session_hash] = now
         officer_pass = self._passes.get(session_hash)
         if officer_pass is not None:
             officer_pass.state = replace(officer_pass.state, session_expires_at=0.0)
@@ -152,12 +160,15 @@ class GateRegistry:
 
     def require_masks(self, camera_id: str, version: int) -> None:
         """The owner set masks `version`: the camera's gates close until its agent confirms applying it."""
-        self._mask_holds.pop(camera_id, None)
-        if version > self._masks_version.get(camera_id, 0):
+        held = self._mask_holds.pop(camera_id, None) is not None
+        raised = version > self._masks_version.get(camera_id, 0)
+        if raised:
             self._masks_version[camera_id] = version
+        if raised or held:
             self._rebuild([camera_id])
-            self.on_masks_changed(camera_id)
             self.on_change()
+        if raised:
+            self.on_masks_changed(camera_id)
 
     def masks_unknown(self, camera_id: str) -> None:
         """The camera's agent (re)connected: what it masks is unknown until it confirms."""
