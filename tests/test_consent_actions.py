@@ -256,3 +256,15 @@ async def test_a_logged_out_session_never_reopens_its_pass(hub: InProcHub) -> No
     await hub.actions.end_session("gone-session", "session_expired")
     assert hub.registry.officer_pass("gone-session", state) is officer
     assert hub.registry.gate("front-door").admit(time.time(), officer) is Reason.SESSION_EXPIRED
+
+
+def test_lifting_a_mask_hold_rebuilds_the_gate_even_for_a_version_already_known() -> None:
+    """Two owners' tabs save masks at once: the second write's version is already installed when it lands; its hold
+    must still lift."""
+    registry = GateRegistry()
+    registry.require_masks("cam", 3)
+    registry.masks_confirmed("cam", 3)
+    registry.hold_masks("cam")
+    assert registry.gate("cam").state.masks_applied == -1
+    registry.require_masks("cam", 3)
+    assert registry.gate("cam").state.masks_applied == 3
