@@ -26,7 +26,7 @@ from hub.audit.events import (
 )
 from hub.audit.log import AuditLog
 from hub.audit.record import Kind
-from hub.auth.tokens import hash_token, new_token
+from hub.auth.tokens import DEVICE_TOKEN_PREFIX, hash_token, new_token
 from hub.consent.decision import Grant, Pilot, Reason, grant_end
 from hub.consent.registry import GateRegistry
 from hub.errors import BadRequest, Clash
@@ -36,8 +36,6 @@ from hub.routing.base import Router
 from hub.store.base import AccessRequest, Account, Conflict, NotFound, Policy, RequestState, Store
 
 log = logging.getLogger(__name__)
-
-DEVICE_TOKEN_PREFIX = "pld_"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,14 +328,14 @@ class StreamManager:
 
     async def end_viewers_of(self, account_id: int, reason: str) -> int:
         """End every live view of one account (disabled, or its sessions ended); how many."""
-        ending = [viewer for viewer in self._viewers.values() if viewer.account_id == account_id]
-        for viewer in ending:
-            await self.end_viewer(viewer, reason)
-        return len(ending)
+        return await self._end_where(lambda viewer: viewer.account_id == account_id, reason)
 
     async def end_viewers_of_session(self, session_hash: str, reason: str) -> int:
         """End every live view opened with one log-in session; how many."""
-        ending = [viewer for viewer in self._viewers.values() if viewer.officer.session_hash == session_hash]
+        return await self._end_where(lambda viewer: viewer.officer.session_hash == session_hash, reason)
+
+    async def _end_where(self, which: Callable[[Viewer], bool], reason: str) -> int:
+        ending = [viewer for viewer in self._viewers.values() if which(viewer)]
         for viewer in ending:
             await self.end_viewer(viewer, reason)
         return len(ending)
