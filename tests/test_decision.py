@@ -7,7 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from hub.consent.decision import CameraState, Grant, Officer, Pilot, Reason, decide, grant_end
+from hub.consent.decision import (
+    CameraState,
+    Grant,
+    Officer,
+    Pilot,
+    Reason,
+    audio_granted,
+    decide,
+    decide_audio,
+    grant_end,
+)
 
 T = 1_000_000.0  # "now" in every row
 PILOT = Pilot(T - 100, T + 100, version=1)
@@ -87,11 +97,65 @@ def test_decision(now: float, camera: CameraState, viewer: Officer | None, expec
 
 
 def test_every_reason_has_a_row() -> None:
-    assert {row[-1] for row in ROWS} == set(Reason)
+    assert {row[-1] for row in ROWS} | {row[-1] for row in AUDIO_ROWS} == set(Reason)
 
 
-def test_only_stale_state_and_pending_masks_may_recover() -> None:
-    assert [r for r in Reason if not r.terminal] == [Reason.OK, Reason.STATE_STALE, Reason.MASKS_PENDING]
+def test_only_stale_state_pending_masks_and_audio_off_may_recover() -> None:
+    assert [r for r in Reason if not r.terminal] == [
+        Reason.OK,
+        Reason.STATE_STALE,
+        Reason.MASKS_PENDING,
+        Reason.AUDIO_OFF,
+    ]
+
+
+# Audio is a consent of its own: every reason video is refused for refuses audio too, and then the grant's flag.
+AUDIO_ON = cam(grant=grant(audio=True))
+AUDIO_ROWS = [
+    ("audio allowed", T, AUDIO_ON, OFFICER, Reason.OK),
+    ("audio off by default", T, CAMERA, OFFICER, Reason.AUDIO_OFF),
+    ("audio turned off", T, cam(grant=grant(audio=False, version=3)), OFFICER, Reason.AUDIO_OFF),
+    ("withdrawn", T, cam(grant=grant(audio=True, revoked_at=T)), OFFICER, Reason.WITHDRAWN),
+    ("grant expired", T + 10, AUDIO_ON, OFFICER, Reason.GRANT_EXPIRED),
+    ("pilot over", T, cam(grant=grant(audio=True), pilot=Pilot(T - 100, T)), OFFICER, Reason.PILOT_OVER),
+    ("pilot ended", T, cam(grant=grant(audio=True), pilot=replace(PILOT, ended=True)), OFFICER, Reason.PILOT_OVER),
+    ("agency out of scope", T, cam(grant=grant(audio=True, agencies=frozenset({"county"}))), OFFICER,
+     Reason.AGENCY_OUT_OF_SCOPE),
+    ("account disabled", T, AUDIO_ON, officer(enabled=False), Reason.ACCOUNT_DISABLED),
+    ("session expired", T, AUDIO_ON, officer(session_expires_at=T), Reason.SESSION_EXPIRED),
+    ("no identity", T, AUDIO_ON, None, Reason.NOT_AN_OFFICER),
+    ("stale state", T, replace(AUDIO_ON, lease_until=T), OFFICER, Reason.STATE_STALE),
+    ("camera unknown", T, replace(AUDIO_ON, known=False), OFFICER, Reason.CAMERA_UNKNOWN),
+    ("no grant", T, cam(grant=None), OFFICER, Reason.NO_GRANT),
+    ("grant from an earlier pilot", T, cam(pilot=replace(PILOT, run=2), grant=grant(audio=True, pilot_run=1)),
+     OFFICER, Reason.NO_GRANT),
+    ("masks pending", T, replace(AUDIO_ON, masks_version=5, masks_applied=4), OFFICER, Reason.MASKS_PENDING),
+    ("last instant of the grant", T + 10 - 1e-6, AUDIO_ON, OFFICER, Reason.OK),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("now", "camera", "viewer", "expected"), [r[1:] for r in AUDIO_ROWS], ids=[r[0] for r in AUDIO_ROWS]
+)
+def test_audio_decision(now: float, camera: CameraState, viewer: Officer | None, expected: Reason) -> None:
+    assert decide_audio(now, camera, viewer) is expected
+
+
+@pytest.mark.parametrize(("now", "camera", "viewer", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_audio_never_passes_where_video_does_not(
+    now: float, camera: CameraState, viewer: Officer | None, expected: Reason
+) -> None:
+    """Every video row again with audio on: audio passes exactly where video does."""
+    with_audio = camera if camera.grant is None else replace(camera, grant=replace(camera.grant, audio=True))
+    assert decide_audio(now, with_audio, viewer) is decide(now, with_audio, viewer)
+    assert decide_audio(now, camera, viewer) is (Reason.AUDIO_OFF if expected is Reason.OK else expected)
+
+
+def test_audio_granted_is_the_grants_flag_while_not_withdrawn() -> None:
+    assert not audio_granted(CAMERA)
+    assert audio_granted(AUDIO_ON)
+    assert not audio_granted(cam(grant=grant(audio=True, revoked_at=T)))
+    assert not audio_granted(cam(grant=None))
 
 
 GRANT_ROWS = [

@@ -31,11 +31,14 @@ class Reason(StrEnum):
     NOT_AN_OFFICER = "not_an_officer"
     # The owner changed the camera's privacy masks and its agent has not confirmed applying them yet.
     MASKS_PENDING = "masks_pending"
+    # Audio only (`decide_audio`): the view is admitted but its owner has not opted in to audio. Video goes on.
+    AUDIO_OFF = "audio_off"
 
     @property
     def terminal(self) -> bool:
-        """True when waiting will not reopen the gate for this viewer (only stale state may recover)."""
-        return self not in (Reason.OK, Reason.STATE_STALE, Reason.MASKS_PENDING)
+        """True when waiting will not reopen the gate for this viewer (only stale state, pending masks and audio
+        turned off may recover; audio off never ends a view)."""
+        return self not in (Reason.OK, Reason.STATE_STALE, Reason.MASKS_PENDING, Reason.AUDIO_OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Grant:
     `agencies` None means every agency in the pilot; an empty set admits no one. `pilot_run` is the pilot it was
     made in: a grant never outlives its pilot. A withdrawn grant (`revoked_at` set) is closed on every hub the
     moment that hub learns of it; `revoked_at` says when for the record, it is never compared with a clock.
+    `audio`: the owner also opted in to audio (a consent of its own, off unless turned on; invariant 5).
     """
 
     camera_id: str
@@ -69,6 +73,7 @@ class Grant:
     revoked_at: float | None = None
     version: int = 0
     pilot_run: int = 0
+    audio: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,24 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
     if camera.masks_version > 0 and camera.masks_applied < camera.masks_version:
         return Reason.MASKS_PENDING
     return Reason.OK
+
+
+def decide_audio(now: float, camera: CameraState, officer: Officer | None) -> Reason:
+    """May `officer` receive an audio packet of `camera` at `now`? Everything `decide` asks, and the grant's audio
+    flag: `Reason.OK`, the reason `decide` gives, or `AUDIO_OFF`."""
+    reason = decide(now, camera, officer)
+    if reason is not Reason.OK:
+        return reason
+    grant = camera.grant
+    if grant is None or not grant.audio:  # decide admits only with a grant; checked again all the same
+        return Reason.AUDIO_OFF
+    return Reason.OK
+
+
+def audio_granted(camera: CameraState) -> bool:
+    """Whether the camera's current grant allows audio at all (what its agent is told: send a microphone or not)."""
+    grant = camera.grant
+    return grant is not None and grant.audio and grant.revoked_at is None
 
 
 def grant_end(now: float, requested_seconds: float | None, max_seconds: float, pilot: Pilot | None) -> float:

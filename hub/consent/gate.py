@@ -6,7 +6,7 @@ needs no timer: the time comparison closes the gate on the first frame past a de
 
 from __future__ import annotations
 
-from hub.consent.decision import CameraState, Officer, Reason, decide
+from hub.consent.decision import CameraState, Officer, Reason, decide, decide_audio
 
 
 class CameraGate:
@@ -31,6 +31,10 @@ class CameraGate:
     def admit(self, now: float, officer: OfficerPass) -> Reason:
         """The per-frame check: may this officer receive a frame at `now`?"""
         return decide(now, self._state, officer.state)
+
+    def admit_audio(self, now: float, officer: OfficerPass) -> Reason:
+        """The per-packet audio check: `admit`, and the grant allows audio."""
+        return decide_audio(now, self._state, officer.state)
 
 
 class OfficerPass:
