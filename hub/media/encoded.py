@@ -137,8 +137,12 @@ class MarkerJitterBuffer(JitterBuffer):
 
     def __init__(self) -> None:
         super().__init__(capacity=512, is_video=True)
+        # The SSRC of the camera's video itself: only media packets (retransmissions unwrapped) reach the buffer, so
+        # this is never the RTX stream's, which a browser may send (padding) before its first frame.
+        self.media_ssrc: int | None = None
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc
         pli_flag, frame = super().add(packet)
         if frame is None and packet.marker:
             frame = self._complete_frame(packet)
@@ -160,11 +164,13 @@ class MarkerJitterBuffer(JitterBuffer):
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=last.timestamp)  # type: ignore[attr-defined]
 
 
-def release_on_marker(receiver: RTCRtpReceiver) -> None:
+def release_on_marker(receiver: RTCRtpReceiver) -> MarkerJitterBuffer:
     """Give a video receiver the marker-releasing jitter buffer; call before the receiver starts."""
     if not hasattr(receiver, JITTER_BUFFER):
         raise AiortcInternalsChanged(f"RTCRtpReceiver has no {JITTER_BUFFER}")
-    setattr(receiver, JITTER_BUFFER, MarkerJitterBuffer())
+    buffer = MarkerJitterBuffer()
+    setattr(receiver, JITTER_BUFFER, buffer)
+    return buffer
 
 
 def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[EncodedFrame], None]) -> None:
@@ -178,17 +184,20 @@ class KeyframeRequester:
     """Asks the camera for a keyframe (RTCP PLI), at most once per `interval`: many joiners, one request.
 
     A request made while one is rate-limited is deferred to the end of the interval, so a viewer who starts
-    waiting after the last request still gets a fresh keyframe.
+    waiting after the last request still gets a fresh keyframe. The PLI names the video's own SSRC, as `buffer`
+    (the receiver's jitter buffer) last saw it: a browser ignores a PLI naming its retransmission stream.
     """
 
     def __init__(
         self,
         receiver: RTCRtpReceiver,
+        buffer: MarkerJitterBuffer,
         interval: float,
         on_wanted: Callable[[str], None] | None = None,
         on_sent: Callable[[], None] | None = None,
     ) -> None:
         self._receiver = receiver
+        self._buffer = buffer
         self._interval = interval
         self._on_wanted = on_wanted
         self._on_sent = on_sent
@@ -212,11 +221,11 @@ class KeyframeRequester:
         self._send(time.monotonic())
 
     def _send(self, now: float) -> None:
-        sources = self._receiver.getSynchronizationSources()
-        if not sources:
-            return  # nothing received yet: the camera's first frame is a keyframe anyway
+        ssrc = self._buffer.media_ssrc
+        if ssrc is None:
+            return  # no video received yet: the camera's first frame is a keyframe anyway
         self.last_sent = now
-        task = asyncio.create_task(self._receiver._send_rtcp_pli(sources[0].source))
+        task = asyncio.create_task(self._receiver._send_rtcp_pli(ssrc))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if self._on_sent is not None:

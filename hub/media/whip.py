@@ -72,10 +72,14 @@ async def whip_post(request: web.Request) -> web.Response:
     def on_track(track: MediaStreamTrack) -> None:
         if track.kind != "video":
             return
-        release_on_marker(video.receiver)
+        buffer = release_on_marker(video.receiver)
         if media.forwarding is ForwardingMode.PASSTHROUGH:
             keyframes = KeyframeRequester(
-                video.receiver, media.keyframe_interval_seconds, metrics.keyframe_wanted, metrics.keyframe_requests.inc
+                video.receiver,
+                buffer,
+                media.keyframe_interval_seconds,
+                metrics.keyframe_wanted,
+                metrics.keyframe_requests.inc,
             )
             publisher.pass_through(video.receiver, stream.sinks, keyframes)
         else:
