@@ -877,6 +877,52 @@ async def test_revoke_grant(store: Store) -> None:
     assert await store.get_grant("cam-1") == revoked
 
 
+async def test_audio_is_off_unless_the_grant_says_so(store: Store) -> None:
+    await _camera(store)
+    assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).audio is False
+    assert (await store.get_grant("cam-1")).audio is False  # type: ignore[union-attr]
+    with_audio = await store.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"}), audio=True)
+    assert with_audio == Grant("cam-1", T0, T0 + HOUR, frozenset({"pd"}), None, with_audio.version, audio=True)
+    assert await store.get_grant("cam-1") == with_audio
+    assert await store.list_grants() == [with_audio]
+    # A new opt-in replaces the grant whole: audio off again unless asked.
+    assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).audio is False
+
+
+async def test_set_grant_audio_changes_only_audio_with_a_new_version(store: Store) -> None:
+    await _camera(store)
+    assert await store.set_grant_audio("cam-1", True) is None  # no grant: nothing to turn on
+    assert await store.get_grant("cam-1") is None
+    granted = await store.put_grant("cam-1", T0, T0 + HOUR, frozenset({"pd"}))
+    marker = await store.change_marker()
+    on = await store.set_grant_audio("cam-1", True)
+    assert on == replace(granted, audio=True, version=on.version)  # type: ignore[union-attr]
+    assert on is not None and on.version > granted.version and await store.change_marker() > marker
+    assert await store.get_grant("cam-1") == on
+    # Already on: unchanged, no new version, the marker stays.
+    marker = await store.change_marker()
+    assert await store.set_grant_audio("cam-1", True) == on
+    assert await store.change_marker() == marker
+    off = await store.set_grant_audio("cam-1", False)
+    assert off == replace(granted, version=off.version) and off.version > on.version  # type: ignore[union-attr]
+    assert await store.get_grant("cam-1") == off
+    # A withdrawal keeps the flag as it was (the grant admits nothing either way); turning it off still works.
+    await store.set_grant_audio("cam-1", True)
+    revoked = await store.revoke_grant("cam-1", T0 + 10)
+    assert revoked is not None and revoked.audio and revoked.revoked_at == T0 + 10
+    silenced = await store.set_grant_audio("cam-1", False)
+    assert silenced == replace(revoked, audio=False, version=silenced.version)  # type: ignore[union-attr]
+
+
+async def test_audio_seen_by_another_hub(open_store: OpenStore) -> None:
+    writer, reader = await open_store(), await open_store()
+    await _camera(writer)
+    await writer.put_grant("cam-1", T0, T0 + HOUR, None, audio=True)
+    assert (await reader.get_grant("cam-1")).audio is True  # type: ignore[union-attr]
+    await writer.set_grant_audio("cam-1", False)
+    assert (await reader.get_grant("cam-1")).audio is False  # type: ignore[union-attr]
+
+
 async def test_revoking_twice_keeps_the_first_withdrawal(store: Store) -> None:
     await _camera(store)
     await store.put_grant("cam-1", T0, T0 + HOUR, None)

@@ -218,6 +218,7 @@ async def test_keys_live_under_the_prefix_and_values_are_json(open_store: OpenSt
         "revoked_at": None,
         "version": int(await raw.get("pl:version") or 0),
         "pilot_run": 0,  # no pilot yet
+        "audio": False,  # off unless the owner turns it on
     }
 
 

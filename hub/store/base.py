@@ -246,10 +246,21 @@ class Store(Protocol):
     async def get_grant(self, camera_id: str) -> Grant | None: ...
     async def list_grants(self) -> list[Grant]: ...
     async def put_grant(
-        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+        self,
+        camera_id: str,
+        starts_at: float,
+        ends_at: float,
+        agencies: frozenset[str] | None,
+        audio: bool = False,
     ) -> Grant:
         """Replace the camera's grant with a new one (new version), made in the pilot current at the write: its
-        `pilot_run` is that pilot's run, read in the same transaction (0 if there is no pilot)."""
+        `pilot_run` is that pilot's run, read in the same transaction (0 if there is no pilot). `audio`: the owner
+        opted in to audio too (off unless asked)."""
+        ...
+
+    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
+        """Turn the grant's audio on or off (new version, announced like any grant change); the grant unchanged if
+        it already says so; None if the camera has no grant. Nothing else of the grant changes."""
         ...
 
     async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:

@@ -37,14 +37,19 @@ class RedisConsent(RedisParts):
 
     @guard
     async def put_grant(
-        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+        self,
+        camera_id: str,
+        starts_at: float,
+        ends_at: float,
+        agencies: frozenset[str] | None,
+        audio: bool = False,
     ) -> Grant:
         """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
-        run, 0 if there is none); NotFound if no such camera."""
+        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else sorted(agencies)
         fields = records.pairs(
-            camera_id=camera_id, starts_at=starts_at, ends_at=ends_at, agencies=encoded, revoked_at=None
+            camera_id=camera_id, starts_at=starts_at, ends_at=ends_at, agencies=encoded, revoked_at=None, audio=audio
         )
         keys = self._keys
         result = await self._run(
@@ -53,7 +58,8 @@ class RedisConsent(RedisParts):
             [camera_id, *fields],
             {"camera_not_found": NotFound(f"camera {camera_id!r} not found")},
         )
-        return Grant(camera_id, starts_at, ends_at, agencies, None, int(result["version"]), int(result["pilot_run"]))
+        version, run = int(result["version"]), int(result["pilot_run"])
+        return Grant(camera_id, starts_at, ends_at, agencies, None, version, run, audio)
 
     @guard
     async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:
@@ -61,6 +67,16 @@ class RedisConsent(RedisParts):
         checks.check_finite("at", at)
         result = await self._run(
             self._scripts.revoke_grant, [*self._feed, self._keys.grant(camera_id)], [camera_id, json.dumps(at)]
+        )
+        return records.grant(records.decode_flat(result["record"])) if "record" in result else None
+
+    @guard
+    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
+        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant."""
+        result = await self._run(
+            self._scripts.set_grant_audio,
+            [*self._feed, self._keys.grant(camera_id)],
+            [camera_id, json.dumps(bool(audio))],
         )
         return records.grant(records.decode_flat(result["record"])) if "record" in result else None
 

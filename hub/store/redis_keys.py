@@ -15,7 +15,7 @@ Fields added after records were first written (an account's `mfa_enrolled`, `tot
 be missing from older records: they read as false, null, -1, the session's created_at, false, null, [], 0. An
 account's `locked` field, left by versions that locked accounts after failed log-ins, is ignored. An account's
 `version`, a pilot's `run` and `ended`, and a grant's `pilot_run` may be missing too: they read as 0, 1, false
-and 1 (a pilot and grants written before pilot runs all belong to run 1).
+and 1 (a pilot and grants written before pilot runs all belong to run 1); a grant's `audio` reads as false.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ class RedisKeys:
     def grant(self, camera_id: str) -> str:
         """HASH: a camera's grant. Fields (JSON values): camera_id, starts_at, ends_at, agencies (sorted array,
         or null for every agency), revoked_at (null while live), version, pilot_run (the run of the pilot
-        current when `PUT_GRANT` wrote it, read in that script; 0 if there was no pilot)."""
+        current when `PUT_GRANT` wrote it, read in that script; 0 if there was no pilot), audio (true: the owner
+        opted in to audio too; missing from grants written before audio consent, reads as false)."""
         return f"{self.prefix}grant:{camera_id}"
 
     @property

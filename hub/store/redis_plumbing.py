@@ -52,6 +52,7 @@ class Scripts:
         self.set_camera_masks = register(lua.SET_CAMERA_MASKS)
         self.put_grant = register(lua.PUT_GRANT)
         self.revoke_grant = register(lua.REVOKE_GRANT)
+        self.set_grant_audio = register(lua.SET_GRANT_AUDIO)
         self.add_access_request = register(lua.ADD_ACCESS_REQUEST)
         self.answer_access_request = register(lua.ANSWER_ACCESS_REQUEST)
         self.expire_access_requests = register(lua.EXPIRE_ACCESS_REQUESTS)

@@ -119,6 +119,8 @@ def grant(fields: Fields) -> Grant:
         version=int(fields["version"]),
         # A grant from before pilot runs belongs to the pilot of its time, which reads as run 1.
         pilot_run=int(fields.get("pilot_run", 1)),
+        # A grant from before audio consent has none.
+        audio=fields.get("audio", False) is True,
     )
 
 

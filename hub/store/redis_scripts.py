@@ -146,6 +146,20 @@ end
 return ok({record = redis.call('HGETALL', KEYS[3])})
 """)
 
+# KEYS: version, changes, grant. ARGV: camera id, audio (JSON true/false). A grant from before audio has none
+# (reads as false). Answers the grant record, changed only if its audio was otherwise.
+SET_GRANT_AUDIO = script("""
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return ok({})
+end
+if (redis.call('HGET', KEYS[3], 'audio') or 'false') ~= ARGV[2] then
+  local version = next_version()
+  redis.call('HSET', KEYS[3], 'audio', ARGV[2], 'version', version)
+  announce('grant', ARGV[1], version)
+end
+return ok({record = redis.call('HGETALL', KEYS[3])})
+""")
+
 # KEYS: camera, account, request sequence, every request id, the camera's requests, the account's requests,
 # pending requests. ARGV: expires_at (score), request key stem, field pairs (all but id and agency_id).
 # The agency is the account's at this moment, copied as stored. Answers the new id and that agency (JSON).

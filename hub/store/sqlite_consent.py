@@ -19,7 +19,7 @@ from hub.store.base import NotFound, Policy
 from hub.store.pilot_runs import next_pilot
 from hub.store.sqlite_plumbing import SqliteParts, bump, exists
 
-_GRANT_COLUMNS = "camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run"
+_GRANT_COLUMNS = "camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run, audio"
 _PILOT_COLUMNS = "starts_at, ends_at, version, run, ended"
 
 
@@ -39,10 +39,15 @@ class SqliteConsent(SqliteParts):
         return [sqlite_rows.grant(row) for row in rows]
 
     async def put_grant(
-        self, camera_id: str, starts_at: float, ends_at: float, agencies: frozenset[str] | None
+        self,
+        camera_id: str,
+        starts_at: float,
+        ends_at: float,
+        agencies: frozenset[str] | None,
+        audio: bool = False,
     ) -> Grant:
         """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
-        run, 0 if there is none); NotFound if no such camera."""
+        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else json.dumps(sorted(agencies))
 
@@ -54,11 +59,11 @@ class SqliteConsent(SqliteParts):
             version = await bump(db)
             await db.execute(
                 "INSERT OR REPLACE INTO grants"
-                " (camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run)"
-                " VALUES (?, ?, ?, ?, NULL, ?, ?)",
-                (camera_id, starts_at, ends_at, encoded, version, run),
+                " (camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run, audio)"
+                " VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+                (camera_id, starts_at, ends_at, encoded, version, run, int(audio)),
             )
-            return Grant(camera_id, starts_at, ends_at, agencies, None, version, run)
+            return Grant(camera_id, starts_at, ends_at, agencies, None, version, run, audio)
 
         return await self._write(body)
 
@@ -78,6 +83,24 @@ class SqliteConsent(SqliteParts):
                 "UPDATE grants SET revoked_at = ?, version = ? WHERE camera_id = ?", (at, version, camera_id)
             )
             return replace(grant, revoked_at=at, version=version)
+
+        return await self._write(body)
+
+    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
+        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant."""
+
+        async def body(db: aiosqlite.Connection) -> Grant | None:
+            rows = await db.execute_fetchall(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
+            if not rows:
+                return None
+            grant = sqlite_rows.grant(sqlite_rows.first(rows))
+            if grant.audio == audio:
+                return grant
+            version = await bump(db)
+            await db.execute(
+                "UPDATE grants SET audio = ?, version = ? WHERE camera_id = ?", (int(audio), version, camera_id)
+            )
+            return replace(grant, audio=audio, version=version)
 
         return await self._write(body)
 

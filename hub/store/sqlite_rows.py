@@ -62,6 +62,7 @@ def grant(row: sqlite3.Row) -> Grant:
         revoked_at=row["revoked_at"],
         version=row["version"],
         pilot_run=row["pilot_run"],
+        audio=bool(row["audio"]),
     )
 
 

@@ -158,6 +158,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             used_at REAL
         ) STRICT""",
     ),
+    # 6 -> 7: audio, a consent of its own (issue 15): off for every grant until its owner turns it on.
+    ("ALTER TABLE grants ADD COLUMN audio INTEGER NOT NULL DEFAULT 0 CHECK (audio IN (0, 1))",),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
