@@ -1,6 +1,7 @@
 """WebRTC plumbing shared by the hub and the camera agent."""
 
 from porchlight_rtc.datagrams import drop_unknown_datagrams
+from porchlight_rtc.dtls import install_dtls_fixes
 from porchlight_rtc.estimator import estimate_on_first_packet
 from porchlight_rtc.teardown import cheap_teardown
 
@@ -13,3 +14,6 @@ def patch_aiortc() -> None:
     estimate_on_first_packet()
     # A closed connection builds no OpenSSL objects it cannot use and is freed at once, not at the next full GC.
     cheap_teardown()
+    # DTLS in either role with RSA or ECDSA peers: actpass answered passive, ECDHE-RSA suites as the client, and a
+    # failed handshake logged (porchlight_rtc.dtls.on_handshake_failure counts them per connection).
+    install_dtls_fixes()
