@@ -23,14 +23,17 @@ from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.actions import ConsentActions
 from hub.consent.registry import GateRegistry
 from hub.errors import Handler, HubError, error_middleware
+from hub.http_cors import cors_middleware, cors_origins, install_cors_headers, whep_options, whip_options
 from hub.http_headers import install_security_headers
 from hub.keys import ACTIONS, AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
 from hub.log_redaction import install_log_redaction
 from hub.media import control, whep, whip
 from hub.media.encoded import check_internals
+from hub.media.ice_servers import ICE, IceServers, LiveRtcConfiguration
 from hub.media.masks import push_masks
 from hub.media.streams import StreamManager
+from hub.media.whep_events import EVENT_STREAMS, EventStreams, stream_delete, stream_get
 from hub.metrics import Metrics
 from hub.metrics_site import metrics_site
 from hub.routing.redis import RedisRouter
@@ -39,7 +42,7 @@ from hub.store.redis import RedisStore
 from hub.store.sqlite import SqliteStore
 from hub.sync import make_router
 from porchlight_rtc import patch_aiortc
-from porchlight_rtc.ice import enable_loopback, gather_only, rtc_configuration
+from porchlight_rtc.ice import enable_loopback, gather_only
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ GUARD = Guard(
     idle_seconds=lambda app: app[CONFIG].auth.idle_seconds,
     origins=lambda app: allowed_origins(app[CONFIG].http),
 )
+
+CORS = cors_middleware(lambda app: cors_origins(app[CONFIG].http))
 
 StoreFactory = Callable[[Config], Awaitable[Store]]
 STORE_FACTORY: web.AppKey[StoreFactory] = web.AppKey("store_factory")
@@ -161,7 +166,8 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     if config.media.forwarding is ForwardingMode.PASSTHROUGH:
         check_internals()  # fail at start, naming the aiortc internal, rather than forward nothing
     app = web.Application(
-        middlewares=[error_middleware, refusal_middleware, identity_middleware(GUARD)],
+        # CORS first: a preflight carries no credential, and the origin check of the rest is its to relax.
+        middlewares=[CORS, error_middleware, refusal_middleware, identity_middleware(GUARD)],
         client_max_size=config.media.max_sdp_bytes + 1024,
     )
     app[CONFIG] = config
@@ -169,8 +175,12 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     app[STORE_FACTORY] = store_factory
     app[THROTTLE] = Throttle(config.limits)
     app.on_cleanup.append(_close_throttle)
-    app[RTC] = rtc_configuration(server.model_dump(exclude_none=True) for server in config.media.ice_servers)
+    # The hub's own peers and the Link headers of WHIP/WHEP answers: TURN credentials made fresh for each.
+    app[ICE] = IceServers(config.media.ice_servers)
+    app[RTC] = LiveRtcConfiguration(app[ICE])
+    app[EVENT_STREAMS] = EventStreams()
     install_security_headers(app, config.http.secure_cookies)
+    install_cors_headers(app)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
     app.cleanup_ctx.append(_admin_socket_ctx)
@@ -227,12 +237,17 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/transparency", transparency.transparency_json)
     r.add_get("/api/transparency.csv", transparency.transparency_csv)
     r.add_post("/whip/{camera_id}", whip.whip_post)
+    r.add_route("OPTIONS", "/whip/{camera_id}", whip_options)
     r.add_delete("/whip/{camera_id}/{resource_id}", whip.whip_delete)
     r.add_patch("/whip/{camera_id}/{resource_id}", whip.whip_patch)
     r.add_post("/whep/{camera_id}", whep.whep_post)
+    r.add_route("OPTIONS", "/whep/{camera_id}", whep_options)
     r.add_delete("/whep/{camera_id}/{viewer_id}", whep.whep_delete)
     r.add_patch("/whep/{camera_id}/{viewer_id}", whep.whep_patch)
     r.add_get("/whep/{camera_id}/{viewer_id}/events", whep.whep_events)
+    r.add_post("/whep/{camera_id}/{viewer_id}/events", whep.whep_events_subscribe)
+    r.add_get("/whep/{camera_id}/{viewer_id}/events/stream", stream_get)
+    r.add_delete("/whep/{camera_id}/{viewer_id}/events/stream", stream_delete)
     r.add_get("/control/{camera_id}", control.control_ws)
     for path in PAGES:
         r.add_get(path, page)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -62,6 +63,29 @@ class HttpConfig(_Section):
     # the main one. Unset: served on the main address. A port alone binds 127.0.0.1.
     metrics_host: str | None = None
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Pages on these other origins ("https://player.example.org") may call WHIP and WHEP with a bearer token
+    # (CORS, hub/http_cors.py); requests carrying the session cookie stay same-origin whatever this says.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            try:
+                parts = urlsplit(origin)
+                parts.port  # noqa: B018 (a port that is not a number raises here)
+            except ValueError:
+                raise ValueError(f"not an origin like https://player.example.org: {origin!r}") from None
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or "@" in parts.netloc
+            ):
+                raise ValueError(f"not an origin like https://player.example.org (no '*', path or user): {origin!r}")
+        return value
 
     @model_validator(mode="after")
     def _metrics_address(self) -> HttpConfig:
@@ -122,9 +146,44 @@ class StoreConfig(_Section):
 
 
 class IceServer(_Section):
+    """A STUN or TURN server for the hub's own peers and, in `Link` headers, for WHIP and WHEP clients.
+
+    A TURN server with `secret` (or `secret_file`) gets credentials made per client in the TURN REST scheme that
+    coturn's `use-auth-secret` checks (hub/media/ice_servers.py), valid `credential_seconds`; the secret itself never
+    leaves the hub. `username`/`credential` are fixed credentials, handed out as they are.
+    """
+
     urls: str | list[str]
     username: str | None = None
     credential: str | None = None
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    credential_seconds: float = Field(default=3600.0, ge=60, le=7 * 86400)
+
+    @model_validator(mode="after")
+    def _one_kind_of_credential(self) -> IceServer:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("give secret or secret_file, not both")
+        if self.has_secret() and (self.username is not None or self.credential is not None):
+            raise ValueError("a server with a shared secret gets its username and credential made per client")
+        urls = [self.urls] if isinstance(self.urls, str) else self.urls
+        if self.has_secret() and not all(url.startswith(("turn:", "turns:")) for url in urls):
+            raise ValueError("a shared secret is for TURN servers (turn: or turns: URLs)")
+        return self
+
+    def has_secret(self) -> bool:
+        """Whether credentials are made from a shared secret."""
+        return self.secret is not None or self.secret_file is not None
+
+    def shared_secret(self) -> bytes:
+        """The TURN REST shared secret, read from the file if one is named; ConfigError if unreadable."""
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        assert self.secret_file is not None
+        try:
+            return self.secret_file.read_text(encoding="utf-8").strip().encode()
+        except OSError as exc:
+            raise ConfigError(f"cannot read media.ice_servers secret_file: {exc.strerror}") from exc
 
 
 class MediaConfig(_Section):

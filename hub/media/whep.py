@@ -7,15 +7,13 @@ the camera's agent is asked to publish if this is its first viewer.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import time
 from typing import Any
 
 from aiohttp import web
 from aiortc import RTCPeerConnection
+from multidict import CIMultiDict
 
 from hub.audit.events import Fields, actor, view_fields
 from hub.audit.http import record
@@ -31,14 +29,15 @@ from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THR
 from hub.media.codecs import video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
+from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.media.viewer import Viewer
+from hub.media.whep_events import events_link, open_stream, subscribe
 from hub.store.base import NotFound, Role
 from hub.text import free_text
 
 log = logging.getLogger(__name__)
 
-EVENTS_REL = "urn:ietf:params:whep:ext:core:server-sent-events"
 MAX_FIELD = 200
 
 
@@ -96,10 +95,11 @@ async def whep_post(request: web.Request) -> web.Response:
         status=201,
         text=answer,
         content_type=SDP_TYPE,
-        headers={
-            "Location": f"/whep/{camera_id}/{viewer.id}",
-            "Link": f'</whep/{camera_id}/{viewer.id}/events>; rel="{EVENTS_REL}"; events="end"',
-        },
+        headers=add_ice_links(
+            CIMultiDict({"Location": f"/whep/{camera_id}/{viewer.id}", "Link": events_link(camera_id, viewer.id)}),
+            app[ICE],
+            viewer.id,
+        ),
     )
 
 
@@ -243,28 +243,10 @@ async def whep_patch(request: web.Request) -> web.Response:
 
 
 async def whep_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events for one WHEP session: `end` with the reason when the session ends."""
-    viewer = _own_viewer(request)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
-    # A listener that goes away ends only its stream, not the session.
-    with contextlib.suppress(ConnectionError):
-        await _stream_events(viewer, response)
-    return response
+    """Server-sent events for one WHEP session: `end` and why when it ends (hub/media/whep_events.py)."""
+    return await open_stream(request, _own_viewer(request))
 
 
-async def _stream_events(viewer: Viewer, response: web.StreamResponse) -> None:
-    sent = 0
-    while True:
-        while sent < len(viewer.events):
-            event = viewer.events[sent]
-            sent += 1
-            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
-            if event["type"] == "end":
-                await response.write_eof()
-                return
-        viewer.changed.clear()
-        try:
-            await asyncio.wait_for(viewer.changed.wait(), timeout=15)
-        except TimeoutError:
-            await response.write(b": keep-alive\n\n")
+async def whep_events_subscribe(request: web.Request) -> web.Response:
+    """A new event stream for one WHEP session, of the types the body lists (hub/media/whep_events.py)."""
+    return await subscribe(request, _own_viewer(request))

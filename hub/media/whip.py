@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection
+from multidict import CIMultiDict
 
 from hub.auth.identity import bearer_token, device
 from hub.auth.throttle import source
@@ -15,6 +16,7 @@ from hub.errors import Clash, Missing, Unauthorized
 from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.media.codecs import video_transceiver
 from hub.media.encoded import KeyframeRequester, release_on_marker
+from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.store.base import Camera, NotFound
@@ -103,7 +105,7 @@ async def whip_post(request: web.Request) -> web.Response:
         status=201,
         text=pc.localDescription.sdp,
         content_type=SDP_TYPE,
-        headers={"Location": location},
+        headers=add_ice_links(CIMultiDict({"Location": location}), request.app[ICE], publisher.resource_id),
     )
 
 
