@@ -66,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fps", type=int, default=15, help="frames per second, 1..60 (default 15)")
     parser.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
-    parser.add_argument("--codec", choices=("vp8", "h264"), default="vp8", help="video codec (default vp8)")
+    parser.add_argument(
+        "--codec",
+        choices=("vp8", "h264"),
+        default="vp8",
+        help="preferred video codec, offered first (default vp8); the hub may take the other",
+    )
     parser.add_argument(
         "--ice-server",
         action="append",

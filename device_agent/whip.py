@@ -37,11 +37,12 @@ class WhipError(Exception):
 
 
 def codec_preferences(codec: Codec) -> list[RTCRtpCodecCapability]:
-    """The sender's capabilities for `codec` only (every profile of it), plus RTX for retransmissions."""
-    mime = _MIME[codec]
+    """The sender's capabilities, `codec` first (every profile of it), then the other, then RTX for
+    retransmissions: the hub takes its own preferred codec when offered, so an agent works with any hub."""
     capabilities = RTCRtpSender.getCapabilities("video").codecs
-    chosen = [c for c in capabilities if c.mimeType.lower() == mime]
-    if not chosen:
+    ranked = [_MIME[codec], *(mime for mime in _MIME.values() if mime != _MIME[codec])]
+    chosen = [c for mime in ranked for c in capabilities if c.mimeType.lower() == mime]
+    if not any(c.mimeType.lower() == _MIME[codec] for c in chosen):
         raise ValueError(f"aiortc cannot send {codec}")
     return chosen + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
 

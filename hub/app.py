@@ -147,6 +147,18 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
             await request.app[THROTTLE].pause_after_failure()
         if exc.retry_after is not None:
             request.app[METRICS].refusals.labels(exc.reason).inc()
+        endpoint = request.path.split("/")[1]
+        if request.method == "POST" and endpoint in ("whip", "whep"):
+            # A client that cannot connect finds why in the hub's log too (the message names no secret).
+            log.info(
+                "%s offer for %s refused: %d %s (%s)",
+                endpoint.upper(),
+                request.match_info.get("camera_id"),
+                exc.status,
+                exc.reason,
+                exc,
+            )
+            request.app[METRICS].offer_refusals.labels(endpoint, exc.reason).inc()
         raise
 
 

@@ -57,6 +57,23 @@ class Metrics:
             ["cause"],
             registry=self.registry,
         )
+        self.offer_refusals = Counter(
+            "porchlight_offer_refusals_total",
+            "WHIP and WHEP offers refused, by endpoint and reason (codec_unsupported, device_token_invalid, ...).",
+            ["endpoint", "reason"],
+            registry=self.registry,
+        )
+        self.handshake_failures = Counter(
+            "porchlight_handshake_failures_total",
+            "WebRTC handshakes that failed after the answer, by endpoint and stage (ice, dtls, timeout).",
+            ["endpoint", "stage"],
+            registry=self.registry,
+        )
+        self.unusable_streams = Counter(
+            "porchlight_unusable_streams_total",
+            "WHIP sessions ended because their video turned out to be one viewers cannot decode.",
+            registry=self.registry,
+        )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
 

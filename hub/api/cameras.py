@@ -15,6 +15,7 @@ from hub.consent.decision import Grant, Pilot, Reason, decide
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest
 from hub.keys import ACTIONS, REGISTRY, STORE, STREAMS
+from hub.media.publisher import Publisher
 from hub.store.base import Camera, Role
 from hub.timefmt import iso
 
@@ -38,6 +39,14 @@ def grant_json(grant: Grant | None, now: float, pilot: Pilot | None) -> dict[str
     }
 
 
+def _status(publisher: Publisher | None, online: bool) -> str:
+    """`streaming` only once the camera's frames arrive: a WHIP session whose handshake is still under way (or
+    failing) is `connecting`."""
+    if publisher is not None:
+        return "streaming" if publisher.receiving else "connecting"
+    return "idle" if online else "offline"
+
+
 def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: bool) -> dict[str, Any]:
     """A camera as the API shows it. Its owner (and admins) also see who watches it on this hub right now."""
     registry, streams = request.app[REGISTRY], request.app[STREAMS]
@@ -49,7 +58,7 @@ def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: b
         "name": camera.name,
         "grant": grant_json(grant, now, registry.pilot),
         "online": online,
-        "status": "streaming" if stream.publisher is not None else "idle" if online else "offline",
+        "status": _status(stream.publisher, online),
         "location": None if camera.lat is None else {"lat": camera.lat, "lon": camera.lon},
         "watchers": len(stream.viewers),
     }

@@ -19,13 +19,19 @@ from hub.errors import Busy, RateLimited
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], None]
+# Told of every handshake that failed: the endpoint ("whip" for a camera, "whep" for a viewer) and the stage
+# ("ice", "dtls" or "timeout").
+Failed = Callable[[str, str], None]
 
 
 class PeerBook:
     """The hub's open peer connections: at most `total` in all and `per_officer` for one officer's views."""
 
-    def __init__(self, total: int, per_officer: int, handshake_seconds: float, spawn: Spawn) -> None:
+    def __init__(
+        self, total: int, per_officer: int, handshake_seconds: float, spawn: Spawn, failed: Failed = lambda e, s: None
+    ) -> None:
         self._spawn = spawn
+        self._failed = failed
         self.total = total
         self.per_officer = per_officer
         self.handshake_seconds = handshake_seconds
@@ -56,10 +62,19 @@ class PeerBook:
         if officer is not None:
             self._by_officer[officer] += 1
 
+        endpoint = "whip" if officer is None else "whep"
+        connected = False
+
         @pc.on("connectionstatechange")
         def on_state() -> None:
+            nonlocal connected
             if pc.connectionState == "connected":
+                connected = True
                 self._disarm(pc)
+            elif pc.connectionState == "failed" and not connected:
+                # With ICE up, what failed is DTLS (a certificate or cipher suite the peers do not share).
+                stage = "dtls" if pc.iceConnectionState in ("connected", "completed") else "ice"
+                self._handshake_failed(endpoint, stage)
             elif pc.connectionState == "closed":
                 self._release(pc)
 
@@ -73,10 +88,21 @@ class PeerBook:
         def fire() -> None:
             self._timers.pop(pc, None)
             if pc in self._open and pc.connectionState != "connected":
-                log.info("a peer connection's handshake did not complete in %.0f s: closing it", self.handshake_seconds)
+                self._handshake_failed("whip" if self._open[pc] is None else "whep", "timeout")
                 self._spawn(on_timeout(), "handshake-timeout")
 
         self._timers[pc] = asyncio.get_running_loop().call_later(self.handshake_seconds, fire)
+
+    def _handshake_failed(self, endpoint: str, stage: str) -> None:
+        if stage == "timeout":
+            log.info(
+                "a %s peer connection's handshake did not complete in %.0f s: closing it",
+                endpoint.upper(),
+                self.handshake_seconds,
+            )
+        else:
+            log.info("a %s peer connection failed in its %s handshake", endpoint.upper(), stage.upper())
+        self._failed(endpoint, stage)
 
     async def close(self, pc: RTCPeerConnection | None) -> None:
         """Close `pc` (None: nothing to do) and give its slot back, even if closing fails (that is logged)."""

@@ -17,6 +17,8 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
+from hub.config import VideoCodec
+from hub.media import h264
 from hub.media.encoded import EncodedFrame, KeyframeRequester, tap_receiver
 
 log = logging.getLogger(__name__)
@@ -27,10 +29,18 @@ Sinks = Callable[[], Iterable[Any]]
 class Publisher:
     """One WHIP session: the hub's receiving peer connection for one camera."""
 
-    def __init__(self, camera_id: str, pc: RTCPeerConnection) -> None:
+    def __init__(self, camera_id: str, pc: RTCPeerConnection, codec: VideoCodec = VideoCodec.VP8) -> None:
         self.camera_id = camera_id
         self.resource_id = secrets.token_urlsafe(16)
         self.pc = pc
+        self.codec = codec  # negotiated with this publisher (hub.media.codecs)
+        # Called once, when the first frame arrives: until then the camera is connecting, not streaming.
+        self.on_first_frame: Callable[[], None] = lambda: None
+        # Called when the stream turns out to be one viewers cannot decode (with why); the session is then ended.
+        self.on_unusable: Callable[[str], None] = lambda why: None
+        self.receiving = False
+        # Whether viewers can decode the stream: H264 is judged by its first keyframe (None until then).
+        self._usable: bool | None = None if codec is VideoCodec.H264 else True
         self.keyframes: KeyframeRequester | None = None
         # The hash of the device token the session was opened with (None for a relay): a rotated token ends it.
         self.token_hash: str | None = None
@@ -47,11 +57,31 @@ class Publisher:
         self.keyframes = keyframes
 
         def deliver(frame: EncodedFrame) -> None:
-            self._last_frame = time.monotonic()
+            self._arrived()
+            if self._usable is not True and not self._judge(frame):
+                return
             for sink in sinks():
                 sink.offer(frame)
 
         tap_receiver(receiver, deliver)
+
+    def _arrived(self) -> None:
+        self._last_frame = time.monotonic()
+        if not self.receiving:
+            self.receiving = True
+            self.on_first_frame()
+
+    def _judge(self, frame: EncodedFrame) -> bool:
+        """Whether an H264 stream may reach browsers, by its first keyframe's SPS and PPS (hub.media.h264)."""
+        found = h264.parameters(bytes(frame.packet)) if frame.keyframe and self._usable is None else None
+        if found is None:
+            return False  # judged unusable already, or nothing to judge by yet (viewers start on a keyframe anyway)
+        self._usable = found.browser_decodable()
+        if not self._usable:
+            self.on_unusable(
+                f"its H264 stream is {found.name()}, which browsers cannot decode: send Constrained Baseline"
+            )
+        return self._usable
 
     def transcode(self, track: MediaStreamTrack, sinks: Sinks) -> None:
         """Read the camera's decoded frames and offer each one to every viewer."""
@@ -61,7 +91,7 @@ class Publisher:
         try:
             while True:
                 frame = await track.recv()
-                self._last_frame = time.monotonic()
+                self._arrived()
                 if isinstance(frame, VideoFrame):
                     for sink in sinks():
                         sink.offer(frame)

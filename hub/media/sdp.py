@@ -14,9 +14,8 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.exceptions import OperationError
 from aiortc.sdp import SessionDescription
 
-from hub.config import VideoCodec
 from hub.errors import BadRequest, HubError, TooLarge, WrongMediaType
-from hub.media.codecs import codec_refused
+from hub.media.codecs import ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceiver, codec: VideoCodec) -> None:
+async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceiver) -> None:
     """Set the offer on `pc` and make its answer, taking only `video` (every other stream inactive).
 
     Raises BadRequest: `codec_unsupported`, or `bad_offer` with one generic message for anything else aiortc
@@ -91,7 +90,9 @@ async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceive
                 "the offer's audio has no codec this hub can negotiate (audio is never forwarded: leave it out)",
                 "codec_unsupported",
             ) from exc
-        raise codec_refused(codec) from exc
+        raise BadRequest(
+            f"the offer's video has no codec in common with the hub ({ACCEPTED})", "codec_unsupported"
+        ) from exc
     except Exception as exc:  # aiortc raises assorted errors on offers that parse but make no sense
         log.info("an offer could not be applied (%s)", type(exc).__name__)
         raise BadRequest("the offer could not be applied", "bad_offer") from exc

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from hub.audit.log import AuditLog
 from hub.audit.record import Kind, audit_time
-from hub.config import LimitsConfig, MediaConfig
+from hub.config import LimitsConfig, MediaConfig, VideoCodec
 from hub.consent.decision import Reason, closed_at
 from hub.consent.registry import GateRegistry
 from hub.live import LiveEvents
@@ -66,6 +67,18 @@ class CameraStream:
     viewers: dict[str, Viewer] = field(default_factory=dict)
     # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
     waiting_since: float | None = None
+    # The codec its last publisher negotiated: what its next viewers get while it is not publishing.
+    last_codec: VideoCodec | None = None
+
+    def codec(self, configured: VideoCodec) -> VideoCodec:
+        """The camera's video codec: its publisher's, else its last one's, else the hub's configured codec."""
+        if self.publisher is not None:
+            return self.publisher.codec
+        return self.last_codec or configured
+
+    def viewers_codec(self) -> VideoCodec | None:
+        """The codec the camera's passthrough viewers were answered with (a new publisher should send it)."""
+        return next((v.codec for v in self.viewers.values() if isinstance(v.track, EncodedTrack)), None)
 
     def watchers_message(self, kind: str) -> dict[str, Any]:
         """A control message ("publish" or "watchers") telling the owner's agent who is watching."""
@@ -101,7 +114,16 @@ class StreamManager:
         self._ended = EndedViewers()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rotating: set[str] = set()
-        self.peers = PeerBook(limits.peers_total, limits.peers_per_officer, limits.handshake_seconds, self.spawn)
+        # WHIP sessions that ended (a failed handshake, silence, a rotated token): the camera's DELETE still gets
+        # 200, not a 404 that reads as if the session had never been. The last 1,000, by resource id.
+        self._ended_publishers: OrderedDict[str, str] = OrderedDict()
+        self.peers = PeerBook(
+            limits.peers_total,
+            limits.peers_per_officer,
+            limits.handshake_seconds,
+            self.spawn,
+            lambda endpoint, stage: metrics.handshake_failures.labels(endpoint, stage).inc(),
+        )
 
     # Lookup ----------------------------------------------------------------------------------------------
     def stream(self, camera_id: str) -> CameraStream:
@@ -211,6 +233,12 @@ class StreamManager:
         stream = self.stream(publisher.camera_id)
         old, stream.publisher = stream.publisher, publisher
         stream.waiting_since = None
+        stream.last_codec = publisher.codec
+        publisher.on_first_frame = lambda: self._live.publish("streams", camera=publisher.camera_id)
+        for viewer in list(stream.viewers.values()):
+            if isinstance(viewer.track, EncodedTrack) and viewer.codec is not publisher.codec:
+                # Passthrough sends the camera's own bytes: a viewer answered with another codec could not decode them.
+                await self.end_viewer(viewer, "camera_codec_changed")
         for track in stream.sinks():
             if isinstance(track, EncodedTrack):
                 track.set_keyframes(publisher.keyframes)
@@ -231,12 +259,19 @@ class StreamManager:
         await self._close_publisher(publisher)
 
     async def _close_publisher(self, publisher: Publisher) -> None:
+        self._ended_publishers[publisher.resource_id] = publisher.camera_id
+        while len(self._ended_publishers) > 1000:
+            self._ended_publishers.popitem(last=False)
         await publisher.stop()
         await self.peers.close(publisher.pc)
 
     def publisher(self, camera_id: str, resource_id: str) -> Publisher | None:
         publisher = self.stream(camera_id).publisher
         return publisher if publisher is not None and publisher.resource_id == resource_id else None
+
+    def publisher_ended(self, camera_id: str, resource_id: str) -> bool:
+        """Whether `resource_id` was one of the camera's WHIP sessions here that has ended."""
+        return self._ended_publishers.get(resource_id) == camera_id
 
     # Viewers ---------------------------------------------------------------------------------------------
     async def add_viewer(self, viewer: Viewer) -> Reason | None:

@@ -13,6 +13,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from hub.audit.events import Fields
+from hub.config import VideoCodec
 from hub.consent.gate import OfficerPass
 from hub.media.gated_track import GatedTrack
 from hub.timefmt import iso
@@ -37,6 +38,7 @@ class Viewer:
     view_id: int | None = None
     started_at: float = 0.0
     track: GatedTrack[Any] | None = None
+    codec: VideoCodec = VideoCodec.VP8  # what its answer negotiated (hub.media.codecs)
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     end_reason: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)

@@ -26,7 +26,7 @@ from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
 from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, HubError, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
-from hub.media.codecs import video_transceiver
+from hub.media.codecs import choose_for_viewer, order, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.ice_servers import ICE, add_ice_links
@@ -129,8 +129,12 @@ class _Look:
 async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[Viewer, str]:
     """The registered viewer and the SDP answer (taken before the viewer may end and drop its connection)."""
     app = look.request.app
-    registry, streams = app[REGISTRY], app[STREAMS]
+    registry, streams, media = app[REGISTRY], app[STREAMS], app[CONFIG].media
+    passthrough = media.forwarding is ForwardingMode.PASSTHROUGH
+    camera_codec = streams.stream(look.camera_id).codec(media.codec)
     try:
+        # Passthrough: the camera's own codec or nothing. Transcode: whatever the viewer takes, configured first.
+        codec = choose_for_viewer(offer, order(media.codec, camera_codec), look.camera_id, passthrough)
         pc = streams.peers.open(lambda: RTCPeerConnection(configuration=app[RTC]), look.identity.account.id)
     except HubError as exc:
         await look.deny(exc.reason)
@@ -144,9 +148,9 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
         actor=actor(look.identity.account),
         source=look.request.remote,
     )
+    viewer.codec = codec
     viewer.track = _viewer_track(app, viewer, officer)
-    media = app[CONFIG].media
-    video = video_transceiver(pc, media.codec, "sendonly")
+    video = video_transceiver(pc, codec, "sendonly")
     video.sender.replaceTrack(viewer.track)
     if isinstance(viewer.track, EncodedTrack):
         relay_keyframe_requests(video.sender, viewer.track.request_keyframe)
@@ -157,7 +161,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
             await streams.end_viewer(viewer, "viewer_gone")
 
     try:
-        await apply_offer(pc, offer, video, media.codec)
+        await apply_offer(pc, offer, video)
     except BadRequest as exc:
         await _abandon(look, viewer, exc.reason)
         raise

@@ -14,7 +14,7 @@ from hub.auth.tokens import hash_token
 from hub.config import ForwardingMode
 from hub.errors import Clash, Missing, Unauthorized
 from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS, THROTTLE
-from hub.media.codecs import video_transceiver
+from hub.media.codecs import choose_for_publisher, order, video_transceiver
 from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.publisher import Publisher
@@ -57,6 +57,10 @@ async def whip_post(request: web.Request) -> web.Response:
         raise Unauthorized("the device token is not valid for this camera", "device_token_invalid")
     if not streams.may_publish(camera.id):
         raise Clash("nobody is watching this camera; publish when the hub asks", "not_requested")
+    media, metrics = config.media, request.app[METRICS]
+    stream = streams.stream(camera.id)
+    # The camera's codec for this session: what its viewers already get, else the configured one, else the other.
+    codec = choose_for_publisher(offer, order(media.codec, stream.viewers_codec()))
     router = request.app[ROUTER]
     plain = streams.stream(camera.id).control is None  # a standard WHIP publisher, not our agent
     if plain and not await router.claim(camera.id):
@@ -64,11 +68,10 @@ async def whip_post(request: web.Request) -> web.Response:
         if owner is not None:
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     pc = streams.peers.open(lambda: RTCPeerConnection(configuration=request.app[RTC]))
-    publisher = Publisher(camera.id, pc)
+    publisher = Publisher(camera.id, pc, codec)
     publisher.token_hash = hash_token(bearer_token(request) or "")
-    stream = streams.stream(camera.id)
-    media, metrics = config.media, request.app[METRICS]
-    video = video_transceiver(pc, media.codec, "recvonly")
+    publisher.on_unusable = lambda why: _unusable(request.app, publisher, why)
+    video = video_transceiver(pc, codec, "recvonly")
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
@@ -93,13 +96,13 @@ async def whip_post(request: web.Request) -> web.Response:
             await _end_publishing(request.app, publisher)
 
     try:
-        await apply_offer(pc, offer, video, media.codec)
+        await apply_offer(pc, offer, video)
     except BaseException:
         await streams.peers.close(pc)
         raise
     await streams.attach_publisher(publisher)
     streams.peers.arm(pc, lambda: _end_publishing(request.app, publisher))
-    log.info("camera %s: publishing over WHIP", camera.id)
+    log.info("camera %s: publishing %s over WHIP", camera.id, codec.value.upper())
     location = f"/whip/{camera.id}/{publisher.resource_id}"
     return web.Response(
         status=201,
@@ -115,11 +118,21 @@ async def whip_delete(request: web.Request) -> web.Response:
     camera_id = request.match_info["camera_id"]
     await authenticate_camera(request, camera_id)
     streams = request.app[STREAMS]
-    publisher = streams.publisher(camera_id, request.match_info["resource_id"])
+    resource_id = request.match_info["resource_id"]
+    publisher = streams.publisher(camera_id, resource_id)
     if publisher is None:
+        if streams.publisher_ended(camera_id, resource_id):
+            return web.Response(status=200)  # it ended already (its log line says why): deleting it again is fine
         raise Missing("no such WHIP session", "session_unknown")
     await _end_publishing(request.app, publisher)
     return web.Response(status=200)
+
+
+def _unusable(app: web.Application, publisher: Publisher, why: str) -> None:
+    """The camera's stream turned out to be one viewers cannot decode: say why, count it, end the session."""
+    log.info("camera %s: ending its WHIP session: %s", publisher.camera_id, why)
+    app[METRICS].unusable_streams.inc()
+    app[STREAMS].spawn(_end_publishing(app, publisher), f"unusable-{publisher.camera_id}")
 
 
 async def _end_publishing(app: web.Application, publisher: Publisher) -> None:

@@ -90,12 +90,13 @@ export function refusedWords(reason) {
 }
 
 /**
- * A camera's status as the lists show it: "online, sending video", "online" or "offline".
+ * A camera's status as the lists show it: "online, sending video", "online, connecting", "online" or "offline".
  * @param {{status: string}} camera
  * @returns {string}
  */
 export function statusWords(camera) {
   if (camera.status === 'streaming') return 'online, sending video';
+  if (camera.status === 'connecting') return 'online, connecting';
   if (camera.status === 'idle') return 'online';
   return 'offline';
 }

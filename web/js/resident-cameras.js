@@ -12,6 +12,7 @@ import { agencyName, pilotRunning, refresh, state } from './resident-state.js';
 const STATES = {
   offline: ['Offline', 'the camera is not connected to the hub.'],
   idle: ['Idle', 'connected, sending no video (it sends only while an officer you allowed is watching).'],
+  connecting: ['Connecting', 'starting to send video to the hub.'],
   streaming: ['Streaming', 'sending video to the hub now.'],
   paused: ['Paused at the camera', 'it sends nothing, whatever the hub asks, until you resume it there.'],
 };
