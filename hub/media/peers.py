@@ -15,6 +15,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from hub.errors import Busy, RateLimited
+from porchlight_rtc.dtls import on_handshake_failure
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,13 @@ class PeerBook:
             self._by_officer[officer] += 1
 
         endpoint = "whip" if officer is None else "whep"
-        connected = False
+        connected = dtls_failed = False
+
+        def on_dtls_failure(failure: object) -> None:
+            nonlocal dtls_failed
+            dtls_failed = True  # registered first, so known before `on_state` below hears of the failure
+
+        on_handshake_failure(pc, on_dtls_failure)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -72,9 +79,8 @@ class PeerBook:
                 connected = True
                 self._disarm(pc)
             elif pc.connectionState == "failed" and not connected:
-                # With ICE up, what failed is DTLS (a certificate or cipher suite the peers do not share).
-                stage = "dtls" if pc.iceConnectionState in ("connected", "completed") else "ice"
-                self._handshake_failed(endpoint, stage)
+                ice_up = pc.iceConnectionState in ("connected", "completed")
+                self._handshake_failed(endpoint, "dtls" if dtls_failed or ice_up else "ice")
             elif pc.connectionState == "closed":
                 self._release(pc)
 
@@ -94,14 +100,15 @@ class PeerBook:
         self._timers[pc] = asyncio.get_running_loop().call_later(self.handshake_seconds, fire)
 
     def _handshake_failed(self, endpoint: str, stage: str) -> None:
+        # One INFO line each; a DTLS failure's (with its cause) comes from porchlight_rtc.dtls.
         if stage == "timeout":
             log.info(
                 "a %s peer connection's handshake did not complete in %.0f s: closing it",
                 endpoint.upper(),
                 self.handshake_seconds,
             )
-        else:
-            log.info("a %s peer connection failed in its %s handshake", endpoint.upper(), stage.upper())
+        elif stage == "ice":
+            log.info("a %s peer connection failed: ICE found no working path to the peer", endpoint.upper())
         self._failed(endpoint, stage)
 
     async def close(self, pc: RTCPeerConnection | None) -> None:
