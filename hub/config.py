@@ -188,7 +188,8 @@ class IceServer(_Section):
 
 class MediaConfig(_Section):
     forwarding: ForwardingMode = ForwardingMode.PASSTHROUGH
-    # Forced on both legs of every camera: cameras must publish it and viewers must accept it.
+    # Preferred when a camera's offer has both; each camera's codec is negotiated with its publisher, and its
+    # passthrough viewers get that one (hub/media/codecs.py).
     codec: VideoCodec = VideoCodec.VP8
     # Many viewers asking for a keyframe at once cause one request to the camera per interval.
     keyframe_interval_seconds: float = Field(default=0.5, gt=0, le=10)
