@@ -20,7 +20,8 @@ serve: $(STAMP)
 	$(PY) -m hub serve
 
 # Debian packages the tests drive for real: redis-server, chromium, faketime (libfaketime: one hub's clock set off
-# in the clock-skew tests), and nftables (with iproute2's `ip`) for the packet-loss test's network namespace. nft and ip live in /usr/sbin or /sbin, often not on a user's PATH.
+# in the clock-skew tests), nftables (with iproute2's `ip`) for the packet-loss test's network namespace, and coturn
+# (`turnserver`, started by tests/test_turn.py; its own service is not used). nft and ip live in /usr/sbin or /sbin, often not on a user's PATH.
 system-deps:
 	@if ! command -v redis-server >/dev/null || [ ! -x /usr/lib/chromium/chromium ]; then \
 		$(SUDO) apt-get update -qq && \
@@ -37,6 +38,10 @@ system-deps:
 	@if [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ] && ! command -v ip >/dev/null; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2; \
+	fi
+	@if [ ! -x /usr/bin/turnserver ]; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn; \
 	fi
 
 # Two processes for most of the suite (it mostly waits on real processes, browsers and the network), then the tests
