@@ -29,6 +29,7 @@ from hub.keys import ACTIONS, AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROU
 from hub.live import LiveEvents
 from hub.log_redaction import install_log_redaction
 from hub.media import control, whep, whip
+from hub.media.audio_sessions import push_audio
 from hub.media.encoded import check_internals
 from hub.media.ice_servers import ICE, IceServers, LiveRtcConfiguration
 from hub.media.masks import push_masks
@@ -98,6 +99,8 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE] = live
     # A new mask version (set here or on another hub) goes to the camera's agent if it is connected here.
     registry.on_masks_changed = lambda camera_id: streams.spawn(push_masks(app, camera_id), f"masks-{camera_id}")
+    # Whether the camera's grant allows audio changed (here or on another hub): its agent starts or stops sending.
+    registry.on_audio_changed = lambda camera_id: streams.spawn(push_audio(app, camera_id), f"audio-{camera_id}")
     app[ROUTER] = router = make_router(app)
     app[ACTIONS] = ConsentActions(
         store, registry, streams, router, audit, live, lease_seconds=config.consent.lease_seconds
@@ -227,6 +230,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/cameras", cameras.list_cameras)
     r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
+    r.add_put("/api/cameras/{camera_id}/grant/audio", cameras.set_audio)
     r.add_put("/api/cameras/{camera_id}/location", cameras.set_location)
     r.add_get("/api/cameras/{camera_id}/masks", masks.get_masks)
     r.add_put("/api/cameras/{camera_id}/masks", masks.put_masks)

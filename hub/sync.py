@@ -126,7 +126,7 @@ async def apply_change(app: web.Application, message: dict[str, Any]) -> None:
     if kind == "grant" and isinstance(ident, str):
         registry.apply_grant(await store.get_grant(ident), ident)
         await streams.sweep()
-        if isinstance(version, int) and registry.withdrawn(ident, version):
+        if isinstance(version, int) and (registry.withdrawn(ident, version) or registry.audio_closed(ident, version)):
             await router.confirm_closed(ident, version)
         return
     if kind == "pilot":

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.body import json_body
-from hub.api.models import OptIn, parse, who
+from hub.api.models import AudioSwitch, OptIn, parse, who
 from hub.auth.identity import ensure_identity, ensure_owner, ensure_role
 from hub.consent.actions import Gates
 from hub.consent.decision import Grant, Pilot, Reason, decide
@@ -36,6 +36,8 @@ def grant_json(grant: Grant | None, now: float, pilot: Pilot | None) -> dict[str
         "version": grant.version,
         # The pilot it was given in (`GET /api/pilot` says the current one's `run`).
         "pilot_run": grant.pilot_run,
+        # Audio is shared only if the owner turned it on (its own consent; off by default).
+        "audio": grant.audio,
     }
 
 
@@ -105,7 +107,8 @@ async def _my_camera(request: web.Request) -> Camera:
 
 
 async def opt_in(request: web.Request) -> web.Response:
-    """POST {"duration_seconds": n | null, "agencies": [...] | null}: open a grant from now (owner only).
+    """POST {"duration_seconds": n | null, "agencies": [...] | null, "audio": false}: open a grant from now (owner
+    only); `audio` true shares the camera's audio too.
 
     null duration means "until the pilot ends"; the box is capped by the admin maximum and the pilot's end.
     A new grant replaces the old one; it belongs to the running pilot and ends with it.
@@ -114,8 +117,23 @@ async def opt_in(request: web.Request) -> web.Response:
     body = await parse(request, OptIn)
     agencies = None if body.agencies is None else frozenset(body.agencies)
     actions = request.app[ACTIONS]
-    grant = await actions.open_grant(camera.id, camera.owner_id, body.duration_seconds, agencies, who(request))
+    grant = await actions.open_grant(
+        camera.id, camera.owner_id, body.duration_seconds, agencies, who(request), audio=body.audio
+    )
     return web.json_response({"grant": grant_json(grant, time.time(), request.app[REGISTRY].pilot)}, status=201)
+
+
+async def set_audio(request: web.Request) -> web.Response:
+    """PUT {"audio": true | false}: share the camera's audio on its live grant, or stop sharing it (owner only).
+
+    The video goes on either way. Off returns once every gate of the camera is seen closed to audio, or says by
+    when the hubs' leases guarantee it; on needs a live grant (409 `not_opted_in`).
+    """
+    camera = await _my_camera(request)
+    body = await parse(request, AudioSwitch)
+    grant, gates = await request.app[ACTIONS].set_audio(camera.id, camera.owner_id, body.audio, who(request))
+    pilot = request.app[REGISTRY].pilot
+    return web.json_response({"grant": grant_json(grant, time.time(), pilot), "gates": gates_json(gates)})
 
 
 async def set_location(request: web.Request) -> web.Response:

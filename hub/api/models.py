@@ -41,11 +41,19 @@ class Body(BaseModel):
 
 
 class OptIn(Body):
-    """POST /api/cameras/{id}/grant: `duration_seconds` null means until the pilot ends; `agencies` null: all."""
+    """POST /api/cameras/{id}/grant: `duration_seconds` null means until the pilot ends; `agencies` null: all;
+    `audio` true shares the camera's audio too (a consent of its own, off unless asked)."""
 
     duration_seconds: Seconds | None = None
     agencies: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = None
+    audio: bool = False
     REASONS: ClassVar[dict[str, str]] = {"duration_seconds": "bad_duration"}
+
+
+class AudioSwitch(Body):
+    """PUT /api/cameras/{id}/grant/audio: turn audio on or off on the live grant (the video is untouched)."""
+
+    audio: bool
 
 
 class PilotWindow(Body):

@@ -11,7 +11,9 @@ address itself is kept beside the log for admins, hub/audit/sources.py) and `act
 | login.ok, logout          | (the actor)                                                                   |
 | login.failed              | username, why (unknown_user, bad_password, disabled)                          |
 | login.locked              | username, failures (the account is locked until an admin unlocks it)          |
-| consent.granted           | camera, owner, starts, ends, agencies (list or null = every agency), version  |
+| consent.granted           | camera, owner, starts, ends, agencies (list or null = every agency), version, |
+|                           | audio (true: audio too; missing from records before audio consent: false)     |
+| consent.audio             | camera, owner, audio (on or off from now), version                            |
 | consent.withdrawn         | camera, owner, at, version                                                    |
 | consent.expired           | camera, owner, ends, version                                                  |
 | access.requested/...      | camera, owner, request (id), case, reason, duration_seconds, urgent, agency;  |
@@ -28,7 +30,8 @@ address itself is kept beside the log for admins, hub/audit/sources.py) and `act
 | view.denied               | camera, owner, case, reason, request (seq of view.requested), denied (why)    |
 | view.started              | camera, owner, case, reason, request                                          |
 | view.ended                | camera, owner, case, reason, view (seq of view.started), started, ended,      |
-|                           | duration_ms, frames, bytes, ended_by                                          |
+|                           | duration_ms, frames, bytes, ended_by, audio_packets (audio sent to the viewer; |
+|                           | missing from records before audio consent: none)                              |
 | audit.read                | scope (camera, all, sources), camera (scope camera), first and last (scope    |
 |                           | sources), records (how many); the first such read of the hour only            |
 
@@ -68,7 +71,13 @@ def grant_fields(grant: Grant, owner: int) -> Fields:
         "ends": audit_time(grant.ends_at),
         "agencies": agencies,
         "version": grant.version,
+        "audio": grant.audio,
     }
+
+
+def audio_fields(grant: Grant, owner: int) -> Fields:
+    """A consent.audio record: the grant's audio as it is from now."""
+    return {"camera": grant.camera_id, "owner": owner, "audio": grant.audio, "version": grant.version}
 
 
 def withdrawal_fields(grant: Grant, owner: int) -> Fields:

@@ -24,6 +24,8 @@ class Kind(StrEnum):
     CONSENT_GRANTED = "consent.granted"
     CONSENT_WITHDRAWN = "consent.withdrawn"
     CONSENT_EXPIRED = "consent.expired"
+    # The owner turned audio on or off on a live grant (audio is a consent of its own; the video goes on).
+    CONSENT_AUDIO = "consent.audio"
     ACCESS_REQUESTED = "access.requested"
     ACCESS_APPROVED = "access.approved"
     ACCESS_DECLINED = "access.declined"

@@ -18,6 +18,7 @@ from hub.audit.events import (
     Fields,
     account_fields,
     actor,
+    audio_fields,
     grant_fields,
     pilot_fields,
     policy_fields,
@@ -90,10 +91,16 @@ class ConsentActions:
 
     # Grants ----------------------------------------------------------------------------------------------
     async def open_grant(
-        self, camera_id: str, owner_id: int, duration: float | None, agencies: frozenset[str] | None, who: Who
+        self,
+        camera_id: str,
+        owner_id: int,
+        duration: float | None,
+        agencies: frozenset[str] | None,
+        who: Who,
+        audio: bool = False,
     ) -> Grant:
         """Opt a camera in from now for `duration` seconds (None: until the pilot ends), capped by the policy and
-        the pilot; a new grant replaces the old one and belongs to the running pilot."""
+        the pilot; a new grant replaces the old one and belongs to the running pilot. Audio only if `audio`."""
         if agencies:
             known = {agency.id for agency in await self.store.list_agencies()}
             if unknown := sorted(agencies - known):
@@ -101,7 +108,7 @@ class ConsentActions:
         now = self._clock()
         pilot, policy = await self.store.get_pilot(), await self.store.get_policy()
         ends_at = _grant_end(now, duration, policy, pilot)
-        grant = await self.store.put_grant(camera_id, now, ends_at, agencies)
+        grant = await self.store.put_grant(camera_id, now, ends_at, agencies, audio)
         self.registry.apply_grant(grant, camera_id, settle=True)
         # A narrower agency list may shut out viewers who were watching under the old grant.
         await self.streams.sweep()
@@ -125,6 +132,38 @@ class ConsentActions:
             if owner_id is None:
                 owner_id = (await self.store.get_camera(camera_id)).owner_id
             await self.record(Kind.CONSENT_WITHDRAWN, withdrawal_fields(grant, owner_id), who)
+        return grant, gates
+
+    async def set_audio(self, camera_id: str, owner_id: int, audio: bool, who: Who) -> tuple[Grant, Gates]:
+        """Turn audio on or off on the camera's live grant, the video untouched. Off closes in memory first: no
+        audio packet passes this hub from before the write, and the call returns once the hub that streams the
+        camera confirmed (or the lease bound). On needs a live grant (Clash `not_opted_in` otherwise)."""
+        now = self._clock()
+        if self.registry.gate(camera_id).state.grant is None:  # grants are replaced or withdrawn, never deleted
+            raise Clash("the camera is not opted in", "not_opted_in")
+        if not audio:
+            self.registry.close_audio(camera_id)  # holds even if the store write below fails
+            token = self.router.expect_closure(camera_id)
+            try:
+                grant = await self.store.set_grant_audio(camera_id, False)
+            except BaseException:
+                self.registry.audio_write_failed(camera_id)
+                raise
+            self.registry.audio_settled(camera_id, grant)
+            # As a withdrawal: confirmed by the hub that streams the camera once its gates hold this version.
+            closure = await self.router.await_closure(token, grant.version if grant else 0, now)
+            gates = Gates(closure.confirmed, closure.closed_by or now)
+            if grant is None:
+                raise Clash("the camera is not opted in", "not_opted_in")
+        else:
+            if askable(self.registry.gate(camera_id).state.grant, now):
+                raise Clash("the camera is not opted in: opt in (with audio) first", "not_opted_in")
+            grant = await self.store.set_grant_audio(camera_id, True)
+            self.registry.audio_settled(camera_id, grant)
+            if grant is None:
+                raise Clash("the camera is not opted in", "not_opted_in")
+            gates = self._local(now)
+        await self.record(Kind.CONSENT_AUDIO, audio_fields(grant, owner_id), who)
         return grant, gates
 
     # The pilot and the policy ----------------------------------------------------------------------------

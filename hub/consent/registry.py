@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from hub.consent.decision import CameraState, Grant, Officer, Pilot
+from hub.consent.decision import CameraState, Grant, Officer, Pilot, audio_granted
 from hub.consent.gate import CameraGate, OfficerPass
 from hub.store.base import Account, NotFound, Role, Session, Store
 
@@ -73,6 +73,12 @@ class GateRegistry:
         self._masks_applied: dict[str, int] = {}
         # Told (camera id) when a camera's mask version rose: its agent must be sent the new masks.
         self.on_masks_changed: Callable[[str], None] = lambda camera_id: None
+        # Audio being turned off here (closed in memory, store write in flight: how many such writes), and cameras
+        # whose audio-off write failed (held off until a later audio change or opt-in of the camera lands).
+        self._audio_closing: dict[str, int] = {}
+        self._audio_failed: set[str] = set()
+        # Told (camera id) when whether the camera's grant allows audio changed: its agent starts or stops sending.
+        self.on_audio_changed: Callable[[str], None] = lambda camera_id: None
 
     # Reading ---------------------------------------------------------------------------------------------
     def gate(self, camera_id: str) -> CameraGate:
@@ -198,6 +204,8 @@ class GateRegistry:
                 grant = Grant(camera_id, 0.0, 0.0, frozenset(), pending)
             else:
                 grant = replace(grant, revoked_at=min(grant.revoked_at or math.inf, pending))
+        if grant is not None and grant.audio and (camera_id in self._audio_closing or camera_id in self._audio_failed):
+            grant = replace(grant, audio=False)
         version = max(pilot.version if pilot else 0, grant.version if grant else 0)
         masks_version, masks_applied = self._masks_version.get(camera_id, 0), self._masks_applied.get(camera_id, 0)
         if camera_id in self._mask_holds:
@@ -215,7 +223,11 @@ class GateRegistry:
 
     def _rebuild(self, camera_ids: Iterable[str]) -> None:
         for camera_id in camera_ids:
-            self.gate(camera_id).swap(self._build(camera_id))
+            gate = self.gate(camera_id)
+            audio_before = audio_granted(gate.state)
+            gate.swap(self._build(camera_id))
+            if audio_granted(gate.state) != audio_before:
+                self.on_audio_changed(camera_id)
 
     # Changes ---------------------------------------------------------------------------------------------
     def close_camera(self, camera_id: str, at: float) -> None:
@@ -223,6 +235,37 @@ class GateRegistry:
         self._pending_revocations[camera_id] = at
         self._rebuild([camera_id])
         self.on_change()
+
+    def close_audio(self, camera_id: str) -> None:
+        """Turn the camera's audio off in memory now (before the store write): no audio packet passes this hub from
+        here on, whatever a reload reads, until `audio_settled` or `audio_write_failed`."""
+        self._audio_closing[camera_id] = self._audio_closing.get(camera_id, 0) + 1
+        self._rebuild([camera_id])
+        self.on_change()
+
+    def audio_settled(self, camera_id: str, grant: Grant | None) -> None:
+        """An audio change made here has landed (`grant` as the store answered): install it; an audio-off write
+        that had failed before no longer holds."""
+        self._end_audio_closing(camera_id)
+        self._audio_failed.discard(camera_id)
+        self.apply_grant(grant, camera_id)
+
+    def audio_write_failed(self, camera_id: str) -> None:
+        """An audio-off write failed: audio stays off here until a later change of the camera's audio or grant
+        lands (fail closed)."""
+        self._end_audio_closing(camera_id)
+        self._audio_failed.add(camera_id)
+        self._rebuild([camera_id])
+
+    def _end_audio_closing(self, camera_id: str) -> None:
+        left = self._audio_closing.pop(camera_id, 0) - 1
+        if left > 0:
+            self._audio_closing[camera_id] = left
+
+    def audio_closed(self, camera_id: str, version: int) -> bool:
+        """Whether the camera's gate here holds a grant of at least `version` that lets no audio through."""
+        grant = self.gate(camera_id).state.grant
+        return grant is not None and grant.version >= version and not audio_granted(self.gate(camera_id).state)
 
     def close_pilot(self, at: float, *, ended: bool) -> None:
         """Shorten the pilot to `at` in memory now (before the store write); `ended`: it ends now, on this hub's
@@ -243,6 +286,7 @@ class GateRegistry:
             self._grants[camera_id] = grant
         if settle:
             self._pending_revocations.pop(camera_id, None)
+            self._audio_failed.discard(camera_id)  # a new grant or a withdrawal written here replaces it
         self._rebuild([camera_id])
         self.on_change()
 

@@ -1,7 +1,9 @@
 """The control WebSocket of a camera's agent: the hub says when to publish and when to stop.
 
 Messages hub -> agent (JSON text): `hello`, `publish` {watchers, viewers}, `watchers` {watchers, viewers},
-`stop` {reason}, `masks` {version, masks}, `snapshot` {id}. Agent -> hub: `state` {publishing},
+`stop` {reason}, `masks` {version, masks}, `snapshot` {id}, `audio` {audio} (whether the camera's grant allows
+audio: on connect and whenever it changes; the agent sends its microphone, if it has one, only while true).
+Agent -> hub: `state` {publishing},
 `masks_applied` {version}, `snapshot` {id, jpeg | error}, `paused` and `resumed` (the owner paused the camera
 at the device, or resumed it: a pause withdraws the camera's consent on the record, as its owner would; a resume
 reopens nothing). Anything else is logged and ignored.
@@ -19,6 +21,7 @@ from hub.auth.tokens import hash_token
 from hub.consent.actions import Who
 from hub.errors import Clash, Unauthorized
 from hub.keys import ACTIONS, LIVE, REGISTRY, ROUTER, STORE, STREAMS
+from hub.media.audio_sessions import push_audio
 from hub.media.masks import push_masks
 from hub.media.streams import ControlLink
 from hub.media.whip import authenticate_camera
@@ -47,6 +50,7 @@ async def control_ws(request: web.Request) -> web.WebSocketResponse:
     registry.masks_unknown(camera.id)
     await streams.attach_control(link)
     await push_masks(request.app, camera.id)
+    await push_audio(request.app, camera.id)  # whether it may send its microphone (off unless the grant allows)
     log.info("camera %s: agent connected", camera.id)
     try:
         async for message in ws:

@@ -70,8 +70,10 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceiver) -> None:
-    """Set the offer on `pc` and make its answer, taking only `video` (every other stream inactive).
+async def apply_offer(
+    pc: RTCPeerConnection, offer: str, video: RTCRtpTransceiver, audio: RTCRtpTransceiver | None = None
+) -> None:
+    """Set the offer on `pc` and make its answer, taking only `video` and `audio` (every other stream inactive).
 
     Raises BadRequest: `codec_unsupported`, or `bad_offer` with one generic message for anything else aiortc
     refuses or trips over (the detail goes to the log, not to the client).
@@ -79,8 +81,9 @@ async def apply_offer(pc: RTCPeerConnection, offer: str, video: RTCRtpTransceive
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         for transceiver in pc.getTransceivers():
-            if transceiver is not video:
-                # Only one video stream is taken, and audio is never forwarded (invariant 5): not even received.
+            if transceiver is not video and transceiver is not audio:
+                # One video stream is taken, and audio only as hub.media.audio_sessions sets it up (Opus, with the
+                # owner's own consent: invariant 5); any other stream is not even received.
                 transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
     except OperationError as exc:

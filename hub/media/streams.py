@@ -345,6 +345,8 @@ class StreamManager:
             "ended": audit_time(now),
             "duration_ms": max(0, round((now - viewer.started_at) * 1000)),
             "frames": viewer.track.frames_sent if viewer.track is not None else 0,
+            # Audio packets sent to this viewer (0: video only; audio is a consent of its own).
+            "audio_packets": viewer.audio.packets_sent if viewer.audio is not None else 0,
             "bytes": bytes_sent,
             "ended_by": viewer.end_reason or "ended",
         }

@@ -15,6 +15,7 @@ from aiortc import RTCPeerConnection
 from hub.audit.events import Fields
 from hub.config import VideoCodec
 from hub.consent.gate import OfficerPass
+from hub.media.gated_audio import GatedAudioTrack
 from hub.media.gated_track import GatedTrack
 from hub.timefmt import iso
 
@@ -38,6 +39,7 @@ class Viewer:
     view_id: int | None = None
     started_at: float = 0.0
     track: GatedTrack[Any] | None = None
+    audio: GatedAudioTrack | None = None  # its gated audio, if its offer asked for audio (hub.media.audio_sessions)
     codec: VideoCodec = VideoCodec.VP8  # what its answer negotiated (hub.media.codecs)
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     end_reason: str | None = None
@@ -61,6 +63,8 @@ class Viewer:
         self.end_reason = reason
         if self.track is not None:
             self.track.stop()
+        if self.audio is not None:
+            self.audio.stop()
         self.publish_event({"type": "end", "reason": reason, "at": iso(time.time() if at is None else at)})
         return True
 
@@ -92,6 +96,7 @@ class Viewer:
         camera's old publisher) each would hold about 0.4 MB."""
         self.pc = None
         self.track = None
+        self.audio = None
 
 
 class EndedViewers:

@@ -26,6 +26,7 @@ from hub.consent.gate import OfficerPass
 from hub.consent.registry import officer_state
 from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, HubError, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
+from hub.media.audio_sessions import viewer_audio
 from hub.media.codecs import choose_for_viewer, order, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
@@ -152,6 +153,9 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     viewer.track = _viewer_track(app, viewer, officer)
     video = video_transceiver(pc, codec, "sendonly")
     video.sender.replaceTrack(viewer.track)
+    # Audio, if the viewer asks for it: set up whatever the grant says now, each packet gated on its own.
+    audio = viewer_audio(pc, offer, registry.gate(look.camera_id), officer)
+    viewer.audio = audio[1] if audio is not None else None
     if isinstance(viewer.track, EncodedTrack):
         relay_keyframe_requests(video.sender, viewer.track.request_keyframe)
 
@@ -161,7 +165,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
             await streams.end_viewer(viewer, "viewer_gone")
 
     try:
-        await apply_offer(pc, offer, video)
+        await apply_offer(pc, offer, video, audio=audio[0] if audio is not None else None)
     except BadRequest as exc:
         await _abandon(look, viewer, exc.reason)
         raise

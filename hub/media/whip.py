@@ -14,6 +14,7 @@ from hub.auth.tokens import hash_token
 from hub.config import ForwardingMode
 from hub.errors import Clash, Missing, Unauthorized
 from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS, THROTTLE
+from hub.media.audio_sessions import accepts_audio, audio_sinks, ingest_audio
 from hub.media.codecs import choose_for_publisher, order, video_transceiver
 from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.ice_servers import ICE, add_ice_links
@@ -72,6 +73,7 @@ async def whip_post(request: web.Request) -> web.Response:
     publisher.token_hash = hash_token(bearer_token(request) or "")
     publisher.on_unusable = lambda why: _unusable(request.app, publisher, why)
     video = video_transceiver(pc, codec, "recvonly")
+    audio = ingest_audio(pc, offer, accepts_audio(request.app, camera.id), audio_sinks(request.app, camera.id))
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
@@ -96,7 +98,7 @@ async def whip_post(request: web.Request) -> web.Response:
             await _end_publishing(request.app, publisher)
 
     try:
-        await apply_offer(pc, offer, video)
+        await apply_offer(pc, offer, video, audio=audio)
     except BaseException:
         await streams.peers.close(pc)
         raise

@@ -1,0 +1,86 @@
+"""A camera's Opus audio, taken off its receiver as packets: never decoded at the hub.
+
+Like video passthrough (`hub.media.encoded`), this replaces the receiver's decoder queue (the same aiortc internal,
+checked by `check_internals`): each encoded Opus packet goes to `deliver`, and the receiver's decoder thread idles
+until the receiver stops. aiortc's audio jitter buffer holds four packets (80 ms) before it releases one; an Opus
+packet is a whole frame on its own, so `PacketJitterBuffer` releases each as it arrives and drops late ones (a
+late audio packet is worth nothing live).
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
+
+from hub.media.encoded import DECODER_QUEUE, JITTER_BUFFER, AiortcInternalsChanged
+
+# Opus over RTP always counts time at 48 kHz (RFC 7587), whatever the audio's own sample rate.
+OPUS_TIME_BASE = Fraction(1, 48000)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioPacket:
+    """One encoded Opus packet as the camera sent it, ready to be packetized again for a viewer."""
+
+    packet: av.Packet[Any]
+    arrived_at: float  # time.monotonic()
+
+
+class PacketJitterBuffer(JitterBuffer):
+    """Releases every audio packet at once, in order; a packet older than one already released is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._next: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        if self._next is not None and uint16_add(packet.sequence_number, -self._next) >= 0x8000:
+            return False, None  # behind what was already released (reordered or duplicated)
+        self._next = uint16_add(packet.sequence_number, 1)
+        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
+
+
+class AudioTap:
+    """Stands in for an audio receiver's decoder queue: packets go to `deliver`, nothing is decoded.
+
+    `put` is called on the event loop by aiortc's RTP handler; the idle decoder thread blocks in `get` until the
+    receiver stops and puts None.
+    """
+
+    def __init__(self, deliver: Callable[[AudioPacket], None]) -> None:
+        self._deliver = deliver
+        self._idle: queue.Queue[None] = queue.Queue()
+
+    def put(self, item: tuple[Any, JitterFrame] | None) -> None:
+        if item is None:
+            self._idle.put(None)
+            return
+        _, frame = item
+        if not frame.data:
+            return  # an empty payload (padding) carries no audio
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = OPUS_TIME_BASE
+        self._deliver(AudioPacket(packet, time.monotonic()))
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        return self._idle.get()
+
+
+def tap_audio(receiver: RTCRtpReceiver, deliver: Callable[[AudioPacket], None]) -> None:
+    """Route an audio receiver's packets to `deliver`, undecoded; call before the receiver starts (on "track")."""
+    for attribute in (DECODER_QUEUE, JITTER_BUFFER):
+        if not hasattr(receiver, attribute):
+            raise AiortcInternalsChanged(f"RTCRtpReceiver has no {attribute}")
+    setattr(receiver, JITTER_BUFFER, PacketJitterBuffer())
+    setattr(receiver, DECODER_QUEUE, AudioTap(deliver))
