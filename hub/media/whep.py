@@ -32,6 +32,7 @@ from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
+from hub.media.trickle import apply_patch, etag
 from hub.media.viewer import Viewer
 from hub.media.whep_events import events_link, open_stream, subscribe
 from hub.store.base import NotFound, Role
@@ -97,7 +98,13 @@ async def whep_post(request: web.Request) -> web.Response:
         text=answer,
         content_type=SDP_TYPE,
         headers=add_ice_links(
-            CIMultiDict({"Location": f"/whep/{camera_id}/{viewer.id}", "Link": events_link(camera_id, viewer.id)}),
+            CIMultiDict(
+                {
+                    "Location": f"/whep/{camera_id}/{viewer.id}",
+                    "Link": events_link(camera_id, viewer.id),
+                    "ETag": etag(answer, offer),  # names the ICE session for trickle PATCHes (hub/media/trickle.py)
+                }
+            ),
             app[ICE],
             viewer.id,
         ),
@@ -246,8 +253,8 @@ async def whep_delete(request: web.Request) -> web.Response:
 
 
 async def whep_patch(request: web.Request) -> web.Response:
-    """Trickle ICE is not supported: offers must carry their candidates."""
-    raise web.HTTPMethodNotAllowed("PATCH", ["POST", "DELETE"])
+    """Trickle ICE for the caller's own WHEP session (hub/media/trickle.py; an ICE restart is answered 422)."""
+    return await apply_patch(request, _own_viewer(request).pc)
 
 
 async def whep_events(request: web.Request) -> web.StreamResponse:

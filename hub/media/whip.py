@@ -20,6 +20,7 @@ from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
+from hub.media.trickle import apply_patch, etag
 from hub.store.base import Camera, NotFound
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,11 @@ async def whip_post(request: web.Request) -> web.Response:
         status=201,
         text=pc.localDescription.sdp,
         content_type=SDP_TYPE,
-        headers=add_ice_links(CIMultiDict({"Location": location}), request.app[ICE], publisher.resource_id),
+        headers=add_ice_links(
+            CIMultiDict({"Location": location, "ETag": etag(pc.localDescription.sdp, offer)}),
+            request.app[ICE],
+            publisher.resource_id,
+        ),
     )
 
 
@@ -148,5 +153,8 @@ async def _end_publishing(app: web.Application, publisher: Publisher) -> None:
 
 @device
 async def whip_patch(request: web.Request) -> web.Response:
-    """Trickle ICE is not supported: the offer must carry its candidates (RFC 9725 allows 405)."""
-    raise web.HTTPMethodNotAllowed("PATCH", ["POST", "DELETE"])
+    """Trickle ICE for the camera's own WHIP session (hub/media/trickle.py; an ICE restart is answered 422)."""
+    camera_id = request.match_info["camera_id"]
+    await authenticate_camera(request, camera_id)
+    publisher = request.app[STREAMS].publisher(camera_id, request.match_info["resource_id"])
+    return await apply_patch(request, publisher.pc if publisher is not None else None)
