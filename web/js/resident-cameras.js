@@ -141,6 +141,9 @@ function chooser(entry) {
     max ? el('p', { className: 'hint muted' }, `Your administrator allows at most ${span(max)} at a time.`) : null,
     el('div', { className: 'field' }, el('label', { for: scope.id }, 'Which agencies may watch'), scope),
     list,
+    // Audio is a consent of its own: off unless ticked (and it can be turned off later without stopping video).
+    el('label', { className: 'check' },
+      el('input', { type: 'checkbox', name: 'audio', id: `${key}-audio-optin` }), 'Share sound too (off unless ticked)'),
     error,
     el('div', { className: 'toolbar' },
       el('button', { type: 'submit', id: `${key}-start` }, `Start sharing ${name}`),
@@ -161,8 +164,9 @@ function consentSummary(entry, sharing) {
     const scope = Array.isArray(grant.agencies)
       ? `only with ${grant.agencies.map(agencyName).join(', ')}`
       : 'with every agency in the pilot';
-    return el('p', { ...attrs, 'data-consent': 'shared' },
+    return el('p', { ...attrs, 'data-consent': 'shared', 'data-audio': String(Boolean(grant.audio)) },
       el('strong', {}, 'Shared '), `${scope}, until `, timeEl(grant.ends_at), '. ',
+      grant.audio ? 'Video and sound. ' : 'Video only, no sound. ',
       el('span', { className: 'left' }, 'Time left: ', countdown(grant.ends_at, `${entry.key}-left`), '.'));
   }
   const pilotNote = pilotRunning() ? '' : ' Opting in is off while the pilot is not running.';
@@ -213,6 +217,13 @@ function renderConsent(entry, focusId = null) {
     consentSummary(entry, sharing),
   ];
   if (withdrawable) {
+    const audio = el('input', {
+      type: 'checkbox', role: 'switch', id: `${key}-audio`, checked: Boolean(grant.audio),
+      'aria-describedby': `${key}-consent`,
+    });
+    audio.addEventListener('change', () => setAudio(entry, audio));
+    parts.push(el('div', { className: 'switch-row' }, audio,
+      el('label', { for: audio.id }, `Share sound from ${name} too`)));
     parts.push(el('div', { className: 'toolbar' },
       el('button', { type: 'button', id: `${key}-withdraw`, className: 'withdraw', onclick: () => withdraw(entry) },
         `Withdraw consent for ${name} now`)));
@@ -271,7 +282,7 @@ async function optIn(entry, form) {
   error.textContent = '';
   try {
     const answer = await api(`/api/cameras/${encodeURIComponent(entry.camera.id)}/grant`, {
-      json: { duration_seconds: box === 'pilot' ? null : Number(box), agencies },
+      json: { duration_seconds: box === 'pilot' ? null : Number(box), agencies, audio: data.get('audio') === 'on' },
     });
     entry.camera = { ...entry.camera, grant: answer.grant };
     entry.choosing = false;
@@ -285,6 +296,27 @@ async function optIn(entry, form) {
       : errorText(err, `sharing ${name}`);
     refresh(['cameras']);
   }
+}
+
+/** Turn sound on or off on the live grant; the video goes on either way. */
+async function setAudio(entry, input) {
+  const name = entry.camera.name || entry.camera.id;
+  const on = input.checked;
+  input.disabled = true;
+  say(on ? `Sharing sound from ${name}…` : `Stopping sound from ${name}…`);
+  try {
+    const answer = await api(`/api/cameras/${encodeURIComponent(entry.camera.id)}/grant/audio`, {
+      method: 'PUT', json: { audio: on },
+    });
+    entry.camera = { ...entry.camera, grant: answer.grant };
+    renderConsent(entry, `${entry.key}-audio`);
+    say(on ? `Sound from ${name} is shared too.` : `Sound from ${name} is no longer shared: video only.`, 'ok');
+  } catch (err) {
+    entry.consentKey = null;
+    renderConsent(entry, `${entry.key}-audio`);
+    say(errorText(err, `changing sound for ${name}`), 'error');
+  }
+  refresh(['cameras']);
 }
 
 async function withdraw(entry) {

@@ -144,9 +144,11 @@ function lookRow(look) {
       cell('How it ended', 'Still watching'), checkCell(checks));
   }
   const how = HOW_IT_ENDED[e.ended_by] ?? (words(e.ended_by) || 'Ended');
-  return el('tr', { ...attrs, 'data-ended-by': e.ended_by ?? '' },
+  // Whether sound reached the officer (audio is its own consent); records from before audio say nothing.
+  const heard = Number.isInteger(e.audio_packets) ? (e.audio_packets > 0 ? 'audio heard' : 'video only') : null;
+  return el('tr', { ...attrs, 'data-ended-by': e.ended_by ?? '', 'data-audio': heard ?? '' },
     ...common, cell('Started', timeEl(startText)), cell('Ended', timeEl(e.ended)), cell('Duration', duration(e.duration_ms)),
-    cell('How it ended', how), checkCell(checks));
+    cell('How it ended', heard ? `${how} (${heard})` : how), checkCell(checks));
 }
 
 function recordRow(item, check, me) {

@@ -166,7 +166,8 @@ export function describe(f, me) {
       return `${actor} started watching — ${purpose(f)}`;
     case 'view.ended': {
       const why = ENDED_BY[f.ended_by] ?? (words(f.ended_by) || 'ended');
-      return `${actor} stopped watching after ${duration(f.duration_ms)} (${why}) — case ${f.case ?? '?'}`;
+      const heard = Number.isInteger(f.audio_packets) ? (f.audio_packets > 0 ? ', audio heard' : ', video only') : '';
+      return `${actor} stopped watching after ${duration(f.duration_ms)} (${why}${heard}) — case ${f.case ?? '?'}`;
     }
     case 'view.denied': {
       const why = DENIED[f.denied] ? ` (${DENIED[f.denied]})` : '';
@@ -174,8 +175,10 @@ export function describe(f, me) {
     }
     case 'consent.granted': {
       const scope = Array.isArray(f.agencies) ? ` for ${f.agencies.join(', ')}` : ' for every agency';
-      return `${actor} opted in until ${showTime(f.ends)}${scope}`;
+      return `${actor} opted in until ${showTime(f.ends)}${scope}${f.audio ? ', with sound' : ''}`;
     }
+    case 'consent.audio':
+      return f.audio ? `${actor} shared sound too` : `${actor} stopped sharing sound (video only)`;
     case 'consent.withdrawn':
       return `${actor} withdrew consent (at ${showTime(f.at)})`;
     case 'consent.expired':
