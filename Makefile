@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test fuzz lint system-deps serve clean
+.PHONY: demo test fuzz lint system-deps interop-deps serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,14 +39,27 @@ system-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2; \
 	fi
+	@if ! command -v npm >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; \
+	fi
 	@if [ ! -x /usr/bin/turnserver ]; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn; \
 	fi
 
+# The interop suite's npm packages (Medooze's whip-whep, loaded into Chromium; tests/interop/web/package-lock.json),
+# installed again only when the lock file changes. npm comes with system-deps.
+INTEROP_WEB := tests/interop/web
+$(INTEROP_WEB)/node_modules/.installed: $(INTEROP_WEB)/package.json $(INTEROP_WEB)/package-lock.json
+	cd $(INTEROP_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+interop-deps: $(INTEROP_WEB)/node_modules/.installed
+
 # Two processes for most of the suite (it mostly waits on real processes, browsers and the network), then the tests
 # marked `solo` alone: they judge frame rates, gaps and latency, which another test beside them would disturb.
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps interop-deps
 	@status=0; \
 	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" || status=$$?; \
 	$(VENV)/bin/pytest -m solo || status=$$?; \
