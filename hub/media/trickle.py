@@ -96,7 +96,7 @@ def session_etag(pc: RTCPeerConnection) -> str | None:
 async def apply_patch(request: web.Request, pc: RTCPeerConnection | None) -> web.Response:
     """Apply a trickle ICE PATCH to the session whose connection is `pc` (None: the session is gone); the caller
     has already checked that the request may touch this session."""
-    if pc is None or pc.connectionState == "closed":
+    if pc is None or pc.connectionState == "closed" or pc.remoteDescription is None:
         raise Missing("no such session", "session_unknown")
     if request.content_type != FRAGMENT_TYPE:
         raise WrongMediaType(f"a PATCH must be {FRAGMENT_TYPE}")
