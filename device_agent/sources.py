@@ -1,7 +1,8 @@
-"""Frame sources: a synthetic test pattern (the default) and anything OpenCV can open.
+"""Frame sources: a synthetic test pattern (the default), a webcam or a file through OpenCV, an RTSP camera.
 
 A source is opened only when publishing starts and closed when it stops, so nothing is captured while nobody
-watches. Every source returns BGR uint8 frames of the configured size.
+watches. Every source returns BGR uint8 frames of the configured size. RTSP cameras (device_agent/rtsp.py) are
+read through FFmpeg on a thread of their own that reconnects when the camera goes away.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ SourceKind = Literal["synthetic", "webcam", "file", "rtsp"]
 
 # SMPTE-like colour bars, BGR.
 _BARS = ((192, 192, 192), (0, 192, 192), (192, 192, 0), (0, 192, 0), (192, 0, 192), (0, 0, 192), (192, 0, 0))
-_OPEN_TIMEOUT_MS = 5000
 
 
 class SourceError(Exception):
@@ -66,8 +66,9 @@ def parse_source(spec: str) -> SourceSpec:
             raise ValueError("file source must be file:<path>")
         return SourceSpec("file", path)
     if spec.startswith(("rtsp://", "rtsps://")):
-        if not URL(spec).host:
-            raise ValueError("rtsp source needs a host")
+        from device_agent.rtsp import RtspTarget  # rtsp.py imports this module
+
+        RtspTarget.parse(spec)  # a malformed URL or option fails at start, not when someone watches
         return SourceSpec("rtsp", spec)
     raise ValueError("source must be synthetic, webcam:<index>, file:<path> or rtsp://...")
 
@@ -127,7 +128,7 @@ class SyntheticSource:
 
 
 class OpenCVSource:
-    """A webcam, a video file (looped) or an RTSP stream read through cv2.VideoCapture.
+    """A webcam or a video file (looped) read through cv2.VideoCapture.
 
     Blocking OpenCV calls run on one private worker thread, so `close` queues the release behind any read
     still in flight instead of releasing the capture under it.
@@ -196,9 +197,6 @@ def _open_capture(spec: SourceSpec, width: int, height: int) -> cv2.VideoCapture
         capture = cv2.VideoCapture(int(spec.target))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-    elif spec.kind == "rtsp":
-        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS]
-        capture = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, timeouts)
     else:
         capture = cv2.VideoCapture(spec.target)
     if not capture.isOpened():
@@ -211,6 +209,10 @@ async def open_source(spec: SourceSpec, width: int, height: int, name: str) -> F
     """Open the source described by `spec`, delivering `width` x `height` BGR frames."""
     if spec.kind == "synthetic":
         return SyntheticSource(width, height, name)
+    if spec.kind == "rtsp":
+        from device_agent.rtsp import RtspSource, RtspTarget  # rtsp.py imports this module
+
+        return await RtspSource.open(RtspTarget.parse(spec.target), spec.label, width, height)
     source = await OpenCVSource.open(spec, width, height)
     logger.info("opened %s", spec.label)
     return source
