@@ -43,6 +43,17 @@ system-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; \
 	fi
+	@# GStreamer for the interop and RTSP tests (run by Debian's /usr/bin/python3): webrtcbin, libnice, VP8, x264,
+	@# FFmpeg's decoders, the RTSP server, and the Python bindings with their introspection data.
+	@if ! ls /usr/lib/*/girepository-1.0/GstWebRTC-1.0.typelib /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib \
+		/usr/lib/*/girepository-1.0/Nice-0.1.typelib /usr/lib/*/gstreamer-1.0/libgstx264.so \
+		/usr/lib/*/gstreamer-1.0/libgstlibav.so /usr/lib/*/gstreamer-1.0/libgstnice.so \
+		/usr/lib/*/gstreamer-1.0/libgstvpx.so /usr/lib/python3/dist-packages/gi/overrides/Gst.py >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gstreamer1.0-plugins-base \
+			gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+			gstreamer1.0-nice python3-gst-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 gir1.2-nice-0.1; \
+	fi
 	@if [ ! -x /usr/bin/turnserver ]; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn; \
