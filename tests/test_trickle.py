@@ -108,17 +108,10 @@ async def connect_by_trickle(session: Session, url: str, **params: str) -> None:
     assert (status, body, tag) == (204, "", None)
 
 
-WIRED_LATER = pytest.mark.xfail(
-    strict=True,
-    reason="needs hub.media.trickle.expect_peer_reflexive(offer) on WHIP and WHEP offers before apply_offer (the "
-    "offer handling is the lead's): told 'no candidates, end of candidates', aioice fails ICE at once",
-)
-
-
 @MODULE_LOOP
 @pytest.mark.parametrize(
     "keep_end",
-    [pytest.param(False, id="no-candidates"), pytest.param(True, id="no-candidates-but-end", marks=WIRED_LATER)],
+    [pytest.param(False, id="no-candidates"), pytest.param(True, id="no-candidates-but-end")],
 )
 async def test_offer_without_candidates_connects(
     hub: Hub, officer: Api, tokens: dict[str, str], keep_end: bool

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 SDP_TYPE = "application/sdp"
 # A browser offers a handful of candidates per media section; applying 64 takes aiortc about 20 ms.
 MAX_CANDIDATES = 64
+CANDIDATE_LINE = re.compile(r"(?m)^a=candidate:")
+_END_OF_CANDIDATES = re.compile(r"(?m)^a=end-of-candidates[ \t]*(?:\r?\n|\Z)")
 
 
 class SlowRequest(HubError):
@@ -79,7 +82,8 @@ async def apply_offer(
     refuses or trips over (the detail goes to the log, not to the client).
     """
     try:
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        # An offer with no candidates relies on peer-reflexive ones: its end-of-candidates would fail ICE at once.
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=expect_peer_reflexive(offer), type="offer"))
         for transceiver in pc.getTransceivers():
             if transceiver is not video and transceiver is not audio:
                 # One video stream is taken, and audio only as hub.media.audio_sessions sets it up (Opus, with the
@@ -99,6 +103,18 @@ async def apply_offer(
     except Exception as exc:  # aiortc raises assorted errors on offers that parse but make no sense
         log.info("an offer could not be applied (%s)", type(exc).__name__)
         raise BadRequest("the offer could not be applied", "bad_offer") from exc
+
+
+def expect_peer_reflexive(offer: str) -> str:
+    """The offer without its end-of-candidates when it has no candidates at all.
+
+    Some encoders send no candidates and rely on the hub learning their address from their ICE checks (peer-reflexive
+    candidates). Told "no candidates, and no more to come", aioice fails ICE at once, before the client has even
+    read the answer; without that line it waits for the checks (the handshake timer still bounds the wait).
+    """
+    if CANDIDATE_LINE.search(offer):
+        return offer
+    return _END_OF_CANDIDATES.sub("", offer)
 
 
 def check_offer(text: str, want_direction: str) -> SessionDescription:

@@ -34,7 +34,7 @@ from aiortc.rtcicetransport import candidate_from_aioice
 
 from hub.errors import BadRequest, HubError, Missing, TooLarge, WrongMediaType
 from hub.keys import CONFIG
-from hub.media.sdp import MAX_CANDIDATES, SlowRequest
+from hub.media.sdp import CANDIDATE_LINE, MAX_CANDIDATES, SlowRequest
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,6 @@ _PWD = re.compile(rf"^{_ICE_CHAR}{{22,256}}$")
 _CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})
 _FIRST_UFRAG = re.compile(r"(?m)^a=ice-ufrag:(\S+)")
 _FIRST_PWD = re.compile(r"(?m)^a=ice-pwd:(\S+)")
-_CANDIDATE_LINE = re.compile(r"(?m)^a=candidate:")
-_END_OF_CANDIDATES = re.compile(r"(?m)^a=end-of-candidates[ \t]*(?:\r?\n|\Z)")
 _BUNDLE = re.compile(r"(?m)^a=group:BUNDLE[ \t]+(.+?)\s*$")
 
 
@@ -108,23 +106,11 @@ async def apply_patch(request: web.Request, pc: RTCPeerConnection | None) -> web
         fragment.pwd is not None and fragment.pwd != _first(_FIRST_PWD, remote)
     ):
         raise Unprocessable("this hub does not do ICE restarts: end the session and start a new one")
-    if len(_CANDIDATE_LINE.findall(remote)) + len(fragment.candidates) > MAX_CANDIDATES:
+    if len(CANDIDATE_LINE.findall(remote)) + len(fragment.candidates) > MAX_CANDIDATES:
         raise BadRequest(f"a session takes at most {MAX_CANDIDATES} ICE candidates in all", "too_many_candidates")
     added = await _apply(pc, fragment, remote)
     log.info("trickle: %d of %d candidates added%s", added, len(fragment.candidates), ", end" if fragment.end else "")
     return web.Response(status=204)
-
-
-def expect_peer_reflexive(offer: str) -> str:
-    """The offer without its end-of-candidates when it has no candidates at all.
-
-    Some encoders send no candidates and rely on the hub learning their address from their ICE checks (peer-reflexive
-    candidates). Told "no candidates, and no more to come", aioice fails ICE at once, before the client has even
-    read the answer; without that line it waits for the checks (the handshake timer still bounds the wait).
-    """
-    if _CANDIDATE_LINE.search(offer):
-        return offer
-    return _END_OF_CANDIDATES.sub("", offer)
 
 
 def parse_fragment(text: str) -> Fragment:
