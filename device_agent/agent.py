@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from device_agent import control
+from device_agent.audio_source import AudioPermission, audio_allowed_in
 from device_agent.button import ButtonHook
 from device_agent.config import AgentConfig
 from device_agent.endpoints import control_url, hub_label
@@ -63,6 +64,8 @@ class Agent:
         self.pause = PauseState(config.pause_file)
         self.pause.listen(self._pause_changed)
         self.masks = LiveMasks(self._masks_applied)
+        # Whether the hub says the camera's grant allows audio (only matters with --audio-source).
+        self.audio = AudioPermission()
         self._snapshots = Snapshots(config.camera_id, self._still, self._send)
 
     @property
@@ -221,6 +224,7 @@ class Agent:
                 worker.cancel()
                 await asyncio.wait([worker])
                 await self._snapshots.close()  # before stopping: a one-off capture holds the publishing lock
+                self.audio.set(False)  # without the hub's word, no audio
                 # Video flows only while the hub can tell us to stop; on shutdown, report before closing.
                 await self._stop_publishing("agent shutting down" if self._shutting_down else "control channel closed")
                 self.watching.clear()  # without the hub we cannot know who still watches
@@ -231,7 +235,13 @@ class Agent:
         """Queue the hub's text messages until the WebSocket closes."""
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                inbox.put_nowait(str(msg.data))
+                # Audio on or off takes effect at once, never queued behind a slow handshake.
+                allowed = audio_allowed_in(str(msg.data))
+                if allowed is None:
+                    inbox.put_nowait(str(msg.data))
+                elif self.audio.set(allowed) and self._config.audio_source is not None:
+                    said = "shares" if allowed else "stopped sharing"
+                    logger.warning("camera %s: the owner %s audio", self._config.camera_id, said)
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 logger.warning("camera %s: control channel error", self._config.camera_id)
                 return
@@ -340,7 +350,7 @@ class Agent:
             if not await self._notify_owner(watchers):
                 return
             publication = await Publication.open(
-                self._config, self._hub, self._rtc_config, self._session, self.masks, self.pause
+                self._config, self._hub, self._rtc_config, self._session, self.masks, self.pause, self.audio
             )
             if publication is None:
                 return

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from device_agent import local_socket
 from device_agent.agent import Agent
+from device_agent.audio_source import AudioSourceError, check_audio_source
 from device_agent.config import (
     LOG_LEVELS,
     PAUSE_FILE,
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--source", default="synthetic", help="synthetic (default) | webcam:<index> | file:<path> | rtsp://..."
+    )
+    parser.add_argument(
+        "--audio-source",
+        default=None,
+        metavar="SOURCE",
+        help="a microphone, sent only while the hub says the owner shares audio: tone | <format>:<device> "
+        "(e.g. pulse:default, alsa:hw:0); default: no audio",
     )
     parser.add_argument("--fps", type=int, default=15, help="frames per second, 1..60 (default 15)")
     parser.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
@@ -170,7 +178,18 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         state_dir=args.state_dir or default_state_dir(args.camera),
         control_socket=args.control_socket,
         button_command=tuple(shlex.split(args.button_command)),
+        audio_source=parse_audio_source_arg(args.audio_source),
     )
+
+
+def parse_audio_source_arg(text: str | None) -> str | None:
+    """check_audio_source with ConfigError for the CLI."""
+    if text is None:
+        return None
+    try:
+        return check_audio_source(text)
+    except AudioSourceError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def setup_logging(level: str) -> None:

@@ -55,6 +55,9 @@ class AgentConfig:
     control_socket: Path | None = None
     # A command whose output lines (pause, resume, toggle) drive the pause: a physical button (device_agent.button).
     button_command: tuple[str, ...] = ()
+    # A microphone (device_agent.audio_source): sent only while the hub says the camera's grant allows audio.
+    # None: the agent offers no audio at all.
+    audio_source: str | None = None
 
     def __post_init__(self) -> None:
         if not self.hubs:

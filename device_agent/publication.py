@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiortc import RTCConfiguration
 
+from device_agent.audio_source import AudioPermission, MicrophoneTrack
 from device_agent.config import AgentConfig
 from device_agent.masks import LiveMasks
 from device_agent.pause import PauseState
@@ -31,6 +32,8 @@ class Publication:
     track: CameraTrack
     publisher: WhipPublisher
     watcher: asyncio.Task[None] | None = None
+    # The microphone, with --audio-source only; it sends only while the hub allows audio.
+    audio: MicrophoneTrack | None = None
 
     @classmethod
     async def open(
@@ -41,6 +44,7 @@ class Publication:
         session: aiohttp.ClientSession | None,
         masks: LiveMasks,
         pause: PauseState | None = None,
+        audio_permission: AudioPermission | None = None,
     ) -> Publication | None:
         """Open the source and publish it to `hub`, masked by `masks`, never a frame while `pause` says paused;
         None (logged) if either fails."""
@@ -50,18 +54,23 @@ class Publication:
             logger.error("camera %s: %s", config.camera_id, exc)
             return None
         track = CameraTrack(source, config.fps, masks, pause)
+        audio = None
+        if config.audio_source is not None and audio_permission is not None:
+            audio = MicrophoneTrack(config.audio_source, audio_permission)
         publisher = WhipPublisher(hub, config.camera_id, config.token, rtc_config, config.codec, session=session)
         try:
-            await publisher.start(track)
+            await publisher.start(track, audio)
         except BaseException as exc:
             track.enabled = False
             track.stop()
+            if audio is not None:
+                audio.stop()
             source.close()
             if not isinstance(exc, WhipError | aiohttp.ClientError | TimeoutError | OSError):
                 raise
             logger.error("camera %s: cannot publish: %s", config.camera_id, exc)
             return None
-        return cls(source, track, publisher)
+        return cls(source, track, publisher, audio=audio)
 
     async def ended(self) -> None:
         """Return once the WebRTC connection or the source has died."""
@@ -80,5 +89,7 @@ class Publication:
             await self.publisher.stop()
         finally:
             self.track.stop()
+            if self.audio is not None:
+                self.audio.stop()
             self.source.close()
             logger.info("camera %s: publishing stopped (%s); %d frame(s) sent", camera_id, reason, self.track.frames)

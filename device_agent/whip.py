@@ -92,8 +92,9 @@ class WhipPublisher:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 
-    async def start(self, track: MediaStreamTrack) -> None:
-        """Offer `track` send-only with the configured codec and apply the hub's answer; WhipError if refused."""
+    async def start(self, track: MediaStreamTrack, audio: MediaStreamTrack | None = None) -> None:
+        """Offer `track` send-only with the configured codec (and `audio`, if given, as Opus) and apply the hub's
+        answer; WhipError if refused."""
         if self._pc is not None or self._stopping is not None:
             raise RuntimeError("a WhipPublisher is single use")
         if self._session is None:
@@ -103,6 +104,10 @@ class WhipPublisher:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(codec_preferences(self._codec))
+            if audio is not None:
+                pc.addTransceiver(audio, direction="sendonly").setCodecPreferences(
+                    [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+                )
             await pc.setLocalDescription(await pc.createOffer())
             answer = await self._post_offer(pc.localDescription.sdp)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
