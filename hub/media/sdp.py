@@ -94,7 +94,7 @@ async def apply_offer(
         # aiortc names the kind of the section with no codec in common ("... remote audio description ...").
         if "audio" in str(exc):
             raise BadRequest(
-                "the offer's audio has no codec this hub can negotiate (audio is never forwarded: leave it out)",
+                "the offer's audio has no codec this hub can negotiate (it takes Opus, or leave audio out)",
                 "codec_unsupported",
             ) from exc
         raise BadRequest(
