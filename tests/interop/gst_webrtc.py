@@ -11,7 +11,7 @@ WHIP/WHEP exchange itself: one offer with every candidate (no trickle), POSTed w
 The bearer token is read from a file (never on the command line, never printed); the SDP is never printed (it
 holds ICE credentials). Lines on stdout, one event each, for the caller:
     posted <status>          the WHIP/WHEP answer's HTTP status (an error body follows as `refused <text>`)
-    state <name>=<value>     connection/ICE state changes
+    state <name>=<value> <t> connection/ICE state changes, <t> seconds after the script started
     first-frame <seconds>    (play) first decoded frame, seconds since the offer was POSTed
     frames <count>           (play) decoded frames so far, about once a second
     error <text>             a pipeline error; the script exits 1
@@ -38,6 +38,7 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 HTTP_TIMEOUT = 10.0
+STARTED = time.monotonic()  # state lines say when, from the script's start (a slow handshake shows)
 
 # RTP caps per codec: what the payloader produces and what a player offers to receive.
 RTP_CAPS = {
@@ -197,7 +198,7 @@ class Session:
     def _on_state(self, rtc: Gst.Element, pspec: object) -> None:
         name = pspec.name  # type: ignore[attr-defined]
         value = rtc.get_property(name)
-        say(f"state {name}={value.value_nick}")
+        say(f"state {name}={value.value_nick} {time.monotonic() - STARTED:.2f}s")
 
     # ---- playing ----
 

@@ -263,7 +263,10 @@ async def run_publish(hub: Hub, codec: str, tmp: Path, token: str, timeout: floa
             try:
                 await viewer.wait_frames(STAMPED_FRAMES, timeout=timeout)
             except AssertionError as exc:
-                return CaseResult(False, None, f"{exc} ({len(viewer.frames)} decoded); publisher: {_tail(proc)}")
+                state = f"viewer {viewer.pc.connectionState}, events {viewer.events}"
+                return CaseResult(
+                    False, None, f"{exc} ({len(viewer.frames)} decoded; {state}); publisher: {_tail(proc)}"
+                )
             first = next(f for f in viewer.frames if f.stamp_ms is not None)
             stamps = [(f.received_at, f.stamp_ms) for f in viewer.frames if f.stamp_ms is not None]
             seconds = first.received_at - started
