@@ -222,7 +222,7 @@ function renderConsent(entry, focusId = null) {
       'aria-describedby': `${key}-consent`,
     });
     audio.addEventListener('change', () => setAudio(entry, audio));
-    parts.push(el('div', { className: 'switch-row' }, audio,
+    parts.push(el('div', { className: 'switch-row sound' }, audio,
       el('label', { for: audio.id }, `Share sound from ${name} too`)));
     parts.push(el('div', { className: 'toolbar' },
       el('button', { type: 'button', id: `${key}-withdraw`, className: 'withdraw', onclick: () => withdraw(entry) },

@@ -133,7 +133,7 @@ function lookRow(look) {
   if (look.kind === 'denied') {
     const why = DENIED[s.denied] ?? words(s.denied);
     return el('tr', { role: 'row', className: 'denied', 'data-denied': look.start.item.seq, 'data-seqs': seqs, 'data-status': status },
-      ...common, cell('Started', 'Asked ', timeEl(s.time)), cell('Ended', '—'), cell('Duration', '—'),
+      ...common, cell('Started', 'Asked ', timeEl(s.time)), cell('Ended', '—'), cell('Duration', '—'), cell('Sound', '—'),
       cell('How it ended', `Refused: ${why}`), checkCell(checks));
   }
   const startText = e?.started ?? s?.time;
@@ -141,14 +141,15 @@ function lookRow(look) {
   if (!e) {
     return el('tr', { ...attrs, className: 'open', 'data-ended-by': '' },
       ...common, cell('Started', timeEl(startText)), cell('Ended', 'not yet'), cell('Duration', since(startText)),
-      cell('How it ended', 'Still watching'), checkCell(checks));
+      cell('Sound', '—'), cell('How it ended', 'Still watching'), checkCell(checks));
   }
   const how = HOW_IT_ENDED[e.ended_by] ?? (words(e.ended_by) || 'Ended');
-  // Whether sound reached the officer (audio is its own consent); records from before audio say nothing.
+  // Whether sound reached the officer (audio is its own consent), in a column of its own: it is not how the view
+  // ended. Records from before audio say nothing.
   const heard = Number.isInteger(e.audio_packets) ? (e.audio_packets > 0 ? 'audio heard' : 'video only') : null;
   return el('tr', { ...attrs, 'data-ended-by': e.ended_by ?? '', 'data-audio': heard ?? '' },
     ...common, cell('Started', timeEl(startText)), cell('Ended', timeEl(e.ended)), cell('Duration', duration(e.duration_ms)),
-    cell('How it ended', heard ? `${how} (${heard})` : how), checkCell(checks));
+    cell('Sound', heard ? heard[0].toUpperCase() + heard.slice(1) : '—'), cell('How it ended', how), checkCell(checks));
 }
 
 function recordRow(item, check, me) {
@@ -217,7 +218,7 @@ export async function loadRecords(entry) {
 
     const views = all.length
       ? table('history', `Looks at ${name}, newest first`,
-        ['Officer', 'Agency', 'Case number', 'Reason', 'Started', 'Ended', 'Duration', 'How it ended', 'Check'],
+        ['Officer', 'Agency', 'Case number', 'Reason', 'Started', 'Ended', 'Duration', 'Sound', 'How it ended', 'Check'],
         all.map(lookRow), `${key}-history`, `Viewing history of ${name}`)
       : el('p', { className: 'empty' }, `No one has looked at ${name}, and no one has asked to.`);
     replaceKeepingFocus(slots.views, [views]);
