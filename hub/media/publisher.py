@@ -46,11 +46,18 @@ class Publisher:
         self.token_hash: str | None = None
         self._feed: asyncio.Task[None] | None = None
         self._closed = False
-        self._last_frame = time.monotonic()  # the session's start counts as a frame: its handshake has a limit too
+        # Since when silence counts: the last frame, or the moment the connection came up. None while the handshake
+        # is under way, which the peer book's watchdog bounds (a slow ICE and DTLS start is not a silent camera).
+        self._last_frame: float | None = None
+
+    def connected(self) -> None:
+        """The connection is up: from now on, a camera that sends nothing is silent."""
+        if self._last_frame is None:
+            self._last_frame = time.monotonic()
 
     def silent_for(self) -> float:
-        """Seconds since the camera's last frame (or since the session began, before any)."""
-        return time.monotonic() - self._last_frame
+        """Seconds since the camera's last frame, or since its connection came up before any; 0 before that."""
+        return 0.0 if self._last_frame is None else time.monotonic() - self._last_frame
 
     def pass_through(self, receiver: RTCRtpReceiver, sinks: Sinks, keyframes: KeyframeRequester) -> None:
         """Forward the receiver's encoded frames without decoding them."""

@@ -95,7 +95,9 @@ async def whip_post(request: web.Request) -> web.Response:
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
-        if pc.connectionState in ("failed", "closed"):
+        if pc.connectionState == "connected":
+            publisher.connected()
+        elif pc.connectionState in ("failed", "closed"):
             await _end_publishing(request.app, publisher)
 
     try:
