@@ -30,6 +30,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.audio_packets = Counter(
+            "porchlight_audio_packets_total",
+            "Audio packets the consent gate decided on, by decision reason (ok = forwarded; audio_off = the grant "
+            "has no audio, the view goes on).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.viewers = Gauge("porchlight_viewers", "Viewer sessions open now.", registry=self.registry)
         self.publishers = Gauge("porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry)
         self.clock_offset = Gauge(
@@ -76,6 +83,7 @@ class Metrics:
         )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
+        self._audio_children = {reason: self.audio_packets.labels(reason.value) for reason in Reason}
 
     def watch_audit(self, records: Callable[[], int], pending: Callable[[], int]) -> None:
         """Gauges read from the audit log when scraped: its size as this hub knows it, and records not yet written
@@ -100,6 +108,10 @@ class Metrics:
     def count_frame(self, reason: Reason) -> None:
         """Count one gate decision on the frame path."""
         self._frame_children[reason].inc()
+
+    def count_audio(self, reason: Reason, packets: int = 1) -> None:
+        """Count the gate's decision on `packets` audio packets (a refusal drops those queued with it)."""
+        self._audio_children[reason].inc(packets)
 
     def render(self) -> web.Response:
         """The text exposition format."""

@@ -132,6 +132,11 @@ async def _records(owner: Api, kind: str) -> list[dict[str, Any]]:
     return [r["fields"] for r in body["records"] if r["fields"]["kind"] == kind]
 
 
+def _audio_metric(reason: str) -> str:
+    """The /metrics sample of audio packets the gate decided on with `reason`."""
+    return f'porchlight_audio_packets_total{{reason="{reason}"}}'
+
+
 async def _view_ends(owner: Api, count: int) -> list[dict[str, Any]]:
     """The last `count` view.ended records, once they are on the record (it is written after the view ends)."""
     found: list[dict[str, Any]] = []
@@ -188,6 +193,9 @@ async def test_audio_off_mid_view_silences_within_a_packet_while_video_goes_on(
         assert await deaf.watch() == 201
         await wait_until(lambda: len(listener.packets) >= 25, 20, "audio at the viewer")
         assert all(packet.packet.size > 0 for _, packet in listener.packets)
+        # Each packet sent is counted in /metrics as the gate's `ok`, like frames.
+        assert await hub.metric(_audio_metric("ok")) >= 25
+        assert await hub.metric(_audio_metric("audio_off")) == 0
         await _audio(owner, False)
         off = time.monotonic()
         frames_at_off = len(listener.frames)
@@ -195,6 +203,15 @@ async def test_audio_off_mid_view_silences_within_a_packet_while_video_goes_on(
         # Nothing later than one packet interval after the call returned (what was in flight may still land).
         assert listener.audio_after(off + PACKET_SECONDS) == 0
         assert listener.audio_after(off) <= 1
+        # The publisher's packets go on arriving and are refused: counted as `audio_off`, and `ok` stands still.
+        sent = await hub.metric(_audio_metric("ok"))
+        refused = await hub.metric(_audio_metric("audio_off"))
+
+        async def refusing() -> bool:
+            return await hub.metric(_audio_metric("audio_off")) >= refused + 10
+
+        await wait_until(refusing, 10, "audio packets refused as audio_off")
+        assert await hub.metric(_audio_metric("ok")) == sent
         # On again: audio resumes for the same view, no renegotiation.
         heard = len(listener.packets)
         await _audio(owner, True)

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.sdp import SessionDescription
 
-from hub.consent.decision import audio_granted
+from hub.consent.decision import Reason, audio_granted
 from hub.consent.gate import CameraGate, OfficerPass
 from hub.keys import REGISTRY, STREAMS
 from hub.media.audio_tap import AudioPacket, tap_audio
@@ -90,15 +90,20 @@ def audio_sinks(app: web.Application, camera_id: str) -> Callable[[], Iterable[G
 
 
 def viewer_audio(
-    pc: RTCPeerConnection, offer: str, gate: CameraGate, officer: OfficerPass
+    pc: RTCPeerConnection,
+    offer: str,
+    gate: CameraGate,
+    officer: OfficerPass,
+    count: Callable[[Reason, int], None] = lambda reason, packets: None,
 ) -> tuple[RTCRtpTransceiver, GatedAudioTrack] | None:
     """A WHEP viewer's audio transceiver and gated track, if its offer receives Opus (None: its audio, if any, is
-    answered inactive). Call before applying the offer."""
+    answered inactive); `count` counts each packet's gate decision (the hub's metrics). Call before applying the
+    offer."""
     if not offers_opus(offer, sending=False):
         return None
     transceiver = pc.addTransceiver("audio", direction="sendonly")
     transceiver.setCodecPreferences(opus_preferences())
-    track = GatedAudioTrack(gate, officer)
+    track = GatedAudioTrack(gate, officer, count=count)
     transceiver.sender.replaceTrack(track)
     return transceiver, track
 

@@ -5,6 +5,9 @@ pilot end, agency, account, session, fresh state) and the grant allows audio. Th
 moment aiortc's sender takes the packet to packetize it (a track that returns `av.Packet`s is sent without
 encoding): no await between the decision and the hand-off, exactly like video frames in `hub.media.gated_track`.
 A refused packet is dropped and the view goes on; only the video track ends a view.
+
+Every packet's final decision is counted (`count`: /metrics' `porchlight_audio_packets_total{reason}`): `ok` as it is
+handed to the sender, a refusal's reason for the refused packet and for those still queued, which it drops.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -31,10 +35,17 @@ class GatedAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, gate: CameraGate, officer: OfficerPass, capacity: int = QUEUE_PACKETS) -> None:
+    def __init__(
+        self,
+        gate: CameraGate,
+        officer: OfficerPass,
+        capacity: int = QUEUE_PACKETS,
+        count: Callable[[Reason, int], None] = lambda reason, packets: None,
+    ) -> None:
         super().__init__()
         self._gate = gate
         self._officer = officer
+        self._count = count
         self._packets: deque[AudioPacket] = deque(maxlen=capacity)
         self._ready = asyncio.Event()
         self.packets_sent = 0  # for the view's audit record
@@ -45,8 +56,9 @@ class GatedAudioTrack(MediaStreamTrack):
         gate refuses audio is dropped here too, so none captured then goes out once audio is turned on again."""
         if self.readyState != "live":
             return
-        if self._gate.admit_audio(time.time(), self._officer) is not Reason.OK:
-            self._refuse()
+        reason = self._gate.admit_audio(time.time(), self._officer)
+        if reason is not Reason.OK:
+            self._refuse(reason)
             return
         self._packets.append(item)
         self._ready.set()
@@ -68,12 +80,16 @@ class GatedAudioTrack(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
             item = self._packets.popleft()
-            if self._gate.admit_audio(time.time(), self._officer) is Reason.OK:
+            reason = self._gate.admit_audio(time.time(), self._officer)
+            if reason is Reason.OK:
                 self.packets_sent += 1
+                self._count(reason, 1)
                 return item.packet
-            self._refuse()
+            self._refuse(reason)
 
-    def _refuse(self) -> None:
+    def _refuse(self, reason: Reason) -> None:
         # Everything queued was offered before this refusal: none of it may go out after it.
-        self.packets_refused += 1 + len(self._packets)
+        dropped = 1 + len(self._packets)
+        self.packets_refused += dropped
+        self._count(reason, dropped)
         self._packets.clear()

@@ -161,7 +161,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     video = video_transceiver(pc, codec, "sendonly")
     video.sender.replaceTrack(viewer.track)
     # Audio, if the viewer asks for it: set up whatever the grant says now, each packet gated on its own.
-    audio = viewer_audio(pc, offer, registry.gate(look.camera_id), officer)
+    audio = viewer_audio(pc, offer, registry.gate(look.camera_id), officer, app[METRICS].count_audio)
     viewer.audio = audio[1] if audio is not None else None
     if isinstance(viewer.track, EncodedTrack):
         relay_keyframe_requests(video.sender, viewer.track.request_keyframe)
