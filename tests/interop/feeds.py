@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.interop.rig import AGENT_CAMERA, PLAIN_CAMERA, Rig
 from tests.support.procs import Proc, running_agent, spawn, wait_until
@@ -29,20 +30,29 @@ def _failed(proc: Proc) -> bool:
 
 @contextlib.asynccontextmanager
 async def ffmpeg_feed(rig: Rig, audio: bool = False, name: str = "ffmpeg") -> AsyncIterator[Feed]:
-    """FFmpeg publishing stamped H264 (and Opus with `audio`) to the plain camera; stopped (WHIP DELETE) on exit.
+    """FFmpeg publishing stamped H264 (and Opus with `audio`) to the rig's plain camera (see `ffmpeg_publishing`)."""
+    async with ffmpeg_publishing(rig.hub.url, PLAIN_CAMERA, rig.tokens[PLAIN_CAMERA], rig.tmp, audio, name) as feed:
+        yield feed
+
+
+@contextlib.asynccontextmanager
+async def ffmpeg_publishing(
+    hub_url: str, camera: str, token: str, tmp: Path, audio: bool = False, name: str = "ffmpeg"
+) -> AsyncIterator[Feed]:
+    """FFmpeg publishing stamped H264 (and Opus with `audio`) to `camera`; stopped (WHIP DELETE) on exit.
 
     Raises AssertionError with FFmpeg's log when it exits or has not sent its first packets within
     PUBLISH_TIMEOUT seconds (the hub refused its offer, or a handshake failed).
     """
-    camera = PLAIN_CAMERA
-    token_file = rig.tmp / f"{name}-{camera}.token"
-    SECRETS.add(rig.tokens[camera], "device token")
-    token_file.write_text(rig.tokens[camera], encoding="utf-8")
-    args = ["-m", "tests.interop.ffmpeg_whip", "--url", rig.whip_url(camera), "--token-file", str(token_file)]
+    token_file = tmp / f"{name}-{camera}.token"
+    SECRETS.add(token, "device token")
+    token_file.write_text(token, encoding="utf-8")
+    url = f"{hub_url}/whip/{camera}"
+    args = ["-m", "tests.interop.ffmpeg_whip", "--url", url, "--token-file", str(token_file)]
     if audio:
         args.append("--audio")
     began = time.perf_counter()
-    proc = await spawn(name, args, rig.tmp / f"{name}-{time.time_ns()}.log")
+    proc = await spawn(name, args, tmp / f"{name}-{time.time_ns()}.log")
     feed = Feed(camera, proc)
     try:
         try:
