@@ -85,6 +85,10 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         scope = backyard.get_by_label("Which agencies may watch")
         await tab_once_to(page, scope)
         await expect(scope).to_have_value("all")
+        # Sound is a consent of its own, off unless the owner ticks it: the next stop, left unticked.
+        sound = backyard.get_by_role("checkbox", name="Share sound too")
+        await tab_once_to(page, sound)
+        await expect(sound).not_to_be_checked()
         start = backyard.get_by_role("button", name="Start sharing Backyard")
         await tab_once_to(page, start)
         asked_at = time.time()
