@@ -13,7 +13,7 @@ import pytest
 from hub.demo import Seeded
 from porchlight_rtc.ice import enable_loopback
 from tests.support.client import Api
-from tests.support.procs import Hub
+from tests.support.procs import Hub, seeded_hub
 from tests.support.redis_server import RedisServer
 from tests.support.secrets import SECRETS, observe
 
@@ -57,14 +57,8 @@ def hub_mfa() -> bool:
 @pytest.fixture
 async def hub(tmp_path: Path, hub_env: dict[str, str], hub_mfa: bool) -> AsyncIterator[Hub]:
     """A seeded hub process (demo accounts, cameras, running pilot, 'front-door' opted in)."""
-    instance = Hub(tmp_path, env=dict(hub_env), mfa=hub_mfa)
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
+    async with seeded_hub(tmp_path, hub_env, hub_mfa) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from yarl import URL
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
 from tests.support.client import Api
-from tests.support.procs import Hub, free_port
+from tests.support.procs import Hub, free_port, seeded_hub
 from tests.support.secrets import SECRETS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -61,20 +61,13 @@ async def pages(origins: Origins) -> AsyncIterator[Origins]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory, origins: Origins) -> AsyncIterator[Hub]:
-    """A hub that lets `origins.allowed` in. Transcoding: the page's camera is a plain WHIP publisher whose keyframes
-    the hub need not relay (what passthrough forwards is the lead's part of issue 15)."""
+    """A hub that lets `origins.allowed` in, transcoding (the other suites mostly pass frames through)."""
     env = {
         "PORCHLIGHT_HTTP__CORS_ORIGINS": f'["{origins.allowed}"]',
         "PORCHLIGHT_MEDIA__FORWARDING": "transcode",
     }
-    instance = Hub(tmp_path_factory.mktemp("cors-hub"), env=env)
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
+    async with seeded_hub(tmp_path_factory.mktemp("cors-hub"), env) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

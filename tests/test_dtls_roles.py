@@ -38,7 +38,7 @@ from porchlight_rtc.dtls import HandshakeFailure, on_handshake_failure
 from porchlight_rtc.ice import enable_loopback, rtc_configuration
 from tests.conftest import PASSWORDS
 from tests.support.client import Api
-from tests.support.procs import Hub, wait_until
+from tests.support.procs import Hub, seeded_hub, wait_until
 from tests.support.secrets import SECRETS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -196,14 +196,8 @@ async def local_offer(pc: RTCPeerConnection) -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
     """One seeded hub for the module (VP8, passthrough)."""
-    instance = Hub(tmp_path_factory.mktemp("dtls-hub"))
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
+    async with seeded_hub(tmp_path_factory.mktemp("dtls-hub")) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from tests.interop.gstreamer import CaseResult, missing, run_case_detailed
-from tests.support.procs import Hub
+from tests.support.procs import Hub, seeded_hub
 
 # One event loop for the module: its hubs (one per codec) are shared by the cases.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,14 +28,8 @@ async def codec_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     if why_not is not None:
         pytest.fail(why_not)
     codec = request.param
-    instance = Hub(tmp_path_factory.mktemp(f"gst-hub-{codec}"), env={"PORCHLIGHT_MEDIA__CODEC": codec})
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.stop()
+    async with seeded_hub(tmp_path_factory.mktemp(f"gst-hub-{codec}"), {"PORCHLIGHT_MEDIA__CODEC": codec}) as hub:
+        yield hub
 
 
 def _report(direction: str, codec: str, result: CaseResult) -> None:

@@ -22,7 +22,7 @@ from hub.errors import BadRequest
 from hub.media.trickle import FRAGMENT_TYPE, etag, parse_fragment
 from tests.conftest import PASSWORDS
 from tests.support.client import Api
-from tests.support.procs import Hub
+from tests.support.procs import Hub, seeded_hub
 from tests.test_dtls_roles import CAMERA, Session, local_offer, new_peer, publishing, viewing
 
 MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the async tests share the module's hub and event loop
@@ -36,14 +36,8 @@ HOST = "1 1 udp 2130706431 127.0.0.1 40000 typ host"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
     """One seeded hub for the module."""
-    instance = Hub(tmp_path_factory.mktemp("trickle-hub"))
-    instance.write_config()
-    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
-    await instance.start()
-    try:
+    async with seeded_hub(tmp_path_factory.mktemp("trickle-hub")) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -9,7 +9,6 @@ late audio packet is worth nothing live).
 
 from __future__ import annotations
 
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
-from hub.media.encoded import DECODER_QUEUE, JITTER_BUFFER, AiortcInternalsChanged
+from hub.media.encoded import DECODER_QUEUE, JITTER_BUFFER, AiortcInternalsChanged, DecoderQueueTap
 
 # Opus over RTP always counts time at 48 kHz (RFC 7587), whatever the audio's own sample rate.
 OPUS_TIME_BASE = Fraction(1, 48000)
@@ -50,37 +49,19 @@ class PacketJitterBuffer(JitterBuffer):
         return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
 
 
-class AudioTap:
-    """Stands in for an audio receiver's decoder queue: packets go to `deliver`, nothing is decoded.
-
-    `put` is called on the event loop by aiortc's RTP handler; the idle decoder thread blocks in `get` until the
-    receiver stops and puts None.
-    """
-
-    def __init__(self, deliver: Callable[[AudioPacket], None]) -> None:
-        self._deliver = deliver
-        self._idle: queue.Queue[None] = queue.Queue()
-
-    def put(self, item: tuple[Any, JitterFrame] | None) -> None:
-        if item is None:
-            self._idle.put(None)
-            return
-        _, frame = item
-        if not frame.data:
-            return  # an empty payload (padding) carries no audio
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = OPUS_TIME_BASE
-        self._deliver(AudioPacket(packet, time.monotonic()))
-
-    def get(self, *args: Any, **kwargs: Any) -> None:
-        return self._idle.get()
-
-
 def tap_audio(receiver: RTCRtpReceiver, deliver: Callable[[AudioPacket], None]) -> None:
     """Route an audio receiver's packets to `deliver`, undecoded; call before the receiver starts (on "track")."""
     for attribute in (DECODER_QUEUE, JITTER_BUFFER):
         if not hasattr(receiver, attribute):
             raise AiortcInternalsChanged(f"RTCRtpReceiver has no {attribute}")
     setattr(receiver, JITTER_BUFFER, PacketJitterBuffer())
-    setattr(receiver, DECODER_QUEUE, AudioTap(deliver))
+
+    def on_packet(codec: Any, frame: JitterFrame) -> None:
+        if not frame.data:
+            return  # an empty payload (padding) carries no audio
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = OPUS_TIME_BASE
+        deliver(AudioPacket(packet, time.monotonic()))
+
+    setattr(receiver, DECODER_QUEUE, DecoderQueueTap(on_packet))

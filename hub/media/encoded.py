@@ -103,26 +103,23 @@ def _h264_nal_types(data: bytes) -> list[int]:
     return types
 
 
-class EncodedTap:
-    """Stands in for a receiver's decoder queue: encoded frames go to `deliver`, nothing is decoded.
+class DecoderQueueTap:
+    """Stands in for a receiver's decoder queue: each complete encoded frame (video) or packet (audio) goes to
+    `on_frame(codec, frame)`, and nothing is decoded.
 
     `put` is called on the event loop by aiortc's RTP handler; the idle decoder thread blocks in `get` until the
     receiver stops and puts None.
     """
 
-    def __init__(self, deliver: Callable[[EncodedFrame], None]) -> None:
-        self._deliver = deliver
+    def __init__(self, on_frame: Callable[[Any, JitterFrame], None]) -> None:
+        self._on_frame = on_frame
         self._idle: queue.Queue[None] = queue.Queue()
 
     def put(self, item: tuple[Any, JitterFrame] | None) -> None:
         if item is None:
             self._idle.put(None)
             return
-        codec, frame = item
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = VIDEO_TIME_BASE
-        self._deliver(EncodedFrame(packet, is_keyframe(codec.name, frame.data), time.monotonic()))
+        self._on_frame(*item)
 
     def get(self, *args: Any, **kwargs: Any) -> None:
         return self._idle.get()
@@ -177,7 +174,14 @@ def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[EncodedFrame], Non
     """Route the receiver's encoded frames to `deliver`; call before the receiver starts (in on "track")."""
     if not hasattr(receiver, DECODER_QUEUE):
         raise AiortcInternalsChanged(f"RTCRtpReceiver has no {DECODER_QUEUE}")
-    setattr(receiver, DECODER_QUEUE, EncodedTap(deliver))
+
+    def on_frame(codec: Any, frame: JitterFrame) -> None:
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = VIDEO_TIME_BASE
+        deliver(EncodedFrame(packet, is_keyframe(codec.name, frame.data), time.monotonic()))
+
+    setattr(receiver, DECODER_QUEUE, DecoderQueueTap(on_frame))
 
 
 class KeyframeRequester:

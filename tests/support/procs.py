@@ -193,6 +193,20 @@ mfa_required = {"true" if self.mfa else "false"}
         return float(match.group(1))
 
 
+@contextlib.asynccontextmanager
+async def seeded_hub(tmp: Path, env: dict[str, str] | None = None, mfa: bool = False) -> AsyncIterator[Hub]:
+    """A seeded hub process (demo accounts and cameras, running pilot, 'front-door' opted in; `hub.seeded` holds
+    what the seed made), started, and stopped on exit."""
+    instance = Hub(tmp, env=dict(env or {}), mfa=mfa)
+    instance.write_config()
+    instance.seeded = await instance.seed()  # type: ignore[attr-defined]
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
 async def start_agent(hub: Hub, camera_id: str, token: str, tmp: Path, *extra: str) -> Proc:
     """A synthetic camera agent process for `camera_id` on loopback, publishing the hub's codec."""
     codec = hub.env.get("PORCHLIGHT_MEDIA__CODEC", "vp8")
