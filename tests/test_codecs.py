@@ -31,7 +31,8 @@ def h264_codec(profile: str | None, mode: str = "1") -> RTCRtpCodecParameters:
 @pytest.mark.parametrize(
     ("profile", "mode", "kind"),
     [
-        ("42001f", "1", VideoCodec.H264),  # Baseline 3.1: what FFmpeg's WHIP muxer offers
+        ("42001f", "1", VideoCodec.H264),  # Baseline 3.1
+        ("420016", "1", VideoCodec.H264),  # Baseline 2.2: what FFmpeg 8's WHIP muxer offers for 640x480 at 15 fps
         ("42e01f", "1", VideoCodec.H264),  # Constrained Baseline 3.1: browsers
         ("42c01f", "1", VideoCodec.H264),  # Constrained Baseline written another way
         ("42e034", "1", VideoCodec.H264),  # level 5.2
