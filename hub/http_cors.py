@@ -23,6 +23,7 @@ clients that must configure them before they make their offer.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -117,10 +118,12 @@ def install_cors_headers(app: web.Application) -> None:
     app.on_response_prepare.append(add_headers)
 
 
-def _options_answer(request: web.Request, user_id: str | None) -> web.Response:
+def _options_answer(request: web.Request, ice: bool) -> web.Response:
     response = web.Response(status=204, headers={"Allow": "OPTIONS, POST", "Accept-Post": "application/sdp"})
-    if user_id is not None:
-        add_ice_links(response.headers, request.app[ICE], user_id)
+    if ice:
+        # The TURN username's id is random, as the 201s' session ids are: the TURN server's logs name no camera or
+        # account.
+        add_ice_links(response.headers, request.app[ICE], secrets.token_urlsafe(12))
     return response
 
 
@@ -128,9 +131,9 @@ def _options_answer(request: web.Request, user_id: str | None) -> web.Response:
 async def whip_options(request: web.Request) -> web.Response:
     """`OPTIONS /whip/{camera}`: the methods, and the ICE servers when the camera's device token comes with it."""
     if bearer_token(request) is None:
-        return _options_answer(request, None)
-    camera = await authenticate_camera(request, request.match_info["camera_id"])
-    return _options_answer(request, f"whip-{camera.id}")
+        return _options_answer(request, ice=False)
+    await authenticate_camera(request, request.match_info["camera_id"])
+    return _options_answer(request, ice=True)
 
 
 @public
@@ -140,5 +143,5 @@ async def whep_options(request: web.Request) -> web.Response:
     if identity is None and bearer_token(request) is not None:
         raise Unauthorized("the token is not valid, or its session has ended", "token_invalid")
     if identity is None or identity.account.role is not Role.OFFICER:
-        return _options_answer(request, None)
-    return _options_answer(request, f"whep-{identity.account.id}")
+        return _options_answer(request, ice=False)
+    return _options_answer(request, ice=True)

@@ -195,6 +195,7 @@ async def test_a_relay_only_viewer_watches_through_turn(hub: Hub, turn: Turn) ->
     username = seen["iceServers"][0]["username"]
     expiry, _, user_id = username.partition(":")
     assert 500 < int(expiry) - time.time() <= 600 and user_id, seen  # credential_seconds ahead, an opaque id
+    assert not user_id.startswith("whep-") and "olivia" not in user_id, seen  # TURN's logs name no account
     assert turn.secret not in json.dumps(seen)
     assert seen["whepStatus"] == 201, seen
     assert seen["offerTypes"] and set(seen["offerTypes"]) == {"relay"}, seen
