@@ -130,8 +130,9 @@ class _Transport:
     state = "new"
 
 
-def frames_passed(profile: str) -> tuple[int, list[str]]:
-    """Three access units of `profile` through a passthrough publisher: (frames its sink got, why it was ended)."""
+def frames_passed(*profiles: str) -> tuple[int, list[str]]:
+    """Access units of these profiles, in turn, through a passthrough publisher: (frames its sink got, why it was
+    ended)."""
     receiver = RTCRtpReceiver("video", _Transport())  # type: ignore[arg-type]
     publisher = Publisher("cam", None, VideoCodec.H264)  # type: ignore[arg-type]
     why: list[str] = []
@@ -143,13 +144,16 @@ def frames_passed(profile: str) -> tuple[int, list[str]]:
 
     publisher.pass_through(receiver, lambda: [Sink()], KeyframeRequester(receiver, MarkerJitterBuffer(), 1.0))
     tap = getattr(receiver, DECODER_QUEUE)
-    for timestamp in range(3):
+    for timestamp, profile in enumerate(profiles):
         tap.put((h264_codec("42001f"), JitterFrame(encoded(profile), timestamp)))
     assert publisher.receiving
     return len(got), why
 
 
 def test_a_publisher_whose_h264_is_not_baseline_is_ended_before_any_viewer_gets_a_frame() -> None:
-    assert frames_passed("baseline") == (3, [])
-    count, why = frames_passed("high")
+    assert frames_passed("baseline", "baseline", "baseline") == (3, [])
+    count, why = frames_passed("high", "high", "baseline")
     assert count == 0 and len(why) == 1 and "High level" in why[0], why
+    # Parameters can change at any keyframe: a stream that turns to Main later is ended then.
+    count, why = frames_passed("baseline", "baseline", "main", "baseline")
+    assert count == 2 and len(why) == 1 and "Main level" in why[0], why

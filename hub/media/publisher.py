@@ -65,10 +65,11 @@ class Publisher:
 
         def deliver(frame: EncodedFrame) -> None:
             self._arrived()
-            if self._usable is not True and not self._judge(frame):
-                return
-            for sink in sinks():
-                sink.offer(frame)
+            if frame.keyframe and self.codec is VideoCodec.H264:
+                self._judge(frame)
+            if self._usable:
+                for sink in sinks():
+                    sink.offer(frame)
 
         tap_receiver(receiver, deliver)
 
@@ -78,17 +79,17 @@ class Publisher:
             self.receiving = True
             self.on_first_frame()
 
-    def _judge(self, frame: EncodedFrame) -> bool:
-        """Whether an H264 stream may reach browsers, by its first keyframe's SPS and PPS (hub.media.h264)."""
-        found = h264.parameters(bytes(frame.packet)) if frame.keyframe and self._usable is None else None
-        if found is None:
-            return False  # judged unusable already, or nothing to judge by yet (viewers start on a keyframe anyway)
+    def _judge(self, frame: EncodedFrame) -> None:
+        """Whether an H264 stream may reach browsers, by the SPS and PPS of each keyframe that carries them
+        (hub.media.h264): a stream can change its parameters at any keyframe. Once unusable, it stays so."""
+        found = h264.parameters(bytes(frame.packet))
+        if found is None or self._usable is False:
+            return  # nothing to judge by (a keyframe without parameter sets), or ended already
         self._usable = found.browser_decodable()
         if not self._usable:
             self.on_unusable(
                 f"its H264 stream is {found.name()}, which browsers cannot decode: send Constrained Baseline"
             )
-        return self._usable
 
     def transcode(self, track: MediaStreamTrack, sinks: Sinks) -> None:
         """Read the camera's decoded frames and offer each one to every viewer."""
