@@ -83,6 +83,7 @@ async def test_viewer_of_a_camera_that_never_publishes_is_told(hub, tokens, logi
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{hub.url}/control/{CAM}", headers=auth) as ws:
         assert (await ws.receive_json())["type"] == "hello"
         assert (await ws.receive_json()) == {"type": "masks", "version": 0, "masks": []}
+        assert (await ws.receive_json()) == {"type": "audio", "audio": False}  # no microphone unless the grant says
         viewer = Viewer(await login("olivia"), CAM)
         assert await viewer.watch() == 201
         publish = await ws.receive_json()
