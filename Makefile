@@ -72,7 +72,7 @@ interop-deps: $(INTEROP_WEB)/node_modules/.installed
 # marked `solo` alone: they judge frame rates, gaps and latency, which another test beside them would disturb.
 test: $(STAMP) system-deps interop-deps
 	@status=0; \
-	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" || status=$$?; \
+	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" --durations=30 || status=$$?; \
 	$(VENV)/bin/pytest -m solo || status=$$?; \
 	exit $$status
 
