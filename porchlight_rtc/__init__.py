@@ -3,6 +3,7 @@
 from porchlight_rtc.datagrams import drop_unknown_datagrams
 from porchlight_rtc.dtls import install_dtls_fixes
 from porchlight_rtc.estimator import estimate_on_first_packet
+from porchlight_rtc.ice_restart import install_ice_restarts
 from porchlight_rtc.teardown import cheap_teardown
 
 
@@ -17,3 +18,5 @@ def patch_aiortc() -> None:
     # DTLS in either role with RSA or ECDSA peers: actpass answered passive, ECDHE-RSA suites as the client, and a
     # failed handshake logged (porchlight_rtc.dtls.on_handshake_failure counts them per connection).
     install_dtls_fixes()
+    # ICE restarts swap a connection's aioice agent under its DTLS transport: the internals that touches are checked.
+    install_ice_restarts()

@@ -5,8 +5,9 @@ A real hub and real aiortc peers on loopback, publishing over WHIP and watching 
 - a peer that trickles: its offer has no candidates, and it strips the hub's from the answer too, so the only way
   the two can meet is the hub checking the candidates the peer PATCHes after the 201 (the peer then learns the
   hub's address from those checks). Before hub/media/trickle.py the PATCH was answered 405 and nothing connected;
-- the protocol's refusals, each changing nothing: 415, 428, 412, 400 for malformed fragments, 422 for an ICE
-  restart (aioice cannot restart), 404 for someone else's session; If-Match `*` is accepted.
+- the protocol's refusals, each changing nothing: 415, 428, 412, 400 for malformed fragments and for a restart
+  that changes only the ice-pwd or gives no ice-pwd, 409 for a restart before ICE has connected (restarts of live
+  sessions: tests/test_ice_restart.py), 404 for someone else's session; If-Match `*` is accepted.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ async def test_refusals_change_nothing(hub: Hub, officer: Api, other_officer: Ap
         await publisher.pc.setRemoteDescription(RTCSessionDescription(sdp=without_candidates(answer), type="answer"))
         good = fragment_of(publisher.pc)
         # A valid candidate for the peer's real address rides along in each refused body: none may be added.
-        restart = re.sub(r"(?m)^a=ice-ufrag:\S+", "a=ice-ufrag:Zz9Q", good)
         new_pwd = re.sub(r"(?m)^a=ice-pwd:\S+", "a=ice-pwd:" + "Q" * 24, good)
+        restart = re.sub(r"(?m)^a=ice-ufrag:\S+", "a=ice-ufrag:Zz9Q", new_pwd)
+        no_pwd = re.sub(r"(?m)^a=ice-pwd:\S+\r\n", "", restart)
         cases = [
             (415, good, "", "application/sdp"),
             (428, good, None, FRAGMENT_TYPE),
@@ -159,8 +161,9 @@ async def test_refusals_change_nothing(hub: Hub, officer: Api, other_officer: Ap
             (400, "", "", FRAGMENT_TYPE),
             (400, good + "".join(f"a=candidate:{i} 1 udp 1 127.0.0.1 {i + 1} typ host\r\n" for i in range(70)), "",
              FRAGMENT_TYPE),
-            (422, restart, "*", FRAGMENT_TYPE),
-            (422, new_pwd, "", FRAGMENT_TYPE),
+            (400, no_pwd, "*", FRAGMENT_TYPE),  # a restart names both credentials
+            (400, new_pwd, "", FRAGMENT_TYPE),  # and changes the ufrag (the ETag names the ufrags)
+            (409, restart, "", FRAGMENT_TYPE),  # ICE is not connected yet: nothing to keep alive
         ]  # fmt: skip
         for want, body, if_match, content_type in cases:
             status, text, _ = await send_patch(publisher, body, if_match, content_type)

@@ -8,14 +8,19 @@ URL with an `application/trickle-ice-sdpfrag` body (RFC 8840) carrying the rest.
 - adds the fragment's candidates (and its end-of-candidates) to the session's ICE agent and answers 204 with no
   body and no ETag. Candidates the hub cannot use (not UDP, an address that is neither an IP literal nor an mDNS
   name, another ICE generation's `ufrag`) are dropped silently, as the RFC says;
-- answers 422 to an ICE restart (a fragment with another ice-ufrag or ice-pwd): aioice 0.13's Connection cannot
-  restart (no new credentials, no new check list on a live connection), and RFC 9725 says a session that does
-  trickle but not restarts answers 422. The session and its ICE agent carry on unchanged; a client whose network
-  changed for good starts a new session (DELETE, then POST).
+- restarts ICE for a fragment with a new ice-ufrag and its ice-pwd (RFC 9725 section 4.3.2): the hub gathers new
+  candidates under new credentials of its own, starts checks against the fragment's candidates and answers 200 with
+  its new ice-ufrag, ice-pwd and candidates as an `application/trickle-ice-sdpfrag` body and the new ETag. The
+  session's DTLS association, SRTP keys and media carry on over the old path until the new one has a nominated pair,
+  then over the new one (porchlight_rtc/ice_restart.py); later PATCHes trickle candidates of the new generation. A
+  fragment that changes only the ice-pwd, or names a new ice-ufrag without an ice-pwd, is 400
+  `incomplete_ice_restart`; a session whose ICE or DTLS is not connected yet (or whose ICE failed) is 409
+  `ice_restart_not_possible`, and keeps its ICE session as it is. A restart whose checks fail leaves the old path
+  in use, and the ETag names the old ICE session again.
 A refused PATCH changes nothing: the whole fragment is checked before any candidate is added.
 
 The entity-tag names the ICE session: a hash of the hub's and the client's ICE username fragments (public in the
-SDP; never the passwords), so it needs no state of its own and would change with a restart.
+SDP; never the passwords), so it needs no state of its own and changes with every restart.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from aioice import Candidate
-from aiortc import RTCIceCandidate, RTCPeerConnection
-from aiortc.rtcicetransport import candidate_from_aioice
+from aiortc import RTCPeerConnection
+from aiortc.rtcicetransport import RTCIceTransport, candidate_from_aioice
 
-from hub.errors import BadRequest, HubError, Missing, TooLarge, WrongMediaType
+from hub.errors import BadRequest, Clash, HubError, Missing, TooLarge, WrongMediaType
 from hub.keys import CONFIG
 from hub.media.sdp import CANDIDATE_LINE, MAX_CANDIDATES, SlowRequest
+from porchlight_rtc import ice_restart
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +66,6 @@ class PreconditionFailed(HubError):
     reason = "etag_mismatch"
 
 
-class Unprocessable(HubError):
-    status = 422
-    reason = "ice_restart_unsupported"
-
-
 @dataclass
 class Fragment:
     """What an `application/trickle-ice-sdpfrag` body says: ICE credentials if given, candidates per mid (None
@@ -76,19 +77,65 @@ class Fragment:
     end: bool = False
 
 
+@dataclass
+class Routes:
+    """Where a session's candidates go: its media sections' mids, the bundled ones, the section that carries a
+    bundle's ICE (or the first), and each mid's ICE transport."""
+
+    mids: list[str]
+    bundled: list[str]
+    first: str | None
+    transports: dict[str, RTCIceTransport]
+
+    def mid_for(self, mid: str | None) -> str | None:
+        """The mid whose transport takes a candidate the fragment names for `mid`."""
+        # aiortc moves bundled sections onto the first one's transport and ignores candidates named for the others
+        # (RFC 9725: a fragment carries only the first bundled section); a missing or unknown mid means that one.
+        return mid if mid in self.mids and mid not in self.bundled else self.first
+
+    def distinct(self) -> list[tuple[str, RTCIceTransport]]:
+        """Each ICE transport once, with the first mid that uses it (the first bundled section's first)."""
+        seen: dict[RTCIceTransport, str] = {}
+        ordered = ([self.first] if self.first is not None else []) + self.mids
+        for mid in ordered:
+            transport = self.transports.get(mid)
+            if transport is not None and transport not in seen:
+                seen[transport] = mid
+        return [(mid, transport) for transport, mid in seen.items()]
+
+
 def etag(local_sdp: str, remote_sdp: str) -> str:
     """The strong entity-tag of a session's ICE session, from the hub's and the client's descriptions."""
-    local, remote = _first(_FIRST_UFRAG, local_sdp), _first(_FIRST_UFRAG, remote_sdp)
-    digest = hashlib.sha256(f"{local or ''} {remote or ''}".encode()).hexdigest()
-    return f'"{digest[:24]}"'
+    return _tag(_first(_FIRST_UFRAG, local_sdp), _first(_FIRST_UFRAG, remote_sdp))
 
 
 def session_etag(pc: RTCPeerConnection) -> str | None:
-    """The entity-tag of `pc`'s ICE session now (None before both descriptions are set)."""
+    """The entity-tag of `pc`'s ICE session now (None before both descriptions are set); after an ICE restart,
+    the latest generation's."""
     local, remote = pc.localDescription, pc.remoteDescription
     if local is None or remote is None:
         return None
+    transport = _first_transport(routes(pc, remote.sdp))
+    if transport is not None and ice_restart.restarted(transport):
+        local_ufrag, remote_ufrag, _ = ice_restart.credentials(transport)
+        return _tag(local_ufrag, remote_ufrag)
     return etag(local.sdp, remote.sdp)
+
+
+def routes(pc: RTCPeerConnection, remote_sdp: str) -> Routes:
+    """The session's candidate routes (see Routes)."""
+    transports: dict[str, RTCIceTransport] = {}
+    for transceiver in pc.getTransceivers():
+        if transceiver.mid is not None:
+            transports[transceiver.mid] = transceiver.receiver.transport.transport
+    sctp = pc.sctp
+    if sctp is not None and sctp.mid is not None:
+        transports[sctp.mid] = sctp.transport.transport
+    mids = list(transports)
+    bundle = _first(_BUNDLE, remote_sdp)
+    bundled = bundle.split() if bundle else []
+    first = bundled[0] if bundled else (mids[0] if mids else None)
+    return Routes(mids, bundled, first, transports)
 
 
 async def apply_patch(request: web.Request, pc: RTCPeerConnection | None) -> web.Response:
@@ -102,13 +149,22 @@ async def apply_patch(request: web.Request, pc: RTCPeerConnection | None) -> web
     _check_precondition(request.headers.get("If-Match"), current)
     fragment = parse_fragment(await _read_body(request))
     remote = pc.remoteDescription.sdp
-    if (fragment.ufrag is not None and fragment.ufrag != _first(_FIRST_UFRAG, remote)) or (
-        fragment.pwd is not None and fragment.pwd != _first(_FIRST_PWD, remote)
+    where = routes(pc, remote)
+    transport = _first_transport(where)
+    restarted = transport is not None and ice_restart.restarted(transport)
+    if transport is not None and restarted:
+        _, remote_ufrag, remote_pwd = ice_restart.credentials(transport)
+        known = ice_restart.remote_candidate_count(transport)
+    else:
+        remote_ufrag, remote_pwd = _first(_FIRST_UFRAG, remote), _first(_FIRST_PWD, remote)
+        known = len(CANDIDATE_LINE.findall(remote))
+    if (fragment.ufrag is not None and fragment.ufrag != remote_ufrag) or (
+        fragment.pwd is not None and fragment.pwd != remote_pwd
     ):
-        raise Unprocessable("this hub does not do ICE restarts: end the session and start a new one")
-    if len(CANDIDATE_LINE.findall(remote)) + len(fragment.candidates) > MAX_CANDIDATES:
+        return await _restart(pc, where, fragment, remote_ufrag)
+    if known + len(fragment.candidates) > MAX_CANDIDATES:
         raise BadRequest(f"a session takes at most {MAX_CANDIDATES} ICE candidates in all", "too_many_candidates")
-    added = await _apply(pc, fragment, remote)
+    added = await _apply(pc, where, fragment, remote_ufrag, restarted)
     log.info("trickle: %d of %d candidates added%s", added, len(fragment.candidates), ", end" if fragment.end else "")
     return web.Response(status=204)
 
@@ -201,35 +257,121 @@ def _checked_candidate(text: str) -> str:
     return text
 
 
-async def _apply(pc: RTCPeerConnection, fragment: Fragment, remote: str) -> int:
-    """Add the usable candidates, then end-of-candidates if the fragment says so; how many were added."""
-    mids = [transceiver.mid for transceiver in pc.getTransceivers() if transceiver.mid is not None]
-    bundle = _first(_BUNDLE, remote)
-    bundled = bundle.split() if bundle else []
-    first = bundled[0] if bundled else (mids[0] if mids else None)
-    remote_ufrag = _first(_FIRST_UFRAG, remote)
-    plain: list[RTCIceCandidate] = []
-    mdns: list[RTCIceCandidate] = []
-    for mid, text in fragment.candidates:
-        candidate = _usable(text, remote_ufrag)
-        if candidate is None:
-            continue
-        # aiortc moves bundled sections onto the first one's transport and ignores candidates named for the others
-        # (RFC 9725: a fragment carries only the first bundled section); a missing or unknown mid means that one.
-        candidate.sdpMid = mid if mid in mids and mid not in bundled else first
-        (mdns if candidate.ip.endswith(".local") else plain).append(candidate)
+async def _apply(
+    pc: RTCPeerConnection, where: Routes, fragment: Fragment, remote_ufrag: str | None, restarted: bool
+) -> int:
+    """Add the usable candidates, then end-of-candidates if the fragment says so; how many were added. Before any
+    restart they go through aiortc (pc.addIceCandidate); after one, to the latest ICE generation."""
+
+    async def add(mid: str | None, candidate: Candidate | None) -> None:
+        transport = where.transports.get(mid) if mid is not None else None
+        if restarted and transport is not None:
+            await ice_restart.add_remote_candidate(transport, candidate)
+        elif candidate is not None:
+            rtc = candidate_from_aioice(candidate)
+            rtc.sdpMid = mid
+            await pc.addIceCandidate(rtc)
+        else:
+            await pc.addIceCandidate(None)
+
+    plain, mdns = _sorted_candidates(where, fragment, remote_ufrag)
     # IP candidates are added without yielding (so two PATCHes cannot both pass the cap); mDNS names are resolved
     # together (aioice waits up to a second for each).
-    for candidate in plain:
-        await pc.addIceCandidate(candidate)
-    await asyncio.gather(*(pc.addIceCandidate(candidate) for candidate in mdns))
+    for mid, candidate in plain:
+        await add(mid, candidate)
+    await asyncio.gather(*(add(mid, candidate) for mid, candidate in mdns))
     if fragment.end:
-        await pc.addIceCandidate(None)
+        if restarted:
+            await asyncio.gather(*(add(mid, None) for mid, _ in where.distinct()))
+        else:
+            await add(None, None)
     return len(plain) + len(mdns)
 
 
-def _usable(text: str, remote_ufrag: str | None) -> RTCIceCandidate | None:
-    """The candidate aiortc can use, or None for one the RFC says to drop silently."""
+async def _restart(pc: RTCPeerConnection, where: Routes, fragment: Fragment, remote_ufrag: str | None) -> web.Response:
+    """An ICE restart (RFC 9725 section 4.3.2): new credentials and candidates of the hub's, checks against the
+    fragment's; 200 with the hub's new ones and the new entity-tag."""
+    if fragment.ufrag is None or fragment.pwd is None or fragment.ufrag == remote_ufrag:
+        raise BadRequest("an ICE restart gives a new ice-ufrag with its ice-pwd", "incomplete_ice_restart")
+    transports = where.distinct()
+    if not transports:
+        raise Clash("this session has no ICE transport to restart", "ice_restart_not_possible")
+    # Mid-handshake, DTLS reads through a task of its own that a swap could leave on the old connection.
+    live = [t for t in pc.getTransceivers() if t.mid is not None and not t.stopped]
+    if any(transceiver.receiver.transport.state != "connected" for transceiver in live):
+        raise Clash("ICE cannot be restarted before DTLS has connected", "ice_restart_not_possible")
+    try:
+        restart = await ice_restart.prepare_restart([transport for _, transport in transports])
+    except ice_restart.RestartNotPossible as exc:
+        raise Clash(f"ICE cannot be restarted now: {exc}", "ice_restart_not_possible") from None
+
+    def transport_of(mid: str | None) -> RTCIceTransport:
+        return where.transports.get(mid or "", transports[0][1])
+
+    try:
+        plain, mdns = _sorted_candidates(where, fragment, fragment.ufrag)
+        for mid, candidate in plain:
+            await restart.add_remote_candidate(transport_of(mid), candidate)
+        await asyncio.gather(*(restart.add_remote_candidate(transport_of(mid), c) for mid, c in mdns))
+        if fragment.end:
+            for _, transport in transports:
+                await restart.add_remote_candidate(transport, None)
+    except BaseException:
+        await restart.discard()
+        raise
+    restart.start(fragment.ufrag, fragment.pwd)
+    log.info("trickle: ICE restart with %d of %d candidates%s", len(plain) + len(mdns), len(fragment.candidates),
+             ", end" if fragment.end else "")  # fmt: skip
+    local = pc.localDescription.sdp
+    media = _media_lines(local)
+    lines = [f"a=ice-ufrag:{restart.ufrag}", f"a=ice-pwd:{restart.pwd}"]
+    for mid, transport in transports:
+        lines += [media.get(mid, "m=video 9 UDP/TLS/RTP/SAVPF 0"), f"a=mid:{mid}"]
+        lines += [f"a=candidate:{candidate.to_sdp()}" for candidate in restart.local_candidates(transport)]
+        lines.append("a=end-of-candidates")  # the hub gathers every candidate before it answers
+    return web.Response(
+        status=200,
+        body=("\r\n".join(lines) + "\r\n").encode(),
+        headers={"Content-Type": FRAGMENT_TYPE, "ETag": _tag(restart.ufrag, fragment.ufrag)},
+    )
+
+
+def _sorted_candidates(
+    where: Routes, fragment: Fragment, remote_ufrag: str | None
+) -> tuple[list[tuple[str | None, Candidate]], list[tuple[str | None, Candidate]]]:
+    """The fragment's usable candidates with the mid whose transport takes each: IP ones, then mDNS ones."""
+    plain: list[tuple[str | None, Candidate]] = []
+    mdns: list[tuple[str | None, Candidate]] = []
+    for mid, text in fragment.candidates:
+        candidate = _usable(text, remote_ufrag)
+        if candidate is not None:
+            (mdns if candidate.host.endswith(".local") else plain).append((where.mid_for(mid), candidate))
+    return plain, mdns
+
+
+def _first_transport(where: Routes) -> RTCIceTransport | None:
+    return where.transports.get(where.first) if where.first is not None else None
+
+
+def _media_lines(sdp: str) -> dict[str, str]:
+    """Each media section's m= line by its mid."""
+    found: dict[str, str] = {}
+    line_of_section = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            line_of_section = line
+        elif line.startswith("a=mid:") and line_of_section:
+            found.setdefault(line[6:], line_of_section)
+    return found
+
+
+def _tag(local_ufrag: str | None, remote_ufrag: str | None) -> str:
+    digest = hashlib.sha256(f"{local_ufrag or ''} {remote_ufrag or ''}".encode()).hexdigest()
+    return f'"{digest[:24]}"'
+
+
+def _usable(text: str, remote_ufrag: str | None) -> Candidate | None:
+    """The candidate aioice can use, or None for one the RFC says to drop silently."""
     bits = text.split()
     extensions = dict(zip(bits[8::2], bits[9::2], strict=False))
     if remote_ufrag is not None and extensions.get("ufrag", remote_ufrag) != remote_ufrag:
@@ -242,7 +384,7 @@ def _usable(text: str, remote_ufrag: str | None) -> RTCIceCandidate | None:
             ipaddress.ip_address(candidate.host)
         except ValueError:
             return None  # neither an address nor an mDNS name: nothing to resolve it with
-    return candidate_from_aioice(candidate)
+    return candidate
 
 
 def _first(pattern: re.Pattern[str], sdp: str) -> str | None:
