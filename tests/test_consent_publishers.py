@@ -61,15 +61,9 @@ async def end_pilot(login: Callable[[str], Awaitable[Api]]) -> tuple[float, str]
     return began, "pilot_over"
 
 
-ENDINGS = [
-    pytest.param(withdraw, id="withdrawal"),
-    pytest.param(run_out, id="expiry"),
-    pytest.param(end_pilot, id="pilot-end"),
-]
-
-
+ENDINGS = {"withdrawal": withdraw, "expiry": run_out, "pilot-end": end_pilot}
 # Every ending with FFmpeg; GStreamer (slower to start) with the withdrawal: the gate, not the publisher, decides.
-CASES = [*(pytest.param(ffmpeg, ending, id=f"ffmpeg-{ending.id}") for ending in ENDINGS)]
+CASES = [pytest.param(ffmpeg, ending, id=f"ffmpeg-{name}") for name, ending in ENDINGS.items()]
 CASES.append(pytest.param(gstreamer, withdraw, id="gstreamer-withdrawal"))
 
 
