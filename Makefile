@@ -1,11 +1,11 @@
-# Porchlight: `make demo` runs the demo, `make test` runs the whole suite, `make fuzz` a long fuzzing campaign.
+# Porchlight: `make demo` runs the demo, `make test` runs the whole suite, `make fuzz` and `make races` long campaigns.
 # All set themselves up.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test fuzz lint system-deps interop-deps serve clean
+.PHONY: demo test fuzz races lint system-deps interop-deps serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -75,6 +75,10 @@ test: $(STAMP) system-deps interop-deps
 	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" --durations=30 || status=$$?; \
 	$(VENV)/bin/pytest -m solo || status=$$?; \
 	exit $$status
+
+# The randomized consent race campaign at length (`make test` runs 4 rounds); replay one with RACE_SEED=<seed>.
+races: $(STAMP) system-deps
+	RACE_ROUNDS=200 $(VENV)/bin/pytest -s tests/test_consent_races.py
 
 # Mutated offers at WHIP and WHEP against a real hub (`make test` runs 2,000 of them); prints how many ran.
 fuzz: $(STAMP)
