@@ -64,7 +64,7 @@ async def whip_post(request: web.Request) -> web.Response:
     # The camera's codec for this session: what its viewers already get, else the configured one, else the other.
     codec = choose_for_publisher(offer, order(media.codec, stream.viewers_codec()))
     router = request.app[ROUTER]
-    plain = streams.stream(camera.id).control is None  # a standard WHIP publisher, not our agent
+    plain = stream.control is None  # a standard WHIP publisher, not our agent
     if plain and not await router.claim(camera.id):
         owner = await router.owner_url(camera.id)
         if owner is not None:
