@@ -141,7 +141,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     passthrough = media.forwarding is ForwardingMode.PASSTHROUGH
     camera_codec = streams.stream(look.camera_id).codec(media.codec)
     try:
-        # Passthrough: the camera's own codec or nothing. Transcode: whatever the viewer takes, configured first.
+        # Passthrough: the camera's own codec or nothing. Transcode: whatever the viewer takes, the camera's first.
         codec = choose_for_viewer(offer, order(media.codec, camera_codec), look.camera_id, passthrough)
         pc = streams.peers.open(lambda: RTCPeerConnection(configuration=app[RTC]), look.identity.account.id)
     except HubError as exc:
