@@ -44,13 +44,15 @@ export function timeNode(text) {
 }
 
 /**
- * A duration asked for, in words: "15 minutes", "1 hour", "8 hours", "90 seconds".
+ * A duration in words, one rule on every page: "15 minutes", "1 hour", "24 hours", "7 days", "90 seconds" (whole
+ * days in days, one day excepted: it reads as the "24 hours" people choose; never "168 hours").
  * @param {number} seconds
  * @returns {string}
  */
 export function durationWords(seconds) {
   const n = Number(seconds) || 0;
   const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  if (n > 86400 && n % 86400 === 0) return plural(n / 86400, 'day');
   if (n >= 3600 && n % 3600 === 0) return plural(n / 3600, 'hour');
   if (n >= 60 && n % 60 === 0) return plural(n / 60, 'minute');
   return plural(Math.round(n), 'second');

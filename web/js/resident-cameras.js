@@ -3,9 +3,9 @@
 // long, which agencies; within the admin's cap and the pilot), the countdown of a grant, and withdrawing at once.
 
 import { ApiError, api, el, say } from './session.js';
-import { parseWhen } from './requests.js';
+import { durationWords, parseWhen } from './requests.js';
 import { $, replaceKeepingFocus } from './dom.js';
-import { errorText, showTime, span, timeEl } from './resident-words.js';
+import { errorText, showTime, timeEl } from './resident-words.js';
 import { countdown, since } from './resident-clocks.js';
 import { agencyName, pilotRunning, refresh, state } from './resident-state.js';
 
@@ -103,7 +103,7 @@ function boxChoices() {
   const max = Number(state.policy?.max_grant_seconds) || 0;
   const pilotEnd = parseWhen(state.pilot?.ends_at)?.getTime() ?? 0;
   const pilotLeft = Math.max(0, (pilotEnd - Date.now()) / 1000);
-  const capText = max ? `the administrator allows at most ${span(max)}` : '';
+  const capText = max ? `the administrator allows at most ${durationWords(max)}` : '';
   const fixed = [[3600, '1 hour'], [8 * 3600, '8 hours'], [24 * 3600, '24 hours'], [7 * 86400, '7 days']];
   const choices = fixed.map(([seconds, label]) => {
     if (max && seconds > max) return { value: String(seconds), label: `${label} (over the limit: ${capText})`, disabled: true };
@@ -111,7 +111,7 @@ function boxChoices() {
     return { value: String(seconds), label: label + capped, disabled: false };
   });
   let untilEnd = 'Until the pilot ends';
-  if (max && max < pilotLeft) untilEnd += ` (capped at ${span(max)}: ${capText})`;
+  if (max && max < pilotLeft) untilEnd += ` (capped at ${durationWords(max)}: ${capText})`;
   else if (state.pilot?.ends_at) untilEnd += ` (${showTime(state.pilot.ends_at)})`;
   return [...choices, { value: 'pilot', label: untilEnd, disabled: false }];
 }
@@ -138,7 +138,7 @@ function chooser(entry) {
   const form = el(
     'form', { className: 'chooser', id: `${key}-chooser`, novalidate: true, 'aria-label': `Share ${name}: how long and with whom`, hidden: !entry.choosing },
     el('div', { className: 'field' }, el('label', { for: box.id }, 'For how long'), box),
-    max ? el('p', { className: 'hint muted' }, `Your administrator allows at most ${span(max)} at a time.`) : null,
+    max ? el('p', { className: 'hint muted' }, `Your administrator allows at most ${durationWords(max)} at a time.`) : null,
     el('div', { className: 'field' }, el('label', { for: scope.id }, 'Which agencies may watch'), scope),
     list,
     // Audio is a consent of its own: off unless ticked (and it can be turned off later without stopping video).

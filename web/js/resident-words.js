@@ -62,20 +62,6 @@ export function clock(seconds) {
   return parts.join(' ');
 }
 
-/**
- * A time box in words: "1 hour", "8 hours", "7 days", "90 minutes" (a whole number of days, one day excepted,
- * in days; the rest as requests.js words a duration asked for).
- * @param {number} seconds
- * @returns {string}
- */
-export function span(seconds) {
-  if (seconds >= 86400 && seconds % 86400 === 0 && seconds !== 86400) {
-    const days = seconds / 86400;
-    return `${days} day${days === 1 ? '' : 's'}`;
-  }
-  return durationWords(seconds);
-}
-
 // What the records say ---------------------------------------------------------------------------------------
 
 const ENDED_BY = {
@@ -192,9 +178,9 @@ export function describe(f, me) {
     case 'audit.read':
       return `Audit read by ${who(f.actor, me, false)} (${f.records ?? 0} records)`;
     case 'access.requested':
-      return `${actor} asked you for access for ${span(Number(f.duration_seconds) || 0)}${f.urgent ? ' (urgent)' : ''} — ${purpose(f)}`;
+      return `${actor} asked you for access for ${durationWords(Number(f.duration_seconds) || 0)}${f.urgent ? ' (urgent)' : ''} — ${purpose(f)}`;
     case 'access.approved':
-      return `${actor} approved request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'}) for ${span(Number(f.duration_seconds) || 0)}`;
+      return `${actor} approved request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'}) for ${durationWords(Number(f.duration_seconds) || 0)}`;
     case 'access.declined':
       return `${actor} declined request ${f.request ?? '?'} (${f.agency ?? 'no agency'}, case ${f.case ?? '?'})`;
     case 'access.expired':
