@@ -92,6 +92,24 @@ async def test_a_stale_read_cannot_undo_a_newer_write(store: SqliteStore) -> Non
     assert registry.gate("front-door").admit(now + 1, OLIVIA) is Reason.WITHDRAWN
 
 
+async def test_a_late_audio_on_reply_cannot_lift_an_audio_off_under_way(store: SqliteStore) -> None:
+    registry = GateRegistry()
+    grant = await store.set_grant_audio("front-door", True)
+    await registry.reload(store)
+    registry.renew(math.inf)
+    now = time.time()
+    assert registry.gate("front-door").admit_audio(now, OLIVIA) is Reason.OK
+    # The owner turns audio off while an earlier "on" is still being written: off closes in memory at once...
+    registry.close_audio("front-door")
+    assert registry.gate("front-door").admit_audio(now, OLIVIA) is Reason.AUDIO_OFF
+    # ...and the "on" reply landing late keeps it closed until the off's own write has landed.
+    registry.audio_opened("front-door", grant)
+    assert registry.gate("front-door").admit_audio(now, OLIVIA) is Reason.AUDIO_OFF
+    registry.audio_settled("front-door", await store.set_grant_audio("front-door", False))
+    assert registry.gate("front-door").admit_audio(now, OLIVIA) is Reason.AUDIO_OFF
+    assert registry.gate("front-door").admit(now, OLIVIA) is Reason.OK  # the video goes on
+
+
 async def test_pilot_end_in_memory_closes_every_gate(store: SqliteStore) -> None:
     registry = GateRegistry()
     await registry.reload(store)

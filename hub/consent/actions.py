@@ -159,7 +159,7 @@ class ConsentActions:
             if askable(self.registry.gate(camera_id).state.grant, now):
                 raise Clash("the camera is not opted in: opt in (with audio) first", "not_opted_in")
             grant = await self.store.set_grant_audio(camera_id, True)
-            self.registry.audio_settled(camera_id, grant)
+            self.registry.audio_opened(camera_id, grant)
             if grant is None:
                 raise Clash("the camera is not opted in", "not_opted_in")
             gates = self._local(now)

@@ -244,9 +244,16 @@ class GateRegistry:
         self.on_change()
 
     def audio_settled(self, camera_id: str, grant: Grant | None) -> None:
-        """An audio change made here has landed (`grant` as the store answered): install it; an audio-off write
-        that had failed before no longer holds."""
+        """An audio-off write made here (after `close_audio`) has landed (`grant` as the store answered): install
+        it; an audio-off write that had failed before no longer holds."""
         self._end_audio_closing(camera_id)
+        self._audio_failed.discard(camera_id)
+        self.apply_grant(grant, camera_id)
+
+    def audio_opened(self, camera_id: str, grant: Grant | None) -> None:
+        """An audio-on write made here has landed: install it (a failed audio-off no longer holds). An audio-off of
+        the camera still under way keeps holding: only its own `audio_settled` ends it, so a late "on" reply
+        cannot reopen audio the owner has just turned off."""
         self._audio_failed.discard(camera_id)
         self.apply_grant(grant, camera_id)
 
