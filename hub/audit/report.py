@@ -2,7 +2,7 @@
 
 Pure computation over record field dicts (as `Record.fields()` returns them): no I/O, no clock. The period is
 half-open, [start, end) in Unix seconds, and a record is "in the period" when its `time` is. Each agency's row
-holds these figures (the README quotes these definitions):
+holds these figures (docs/api.md quotes these definitions):
 
 - `views`: the view.started records in the period whose officer (the record's `actor.agency`) is in the agency.
 - `cameras_viewed`: how many distinct cameras those view.started records name.
