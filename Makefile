@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make demo PORT=9000` listens on 9000; without PORT, on the configured port (PORCHLIGHT_HTTP__PORT, else 8080).
 demo: $(STAMP)
-	$(PY) -m hub demo
+	$(PY) -m hub demo$(if $(PORT), --port $(PORT))
 
 serve: $(STAMP)
 	$(PY) -m hub serve

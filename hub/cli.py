@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the hub")
     demo = sub.add_parser("demo", help="run a hub with seeded accounts and three synthetic cameras")
-    demo.add_argument("--port", type=int, default=8080)
+    # No default here: an unset --port leaves the configured port (file, or PORCHLIGHT_HTTP__PORT; 8080 if neither).
+    demo.add_argument("--port", type=int, help="listen on this port (default: the configured http.port)")
     demo.add_argument("--data-dir", type=Path, default=Path("data/demo"))
     demo.add_argument("--mfa", action="store_true", help="require TOTP codes of officers and admins (off by default)")
 

@@ -127,7 +127,7 @@ async def _demo(config: Config) -> None:
     runner = web.AppRunner(create_app(config), access_log_class=AccessLogger)
     await runner.setup()
     await web.TCPSite(runner, config.http.host, config.http.port).start()
-    url = config.base_url()
+    url = _listening_url(config, runner)
     agents = []
     for camera_id, _, name in CAMERAS:
         token_file = config.store.data_dir / "tokens" / f"{camera_id}.token"
@@ -171,6 +171,15 @@ async def issue_enrolment_codes(store: Store, audit: AuditLog, config: Config) -
     return codes
 
 
+def _listening_url(config: Config, runner: web.AppRunner) -> str:
+    """The URL to print: the configured public one, else the address the hub really listens on (port 0 asks the
+    system for a free port, which the configuration does not know)."""
+    if config.http.public_url or not runner.addresses:
+        return config.base_url()
+    port = runner.addresses[0][1]
+    return f"http://{config.http.host}:{port}"
+
+
 def _banner(url: str, mfa: bool, codes: dict[str, str]) -> None:
     lines = [
         "",
@@ -200,12 +209,14 @@ def _banner(url: str, mfa: bool, codes: dict[str, str]) -> None:
     print("\n".join(lines), flush=True)
 
 
-def run_demo(config: Config, port: int, data_dir: Path, mfa: bool = False) -> None:
-    """Run the demo until Ctrl-C: loopback ICE, the embedded store under `data_dir`; second factors off unless
-    `mfa` (every page then says they are off)."""
+def run_demo(config: Config, port: int | None, data_dir: Path, mfa: bool = False) -> None:
+    """Run the demo until Ctrl-C on `port` (None: the configured http.port, which PORCHLIGHT_HTTP__PORT sets):
+    loopback ICE, the embedded store under `data_dir`; second factors off unless `mfa` (every page then says they
+    are off)."""
+    http = config.http if port is None else config.http.model_copy(update={"port": port})
     config = config.model_copy(
         update={
-            "http": config.http.model_copy(update={"port": port}),
+            "http": http,
             "store": config.store.model_copy(update={"data_dir": data_dir}),
             "media": config.media.model_copy(update={"loopback": True}),
             "auth": config.auth.model_copy(update={"mfa_required": mfa}),
