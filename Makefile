@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test fuzz races lint system-deps interop-deps serve clean
+.PHONY: demo test fuzz races lint system-deps interop-deps web-deps serve clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # `make demo PORT=9000` listens on 9000; without PORT, on the configured port (PORCHLIGHT_HTTP__PORT, else 8080).
-demo: $(STAMP)
+demo: $(STAMP) web-deps
 	$(PY) -m hub demo$(if $(PORT), --port $(PORT))
 
-serve: $(STAMP)
+serve: $(STAMP) web-deps
 	$(PY) -m hub serve
 
 # Debian packages the tests drive for real: redis-server, chromium, faketime (libfaketime: one hub's clock set off
@@ -69,9 +69,19 @@ $(INTEROP_WEB)/node_modules/.installed: $(INTEROP_WEB)/package.json $(INTEROP_WE
 
 interop-deps: $(INTEROP_WEB)/node_modules/.installed
 
+# The pages' npm packages (Leaflet and Leaflet.markercluster for the officer's map; web/vendor/package-lock.json),
+# installed again only when the lock file changes. The hub serves an allow-list of their files under /vendor/.
+WEB_VENDOR := web/vendor
+$(WEB_VENDOR)/node_modules/.installed: $(WEB_VENDOR)/package.json $(WEB_VENDOR)/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	cd $(WEB_VENDOR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-deps: $(WEB_VENDOR)/node_modules/.installed
+
 # Two processes for most of the suite (it mostly waits on real processes, browsers and the network), then the tests
 # marked `solo` alone: they judge frame rates, gaps and latency, which another test beside them would disturb.
-test: $(STAMP) system-deps interop-deps
+test: $(STAMP) system-deps interop-deps web-deps
 	@status=0; \
 	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not solo" --durations=30 || status=$$?; \
 	$(VENV)/bin/pytest -m solo || status=$$?; \

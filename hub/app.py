@@ -11,7 +11,9 @@ from aiohttp import web
 
 from hub import admin_socket, memory, sync
 from hub.api import accounts, cameras, enrolment, events, health, masks, mfa, pilot, requests, session, transparency
+from hub.api import area as area_api
 from hub.api import audit as audit_api
+from hub.api import map as map_api
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
@@ -194,7 +196,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     app[ICE] = IceServers(config.media.ice_servers)
     app[RTC] = LiveRtcConfiguration(app[ICE])
     app[EVENT_STREAMS] = EventStreams()
-    install_security_headers(app, config.http.secure_cookies)
+    install_security_headers(app, config.http.secure_cookies, config.map.tile_origin())
     install_cors_headers(app)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
@@ -237,6 +239,9 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/cameras/{camera_id}/snapshot", masks.get_snapshot)
     r.add_post("/api/cameras/{camera_id}/requests", requests.ask)
     r.add_get("/api/requests", requests.list_requests)
+    r.add_post("/api/requests/area", area_api.ask_area)
+    r.add_get("/api/map", map_api.map_settings)
+    r.add_get("/vendor/{path:.+}", map_api.vendor_file)
     r.add_post("/api/requests/{request_id}/approve", requests.approve)
     r.add_post("/api/requests/{request_id}/decline", requests.decline)
     r.add_get("/api/pilot", pilot.get_pilot)

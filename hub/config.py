@@ -313,6 +313,44 @@ class AuditConfig(_Section):
         return value
 
 
+class MapConfig(_Section):
+    """The officer's map: a raster tile server, or none (the cameras on a plain background)."""
+
+    # An XYZ tile URL with {z}, {x} and {y} (and optionally {s} or {r}), e.g.
+    # "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; None: no tiles are fetched at all.
+    tile_url: str | None = None
+    # The attribution the tile server's licence asks for, shown on the map (plain text).
+    attribution: str = ""
+    max_zoom: int = Field(default=19, ge=1, le=22)
+    # Asking by area (POST /api/requests/area): the widest circle an officer may draw, in metres.
+    area_max_radius_m: float = Field(default=2000.0, gt=0, le=50_000)
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        netloc = parts.netloc.replace("{s}.", "", 1)
+        if (
+            parts.scheme not in ("http", "https")
+            or not netloc
+            or any(c in netloc for c in "@{}; ,'\"")
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(f"not a tile URL like https://tile.example.org/{{z}}/{{x}}/{{y}}.png: {value!r}")
+        if not all(part in parts.path + parts.query for part in ("{z}", "{x}", "{y}")):
+            raise ValueError("the tile URL needs {z}, {x} and {y}")
+        return value
+
+    def tile_origin(self) -> str | None:
+        """Where the tiles come from, as a CSP source: scheme, host and port ("{s}." subdomains: any subdomain)."""
+        if self.tile_url is None:
+            return None
+        parts = urlsplit(self.tile_url)
+        return f"{parts.scheme}://{parts.netloc.replace('{s}.', '*.', 1)}"
+
+
 class Config(_Section):
     """Everything the hub reads at start-up."""
 
@@ -324,6 +362,7 @@ class Config(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    map: MapConfig = Field(default_factory=MapConfig)
     log_level: str = "INFO"
 
     @field_validator("log_level")

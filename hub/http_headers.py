@@ -2,7 +2,8 @@
 
 One set, added as each response is prepared (`on_response_prepare`), so no handler and no error path can forget it:
 - `Content-Security-Policy`: the pages load only their own scripts, styles and connections, images from
-  themselves or `data:`/`blob:` URLs (the masks page shows the camera's still picture from a blob), video from
+  themselves or `data:`/`blob:` URLs (the masks page shows the camera's still picture from a blob) and, when
+  `map.tile_url` names one, from the map's tile server (that origin only), video from
   `blob:`/media streams; anything else (API JSON, assets, errors) may load nothing at all. `frame-ancestors 'none'`
   in both: no other site may frame a page to trick a resident's click (clickjacking). A handler that sets a
   policy of its own (the transparency page's) keeps it.
@@ -43,19 +44,24 @@ def security_headers(secure: bool) -> dict[str, str]:
     return headers
 
 
-def content_policy(content_type: str) -> str:
-    """The Content-Security-Policy for a response of this type: the pages' for HTML, nothing-at-all otherwise."""
-    return PAGE_POLICY if content_type == "text/html" else OTHER_POLICY
+def content_policy(content_type: str, image_origin: str | None = None) -> str:
+    """The Content-Security-Policy for a response of this type: the pages' for HTML (images also from
+    `image_origin`, the officer map's tile server, when one is configured), nothing-at-all otherwise."""
+    if content_type != "text/html":
+        return OTHER_POLICY
+    if image_origin is None:
+        return PAGE_POLICY
+    return PAGE_POLICY.replace("img-src 'self' data: blob:;", f"img-src 'self' data: blob: {image_origin};", 1)
 
 
-def install_security_headers(app: web.Application, secure: bool) -> None:
-    """Add the headers to every response `app` prepares."""
+def install_security_headers(app: web.Application, secure: bool, image_origin: str | None = None) -> None:
+    """Add the headers to every response `app` prepares (`image_origin`: see `content_policy`)."""
     fixed = security_headers(secure)
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         for name, value in fixed.items():
             headers[name] = value
-        headers.setdefault("Content-Security-Policy", content_policy(response.content_type))
+        headers.setdefault("Content-Security-Policy", content_policy(response.content_type, image_origin))
 
     app.on_response_prepare.append(add_headers)

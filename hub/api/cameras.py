@@ -14,7 +14,7 @@ from hub.consent.actions import Gates
 from hub.consent.decision import Grant, Pilot, Reason, decide
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest
-from hub.keys import ACTIONS, REGISTRY, STORE, STREAMS
+from hub.keys import ACTIONS, CONFIG, REGISTRY, STORE, STREAMS
 from hub.media.publisher import Publisher
 from hub.store.base import Camera, Role
 from hub.timefmt import iso
@@ -93,7 +93,9 @@ async def list_cameras(request: web.Request) -> web.Response:
                 for c in everyone
                 if c.id not in admitted
             ]
-        return web.json_response({"cameras": answer})
+        # How many cameras one officer may watch at once (peer connections): the page's wall holds that many tiles.
+        viewer_limit = request.app[CONFIG].limits.peers_per_officer
+        return web.json_response({"cameras": answer, "viewer_limit": viewer_limit})
     else:
         cameras = await store.list_cameras()
     return web.json_response({"cameras": [_camera_json(request, camera, now, True) for camera in cameras]})

@@ -68,7 +68,7 @@ async def ask(request: web.Request) -> web.Response:
     # On the owner's record before the owner is told (and refused if it cannot be).
     await record(request, Kind.ACCESS_REQUESTED, request_fields(item, camera.owner_id), required=True)
     app[LIVE].publish("requests", camera=item.camera_id, account=item.account_id)
-    names = await _names(request)
+    names = await requests_names(request)
     return web.json_response({"request": request_json(item, *names)}, status=201)
 
 
@@ -87,7 +87,8 @@ async def _check_askable(request: web.Request, camera_id: str, identity: Identit
             raise Clash("you have asked for this camera already; wait for the owner's answer", "request_pending")
 
 
-async def _names(request: web.Request) -> tuple[dict[int, str], dict[str, str]]:
+async def requests_names(request: web.Request) -> tuple[dict[int, str], dict[str, str]]:
+    """Officers' names by account id and cameras' names by id, as `request_json` shows them."""
     store = request.app[STORE]
     officers = {account.id: account.username for account in await store.list_accounts()}
     cameras = {camera.id: camera.name for camera in await store.list_cameras()}
@@ -106,7 +107,7 @@ async def list_requests(request: web.Request) -> web.Response:
         items = [item for item in await store.list_access_requests() if item.camera_id in mine]
     else:
         items = await store.list_access_requests()
-    names = await _names(request)
+    names = await requests_names(request)
     return web.json_response({"requests": [request_json(item, *names) for item in items]})
 
 
@@ -127,7 +128,7 @@ async def approve(request: web.Request) -> web.Response:
     """POST (the camera's owner): approve; opens a grant for the officer's agency and the duration asked."""
     item, owner = await _mine(request)
     answered, grant = await request.app[ACTIONS].approve_request(item, owner, who(request))
-    names = await _names(request)
+    names = await requests_names(request)
     granted = grant_json(grant, time.time(), request.app[REGISTRY].pilot)
     return web.json_response({"request": request_json(answered, *names), "grant": granted})
 
@@ -136,5 +137,5 @@ async def decline(request: web.Request) -> web.Response:
     """POST (the camera's owner): decline."""
     item, owner = await _mine(request)
     answered = await request.app[ACTIONS].decline_request(item, owner, who(request))
-    names = await _names(request)
+    names = await requests_names(request)
     return web.json_response({"request": request_json(answered, *names)})
