@@ -5,8 +5,9 @@
 
 import { ApiError, api, el, say } from './session.js';
 import {
-  DURATIONS, durationWords, expiryCountdown, requestFacts, stateBadge, stateWords, timeNode, urgentMark,
+  DURATIONS, expiryCountdown, requestFacts, stateBadge, stateWords, urgentMark,
 } from './requests.js';
+import { durationWords, timeNode } from './time-words.js';
 import { $ } from './dom.js';
 import { statusWords } from './officer-words.js';
 import { announce, page, refresh, refreshRequests } from './officer-state.js';

@@ -4,9 +4,10 @@
 
 import { el } from './session.js';
 import { drawMap } from './map.js';
-import { localTime, tickRequests } from './requests.js';
+import { tickRequests } from './requests.js';
+import { leftWords, localTime } from './time-words.js';
 import { $ } from './dom.js';
-import { leftLabel, statusWords, timeLeft } from './officer-words.js';
+import { leftLabel, statusWords } from './officer-words.js';
 import { page, refresh, refreshRequests } from './officer-state.js';
 import { choose, followGrants } from './officer-watch.js';
 
@@ -19,7 +20,7 @@ let mapWidth = 0;
 export function tick() {
   let ranOut = false;
   for (const node of document.querySelectorAll('[data-ends]')) {
-    const left = timeLeft(node.dataset.ends);
+    const left = leftWords(node.dataset.ends);
     const text = leftLabel(node.dataset.ends);
     if (node.textContent !== text) node.textContent = text;
     if (!left && !node.dataset.ranOut) {

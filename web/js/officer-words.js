@@ -2,24 +2,7 @@
 // (with the hub's time), why the hub refused to start one, and a camera's status. Times of day and durations
 // asked for come from requests.js; nothing here changes the page.
 
-import { leftWords, localTime, parseWhen } from './requests.js';
-
-/**
- * Time left until `endsAt` as "2 d 3 h 4 min", "7 h 59 min 12 s", "3 min 05 s", "45 s"; null once it has passed
- * (or no end). Under a day it reads as requests.js's `leftWords`.
- * @param {string|null} endsAt ISO 8601
- * @param {number} [now] milliseconds
- * @returns {string|null}
- */
-export function timeLeft(endsAt, now = Date.now()) {
-  const end = parseWhen(endsAt);
-  const seconds = end ? Math.ceil((end.getTime() - now) / 1000) : 0;
-  if (seconds < 86400) return leftWords(endsAt, now);
-  const d = Math.floor(seconds / 86400);
-  const h = Math.floor((seconds % 86400) / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  return `${d} d ${h} h ${m} min`;
-}
+import { leftWords, localTime } from './time-words.js';
 
 /**
  * A consent's countdown text: "7 h 59 min 12 s left", or "ended".
@@ -27,7 +10,7 @@ export function timeLeft(endsAt, now = Date.now()) {
  * @returns {string}
  */
 export function leftLabel(endsAt) {
-  const left = timeLeft(endsAt);
+  const left = leftWords(endsAt);
   return left ? `${left} left` : 'ended';
 }
 

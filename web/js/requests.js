@@ -5,6 +5,7 @@
 // resident-requests.js build their own lists around them. Nothing here parses HTML.
 
 import { el } from './session.js';
+import { durationWords, leftWords, localTime, timeNode } from './time-words.js';
 
 /** The durations an officer may ask for, in seconds, with their words. */
 export const DURATIONS = [
@@ -13,69 +14,6 @@ export const DURATIONS = [
   [4 * 3600, '4 hours'],
   [8 * 3600, '8 hours'],
 ];
-
-/**
- * An API time ("2026-11-30T14:32:05.120Z") as a Date; null when it is not one.
- * @param {unknown} text
- * @returns {Date|null}
- */
-export function parseWhen(text) {
-  if (typeof text !== 'string') return null;
-  const when = new Date(text.replace(/\.(\d{1,2})Z$/, (_, frac) => `.${frac.padEnd(3, '0')}Z`));
-  return Number.isNaN(when.getTime()) ? null : when;
-}
-
-/**
- * A time in the viewer's local time with seconds ("14:32:05"; with the date when it is not today).
- * @param {string|null} text ISO 8601
- * @returns {string}
- */
-export function localTime(text) {
-  const when = parseWhen(text);
-  if (!when) return String(text ?? '');
-  const time = when.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  if (when.toDateString() === new Date().toDateString()) return time;
-  return `${when.toLocaleDateString(undefined, { dateStyle: 'medium' })} ${time}`;
-}
-
-/** A `<time>` element showing `text` in local time with seconds. */
-export function timeNode(text) {
-  return parseWhen(text) ? el('time', { datetime: text }, localTime(text)) : String(text ?? '');
-}
-
-/**
- * A duration in words, one rule on every page: "15 minutes", "1 hour", "24 hours", "7 days", "90 seconds" (whole
- * days in days, one day excepted: it reads as the "24 hours" people choose; never "168 hours").
- * @param {number} seconds
- * @returns {string}
- */
-export function durationWords(seconds) {
-  const n = Number(seconds) || 0;
-  const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
-  if (n > 86400 && n % 86400 === 0) return plural(n / 86400, 'day');
-  if (n >= 3600 && n % 3600 === 0) return plural(n / 3600, 'hour');
-  if (n >= 60 && n % 60 === 0) return plural(n / 60, 'minute');
-  return plural(Math.round(n), 'second');
-}
-
-/**
- * Seconds left until `iso` as "7 min 05 s", "1 h 02 min 05 s", "45 s"; null once it has passed.
- * @param {string|null} iso
- * @param {number} [now] milliseconds
- * @returns {string|null}
- */
-export function leftWords(iso, now = Date.now()) {
-  const end = parseWhen(iso);
-  if (!end) return null;
-  const seconds = Math.ceil((end.getTime() - now) / 1000);
-  if (seconds <= 0) return null;
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = String(seconds % 60).padStart(2, '0');
-  if (h) return `${h} h ${String(m).padStart(2, '0')} min ${s} s`;
-  if (m) return `${m} min ${s} s`;
-  return `${seconds} s`;
-}
 
 /**
  * A countdown to a request's expiry, updated every second by `tickRequests`.

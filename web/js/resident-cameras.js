@@ -3,9 +3,9 @@
 // long, which agencies; within the admin's cap and the pilot), the countdown of a grant, and withdrawing at once.
 
 import { ApiError, api, el, say } from './session.js';
-import { durationWords, parseWhen } from './requests.js';
+import { durationWords, localTime, parseWhen, timeNode } from './time-words.js';
 import { $, replaceKeepingFocus } from './dom.js';
-import { errorText, showTime, timeEl } from './resident-words.js';
+import { errorText } from './resident-words.js';
 import { countdown, since } from './resident-clocks.js';
 import { agencyName, pilotRunning, refresh, state } from './resident-state.js';
 
@@ -78,7 +78,7 @@ function renderWatching(entry) {
       'li', { 'data-officer': w.officer ?? '' },
       el('strong', {}, `Officer ${w.officer ?? '?'}`), ', ', agencyName(w.agency),
       el('br'), 'Case number ', el('strong', {}, String(w.case ?? '?')),
-      el('br'), 'Watching since ', timeEl(w.since), ' (for ', since(w.since), ')',
+      el('br'), 'Watching since ', timeNode(w.since, true), ' (for ', since(w.since), ')',
     )),
   ));
 }
@@ -112,7 +112,7 @@ function boxChoices() {
   });
   let untilEnd = 'Until the pilot ends';
   if (max && max < pilotLeft) untilEnd += ` (capped at ${durationWords(max)}: ${capText})`;
-  else if (state.pilot?.ends_at) untilEnd += ` (${showTime(state.pilot.ends_at)})`;
+  else if (state.pilot?.ends_at) untilEnd += ` (${localTime(state.pilot.ends_at, true)})`;
   return [...choices, { value: 'pilot', label: untilEnd, disabled: false }];
 }
 
@@ -165,14 +165,14 @@ function consentSummary(entry, sharing) {
       ? `only with ${grant.agencies.map(agencyName).join(', ')}`
       : 'with every agency in the pilot';
     return el('p', { ...attrs, 'data-consent': 'shared', 'data-audio': String(Boolean(grant.audio)) },
-      el('strong', {}, 'Shared '), `${scope}, until `, timeEl(grant.ends_at), '. ',
+      el('strong', {}, 'Shared '), `${scope}, until `, timeNode(grant.ends_at, true), '. ',
       grant.audio ? 'Video and sound. ' : 'Video only, no sound. ',
       el('span', { className: 'left' }, 'Time left: ', countdown(grant.ends_at, `${entry.key}-left`), '.'));
   }
   const pilotNote = pilotRunning() ? '' : ' Opting in is off while the pilot is not running.';
   if (grant?.revoked_at) {
     return el('p', { ...attrs, 'data-consent': 'withdrawn' },
-      el('strong', {}, 'Not shared. '), 'You withdrew consent at ', timeEl(grant.revoked_at),
+      el('strong', {}, 'Not shared. '), 'You withdrew consent at ', timeNode(grant.revoked_at, true),
       `: no one can watch ${name}.${pilotNote}`);
   }
   if (grant && !grant.live && (state.pilot?.state === 'over' || grant.pilot_run !== state.pilot?.run)) {
@@ -183,13 +183,13 @@ function consentSummary(entry, sharing) {
   }
   if (grant && parseWhen(grant.ends_at) && parseWhen(grant.ends_at).getTime() <= Date.now()) {
     return el('p', { ...attrs, 'data-consent': 'expired' },
-      el('strong', {}, 'Not shared. '), 'Your consent ended at ', timeEl(grant.ends_at),
+      el('strong', {}, 'Not shared. '), 'Your consent ended at ', timeNode(grant.ends_at, true),
       `: no one can watch ${name}.${pilotNote}`);
   }
   if (grant?.live && !pilotRunning()) {
     return el('p', { ...attrs, 'data-consent': 'paused' },
       el('strong', {}, 'Not watchable now: '), `the pilot is not running, so no one can watch ${name} even though you opted in until `,
-      timeEl(grant.ends_at), '.');
+      timeNode(grant.ends_at, true), '.');
   }
   return el('p', { ...attrs, 'data-consent': 'none' },
     el('strong', {}, 'Not shared. '), `Officers cannot watch ${name}.${pilotNote}`);
@@ -287,7 +287,7 @@ async function optIn(entry, form) {
     entry.camera = { ...entry.camera, grant: answer.grant };
     entry.choosing = false;
     renderConsent(entry, `${entry.key}-consent`);
-    say(`${name} is shared until ${showTime(answer.grant.ends_at)}.`, 'ok');
+    say(`${name} is shared until ${localTime(answer.grant.ends_at, true)}.`, 'ok');
     refresh(['cameras']);
   } catch (err) {
     button.disabled = false;
@@ -327,7 +327,7 @@ async function withdraw(entry) {
     const answer = await api(`/api/cameras/${encodeURIComponent(entry.camera.id)}/grant`, { method: 'DELETE' });
     entry.camera = { ...entry.camera, grant: answer.grant };
     renderConsent(entry, `${entry.key}-share`);
-    const at = answer.grant?.revoked_at ? ` at ${showTime(answer.grant.revoked_at)}` : '';
+    const at = answer.grant?.revoked_at ? ` at ${localTime(answer.grant.revoked_at, true)}` : '';
     say(`Withdrawn${at}: no one can watch ${name} now.`, 'ok');
   } catch (err) {
     entry.consentKey = null;

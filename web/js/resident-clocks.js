@@ -3,8 +3,8 @@
 // A countdown that reaches zero asks the hub again, since what it counted down to is over.
 
 import { el } from './session.js';
-import { parseWhen, tickRequests } from './requests.js';
-import { clock } from './resident-words.js';
+import { tickRequests } from './requests.js';
+import { clock, parseWhen } from './time-words.js';
 import { refresh } from './resident-state.js';
 
 /**

@@ -8,7 +8,8 @@
 import { ApiError, api, el } from './session.js';
 import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint } from './merkle.js';
 import { $, replaceKeepingFocus } from './dom.js';
-import { DENIED, HOW_IT_ENDED, describe, duration, errorText, timeEl, words } from './resident-words.js';
+import { DENIED, HOW_IT_ENDED, describe, errorText, words } from './resident-words.js';
+import { lastedWords, timeNode } from './time-words.js';
 import { since } from './resident-clocks.js';
 import { refresh, state } from './resident-state.js';
 
@@ -133,14 +134,14 @@ function lookRow(look) {
   if (look.kind === 'denied') {
     const why = DENIED[s.denied] ?? words(s.denied);
     return el('tr', { role: 'row', className: 'denied', 'data-denied': look.start.item.seq, 'data-seqs': seqs, 'data-status': status },
-      ...common, cell('Started', 'Asked ', timeEl(s.time)), cell('Ended', '—'), cell('Duration', '—'), cell('Sound', '—'),
+      ...common, cell('Started', 'Asked ', timeNode(s.time, true)), cell('Ended', '—'), cell('Duration', '—'), cell('Sound', '—'),
       cell('How it ended', `Refused: ${why}`), checkCell(checks));
   }
   const startText = e?.started ?? s?.time;
   const attrs = { role: 'row', 'data-view': look.start?.item.seq ?? e?.view, 'data-seqs': seqs, 'data-status': status };
   if (!e) {
     return el('tr', { ...attrs, className: 'open', 'data-ended-by': '' },
-      ...common, cell('Started', timeEl(startText)), cell('Ended', 'not yet'), cell('Duration', since(startText)),
+      ...common, cell('Started', timeNode(startText, true)), cell('Ended', 'not yet'), cell('Duration', since(startText)),
       cell('Sound', '—'), cell('How it ended', 'Still watching'), checkCell(checks));
   }
   const how = HOW_IT_ENDED[e.ended_by] ?? (words(e.ended_by) || 'Ended');
@@ -148,13 +149,13 @@ function lookRow(look) {
   // ended. Records from before audio say nothing.
   const heard = Number.isInteger(e.audio_packets) ? (e.audio_packets > 0 ? 'audio heard' : 'video only') : null;
   return el('tr', { ...attrs, 'data-ended-by': e.ended_by ?? '', 'data-audio': heard ?? '' },
-    ...common, cell('Started', timeEl(startText)), cell('Ended', timeEl(e.ended)), cell('Duration', duration(e.duration_ms)),
+    ...common, cell('Started', timeNode(startText, true)), cell('Ended', timeNode(e.ended, true)), cell('Duration', lastedWords(e.duration_ms)),
     cell('Sound', heard ? heard[0].toUpperCase() + heard.slice(1) : '—'), cell('How it ended', how), checkCell(checks));
 }
 
 function recordRow(item, check, me) {
   const f = check.fields;
-  const timeCell = el('td', {}, f ? timeEl(f.time) : '');
+  const timeCell = el('td', {}, f ? timeNode(f.time, true) : '');
   const status = !check.ok ? 'failed' : check.redacted ? 'redacted' : 'verified';
   const verdict = !check.ok ? `FAILED: ${check.problems.join('; ')}`
     : check.redacted ? 'in the log (its text holds a network address and is withheld: only its place is checked)'
@@ -171,7 +172,7 @@ function recordRow(item, check, me) {
 function consentRow(item, check, me) {
   const f = check.fields;
   return el('tr', { role: 'row', 'data-record': item.seq, 'data-status': check.ok ? 'verified' : 'failed' },
-    cell('Time', timeEl(f.time)), cell('What happened', describe(f, me)), checkCell([check]));
+    cell('Time', timeNode(f.time, true)), cell('What happened', describe(f, me)), checkCell([check]));
 }
 
 /**

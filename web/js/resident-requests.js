@@ -5,8 +5,9 @@
 
 import { ApiError, api, el, say } from './session.js';
 import {
-  durationWords, expiryCountdown, localTime, requestFacts, splitRequests, stateBadge, stateWords, urgentMark,
+  expiryCountdown, requestFacts, splitRequests, stateBadge, stateWords, urgentMark,
 } from './requests.js';
+import { durationWords, localTime } from './time-words.js';
 import { $, replaceKeepingFocus } from './dom.js';
 import { errorText } from './resident-words.js';
 import { agencyName, refresh, state } from './resident-state.js';

@@ -3,64 +3,7 @@
 // went wrong when the hub could not be reached or refused. Nothing here changes the page by itself.
 
 import { ApiError, el } from './session.js';
-import { durationWords, parseWhen } from './requests.js';
-
-// Times and durations ----------------------------------------------------------------------------------------
-
-/**
- * A record's or the API's time in the viewer's local time, date and seconds included (the text itself when it
- * is not a time).
- * @param {unknown} text
- * @returns {string}
- */
-export function showTime(text) {
-  const when = parseWhen(text);
-  return when ? when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : String(text ?? '');
-}
-
-/**
- * A `<time>` element showing `text` in local time (the text itself when it is not a time).
- * @param {unknown} text
- * @returns {HTMLElement|string}
- */
-export function timeEl(text) {
-  return parseWhen(text) ? el('time', { datetime: text }, showTime(text)) : String(text ?? '');
-}
-
-/**
- * A duration in milliseconds as "2 min 10 s", "1 h 5 min", "45 s" or "less than a second".
- * @param {unknown} ms
- * @returns {string}
- */
-export function duration(ms) {
-  const seconds = Math.max(0, Math.round(Number(ms) / 1000)) || 0;
-  if (!seconds) return 'less than a second';
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  if (h) return m ? `${h} h ${m} min` : `${h} h`;
-  if (m) return s ? `${m} min ${s} s` : `${m} min`;
-  return `${s} s`;
-}
-
-/**
- * A countdown or a running time, to the second: "6 d 23 h 59 min 58 s", "59 min 58 s", "4 s".
- * @param {number} seconds
- * @returns {string}
- */
-export function clock(seconds) {
-  const total = Math.max(0, Math.floor(seconds));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const parts = [];
-  if (d) parts.push(`${d} d`);
-  if (d || h) parts.push(`${h} h`);
-  if (d || h || m) parts.push(`${m} min`);
-  parts.push(`${s} s`);
-  return parts.join(' ');
-}
+import { durationWords, lastedWords, localTime } from './time-words.js';
 
 // What the records say ---------------------------------------------------------------------------------------
 
@@ -153,7 +96,7 @@ export function describe(f, me) {
     case 'view.ended': {
       const why = ENDED_BY[f.ended_by] ?? (words(f.ended_by) || 'ended');
       const heard = Number.isInteger(f.audio_packets) ? (f.audio_packets > 0 ? ', audio heard' : ', video only') : '';
-      return `${actor} stopped watching after ${duration(f.duration_ms)} (${why}${heard}) — case ${f.case ?? '?'}`;
+      return `${actor} stopped watching after ${lastedWords(f.duration_ms)} (${why}${heard}) — case ${f.case ?? '?'}`;
     }
     case 'view.denied': {
       const why = DENIED[f.denied] ? ` (${DENIED[f.denied]})` : '';
@@ -161,14 +104,14 @@ export function describe(f, me) {
     }
     case 'consent.granted': {
       const scope = Array.isArray(f.agencies) ? ` for ${f.agencies.join(', ')}` : ' for every agency';
-      return `${actor} opted in until ${showTime(f.ends)}${scope}${f.audio ? ', with sound' : ''}`;
+      return `${actor} opted in until ${localTime(f.ends, true)}${scope}${f.audio ? ', with sound' : ''}`;
     }
     case 'consent.audio':
       return f.audio ? `${actor} shared sound too` : `${actor} stopped sharing sound (video only)`;
     case 'consent.withdrawn':
-      return `${actor} withdrew consent (at ${showTime(f.at)})`;
+      return `${actor} withdrew consent (at ${localTime(f.at, true)})`;
     case 'consent.expired':
-      return `Your consent expired (${showTime(f.ends)})`;
+      return `Your consent expired (${localTime(f.ends, true)})`;
     case 'camera.registered':
       return 'Camera registered';
     case 'camera.token_issued':

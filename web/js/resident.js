@@ -11,7 +11,8 @@
 import { ApiError, api, live, logout, requireLogin, say } from './session.js';
 import { parseVerifierKey } from './merkle.js';
 import { $ } from './dom.js';
-import { errorText, timeEl } from './resident-words.js';
+import { errorText } from './resident-words.js';
+import { timeNode } from './time-words.js';
 import { countdown, tick } from './resident-clocks.js';
 import { refresh, setLoader, state } from './resident-state.js';
 import { renderCameras } from './resident-cameras.js';
@@ -28,17 +29,17 @@ function renderPilot() {
   let parts;
   switch (kind) {
     case 'running':
-      parts = ['The pilot is running until ', timeEl(pilot.ends_at), ' (', countdown(pilot.ends_at, 'pilot-left'),
+      parts = ['The pilot is running until ', timeNode(pilot.ends_at, true), ' (', countdown(pilot.ends_at, 'pilot-left'),
         '). You can share your cameras with police until then. Sharing you chose in an earlier pilot does not',
         ' carry over: a camera is shared in this pilot only if you opted it in during it.'];
       break;
     case 'scheduled':
-      parts = ['The pilot has not started: it runs from ', timeEl(pilot.starts_at), ' (in ',
-        countdown(pilot.starts_at, 'pilot-starts', ''), ') to ', timeEl(pilot.ends_at),
+      parts = ['The pilot has not started: it runs from ', timeNode(pilot.starts_at, true), ' (in ',
+        countdown(pilot.starts_at, 'pilot-starts', ''), ') to ', timeNode(pilot.ends_at, true),
         '. No one can watch your cameras before it starts, and you cannot opt in yet.'];
       break;
     case 'over':
-      parts = ['The pilot is over (it ended ', timeEl(pilot.ends_at),
+      parts = ['The pilot is over (it ended ', timeNode(pilot.ends_at, true),
         '). No one can watch your cameras, and opting in is off. If a new pilot starts, none of your cameras',
         ' will be shared in it until you opt in again.'];
       break;
