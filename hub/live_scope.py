@@ -23,7 +23,7 @@ from hub.auth.identity import Identity
 from hub.consent.decision import CameraState, Officer, Pilot, Reason, decide
 from hub.consent.registry import GateRegistry, officer_state
 from hub.live import Change
-from hub.store.base import Account, Role, Store
+from hub.store.base import Account, CameraStore, Role
 
 CAMERA_TOPICS = frozenset({"cameras", "watchers", "streams", "requests"})
 
@@ -47,7 +47,7 @@ class Audience:
         self.wake: Callable[[], None] = lambda: None
 
     @classmethod
-    async def open(cls, identity: Identity, registry: GateRegistry, store: Store) -> Audience:
+    async def open(cls, identity: Identity, registry: GateRegistry, store: CameraStore) -> Audience:
         """The audience of `identity`'s stream (a resident's cameras read from `store`)."""
         return cls(identity, registry, await _owned(identity.account, store))
 
@@ -91,7 +91,7 @@ class Audience:
             return decide(time.time(), state, self._officer) is Reason.OK
         return False
 
-    async def refresh(self, store: Store) -> bool:
+    async def refresh(self, store: CameraStore) -> bool:
         """Read again which cameras a resident owns; True if that changed (their page should look again)."""
         self.stale = False
         owned = await _owned(self._account, store)
@@ -110,7 +110,7 @@ class Audience:
         return (self._registry.pilot, states)
 
 
-async def _owned(account: Account, store: Store) -> frozenset[str]:
+async def _owned(account: Account, store: CameraStore) -> frozenset[str]:
     """The ids of the cameras a resident owns (none for anyone else)."""
     if account.role is not Role.RESIDENT:
         return frozenset()

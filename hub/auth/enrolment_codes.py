@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from hub.store.base import Account, EnrolmentCheck, Role, Store
+from hub.store.base import Account, EnrolmentCheck, EnrolmentStore, Role
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 LENGTH = 10
@@ -53,7 +53,7 @@ class NotEnrolling(ValueError):
     """The account does not take an enrolment code (a resident, or a second factor already enrolled)."""
 
 
-async def issue(store: Store, account: Account, now: float, lifetime: float) -> tuple[str, float, bool]:
+async def issue(store: EnrolmentStore, account: Account, now: float, lifetime: float) -> tuple[str, float, bool]:
     """Issue `account` a new code valid for `lifetime` seconds from `now`, replacing any earlier one: (the code as
     shown, when it expires, whether it replaced a code that could still have been used). NotEnrolling unless the
     account is an officer or admin with no second factor yet (reset it first)."""
@@ -69,7 +69,7 @@ async def issue(store: Store, account: Account, now: float, lifetime: float) -> 
     return code, expires_at, replaced
 
 
-async def check(store: Store, account_id: int, code: str, now: float, *, spend: bool) -> EnrolmentCheck:
+async def check(store: EnrolmentStore, account_id: int, code: str, now: float, *, spend: bool) -> EnrolmentCheck:
     """What `code` is for the account at `now` (with `spend`, an OK code is used up at once)."""
     if normalise(code) is None:
         return EnrolmentCheck.WRONG

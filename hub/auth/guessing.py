@@ -28,7 +28,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class FailureCounter(Protocol):
-    """What the delay needs of the store (`hub.store.base.Store` has both)."""
+    """What the delay needs of the store (`hub.store.base.AccountStore` has both)."""
 
     async def count_login_failures(self, account_id: int, now: float, window: float) -> int: ...
     async def record_login_failure(self, account_id: int, now: float, window: float) -> int: ...

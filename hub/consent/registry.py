@@ -12,14 +12,19 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Protocol
 
 from hub.consent.decision import CameraState, Grant, Officer, Pilot, audio_granted
 from hub.consent.gate import CameraGate, OfficerPass
-from hub.store.base import Account, NotFound, Role, Session, Store
+from hub.store.base import Account, CameraStore, ConsentStore, LoginStore, NotFound, Role, Session
 
 log = logging.getLogger(__name__)
 
 GONE_SECONDS = 600.0
+
+
+class ConsentSources(CameraStore, ConsentStore, LoginStore, Protocol):
+    """What a reload reads: cameras, grants and the pilot for the gates; sessions and accounts for the passes."""
 
 
 def officer_state(account: Account, session: Session | None, idle_seconds: float = math.inf) -> Officer:
@@ -330,7 +335,7 @@ class GateRegistry:
         self._lease_until = -math.inf
         self._rebuild(list(self._gates))
 
-    async def reload(self, store: Store) -> None:
+    async def reload(self, store: ConsentSources) -> None:
         """Read everything consent depends on from the store and swap every gate and pass."""
         async with self._reload_lock:
             failed_holds = [camera_id for camera_id, failed in self._mask_holds.items() if failed]
@@ -355,11 +360,11 @@ class GateRegistry:
                 self.on_masks_changed(camera_id)
             self.on_change()
 
-    async def _reload_passes(self, store: Store) -> None:
+    async def _reload_passes(self, store: LoginStore) -> None:
         for session_hash, officer_pass in list(self._passes.items()):
             await self._reload_pass(store, session_hash, officer_pass)
 
-    async def _reload_pass(self, store: Store, session_hash: str, officer_pass: OfficerPass) -> None:
+    async def _reload_pass(self, store: LoginStore, session_hash: str, officer_pass: OfficerPass) -> None:
         try:
             session = await store.get_session(session_hash)
             account = await store.get_account(session.account_id)
@@ -372,7 +377,7 @@ class GateRegistry:
         if state.version >= officer_pass.state.version:
             officer_pass.state = state
 
-    async def _learn_why(self, store: Store, account_id: int) -> None:
+    async def _learn_why(self, store: LoginStore, account_id: int) -> None:
         """A session went with its account's disable: learn that, so its viewers are told the right reason."""
         try:
             account = await store.get_account(account_id)
@@ -381,13 +386,13 @@ class GateRegistry:
             return
         self._learn_account(account.id, account.version, not account.disabled)
 
-    async def reload_passes_of(self, store: Store, account_id: int) -> None:
+    async def reload_passes_of(self, store: LoginStore, account_id: int) -> None:
         """Re-read the sessions of one account's passes (its log-ins were just ended)."""
         for session_hash, officer_pass in list(self._passes.items()):
             if officer_pass.state.account_id == account_id:
                 await self._reload_pass(store, session_hash, officer_pass)
 
-    async def refresh_idle_passes(self, store: Store, now: float, margin: float) -> None:
+    async def refresh_idle_passes(self, store: LoginStore, now: float, margin: float) -> None:
         """Re-read the sessions of passes whose idle deadline falls within `margin`: a request on any hub may
         have kept them alive (the store holds their last-seen time)."""
         for session_hash, officer_pass in list(self._passes.items()):
