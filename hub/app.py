@@ -14,6 +14,7 @@ from hub.api import accounts, cameras, enrolment, events, health, masks, mfa, pi
 from hub.api import area as area_api
 from hub.api import audit as audit_api
 from hub.api import map as map_api
+from hub.api.push import add_push_routes
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
@@ -39,6 +40,7 @@ from hub.media.streams import StreamManager
 from hub.media.whep_events import EVENT_STREAMS, EventStreams, stream_delete, stream_get
 from hub.metrics import Metrics
 from hub.metrics_site import metrics_site
+from hub.notify.setup import notify_ctx
 from hub.routing.redis import RedisRouter
 from hub.store.base import Store
 from hub.store.redis import RedisStore
@@ -200,6 +202,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     install_cors_headers(app)
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
+    app.cleanup_ctx.append(notify_ctx)  # after _state_ctx: it sends with its store and counts in its metrics
     app.cleanup_ctx.append(_admin_socket_ctx)
     app.on_shutdown.append(_end_event_streams)
     _routes(app)
@@ -274,6 +277,7 @@ def _routes(app: web.Application) -> None:
         r.add_get(path, page)
     r.add_get("/js/{name}", asset)
     r.add_get("/css/{name}", asset)
+    add_push_routes(r)
 
 
 PAGES = {

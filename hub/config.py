@@ -351,6 +351,57 @@ class MapConfig(_Section):
         return f"{parts.scheme}://{parts.netloc.replace('{s}.', '*.', 1)}"
 
 
+class NotifyConfig(_Section):
+    """Telling residents what concerns them (hub/notify/): Web Push to the browsers they allowed, and e-mail."""
+
+    # RFC 8292's contact for push services (`sub` of the VAPID token): a mailto: or https: URL of the operator.
+    vapid_subject: str = "mailto:admin@porchlight.localhost"
+    # The VAPID private key (P-256, PEM; a secret). By default it lives in the data directory, made on first start;
+    # every hub of one deployment needs the same key (browsers subscribed with its public half).
+    vapid_key_file: Path | None = None
+    # Push endpoints must be https://; this also lets http://127.0.0.1 and http://localhost ones in (tests only).
+    allow_loopback_push: bool = False
+    # Messages waiting to be sent; more are dropped (and counted): sending never holds up consent.
+    queue_size: int = Field(default=1000, ge=1, le=100_000)
+    # One push or e-mail delivery that takes longer than this is given up (and counted).
+    send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # E-mail through this SMTP server to residents who gave an address (PUT /api/me/email); unset: no e-mail.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on this machine only).
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    # The SMTP password (a secret): in PORCHLIGHT_NOTIFY__SMTP_PASSWORD or a file, never in a committed file.
+    smtp_password: SecretStr | None = None
+    smtp_password_file: Path | None = None
+    email_from: str = "Porchlight <porchlight@localhost>"
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if not (value.startswith("mailto:") and "@" in value) and not value.startswith("https://"):
+            raise ValueError("the VAPID subject must be a mailto: or https: URL (RFC 8292)")
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _security(cls, value: str) -> str:
+        if value not in ("starttls", "tls", "none"):
+            raise ValueError("smtp_security must be starttls, tls or none")
+        return value
+
+    def smtp_secret(self) -> str | None:
+        """The SMTP password, read from the file if one is named; None when neither is set."""
+        if self.smtp_password is not None:
+            return self.smtp_password.get_secret_value()
+        if self.smtp_password_file is not None:
+            try:
+                return self.smtp_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read notify.smtp_password_file: {exc.strerror}") from exc
+        return None
+
+
 class Config(_Section):
     """Everything the hub reads at start-up."""
 
@@ -362,6 +413,7 @@ class Config(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     map: MapConfig = Field(default_factory=MapConfig)
     log_level: str = "INFO"
 

@@ -31,6 +31,7 @@ from hub.consent.decision import Reason, decide
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest
 from hub.keys import CONFIG, LIVE, REGISTRY, STORE, THROTTLE
+from hub.notify.setup import request_made
 from hub.store.base import Camera, RequestState, Role
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
@@ -113,6 +114,7 @@ async def ask_area(request: web.Request) -> web.Response:
             request, Kind.ACCESS_REQUESTED, {**request_fields(item, camera.owner_id), "area": True}, required=True
         )
         app[LIVE].publish("requests", camera=item.camera_id, account=item.account_id)
+        request_made(app, item, camera)  # the owner's browsers, e-mail and camera agent, in the background
         made.append(item)
     names = await requests_names(request)
     answer = {"requests": [request_json(item, *names) for item in made], "skipped": len(found) - len(chosen)}

@@ -23,6 +23,7 @@ from hub.consent.decision import Reason, decide
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest, Clash, Missing
 from hub.keys import ACTIONS, CONFIG, LIVE, REGISTRY, STORE
+from hub.notify.setup import request_made
 from hub.store.base import AccessRequest, NotFound, RequestState, Role
 from hub.timefmt import iso
 
@@ -68,6 +69,7 @@ async def ask(request: web.Request) -> web.Response:
     # On the owner's record before the owner is told (and refused if it cannot be).
     await record(request, Kind.ACCESS_REQUESTED, request_fields(item, camera.owner_id), required=True)
     app[LIVE].publish("requests", camera=item.camera_id, account=item.account_id)
+    request_made(app, item, camera)  # the owner's browsers, e-mail and camera agent, in the background
     names = await requests_names(request)
     return web.json_response({"request": request_json(item, *names)}, status=201)
 

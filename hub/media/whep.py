@@ -35,6 +35,7 @@ from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.media.trickle import apply_patch, etag
 from hub.media.viewer import Viewer
 from hub.media.whep_events import events_link, open_stream, subscribe
+from hub.notify.setup import view_started
 from hub.store.base import NotFound, Role
 from hub.text import free_text
 
@@ -196,6 +197,9 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
         await _abandon(look, viewer, None)
         raise
     viewer.started_at = time.time()
+    # The owner is told, in the background, now that the view is on the record.
+    purpose, agency = look.purpose, look.identity.account.agency_id
+    view_started(app, look.camera_id, purpose["owner"], agency, purpose["case"], purpose["reason"], viewer.view_id)
     # Only now does the viewer's track join the camera's feed: no frame before the record above is durable. The
     # gate is asked again there, after that write: a refusal now ends the view at once, on the record.
     refused = await streams.add_viewer(viewer)

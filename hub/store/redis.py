@@ -38,11 +38,12 @@ from hub.store.redis_consent import RedisConsent
 from hub.store.redis_enrolment import RedisEnrolment
 from hub.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from hub.store.redis_plumbing import Scripts, guard
+from hub.store.redis_push import RedisPush
 from hub.store.redis_requests import RedisRequests
 from hub.store.redis_sessions import RedisSessions
 
 
-class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, RedisRequests, RedisEnrolment):
+class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, RedisRequests, RedisEnrolment, RedisPush):
     """`hub.store.base.Store` on Redis. Open with `await RedisStore.open(url, ...)`."""
 
     def __init__(self, client: aredis.Redis, keys: RedisKeys, default_max_grant_seconds: float, timeout: float):

@@ -46,6 +46,7 @@ from hub.store.sqlite_consent import SqliteConsent
 from hub.store.sqlite_enrolment import SqliteEnrolment
 from hub.store.sqlite_file import open_file
 from hub.store.sqlite_plumbing import Params
+from hub.store.sqlite_push import SqlitePush
 from hub.store.sqlite_requests import SqliteRequests
 from hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from hub.store.sqlite_sessions import SqliteSessions
@@ -57,7 +58,9 @@ _T = TypeVar("_T")
 _BUSY_TIMEOUT_SECONDS = 5.0
 
 
-class SqliteStore(SqliteAccounts, SqliteSessions, SqliteCameras, SqliteConsent, SqliteRequests, SqliteEnrolment):
+class SqliteStore(
+    SqliteAccounts, SqliteSessions, SqliteCameras, SqliteConsent, SqliteRequests, SqliteEnrolment, SqlitePush
+):
     """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
 
     def __init__(self, db: aiosqlite.Connection, default_max_grant_seconds: float) -> None:

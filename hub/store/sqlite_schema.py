@@ -160,6 +160,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 6 -> 7: audio, a consent of its own (issue 15): off for every grant until its owner turns it on.
     ("ALTER TABLE grants ADD COLUMN audio INTEGER NOT NULL DEFAULT 0 CHECK (audio IN (0, 1))",),
+    # 7 -> 8: notifications (hub.store.sqlite_push): browsers' Web Push subscriptions and e-mail addresses.
+    (
+        """CREATE TABLE push_subscriptions (
+            endpoint TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts (id),
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX push_subscriptions_by_account ON push_subscriptions (account_id, created_at)",
+        "CREATE TABLE account_emails (account_id INTEGER PRIMARY KEY REFERENCES accounts (id), email TEXT NOT NULL)"
+        " STRICT",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

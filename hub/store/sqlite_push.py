@@ -1,0 +1,93 @@
+"""The embedded store's notification seam (`hub.store.push_base.PushStore`): `push_subscriptions`, one row per
+endpoint, and `account_emails`, one row per account that gave an address. None of it moves the change marker."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from hub.store import checks
+from hub.store.push_base import MAX_PUSH_PER_ACCOUNT, PushSubscription
+from hub.store.sqlite_plumbing import SqliteParts, check_account
+
+_COLUMNS = "account_id, endpoint, p256dh, auth, created_at"
+
+
+class SqlitePush(SqliteParts):
+    """Push subscriptions and e-mail addresses of `SqliteStore`."""
+
+    async def add_push_subscription(
+        self, account_id: int, endpoint: str, p256dh: str, auth: str, now: float
+    ) -> PushSubscription:
+        """Keep a browser's subscription for the account (see `PushStore`)."""
+        _check_subscription(endpoint, p256dh, auth)
+        checks.check_finite("now", now)
+
+        async def body(db: aiosqlite.Connection) -> None:
+            await check_account(db, account_id)
+            await db.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", (endpoint,))
+            # Room for the new one: the account's oldest go first.
+            await db.execute(
+                "DELETE FROM push_subscriptions WHERE endpoint IN (SELECT endpoint FROM push_subscriptions"
+                " WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (account_id, MAX_PUSH_PER_ACCOUNT - 1),
+            )
+            await db.execute(
+                f"INSERT INTO push_subscriptions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (account_id, endpoint, p256dh, auth, now),
+            )
+
+        await self._write(body)
+        return PushSubscription(account_id, endpoint, p256dh, auth, now)
+
+    async def list_push_subscriptions(self, account_id: int) -> list[PushSubscription]:
+        """The account's subscriptions, oldest first."""
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM push_subscriptions WHERE account_id = ? ORDER BY created_at, rowid",
+            (account_id,),
+        )
+        return [_subscription(row) for row in rows]
+
+    async def delete_push_subscription(self, endpoint: str, account_id: int | None = None) -> bool:
+        """Forget the subscription with this endpoint (only if it is `account_id`'s, when given)."""
+
+        async def body(db: aiosqlite.Connection) -> bool:
+            sql = "DELETE FROM push_subscriptions WHERE endpoint = ?"
+            params: tuple[object, ...] = (endpoint,)
+            if account_id is not None:
+                sql, params = sql + " AND account_id = ?", (endpoint, account_id)
+            async with db.execute(sql, params) as cursor:
+                return cursor.rowcount > 0
+
+        return await self._write(body)
+
+    async def set_account_email(self, account_id: int, email: str | None) -> None:
+        """Set or (None) clear the account's e-mail address for notifications."""
+
+        async def body(db: aiosqlite.Connection) -> None:
+            await check_account(db, account_id)
+            if email is None:
+                await db.execute("DELETE FROM account_emails WHERE account_id = ?", (account_id,))
+            else:
+                await db.execute(
+                    "INSERT OR REPLACE INTO account_emails (account_id, email) VALUES (?, ?)", (account_id, email)
+                )
+
+        await self._write(body)
+
+    async def get_account_email(self, account_id: int) -> str | None:
+        """The account's e-mail address for notifications, if it set one."""
+        rows = await self._read("SELECT email FROM account_emails WHERE account_id = ?", (account_id,))
+        return str(rows[0]["email"]) if rows else None
+
+
+def _check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
+    if not endpoint or not p256dh or not auth:
+        raise ValueError("a push subscription needs an endpoint and both keys")
+
+
+def _subscription(row: sqlite3.Row) -> PushSubscription:
+    return PushSubscription(
+        int(row["account_id"]), str(row["endpoint"]), str(row["p256dh"]), str(row["auth"]), float(row["created_at"])
+    )
