@@ -31,6 +31,7 @@ from device_agent.config import AgentConfig
 from device_agent.endpoints import control_url, hub_label
 from device_agent.local_socket import LocalControlServer
 from device_agent.masks import LiveMasks, MaskSet
+from device_agent.on_request import RequestHook
 from device_agent.pause import PauseError, PauseState
 from device_agent.publication import Publication
 from device_agent.snapshot import SnapshotError, Snapshots, grab_still
@@ -61,6 +62,7 @@ class Agent:
         self._teardowns: set[asyncio.Future[None]] = set()
         self._replies: set[asyncio.Task[None]] = set()  # confirmations sent from the frame path
         self.watching = WatchLog(config.camera_id, config.on_watch)
+        self.requests = RequestHook(config.camera_id, config.on_request)
         self.pause = PauseState(config.pause_file)
         self.pause.listen(self._pause_changed)
         self.masks = LiveMasks(self._masks_applied)
@@ -113,6 +115,7 @@ class Agent:
                 await self._stop_publishing("agent shutting down")
                 await asyncio.gather(*self._teardowns, *self._replies, return_exceptions=True)
                 await self.watching.close()
+                await self.requests.close()
                 self._session = None
         logger.info("camera %s: agent stopped", camera)
 
@@ -290,6 +293,8 @@ class Agent:
                 self.masks.replace(MaskSet(version, masks), producing=self._publication is not None)
             case control.Snapshot(id=request_id):
                 await self._snapshots.request(request_id)
+            case control.Request() as request:
+                self.requests.arrived(request)
             case control.Unknown(type=kind):
                 logger.info("camera %s: ignoring unknown control message type %s", camera, kind)
 

@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         "PORCHLIGHT_WATCH_EVENT, _OFFICER, _AGENCY, _CASE, _SINCE and _CAMERA in its environment",
     )
     parser.add_argument(
+        "--on-request",
+        metavar="COMMAND",
+        default="",
+        help="run COMMAND (no shell) when an officer asks for access to this camera (answer on your page); it gets "
+        "PORCHLIGHT_REQUEST_ID, _CAMERA, _AGENCY, _REASON, _DURATION and _EXPIRES in its environment",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         metavar="DIR",
@@ -175,6 +182,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         max_backoff=args.max_backoff,
         log_level=args.log_level,
         on_watch=tuple(shlex.split(args.on_watch)),
+        on_request=tuple(shlex.split(args.on_request)),
         state_dir=args.state_dir or default_state_dir(args.camera),
         control_socket=args.control_socket,
         button_command=tuple(shlex.split(args.button_command)),

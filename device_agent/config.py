@@ -49,6 +49,8 @@ class AgentConfig:
     log_level: str = "INFO"
     # Run on each start and end of watching (see device_agent.watching); empty: none.
     on_watch: tuple[str, ...] = ()
+    # Run when an officer asks the owner for access to this camera (see device_agent.on_request); empty: none.
+    on_request: tuple[str, ...] = ()
     # The owner's pause (device_agent.pause) is kept here, and the local control socket lives here unless
     # `control_socket` names another path. None (library use only): the pause lives in memory, with no socket.
     state_dir: Path | None = None

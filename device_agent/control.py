@@ -11,6 +11,9 @@ Hub to agent (JSON text frames):
         frame (0..1 on both axes), 3..64 points each, at most 32 polygons; N is an integer >= 0; an empty list
         removes every mask. The agent keeps the last set it was given (across reconnects) until told otherwise.
     {"type": "snapshot", "id": "<opaque>"}      one still picture, for the owner to draw masks on
+    {"type": "request", "id": N, "camera", "agency", "reason", "duration_seconds", "expires_at"}
+        an officer asks the owner for access to this camera (answered on the owner's page, not here): the agent
+        logs it and runs its --on-request command (device_agent.on_request)
 Agent to hub:
     {"type": "state", "publishing": true|false} on connect and after every change
     {"type": "masks_applied", "version": N}     every frame produced from now on carries version N's masks:
@@ -103,13 +106,25 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Request:
+    """An officer asks this camera's owner for live access (text fields cleaned for a log line)."""
+
+    id: int
+    camera: str
+    agency: str
+    reason: str
+    duration_seconds: int
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A well-formed message of a type this agent does not know."""
 
     type: str
 
 
-ControlMessage = Hello | Publish | Watchers | Stop | Masks | Snapshot | Unknown
+ControlMessage = Hello | Publish | Watchers | Stop | Masks | Snapshot | Request | Unknown
 
 
 def _clean(value: object) -> str:
@@ -157,6 +172,17 @@ def _snapshot(data: dict[str, object]) -> Snapshot:
     return Snapshot(request_id)
 
 
+def _request(data: dict[str, object]) -> Request:
+    request_id, duration = data.get("id"), data.get("duration_seconds")
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
+        raise MalformedMessage("request needs an integer 'id' >= 0", "request")
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration < 1e9:
+        raise MalformedMessage("request needs a positive 'duration_seconds'", "request")
+    fields = (_clean(data.get(name) or "-") for name in ("camera", "agency", "reason", "expires_at"))
+    camera, agency, reason, expires_at = fields
+    return Request(request_id, camera, agency, reason, round(duration), expires_at)
+
+
 def parse_message(text: str) -> ControlMessage:
     """Parse one text frame from the hub; MalformedMessage if it is not a typed JSON object."""
     try:
@@ -179,6 +205,8 @@ def parse_message(text: str) -> ControlMessage:
         return _masks(data)
     if kind == "snapshot":
         return _snapshot(data)
+    if kind == "request":
+        return _request(data)
     return Unknown(_clean(kind))
 
 
