@@ -18,6 +18,8 @@ stand between a resident and withdrawing their consent:
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -34,15 +36,19 @@ from hub.auth.identity import (
     cookie_name,
     enrolment,
     ensure_identity,
+    not_activity,
     public,
     session_token,
 )
+from hub.auth.keepalive import live_reason, renew, renew_every
 from hub.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password
 from hub.auth.throttle import source
 from hub.auth.tokens import SESSION_TOKEN_PREFIX, hash_token, new_token
 from hub.errors import BadRequest, Unauthorized
-from hub.keys import ACTIONS, CLOCK, CONFIG, STORE, THROTTLE
-from hub.store.base import Account, NotFound, Role
+from hub.keys import ACTIONS, CLOCK, CONFIG, REGISTRY, STORE, STREAMS, THROTTLE
+from hub.store.base import Account, NotFound, Role, Session
+from hub.store.session_ends_base import NOTE_SECONDS, EndedBecause
+from hub.timefmt import iso
 
 MAX_USERNAME = 100  # a failed log-in records at most this much of what was typed
 MFA_ROLES = frozenset({Role.OFFICER, Role.ADMIN})
@@ -180,6 +186,11 @@ async def logout(request: web.Request) -> web.Response:
     if token:
         # Its views end with it, closed here before the store forgets the session.
         await request.app[ACTIONS].end_session(hash_token(token), "session_expired")
+        now = request.app[CLOCK].now()
+        # Another tab of the same browser, or a player with the same token, is told it was a log-out.
+        await request.app[STORE].note_session_end(
+            hash_token(token), EndedBecause.LOGGED_OUT, now, now + NOTE_SECONDS
+        )
         await request.app[STORE].delete_session(hash_token(token))
         if request.get(IDENTITY_KEY) is not None:
             await record(request, Kind.LOGOUT)
@@ -205,5 +216,57 @@ def me_json(request: web.Request, identity: Identity) -> dict[str, Any]:
         "csrf_token": csrf_token(token),
         "mfa": mfa,
         "mfa_required": request.app[CONFIG].auth.mfa_required,
-        "session": {"expires_at": identity.session.expires_at, "idle_seconds": request.app[CONFIG].auth.idle_seconds},
+        "session": session_json(request, identity.session),
     }
+
+
+def session_json(request: web.Request, session: Session, kept_alive: str | None = None) -> dict[str, Any]:
+    """When the caller's session ends, so the page can warn before it does: `ends_at` (the earlier of the idle end,
+    `idle_ends_at`, and the absolute one, `absolute_ends_at`) and `ends_because` (`idle` or `limit`); the hub's
+    `now`; how often the page should ask to be kept alive (`keepalive_seconds`) and how long before the end to warn
+    (`warn_seconds`); `kept_alive`, what kept it alive just now (keep-alive answers only). `expires_at` is the
+    absolute end in Unix seconds (as before)."""
+    idle = request.app[CONFIG].auth.idle_seconds
+    idle_ends = session.last_seen_at + idle
+    ends, because = (idle_ends, "idle") if idle_ends < session.expires_at else (session.expires_at, "limit")
+    return {
+        "expires_at": session.expires_at,
+        "absolute_ends_at": iso(session.expires_at),
+        "idle_ends_at": iso(idle_ends),
+        "ends_at": iso(ends),
+        "ends_because": because,
+        "now": iso(request.app[CLOCK].now()),
+        "idle_seconds": idle,
+        "session_seconds": request.app[CONFIG].http.session_seconds,
+        "keepalive_seconds": renew_every(idle),
+        "warn_seconds": min(120.0, idle / 3),
+        "kept_alive": kept_alive,
+    }
+
+
+@not_activity
+@enrolment
+async def session_state(request: web.Request) -> web.Response:
+    """GET /api/session: when the caller's session ends (see `session_json`). Reading it is not activity: a page
+    that asks leaves its idle time running."""
+    identity = ensure_identity(request)
+    return web.json_response({"session": session_json(request, identity.session)})
+
+
+@not_activity
+async def keepalive(request: web.Request) -> web.Response:
+    """POST /api/session/keepalive: an open page asks to stay logged in. Renewed only while something of the
+    caller's is live (a view of theirs open on this hub; for a resident, a camera of theirs shared now), never past
+    the session's absolute end; otherwise it is left to idle out. Answers as `GET /api/session`, with `kept_alive`
+    saying what kept it (null: nothing)."""
+    identity = ensure_identity(request)
+    app = request.app
+    why = await live_reason(identity, app[STORE], app[REGISTRY], app[STREAMS], time.time())
+    session = identity.session
+    if why is not None:
+        now = app[CLOCK].now()
+        if await renew(app[STORE], session.token_hash, now, app[CONFIG].auth.idle_seconds):
+            session = replace(session, last_seen_at=max(session.last_seen_at, now))
+        else:
+            why = None
+    return web.json_response({"session": session_json(request, session, why)})

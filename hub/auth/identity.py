@@ -5,6 +5,12 @@ itself): a route nobody marked answers 401 to a request without a valid session.
 what a browser session needs: the idle and absolute timeouts (by the app's clock), the CSRF token on every
 state-changing request made with the cookie, the Origin of every request that names one, and that a log-in still
 enrolling its second factor does nothing else (`@enrolment` marks what it may do).
+
+A request is activity: it renews the session's last-seen time, unless its handler is marked `@not_activity`
+(reading the session's deadlines, the page's keep-alive: those decide for themselves). A request with a cookie
+whose session is gone is told why where the hub noted it (`hub.store.session_ends_base`): a 401 whose reason is
+`session_idle`, `session_limit`, `logged_out` or `session_ended_by_admin`, else `session_ended`; a request with
+no credential at all gets `login_required`.
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ from hub.auth.csrf import CSRF_HEADER, SAFE_METHODS, csrf_ok, origin_ok
 from hub.auth.tokens import hash_token
 from hub.errors import Forbidden, Unauthorized
 from hub.store.base import Account, Camera, NotFound, Role, Session, Store
+from hub.store.session_ends_base import NOTE_SECONDS, EndedBecause
 
 SESSION_COOKIE = "porchlight_session"
 # Over HTTPS the cookie is `__Host-` prefixed: the browser then insists on Secure, Path=/ and no Domain, so no
 # sibling host can plant or read it.
 SECURE_SESSION_COOKIE = "__Host-porchlight_session"
-# last_seen_at is written at most this often: the idle timeout is exact to within it.
+# last_seen_at is written at most this often (a tenth of the idle limit when that is shorter): the idle timeout is
+# exact to within it.
 TOUCH_SECONDS = 30.0
+# The 401 a request with a cookie gets when its session is gone: by how it ended, where the hub noted it.
+ENDED = {
+    EndedBecause.IDLE: ("session_idle", "your session ended after a time without activity: log in again"),
+    EndedBecause.LIMIT: ("session_limit", "your session reached its time limit: log in again"),
+    EndedBecause.LOGGED_OUT: ("logged_out", "you logged out: log in again"),
+    EndedBecause.BY_ADMIN: ("session_ended_by_admin", "an administrator ended your session: log in again"),
+}
+SESSION_ENDED = ("session_ended", "your session has ended: log in again")
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[web.StreamResponse]])
 
@@ -50,6 +66,12 @@ def public(handler: _F) -> _F:
 def device(handler: _F) -> _F:
     """Mark a handler that authenticates a camera's device token itself (WHIP, control)."""
     handler.porchlight_access = "device"  # type: ignore[attr-defined]
+    return handler
+
+
+def not_activity(handler: _F) -> _F:
+    """Mark a handler whose requests do not count as activity (they leave the session's idle time running)."""
+    handler.porchlight_activity = False  # type: ignore[attr-defined]
     return handler
 
 
@@ -88,9 +110,17 @@ def timed_out(session: Session, now: float, idle_seconds: float) -> bool:
     return session.expires_at <= now or now - session.last_seen_at > idle_seconds
 
 
-async def resolve_identity(store: Store, token: str | None, now: float, idle_seconds: float) -> Identity | None:
+def touch_every(idle_seconds: float) -> float:
+    """How long after its last write a session's last-seen time is written again."""
+    return min(TOUCH_SECONDS, idle_seconds / 10)
+
+
+async def resolve_identity(
+    store: Store, token: str | None, now: float, idle_seconds: float, activity: bool = True
+) -> Identity | None:
     """The identity behind a session token: None when unknown, past its absolute or idle timeout (then it is
-    deleted), or the account is disabled. A session in use has its last-seen time renewed."""
+    deleted, with a note of why), or the account is disabled. A session in use has its last-seen time renewed
+    (unless the request is not `activity`)."""
     if not token:
         return None
     token_hash = hash_token(token)
@@ -100,14 +130,23 @@ async def resolve_identity(store: Store, token: str | None, now: float, idle_sec
     except NotFound:
         return None
     if timed_out(session, now, idle_seconds):
+        why = EndedBecause.LIMIT if session.expires_at <= now else EndedBecause.IDLE
+        at = session.expires_at if why is EndedBecause.LIMIT else session.last_seen_at + idle_seconds
+        await store.note_session_end(token_hash, why, at, now + NOTE_SECONDS)
         await store.delete_session(token_hash)
         return None
     if account.disabled:
         return None
-    if now - session.last_seen_at > TOUCH_SECONDS:
+    if activity and now - session.last_seen_at > touch_every(idle_seconds):
         await store.touch_session(token_hash, now)
         session = replace(session, last_seen_at=now)
     return Identity(account, session)
+
+
+async def ended_reason(store: Store, token: str, now: float) -> tuple[str, str]:
+    """The 401's reason and message for a cookie whose session is gone: how it ended, where noted."""
+    note = await store.session_end(hash_token(token), now)
+    return ENDED[note.why] if note is not None else SESSION_ENDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +174,16 @@ def identity_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamRespo
         identity = None
         if access != "device":
             token = session_token(request)
-            identity = await resolve_identity(guard.store(app), token, guard.now(app), guard.idle_seconds(app))
+            activity = getattr(getattr(request.match_info, "handler", None), "porchlight_activity", True)
+            identity = await resolve_identity(
+                guard.store(app), token, guard.now(app), guard.idle_seconds(app), activity
+            )
         if identity is not None:
             _check_browser_session(request, identity)
             request[IDENTITY_KEY] = identity
+        elif access is None and (cookie := cookie_token(request)) is not None:
+            reason, message = await ended_reason(guard.store(app), cookie, guard.now(app))
+            raise Unauthorized(message, reason)
         elif access is None and bearer_token(request) is not None:
             raise Unauthorized("the token is not valid, or its session has ended", "token_invalid")
         elif access is None:

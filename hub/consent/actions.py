@@ -35,8 +35,12 @@ from hub.live import LiveEvents
 from hub.media.streams import StreamManager
 from hub.routing.base import Router
 from hub.store.base import AccessRequest, Account, Conflict, NotFound, Policy, RequestState, Store
+from hub.store.session_ends_base import NOTE_SECONDS, EndedBecause
 
 log = logging.getLogger(__name__)
+
+# Why a view ended when its camera's owner ended it alone (the officer's `end` event, the view.ended record).
+ENDED_BY_OWNER = "ended_by_owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,7 @@ class ConsentActions:
             raise
         self.registry.settle_account(account)
         ended = await self.streams.end_viewers_of(account.id, Reason.ACCOUNT_DISABLED.value)
+        await self.store.note_session_ends_of(account.id, EndedBecause.BY_ADMIN, now, now + NOTE_SECONDS)
         await self.store.delete_sessions_of(account.id)
         self._live.publish("accounts", account=account.id)
         await self.record(Kind.ACCOUNT_DISABLED, account_fields(account), who)
@@ -232,6 +237,8 @@ class ConsentActions:
 
     async def end_sessions_of(self, account_id: int, reason: str) -> int:
         """End an account's log-ins and, with them, every view they opened; how many views ended."""
+        now = self._clock()
+        await self.store.note_session_ends_of(account_id, EndedBecause.BY_ADMIN, now, now + NOTE_SECONDS)
         await self.store.delete_sessions_of(account_id)
         await self.registry.reload_passes_of(self.store, account_id)
         return await self.streams.end_viewers_of(account_id, reason)
@@ -240,6 +247,18 @@ class ConsentActions:
         """One log-in ended (log-out): nothing of it passes any more, and every view it opened ends."""
         self.registry.session_gone(token_hash)
         return await self.streams.end_viewers_of_session(token_hash, reason)
+
+    async def end_view(self, camera_id: str, viewer_id: str, owner_id: int, who: Who) -> bool:
+        """The camera's owner ends one officer's live view of it now, the camera's consent untouched (the officer
+        is told `ended_by_owner`, and may start a new view, again on the record). False when no such view of
+        this camera is open on this hub."""
+        viewer = self.streams.viewer(viewer_id)
+        if viewer is None or viewer.ended or viewer.camera_id != camera_id:
+            return False
+        await self.streams.end_viewer(viewer, ENDED_BY_OWNER)
+        fields = {"camera": camera_id, "owner": owner_id, "view": viewer.view_id, "officer": viewer.actor}
+        await self.record(Kind.SESSION_ENDED, {**fields, "ended_by": ENDED_BY_OWNER}, who)
+        return True
 
     # Devices ---------------------------------------------------------------------------------------------
     async def rotate_device_token(self, camera_id: str, who: Who) -> str:

@@ -26,6 +26,7 @@ from hub.store.cameras_base import Camera, CameraStore
 from hub.store.consent_base import ConsentStore, Policy
 from hub.store.enrolment_base import EnrolmentCheck, EnrolmentStore
 from hub.store.requests_base import AccessRequest, RequestState, RequestStore
+from hub.store.session_ends_base import SessionEndStore
 from hub.store.sessions_base import Session, SessionStore
 
 __all__ = [
@@ -68,7 +69,9 @@ class LoginStore(SessionStore, AccountStore, Protocol):
     """Sessions with their accounts: what telling who a log-in is needs (identity, officers' passes)."""
 
 
-class Store(AccountStore, EnrolmentStore, SessionStore, CameraStore, ConsentStore, RequestStore, Protocol):
+class Store(
+    AccountStore, EnrolmentStore, SessionStore, CameraStore, ConsentStore, RequestStore, SessionEndStore, Protocol
+):
     """Everything the hub keeps: every seam, the change marker and closing."""
 
     async def close(self) -> None: ...
