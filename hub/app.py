@@ -14,6 +14,7 @@ from hub.api import accounts, cameras, enrolment, events, health, masks, mfa, pi
 from hub.api import area as area_api
 from hub.api import audit as audit_api
 from hub.api import map as map_api
+from hub.api.admin_cameras import admin_cameras
 from hub.api.push import add_push_routes
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
@@ -232,6 +233,7 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/accounts/{account_id}/enrolment-code", enrolment.issue_code)
     r.add_get("/api/live", accounts.live_views)
     r.add_delete("/api/live/{viewer_id}", accounts.end_live_view)
+    r.add_get("/api/admin/cameras", admin_cameras)
     r.add_get("/api/cameras", cameras.list_cameras)
     r.add_post("/api/cameras/{camera_id}/grant", cameras.opt_in)
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.support.procs import Hub, running_agent
 
 FRONT = "front-door"
 CASE, REASON = "C-2024-117", "burglary in progress"
+END_REASON = "Case C-2024-117 closed: the suspect is in custody"
 PAGE_TIMEOUT_MS = 15_000
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -74,6 +76,17 @@ async def officer(hub: Hub, username: str = "olivia") -> AsyncIterator[Api]:
     api = Api(hub.url)
     try:
         yield await api.login(username, PASSWORDS[username], code(secret))
+    finally:
+        await api.close()
+
+
+@contextlib.asynccontextmanager
+async def admin_api(hub: Hub) -> AsyncIterator[Api]:
+    """An API client logged in as ada with a fresh second factor."""
+    secret = await give_totp(hub, "ada")
+    api = Api(hub.url)
+    try:
+        yield await api.login("ada", PASSWORDS["ada"], code(secret))
     finally:
         await api.close()
 
@@ -268,8 +281,44 @@ async def test_end_a_live_session(hub: Hub, tmp_path: Path) -> None:
         await expect(page.locator("#health-ready")).to_have_text("ready")
         await _check_page(page, "admin")
 
-        await row.get_by_role("button", name="End olivia's session on front-door").click()
+        # Ending asks for a reason: Cancel ends nothing; an empty reason is refused next to its field.
+        end = row.get_by_role("button", name="End olivia's session on front-door")
+        dialog = page.locator("#reason-dialog")
+        await end.click()
+        await expect(dialog).to_be_visible()
+        reason = dialog.get_by_label("Reason")
+        await expect(reason).to_be_focused()
+        await dialog.get_by_role("button", name="Cancel").click()
+        await expect(dialog).to_be_hidden()
+        await expect(page.locator("#status")).to_contain_text("olivia's view of front-door goes on")
+        await expect(row).to_have_count(1)
+        await end.click()
+        await dialog.get_by_role("button", name="End the view").click()
+        await expect(page.locator("#reason-text-error")).to_contain_text("Enter a reason")
+        await expect(reason).to_have_attribute("aria-invalid", "true")
+        await expect(reason).to_have_attribute("aria-describedby", re.compile("reason-text-error"))
+        await _check_dialog(page, "admin-end-reason")
+        await reason.fill(END_REASON)
+        await dialog.get_by_role("button", name="End the view").click()
+
         event = await viewer.wait_end()
-        assert (event["type"], event["reason"]) == ("end", "ended_by_admin")
+        assert (event["type"], event["reason"], event.get("note")) == ("end", "ended_by_admin", END_REASON)
         await expect(page.locator("#status")).to_contain_text("Ended olivia's view of front-door")
         await expect(page.locator("#live-empty")).to_be_visible()
+        await expect(dialog).to_be_hidden()
+
+    # The reason is on the record, with the officer whose view it was.
+    async with admin_api(hub) as ada:
+        status, body = await ada.call("GET", "/api/audit/records?kind=session.ended")
+        assert status == 200, body
+        [ended] = [item["fields"] for item in body["records"]]
+        assert (ended["reason"], ended["officer"]["username"], ended["camera"]) == (END_REASON, "olivia", FRONT)
+
+
+async def _check_dialog(page: Page, name: str) -> None:
+    """Screenshots of an open dialog at desktop and phone width (the Tab check runs on the page behind it)."""
+    await page.set_viewport_size(DESKTOP)
+    await screenshot(page, f"{name}-desktop")
+    await page.set_viewport_size(PHONE)
+    await screenshot(page, f"{name}-phone")
+    await page.set_viewport_size(DESKTOP)

@@ -23,6 +23,7 @@ from hub.store.base import Account, Role
 from hub.text import free_text
 
 MIN_PASSWORD = 8
+MAX_END_REASON = 200  # why an admin ended a live view: shown to the officer, kept on the record
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 100) -> str | None:
@@ -126,13 +127,16 @@ async def live_views(request: web.Request) -> web.Response:
 
 
 async def end_live_view(request: web.Request) -> web.Response:
-    """DELETE (admin): end one live view now."""
+    """DELETE {"reason"} (admin): end one live view now. The reason (required, one line of at most `MAX_END_REASON`
+    characters) goes on the session.ended record and to the officer, with the session's `end` event (`note`)."""
     ensure_role(request, Role.ADMIN)
+    reason = _text(await json_body(request), "reason", limit=MAX_END_REASON)
+    assert reason is not None
     streams = request.app[STREAMS]
     viewer = streams.viewer(request.match_info["viewer_id"])
     if viewer is None or viewer.ended:
         raise Missing("no such live view", "view_unknown")
-    await streams.end_viewer(viewer, "ended_by_admin")
-    fields = {"camera": viewer.camera_id, "view": viewer.view_id, "officer": viewer.actor}
+    await streams.end_viewer(viewer, "ended_by_admin", note=reason)
+    fields = {"camera": viewer.camera_id, "view": viewer.view_id, "officer": viewer.actor, "reason": reason}
     await record(request, Kind.SESSION_ENDED, fields)
     return web.json_response({"ended": viewer.id})

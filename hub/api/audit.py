@@ -4,6 +4,10 @@ Residents read the records of their own cameras, admins any record; officers non
 exact bytes, the log's signature over them and an inclusion proof against the checkpoint given with it, so the
 page (or `porchlight audit check`) can check it.
 
+Admins may filter (`officer`, `kind`, `from`, `to`, beside `camera`: hub/api/audit_filter.py); a filtered page
+holds the matching records among at most `MAX_SCAN` looked at, and its `next` is where the next look starts, so a
+page may hold fewer records than asked (even none) and still have a `next`.
+
 Records come in pages: `?after=SEQ&limit=N` (N at most `MAX_PAGE`, `DEFAULT_PAGE` when not given) answers the
 records after SEQ that the page's checkpoint covers, in log order, and `next`: the SEQ to ask after for the next
 page, or null once the checkpoint's last record was given. Each page carries its own checkpoint (taken before the
@@ -25,9 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.audit_filter import RecordFilter, record_filter
 from hub.audit import sources
 from hub.audit.http import record
-from hub.audit.log import describe
+from hub.audit.log import AuditLog, describe
 from hub.audit.merkle import leaf_hash
 from hub.audit.record import Kind, Record, RecordError
 from hub.auth.identity import Identity, ensure_owner, ensure_role, public
@@ -38,6 +43,8 @@ from hub.store.base import Role
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
+MAX_SCAN = 20_000  # records a filtered page looks at, at most
+SCAN_CHUNK = 2_000
 
 
 def _b64(values: list[bytes]) -> list[str]:
@@ -101,24 +108,59 @@ async def records(request: web.Request) -> web.Response:
             ensure_owner(identity, camera)
     else:
         ensure_role(request, Role.ADMIN)
+    wanted = record_filter(request)
+    if not wanted.empty:
+        ensure_role(request, Role.ADMIN)
     head = await audit.checkpoint()  # first: the page holds only records it covers
     found: list[tuple[int, Record]]
-    if camera_id is not None:
-        found = await audit.camera_records(camera_id, after, limit + 1)
+    if wanted.empty:
+        if camera_id is not None:
+            found = await audit.camera_records(camera_id, after, limit + 1)
+        else:
+            found = list(enumerate(await audit.read(after + 1, min(head.size, after + 2 + limit)), start=after + 1))
+        found = [(seq, item) for seq, item in found if seq < head.size]
+        more = len(found) > limit
+        found = found[:limit]
+        next_after = found[-1][0] if more and found else None
     else:
-        found = list(enumerate(await audit.read(after + 1, min(head.size, after + 2 + limit)), start=after + 1))
-    found = [(seq, item) for seq, item in found if seq < head.size]
-    more = len(found) > limit
-    found = found[:limit]
+        found, next_after = await _scan(audit, camera_id, wanted, after, limit, head.size)
     owner = identity.account.role is Role.RESIDENT
     answer: list[dict[str, Any]] = []
     for seq, item in found:
         proof = _b64(await audit.inclusion_proof(seq, head.size))
         answer.append(_for_owner(seq, item, proof) if owner else {"seq": seq, **describe(item), "proof": proof})
     scope: dict[str, Any] = {"scope": "camera", "camera": camera_id} if camera_id else {"scope": "all"}
+    if not wanted.empty:
+        scope["filter"] = wanted.as_fields()
     await _on_the_record(request, identity, scope, len(answer))
-    next_after = found[-1][0] if more and found else None
     return web.json_response({"checkpoint": head.as_json(), "records": answer, "next": next_after})
+
+
+async def _scan(
+    audit: AuditLog, camera_id: str | None, wanted: RecordFilter, after: int, limit: int, size: int
+) -> tuple[list[tuple[int, Record]], int | None]:
+    """The records after `after` (below `size`) that match, at most `limit` of them among at most `MAX_SCAN`
+    looked at, and where the next look starts (None once the log up to `size` has been looked at)."""
+    found: list[tuple[int, Record]] = []
+    position, looked = after, 0
+    while looked < MAX_SCAN:
+        chunk = min(SCAN_CHUNK, MAX_SCAN - looked)
+        if camera_id is not None:
+            batch = [(seq, item) for seq, item in await audit.camera_records(camera_id, position, chunk) if seq < size]
+        else:
+            stop = min(size, position + 1 + chunk)
+            batch = (
+                list(enumerate(await audit.read(position + 1, stop), start=position + 1)) if stop > position + 1 else []
+            )
+        if not batch:
+            return found, None
+        for seq, item in batch:
+            position, looked = seq, looked + 1
+            if wanted.matches(item):
+                found.append((seq, item))
+                if len(found) == limit:
+                    return found, position if position < size - 1 else None
+    return found, position if position < size - 1 else None
 
 
 def _for_owner(seq: int, item: Record, proof: list[str]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ address itself is kept beside the log for admins, hub/audit/sources.py) and `act
 | agency.created            | agency, name                                                                  |
 | account.*                 | account ({id, username, role, agency}): created, disabled, enabled, unlocked, |
 |                           | mfa_enrolled, mfa_reset                                                       |
-| session.ended             | camera, view (the live view an admin ended), officer                          |
+| session.ended             | camera, view (the live view an admin ended), officer, reason (the admin's     |
+|                           | words, told to the officer; missing from records before it was asked)         |
 | camera.registered/...     | camera, owner                                                                 |
 | masks.changed             | camera, owner, version, polygons (how many; where they are stays private)     |
 | view.requested            | camera, owner, case, reason                                                   |
@@ -33,7 +34,8 @@ address itself is kept beside the log for admins, hub/audit/sources.py) and `act
 |                           | duration_ms, frames, bytes, ended_by, audio_packets (audio sent to the viewer; |
 |                           | missing from records before audio consent: none)                              |
 | audit.read                | scope (camera, all, sources), camera (scope camera), first and last (scope    |
-|                           | sources), records (how many); the first such read of the hour only            |
+|                           | sources), records (how many), filter (an admin's: officer, kind, from, to);   |
+|                           | the first such read of the hour only                                          |
 
 Times are `audit_time` strings; `owner` is the camera owner's account id; views' actor is the officer.
 """

@@ -308,9 +308,10 @@ class StreamManager:
         if viewer.mark_ended(reason.value, closed_at(self._registry.gate(viewer.camera_id).state, reason, now)):
             self.spawn(self._finish_viewer(viewer), f"end-viewer-{viewer.id}")
 
-    async def end_viewer(self, viewer: Viewer, reason: str, at: float | None = None) -> None:
-        """End one viewer's session: track stopped, event sent, connection closed, view closed."""
-        if viewer.mark_ended(reason, at):
+    async def end_viewer(self, viewer: Viewer, reason: str, at: float | None = None, note: str | None = None) -> None:
+        """End one viewer's session: track stopped, event sent (with `note`, an administrator's words, if given),
+        connection closed, view closed."""
+        if viewer.mark_ended(reason, at, note):
             await self._finish_viewer(viewer)
 
     async def _finish_viewer(self, viewer: Viewer) -> None:

@@ -55,9 +55,9 @@ class Viewer:
         self.events.append(event)
         self.changed.set()
 
-    def mark_ended(self, reason: str, at: float | None = None) -> bool:
+    def mark_ended(self, reason: str, at: float | None = None, note: str | None = None) -> bool:
         """Stop the track at once (no frame after this) and record why and when consent ended (`at`, default
-        now); False if it had already ended."""
+        now; `note`: an administrator's words, sent with the `end` event); False if it had already ended."""
         if self.end_reason is not None:
             return False
         self.end_reason = reason
@@ -65,7 +65,8 @@ class Viewer:
             self.track.stop()
         if self.audio is not None:
             self.audio.stop()
-        self.publish_event({"type": "end", "reason": reason, "at": iso(time.time() if at is None else at)})
+        event = {"type": "end", "reason": reason, "at": iso(time.time() if at is None else at)}
+        self.publish_event(event if note is None else {**event, "note": note})
         return True
 
     def watching(self) -> dict[str, Any]:

@@ -18,16 +18,18 @@ export function leftLabel(endsAt) {
  * Why a session ended, in plain words, with the hub's `at` in local time (now, when the hub gave no time).
  * @param {string} reason the `end` event's reason
  * @param {string|null} at ISO 8601
+ * @param {string|null} [note] an administrator's reason for ending it (the `end` event's `note`)
  * @returns {string}
  */
-export function endedWords(reason, at) {
+export function endedWords(reason, at, note = null) {
   const when = localTime(at || new Date().toISOString());
   switch (reason) {
     case 'withdrawn': return `The owner withdrew consent at ${when}.`;
     case 'grant_expired': return `The owner's consent ran out at ${when}.`;
     case 'pilot_over': return `The pilot ended at ${when}.`;
     case 'account_disabled': return `Your account was disabled at ${when}.`;
-    case 'ended_by_admin': return `An administrator ended this session at ${when}.`;
+    case 'ended_by_admin':
+      return note ? `Ended by an administrator: ${note} (at ${when}).` : `An administrator ended this session at ${when}.`;
     case 'session_expired': return `Your session expired at ${when}. Log in again to keep watching.`;
     case 'mfa_reset': return `Your second factor was reset at ${when}: log in again and set it up.`;
     case 'agency_out_of_scope': return `The owner no longer allows your agency to watch (since ${when}).`;
