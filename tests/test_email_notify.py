@@ -80,7 +80,9 @@ async def test_a_request_reaches_the_owner_by_email(hub: Hub, smtp: tuple[Inbox,
         assert recipients == [ADDRESS] and message["To"] == ADDRESS
         assert message["Subject"] == "Officer asks to watch Backyard"
         assert message["From"] == "Porchlight <hub@porchlight.example>"
-        text = message.get_payload(decode=True).decode()
+        payload = message.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        text = payload.decode()
         assert "Metro Police Department, case CASE-5: stolen bicycle. For 3 days" in text
         assert f"{hub.url}/resident#request-{answer['request']['id']}" in text
         # Cleared: no more e-mail. Notices go out one after another, so once bob's (asked for after alice's) has
