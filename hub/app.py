@@ -29,6 +29,7 @@ from hub.consent.registry import GateRegistry
 from hub.errors import Handler, HubError, error_middleware
 from hub.http_cors import cors_middleware, cors_origins, install_cors_headers, whep_options, whip_options
 from hub.http_headers import install_security_headers
+from hub.icons import add_icon_routes
 from hub.keys import ACTIONS, AUDIT, CLOCK, CONFIG, LIVE, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.live import LiveEvents
 from hub.log_redaction import install_log_redaction
@@ -279,6 +280,7 @@ def _routes(app: web.Application) -> None:
         r.add_get(path, page)
     r.add_get("/js/{name}", asset)
     r.add_get("/css/{name}", asset)
+    add_icon_routes(r)
     add_push_routes(r)
 
 

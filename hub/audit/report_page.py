@@ -1,8 +1,9 @@
-"""The transparency report as one self-contained HTML page, rendered on the server.
+"""The transparency report as one HTML page, rendered on the server: it works without JavaScript and loads none.
 
-Nothing is fetched by the browser: no script, font, stylesheet or image from anywhere; the CSS is inline and the
-views-per-day chart is an inline SVG. Every piece of text from the log or the store is escaped with
-`html.escape`. Links (the form, the JSON and CSV versions) are relative, so the page works behind a path prefix.
+It wears the other pages' header, bar of pages and style sheet (web/css/porchlight.css, light or dark as the system
+is), plus its own sheet (web/css/transparency.css); the views-per-day chart is an inline SVG styled by classes.
+Every piece of text from the log or the store is escaped with `html.escape`. Every link is relative (the form,
+the JSON and CSV versions, the style sheets, the other pages), so the page works behind a path prefix.
 """
 
 from __future__ import annotations
@@ -52,25 +53,16 @@ DEFINITIONS = [
     ),
 ]
 
-STYLE = """
-:root { color-scheme: light dark; --bar: #2457a6; --grid: #8884; }
-body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 56rem; padding: 1rem; }
-h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
-form { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; margin: 1rem 0; }
-label { display: flex; flex-direction: column; font-size: .9rem; }
-input, select, button { font: inherit; padding: .3rem .4rem; }
-svg { display: block; width: 100%; max-width: 44rem; height: auto; }
-svg text { font-size: 14px; fill: currentColor; }
-.bar { fill: var(--bar); } .grid { stroke: var(--grid); } .axis { stroke: currentColor; }
-.tables { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 1rem; }
-table { border-collapse: collapse; width: 100%; }
-caption { text-align: left; font-weight: 600; padding: .25rem 0; }
-th, td { border-bottom: 1px solid var(--grid); padding: .2rem .4rem; text-align: left; }
-td { text-align: right; font-variant-numeric: tabular-nums; }
-.reason th { padding-left: 1.5rem; font-weight: normal; }
-pre { overflow-x: auto; padding: .5rem; border: 1px solid var(--grid); }
-code { overflow-wrap: anywhere; }
-"""
+# The bar of pages every page carries (web/*.html), with relative links; the current page is marked.
+NAV = (
+    '<nav class="site-nav" aria-label="Porchlight pages"><ul>'
+    '<li><a class="home" href="./">Home</a></li>'
+    '<li><a href="resident">Residents</a></li>'
+    '<li><a href="officer">Officers</a></li>'
+    '<li><a href="admin">Administrators</a></li>'
+    '<li><a href="transparency" aria-current="page">Transparency</a></li>'
+    "</ul></nav>"
+)
 
 
 def render_page(report: Report, checkpoint: Checkpoint, agencies: Sequence[tuple[str, str]]) -> str:
@@ -87,9 +79,13 @@ def render_page(report: Report, checkpoint: Checkpoint, agencies: Sequence[tuple
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="referrer" content="no-referrer">',
-            "<title>Porchlight transparency report</title>",
-            f"<style>{STYLE}</style></head><body><main>",
-            "<h1>Porchlight transparency report</h1>",
+            "<title>Transparency report · Porchlight</title>",
+            '<link rel="icon" href="icons/porchlight.svg" type="image/svg+xml">',
+            '<link rel="stylesheet" href="css/porchlight.css">',
+            '<link rel="stylesheet" href="css/transparency.css">',
+            "</head><body>",
+            f"<header>{NAV}<h1>Porchlight · Transparency report</h1></header>",
+            '<main class="report">',
             f"<p>Who watched residents' cameras live, from {escape(period)} (UTC days, both included).</p>",
             _form(params, report.agency, agencies),
             f'<p>The same figures as <a href="api/transparency?{query}">JSON</a> or '
