@@ -20,7 +20,8 @@ import redis.asyncio as aredis
 from hub.consent.decision import Grant, Pilot
 from hub.store.base import Account, Camera, NotFound, RequestState, Role, Session, StoreUnavailable
 from hub.store.redis import RedisStore
-from hub.store.redis_keys import LOGIN_FAILURE_GRACE_SECONDS, SESSION_GRACE_SECONDS
+from hub.store.redis_accounts import LOGIN_FAILURE_GRACE_SECONDS
+from hub.store.redis_sessions import SESSION_GRACE_SECONDS
 from tests.support.procs import free_port, wait_until
 from tests.support.redis_server import RedisServer
 

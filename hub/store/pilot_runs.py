@@ -1,5 +1,5 @@
 """Which pilot a newly set window belongs to: the rule both stores apply inside their write (the Redis store's
-`SET_PILOT` script in `hub.store.redis_scripts` is its Lua twin; the contract tests hold both to it).
+`SET_PILOT` script in `hub.store.redis_consent` is its Lua twin; the contract tests hold both to it).
 
 A grant belongs to the pilot run it was made in, so a new run starts with no camera shared: an admin who ends a
 pilot and starts another does not bring back the consent given in the first.

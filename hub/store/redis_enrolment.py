@@ -1,4 +1,4 @@
-"""The shared store's one-time enrolment codes: one hash per account (`RedisKeys.enrolment_code`), written and used
+"""The shared store's one-time enrolment codes: one hash per account (`EnrolmentKeys.enrolment_code`), written and used
 up by the two Lua scripts below, so of two hubs racing with one code exactly one uses it. Only a code's hash is
 kept. Log-in bookkeeping: no version is taken and nothing is announced on the change channel."""
 
@@ -13,8 +13,26 @@ from redis.commands.core import AsyncScript
 
 from hub.store import checks
 from hub.store.base import EnrolmentCheck, NotFound
-from hub.store.redis_keys import ENROLMENT_CODE_GRACE_SECONDS
 from hub.store.redis_plumbing import RedisParts, guard
+
+# An enrolment code's key outlives its validity by this much, so a late try is told "expired" rather than "none".
+ENROLMENT_CODE_GRACE_SECONDS = 24 * 3600.0
+
+
+class EnrolmentKeys:
+    """The enrolment seam's keys. Mixed into `hub.store.redis_keys.RedisKeys`, which gives the prefix."""
+
+    __slots__ = ()
+    prefix: str
+
+    def enrolment_code(self, account_id: int) -> str:
+        """HASH: one account's one-time enrolment code (hub.store.redis_enrolment). Fields (JSON values):
+        code_hash (of the code bound to the account; the code itself is never stored), issued_at, expires_at,
+        used_at (null until used up). Replaced whole by a new code, only ever changed otherwise by the script that
+        uses it up (used_at, once). Expires `ENROLMENT_CODE_GRACE_SECONDS` after `expires_at`: missing then, like a
+        code never issued."""
+        return f"{self.prefix}enrolment-code:{account_id}"
+
 
 # KEYS: the account, its enrolment code. ARGV: code_hash, issued_at, expires_at (JSON), now (number), ttl in ms.
 # Answers {"ok": {"replaced": bool}}: whether the code it replaced could still have been used at `now`.

@@ -1,26 +1,39 @@
 """What the parts of the shared store (`hub.store.redis.RedisStore`) share.
 
-The store is one class made of mixins, one per concern (`hub.store.redis_accounts`, `redis_sessions`,
-`redis_cameras`, `redis_consent`, `redis_requests`). Their base, `RedisParts`, declares the attributes
-`RedisStore` sets (the client, the keys, the scripts registered on the client) and holds the plumbing every part
-uses: running a script, and reading records. Every method that talks to Redis wears `guard`.
+The store is one class made of mixins, one per seam (`hub.store.redis_accounts`, `redis_enrolment`,
+`redis_sessions`, `redis_cameras`, `redis_consent`, `redis_requests`, ...). Each part's module holds everything
+of its seam: its keys (a keys class mixed into `hub.store.redis_keys.RedisKeys`), its Lua scripts (registered on
+the client the first time the part uses them), its methods and its record decoders; adding a write touches that
+module alone. Their base, `RedisParts`, declares the attributes `RedisStore` sets (the client, the keys) and holds
+the plumbing every part uses: writing scripts (`script`), running them, and reading records. Every method that
+talks to Redis wears `guard`.
+
+Script conventions. Redis runs a script as one step: nothing else reads or writes in between, so a check, its
+write, the next version and the change message on the channel happen together or not at all (a caller cancelled
+mid-call leaves either the whole write or none of it).
+- Record fields arrive as name/value pairs at the end of ARGV, the values already JSON encoded in Python; a
+  script copies them into the hash and never re-encodes a number (cjson keeps only 14 significant digits).
+- A script answers with JSON: {"ok": {...}} or {"error": "<code>"}. Python turns the code into NotFound,
+  Conflict or ValueError with the same message the embedded store gives (`RedisParts._run`).
+- `next_version()` takes the next value of the shared counter and `announce()` publishes the change message
+  {"kind", "id", "version"} on the change channel, in the same script as the write.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
 from hub.store import redis_pubsub
 from hub.store import redis_records as records
-from hub.store import redis_scripts as lua
-from hub.store import redis_scripts_auth as lua_auth
 from hub.store.redis_client import guarded
-from hub.store.redis_keys import RedisKeys
+
+if TYPE_CHECKING:
+    from hub.store.redis_keys import RedisKeys
 
 Fields = records.Fields
 
@@ -28,38 +41,61 @@ guard = guarded(redis_pubsub.REDIS_DOWN, lambda name, exc: f"redis did not answe
 """Connection errors and timeouts become `StoreUnavailable` (the scripts' own refusals are mapped per call)."""
 
 
+# Every script starts with these helpers. Scripts that take a version pass the version counter and the change
+# channel as KEYS[1] and KEYS[2]; the others never call `next_version` or `announce`.
+_PRELUDE = """
+local function fail(code)
+  return cjson.encode({error = code})
+end
+local function ok(value)
+  return cjson.encode({ok = value})
+end
+local function next_version()
+  return redis.call('INCR', KEYS[1])
+end
+local function announce(kind, id, version)
+  redis.call('PUBLISH', KEYS[2], cjson.encode({kind = kind, id = id, version = version}))
+end
+local function hset_pairs(key, first)
+  if #ARGV >= first then
+    redis.call('HSET', key, unpack(ARGV, first))
+  end
+end
+"""
+
+
+def script(body: str) -> str:
+    """A script: the helpers above, then `body`."""
+    return _PRELUDE + body
+
+
+# KEYS: owner lease. ARGV: node id, lease JSON {"node", "url"}, TTL in ms. Takes a free lease or renews ours.
+CLAIM_CAMERA = script("""
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current).node ~= ARGV[1] then
+  return ok({claimed = false})
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ok({claimed = true})
+""")
+
+# KEYS: owner lease. ARGV: node id. Deletes the lease only if this node holds it.
+RELEASE_CAMERA = script("""
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current).node == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return ok({})
+""")
+
+
 class Scripts:
-    """The Lua scripts, registered on one client (EVALSHA, loaded again after a Redis restart)."""
+    """The store's own scripts (camera ownership leases, `RedisStore.claim_camera`), registered on one client
+    (EVALSHA, loaded again after a Redis restart). Each part registers its own."""
 
     def __init__(self, client: aredis.Redis) -> None:
-        register = client.register_script
-        self.add_agency = register(lua_auth.ADD_AGENCY)
-        self.add_account = register(lua_auth.ADD_ACCOUNT)
-        self.set_account_disabled = register(lua_auth.SET_ACCOUNT_DISABLED)
-        self.set_password_hash = register(lua_auth.SET_PASSWORD_HASH)
-        self.update_account = register(lua_auth.UPDATE_ACCOUNT)
-        self.record_login_failure = register(lua_auth.RECORD_LOGIN_FAILURE)
-        self.use_totp_step = register(lua_auth.USE_TOTP_STEP)
-        self.add_session = register(lua_auth.ADD_SESSION)
-        self.touch_session = register(lua_auth.TOUCH_SESSION)
-        self.finish_mfa = register(lua_auth.FINISH_MFA)
-        self.delete_session = register(lua_auth.DELETE_SESSION)
-        self.delete_sessions_of = register(lua_auth.DELETE_SESSIONS_OF)
-        self.purge_sessions = register(lua_auth.PURGE_SESSIONS)
-        self.add_camera = register(lua.ADD_CAMERA)
-        self.set_camera_location = register(lua.SET_CAMERA_LOCATION)
-        self.set_device_token = register(lua.SET_DEVICE_TOKEN)
-        self.set_camera_masks = register(lua.SET_CAMERA_MASKS)
-        self.put_grant = register(lua.PUT_GRANT)
-        self.revoke_grant = register(lua.REVOKE_GRANT)
-        self.set_grant_audio = register(lua.SET_GRANT_AUDIO)
-        self.add_access_request = register(lua.ADD_ACCESS_REQUEST)
-        self.answer_access_request = register(lua.ANSWER_ACCESS_REQUEST)
-        self.expire_access_requests = register(lua.EXPIRE_ACCESS_REQUESTS)
-        self.set_pilot = register(lua.SET_PILOT)
-        self.set_setting = register(lua.SET_SETTING)
-        self.claim_camera = register(lua.CLAIM_CAMERA)
-        self.release_camera = register(lua.RELEASE_CAMERA)
+        self.claim_camera: AsyncScript = client.register_script(CLAIM_CAMERA)
+        self.release_camera: AsyncScript = client.register_script(RELEASE_CAMERA)
 
 
 class RedisParts:
@@ -68,6 +104,7 @@ class RedisParts:
     # The client decodes every answer (decode_responses=True): the parts' casts narrow bytes | str to str.
     _r: aredis.Redis
     _keys: RedisKeys
+    # The store's own scripts; each part registers its own (a cached property on the part).
     _scripts: Scripts
     # The policy's cap until an admin sets one.
     _default_max_grant_seconds: float
