@@ -1,8 +1,7 @@
 """The shared store: Redis, for many hubs (redis-py's asyncio client).
 
 Same contract as the embedded store (`hub.store.sqlite`), same records, versions, errors and change marker.
-The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.store.redis_scripts` and
-`hub.store.redis_scripts_auth`.
+The key layout is documented in `hub.store.redis_keys` and, for each part, beside that part's scripts.
 
 - Every write that checks something or takes a version is one Lua script: it checks, writes, takes the next
   version from the shared counter and publishes the change on the change channel in one atomic step.
@@ -13,11 +12,10 @@ The key layout is documented in `hub.store.redis_keys`, the scripts in `hub.stor
   and camera ownership leases (`claim_camera`, `camera_owner`, `release_camera`).
 
 `RedisStore`, here, holds the connection, the change feed, the message bus and the ownership leases; its other
-methods come, one concern per module, from mixins on the base in `hub.store.redis_plumbing` (which also registers
-the scripts): `hub.store.redis_accounts` (agencies, accounts, failed log-ins and TOTP), `hub.store.redis_sessions`,
+methods come, one concern per module, from mixins on the base in `hub.store.redis_plumbing` (each with its own keys
+and scripts): `hub.store.redis_accounts` (agencies, accounts, failed log-ins and TOTP), `hub.store.redis_sessions`,
 `hub.store.redis_cameras`, `hub.store.redis_consent` (grants, the pilot, the policy) and
-`hub.store.redis_requests` (access requests); `hub.store.redis_enrolment` (one-time enrolment codes) keeps its own
-scripts.
+`hub.store.redis_requests` (access requests) and `hub.store.redis_enrolment` (one-time enrolment codes).
 """
 
 from __future__ import annotations
