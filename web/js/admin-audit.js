@@ -4,7 +4,7 @@
 // (RFC 9162, merkle.js), and that its signed fields match the filter asked for. What a row says comes from the
 // signed record text only, never from the hub's parsed copy beside it.
 
-import { api, el } from './session.js';
+import { api, el, say } from './session.js';
 import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint, parseVerifierKey } from './merkle.js';
 import { fromLocalInput, timeNode } from './time-words.js';
 import { $, act, cell, emptyRow, problem, state } from './admin-state.js';
@@ -181,7 +181,7 @@ function readFilter() {
   };
 }
 
-function search(event) {
+async function search(event) {
   event.preventDefault();
   const form = $('audit-form');
   clearFieldErrors(form);
@@ -200,7 +200,7 @@ function search(event) {
   }
   Object.assign(viewer, { filter, next: null, shown: 0, failed: 0, first: null, last: null });
   $('audit-rows').replaceChildren();
-  act('audit', async () => {
+  await act('audit', async () => {
     $('audit-results').setAttribute('aria-busy', 'true');
     try {
       await showMore();
@@ -210,6 +210,7 @@ function search(event) {
   }, () => `Audit records: ${viewer.shown} shown, ${viewer.failed ? `${viewer.failed} FAILED verification` : 'all verified'}.`,
   showRefusal({ camera: 'audit-camera', officer: 'audit-officer', kind: 'audit-kind', from: 'audit-from', to: 'audit-to' },
     { camera_unknown: 'camera', not_found: 'camera' }));
+  if (viewer.failed) say(`Audit records: ${viewer.shown} shown, ${viewer.failed} FAILED verification.`, 'error');
 }
 
 function more() {
