@@ -7,13 +7,14 @@ log-ins, the TOTP secret and the last code step used) does not: the gate depends
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import aiosqlite
 
-from hub.store import checks, sqlite_rows
+from hub.store import checks
 from hub.store.base import Account, Agency, Conflict, NotFound, Role
-from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists
+from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists, first
 
 # The `locked` column of schema version 2 (the lock-out that failed log-ins used to set) is no longer read.
 _ACCOUNT_COLUMNS = "id, username, role, agency_id, disabled, created_at, totp_enrolled, version"
@@ -53,7 +54,7 @@ class SqliteAccounts(SqliteParts):
                 f" VALUES (?, ?, ?, ?, 0, ?) RETURNING {_ACCOUNT_COLUMNS}",
                 (username, password_hash, role.value, agency_id, time.time()),
             )
-            return sqlite_rows.account(sqlite_rows.first(rows))
+            return account_row(first(rows))
 
         return await self._write(body)
 
@@ -62,7 +63,7 @@ class SqliteAccounts(SqliteParts):
         rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
         if not rows:
             raise NotFound(f"account {account_id} not found")
-        return sqlite_rows.account(rows[0])
+        return account_row(rows[0])
 
     async def find_account(self, username: str) -> tuple[Account, str]:
         """The account and its password hash; NotFound if no such username."""
@@ -71,12 +72,12 @@ class SqliteAccounts(SqliteParts):
         )
         if not rows:
             raise NotFound("no account with that username")
-        return sqlite_rows.account(rows[0]), str(rows[0]["password_hash"])
+        return account_row(rows[0]), str(rows[0]["password_hash"])
 
     async def list_accounts(self) -> list[Account]:
         """Every account, by id."""
         rows = await self._read(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id")
-        return [sqlite_rows.account(row) for row in rows]
+        return [account_row(row) for row in rows]
 
     async def set_account_disabled(self, account_id: int, disabled: bool) -> Account:
         """Disable or enable an account; NotFound if unknown. A change takes the next version from the shared
@@ -86,7 +87,7 @@ class SqliteAccounts(SqliteParts):
             rows = await db.execute_fetchall(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
             if not rows:
                 raise NotFound(f"account {account_id} not found")
-            before = sqlite_rows.account(sqlite_rows.first(rows))
+            before = account_row(first(rows))
             if before.disabled == disabled:
                 return before
             version = await bump(db)
@@ -94,7 +95,7 @@ class SqliteAccounts(SqliteParts):
                 f"UPDATE accounts SET disabled = ?, version = ? WHERE id = ? RETURNING {_ACCOUNT_COLUMNS}",
                 (int(disabled), version, account_id),
             )
-            return sqlite_rows.account(sqlite_rows.first(rows))
+            return account_row(first(rows))
 
         return await self._write(body)
 
@@ -127,7 +128,7 @@ class SqliteAccounts(SqliteParts):
                 "SELECT count(*) AS failures FROM login_failures WHERE account_id = ? AND at > ? AND at <= ?",
                 (account_id, since, now),
             )
-            return int(sqlite_rows.first(rows)["failures"])
+            return int(first(rows)["failures"])
 
         return await self._write(body)
 
@@ -148,7 +149,7 @@ class SqliteAccounts(SqliteParts):
             "SELECT count(*) AS failures FROM login_failures WHERE account_id = ? AND at > ? AND at <= ?",
             (account_id, now - window, now),
         )
-        return int(sqlite_rows.first(rows)["failures"])
+        return int(first(rows)["failures"])
 
     async def set_totp(self, account_id: int, secret: str | None, enrolled: bool) -> Account:
         """Keep a TOTP secret (None removes it), confirmed (`enrolled`) or still being enrolled, and forget the
@@ -164,7 +165,7 @@ class SqliteAccounts(SqliteParts):
             )
             if not rows:
                 raise NotFound(f"account {account_id} not found")
-            return sqlite_rows.account(sqlite_rows.first(rows))
+            return account_row(first(rows))
 
         return await self._write(body)
 
@@ -201,3 +202,16 @@ async def _check_agency_rule(db: aiosqlite.Connection, role: Role, agency_id: st
         return
     if not await exists(db, "SELECT 1 FROM agencies WHERE id = ?", (agency_id,)):
         raise ValueError(f"an officer account needs an existing agency; {agency_id!r} is unknown")
+
+
+def account_row(row: sqlite3.Row) -> Account:
+    return Account(
+        id=row["id"],
+        username=row["username"],
+        role=Role(row["role"]),
+        agency_id=row["agency_id"],
+        disabled=bool(row["disabled"]),
+        created_at=row["created_at"],
+        mfa_enrolled=bool(row["totp_enrolled"]),
+        version=row["version"],
+    )

@@ -6,14 +6,16 @@ version is the shared counter's value taken by the write that set them.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from typing import Any
 
 import aiosqlite
 
-from hub.store import checks, sqlite_rows
+from hub.store import checks
 from hub.store.base import Camera, Conflict, NotFound
-from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists
+from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists, first
 
 _CAMERA_COLUMNS = "id, owner_id, name, created_at, lat, lon, masks_version"
 
@@ -55,14 +57,14 @@ class SqliteCameras(SqliteParts):
             rows = await db.execute_fetchall(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE id = ?", (camera_id,))
             if not rows:
                 raise NotFound(f"camera {camera_id!r} not found")
-            before = sqlite_rows.camera(sqlite_rows.first(rows))
+            before = camera_row(first(rows))
             if (before.lat, before.lon) == (lat, lon):
                 return before
             rows = await db.execute_fetchall(
                 f"UPDATE cameras SET lat = ?, lon = ? WHERE id = ? RETURNING {_CAMERA_COLUMNS}", (lat, lon, camera_id)
             )
             await bump(db)
-            return sqlite_rows.camera(sqlite_rows.first(rows))
+            return camera_row(first(rows))
 
         return await self._write(body)
 
@@ -88,14 +90,14 @@ class SqliteCameras(SqliteParts):
         rows = await self._read("SELECT masks_version, masks FROM cameras WHERE id = ?", (camera_id,))
         if not rows:
             raise NotFound(f"camera {camera_id!r} not found")
-        return sqlite_rows.masks(rows[0])
+        return masks_of(rows[0])
 
     async def get_camera(self, camera_id: str) -> Camera:
         """The camera; NotFound if unknown."""
         rows = await self._read(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE id = ?", (camera_id,))
         if not rows:
             raise NotFound(f"camera {camera_id!r} not found")
-        return sqlite_rows.camera(rows[0])
+        return camera_row(rows[0])
 
     async def list_cameras(self, owner_id: int | None = None) -> list[Camera]:
         """Every camera, or only `owner_id`'s, by id."""
@@ -105,14 +107,14 @@ class SqliteCameras(SqliteParts):
             rows = await self._read(
                 f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE owner_id = ? ORDER BY id", (owner_id,)
             )
-        return [sqlite_rows.camera(row) for row in rows]
+        return [camera_row(row) for row in rows]
 
     async def camera_for_token(self, token_hash: str) -> Camera:
         """The camera whose device token hashes to `token_hash`; NotFound otherwise."""
         rows = await self._read(f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE token_hash = ?", (token_hash,))
         if not rows:
             raise NotFound("no camera has that device token")
-        return sqlite_rows.camera(rows[0])
+        return camera_row(rows[0])
 
     async def set_device_token(self, camera_id: str, token_hash: str) -> None:
         """Give a camera a new device token (the old one stops working); bumps the change marker."""
@@ -131,3 +133,14 @@ async def _check_token_free(db: aiosqlite.Connection, token_hash: str, except_ca
     rows = list(await db.execute_fetchall("SELECT id FROM cameras WHERE token_hash = ?", (token_hash,)))
     if rows and rows[0]["id"] != except_camera:
         raise Conflict("that device token is already in use")
+
+
+def camera_row(row: sqlite3.Row) -> Camera:
+    return Camera(
+        row["id"], row["owner_id"], row["name"], row["created_at"], row["lat"], row["lon"], row["masks_version"]
+    )
+
+
+def masks_of(row: sqlite3.Row) -> tuple[int, list[dict[str, Any]]]:
+    """A camera row's mask version and masks."""
+    return int(row["masks_version"]), checks.check_masks(json.loads(row["masks"]))

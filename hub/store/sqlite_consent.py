@@ -9,15 +9,16 @@ pilot current when it was written, read in the same transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 
 import aiosqlite
 
 from hub.consent.decision import Grant, Pilot
-from hub.store import checks, sqlite_rows
+from hub.store import checks
 from hub.store.base import NotFound, Policy
 from hub.store.pilot_runs import next_pilot
-from hub.store.sqlite_plumbing import SqliteParts, bump, exists
+from hub.store.sqlite_plumbing import SqliteParts, bump, exists, first
 
 _GRANT_COLUMNS = "camera_id, starts_at, ends_at, agencies, revoked_at, version, pilot_run, audio"
 _PILOT_COLUMNS = "starts_at, ends_at, version, run, ended"
@@ -31,12 +32,12 @@ class SqliteConsent(SqliteParts):
     async def get_grant(self, camera_id: str) -> Grant | None:
         """The camera's grant (live, expired or revoked), or None if it never opted in."""
         rows = await self._read(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
-        return sqlite_rows.grant(rows[0]) if rows else None
+        return grant_row(rows[0]) if rows else None
 
     async def list_grants(self) -> list[Grant]:
         """Every grant, revoked and expired ones included, by camera id."""
         rows = await self._read(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY camera_id")
-        return [sqlite_rows.grant(row) for row in rows]
+        return [grant_row(row) for row in rows]
 
     async def put_grant(
         self,
@@ -75,7 +76,7 @@ class SqliteConsent(SqliteParts):
             rows = await db.execute_fetchall(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
             if not rows:
                 return None
-            grant = sqlite_rows.grant(sqlite_rows.first(rows))
+            grant = grant_row(first(rows))
             if grant.revoked_at is not None:
                 return grant
             version = await bump(db)
@@ -93,7 +94,7 @@ class SqliteConsent(SqliteParts):
             rows = await db.execute_fetchall(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
             if not rows:
                 return None
-            grant = sqlite_rows.grant(sqlite_rows.first(rows))
+            grant = grant_row(first(rows))
             if grant.audio == audio:
                 return grant
             version = await bump(db)
@@ -109,7 +110,7 @@ class SqliteConsent(SqliteParts):
     async def get_pilot(self) -> Pilot | None:
         """The pilot's window, or None if an admin never set one."""
         rows = await self._read(f"SELECT {_PILOT_COLUMNS} FROM pilot WHERE id = 1")
-        return sqlite_rows.pilot(rows[0]) if rows else None
+        return pilot_row(rows[0]) if rows else None
 
     async def set_pilot(self, starts_at: float, ends_at: float, now: float) -> Pilot:
         """Set the pilot's window (new version) at the writer's time `now`.
@@ -158,4 +159,30 @@ class SqliteConsent(SqliteParts):
 async def _current_pilot(db: aiosqlite.Connection) -> Pilot | None:
     """The pilot as the write transaction sees it."""
     rows = await db.execute_fetchall(f"SELECT {_PILOT_COLUMNS} FROM pilot WHERE id = 1")
-    return sqlite_rows.pilot(sqlite_rows.first(rows)) if rows else None
+    return pilot_row(first(rows)) if rows else None
+
+
+def grant_row(row: sqlite3.Row) -> Grant:
+    return Grant(
+        camera_id=row["camera_id"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        agencies=decode_agencies(row["agencies"]),
+        revoked_at=row["revoked_at"],
+        version=row["version"],
+        pilot_run=row["pilot_run"],
+        audio=bool(row["audio"]),
+    )
+
+
+def pilot_row(row: sqlite3.Row) -> Pilot:
+    return Pilot(row["starts_at"], row["ends_at"], row["version"], row["run"], bool(row["ended"]))
+
+
+def decode_agencies(encoded: str | None) -> frozenset[str] | None:
+    if encoded is None:
+        return None
+    value = json.loads(encoded)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("grant agencies must be a JSON array of agency ids")
+    return frozenset(value)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import abc
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 import aiosqlite
 
-from hub.store import sqlite_rows
 from hub.store.base import NotFound
 
 _T = TypeVar("_T")
@@ -54,4 +53,9 @@ async def check_account(db: aiosqlite.Connection, account_id: int) -> None:
 async def bump(db: aiosqlite.Connection) -> int:
     """Take the next version from the shared counter; call only inside a write transaction."""
     rows = await db.execute_fetchall("UPDATE counters SET value = value + 1 WHERE name = 'version' RETURNING value")
-    return int(sqlite_rows.first(rows)["value"])
+    return int(first(rows)["value"])
+
+
+def first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row:
+    """The first row (of a query that always answers one)."""
+    return next(iter(rows))

@@ -6,11 +6,13 @@ through `put_grant` (`hub.store.sqlite_consent`).
 
 from __future__ import annotations
 
+import sqlite3
+
 import aiosqlite
 
-from hub.store import checks, sqlite_rows
+from hub.store import checks
 from hub.store.base import AccessRequest, Conflict, NotFound, RequestState
-from hub.store.sqlite_plumbing import SqliteParts, exists
+from hub.store.sqlite_plumbing import SqliteParts, exists, first
 
 _REQUEST_COLUMNS = (
     "id, camera_id, account_id, agency_id, case_number, reason, duration_seconds, urgent, created_at, expires_at,"
@@ -62,7 +64,7 @@ class SqliteRequests(SqliteParts):
                     ),
                 )
             )
-            return sqlite_rows.access_request(sqlite_rows.first(rows))
+            return access_request_row(first(rows))
 
         return await self._write(body)
 
@@ -71,7 +73,7 @@ class SqliteRequests(SqliteParts):
         rows = await self._read(f"SELECT {_REQUEST_COLUMNS} FROM access_requests WHERE id = ?", (request_id,))
         if not rows:
             raise NotFound(f"access request {request_id} not found")
-        return sqlite_rows.access_request(rows[0])
+        return access_request_row(rows[0])
 
     async def list_access_requests(
         self, camera_id: str | None = None, account_id: int | None = None
@@ -79,7 +81,7 @@ class SqliteRequests(SqliteParts):
         """Requests, newest (the last made: highest id) first, of one camera and/or one officer if given."""
         where, params = _request_filter(camera_id, account_id)
         rows = await self._read(f"SELECT {_REQUEST_COLUMNS} FROM access_requests{where} ORDER BY id DESC", params)
-        return [sqlite_rows.access_request(row) for row in rows]
+        return [access_request_row(row) for row in rows]
 
     async def answer_access_request(self, request_id: int, state: RequestState, now: float) -> AccessRequest:
         """Approve or decline a pending request at `now`: one conditional UPDATE (still pending, `now` before
@@ -99,7 +101,7 @@ class SqliteRequests(SqliteParts):
                 )
             )
             if rows:
-                return sqlite_rows.access_request(rows[0])
+                return access_request_row(rows[0])
             rows = list(await db.execute_fetchall("SELECT state FROM access_requests WHERE id = ?", (request_id,)))
             if not rows:
                 raise NotFound(f"access request {request_id} not found")
@@ -119,7 +121,7 @@ class SqliteRequests(SqliteParts):
                 f" WHERE state = 'pending' AND expires_at <= ? RETURNING {_REQUEST_COLUMNS}",
                 (now,),
             )
-            return sorted((sqlite_rows.access_request(row) for row in rows), key=lambda r: r.id)
+            return sorted((access_request_row(row) for row in rows), key=lambda r: r.id)
 
         return await self._write(body)
 
@@ -142,3 +144,20 @@ def _unanswerable(request_id: int, state: RequestState) -> Conflict:
     if state in (RequestState.APPROVED, RequestState.DECLINED):
         return Conflict(f"access request {request_id} was already {state.value}")
     return Conflict(f"access request {request_id} has expired")
+
+
+def access_request_row(row: sqlite3.Row) -> AccessRequest:
+    return AccessRequest(
+        id=row["id"],
+        camera_id=row["camera_id"],
+        account_id=row["account_id"],
+        agency_id=row["agency_id"],
+        case_number=row["case_number"],
+        reason=row["reason"],
+        duration_seconds=row["duration_seconds"],
+        urgent=bool(row["urgent"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        state=RequestState(row["state"]),
+        answered_at=row["answered_at"],
+    )

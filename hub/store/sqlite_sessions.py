@@ -7,11 +7,13 @@ by its expiry time).
 
 from __future__ import annotations
 
+import sqlite3
+
 import aiosqlite
 
-from hub.store import checks, sqlite_rows
+from hub.store import checks
 from hub.store.base import Conflict, NotFound, Session
-from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists
+from hub.store.sqlite_plumbing import SqliteParts, bump, check_account, exists, first
 
 _SESSION_COLUMNS = "token_hash, account_id, created_at, expires_at, last_seen_at, mfa_pending"
 
@@ -62,7 +64,7 @@ class SqliteSessions(SqliteParts):
             )
             if not rows:
                 raise NotFound("session not found")
-            return sqlite_rows.session(sqlite_rows.first(rows))
+            return session_row(first(rows))
 
         return await self._write(body)
 
@@ -87,7 +89,7 @@ class SqliteSessions(SqliteParts):
         rows = await self._read(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,))
         if not rows:
             raise NotFound("session not found")
-        return sqlite_rows.session(rows[0])
+        return session_row(rows[0])
 
     async def delete_session(self, token_hash: str) -> None:
         """End a session (log-out, or an admin ending it). Idempotent: an unknown token is not an error."""
@@ -109,3 +111,16 @@ class SqliteSessions(SqliteParts):
             return len(list(rows))
 
         return await self._write(body)
+
+
+def session_row(row: sqlite3.Row) -> Session:
+    """A session row; a NULL last_seen_at (a session from before schema version 2) reads as created_at."""
+    last_seen_at = row["last_seen_at"]
+    return Session(
+        token_hash=row["token_hash"],
+        account_id=row["account_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_seen_at=row["created_at"] if last_seen_at is None else last_seen_at,
+        mfa_pending=bool(row["mfa_pending"]),
+    )
