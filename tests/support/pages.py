@@ -65,7 +65,8 @@ _UNLABELLED = """
     if (['BUTTON', 'A', 'SUMMARY'].includes(el.tagName)) return el.textContent.trim().length > 0;
     return el.getAttribute('title');
   };
-  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  // checkVisibility: also false inside a closed <details>, whose content Chromium lays out but hides
+  const visible = (el) => el.checkVisibility() && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const all = 'input:not([type=hidden]), select, textarea, button, a[href], [role=img], video';
   return [...document.querySelectorAll(all)]
     .filter((el) => visible(el) && !named(el))
@@ -75,7 +76,8 @@ _UNLABELLED = """
 
 _CONTROLS = """
 () => {
-  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  // checkVisibility: also false inside a closed <details>, whose content Chromium lays out but hides
+  const visible = (el) => el.checkVisibility() && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], summary')]
     .filter((el) => visible(el) && !el.disabled)
     .map((el, i) => { el.dataset.a11yId = String(i); return String(i); });
