@@ -192,12 +192,36 @@ async def test_pilot_window_and_ending_it(hub: Hub) -> None:
         assert abs(parse_time(after["pilot"]["starts_at"]) - parse_time(before["pilot"]["starts_at"])) < 1
         assert after["pilot"]["state"] == "running"
 
+        # The consent cap is never longer than the pilot: the form says so next to its field, and so does the hub.
+        length_days = (target - parse_time(before["pilot"]["starts_at"])) / 86400
+        amount = page.get_by_label("Maximum consent time box")
+        await amount.fill(str(int(length_days) + 2))
+        await page.get_by_label("Unit").select_option(label="days")
+        await page.get_by_role("button", name="Save maximum").click()
+        await expect(page.locator("#policy-amount-error")).to_contain_text("At most the pilot's length")
+        await expect(amount).to_have_attribute("aria-invalid", "true")
+        await expect(amount).to_be_focused()
+        async with admin_api(hub) as ada:
+            status, body = await ada.call("PUT", "/api/policy", {"max_grant_seconds": (length_days + 1) * 86400})
+            assert (status, body["reason"]) == (400, "bad_policy"), body
+            assert body["message"].startswith("max_grant_seconds:")
+
         # The consent cap, in days.
         await page.get_by_label("Maximum consent time box").fill("2")
         await page.get_by_label("Unit").select_option(label="days")
         await page.get_by_role("button", name="Save maximum").click()
         await expect(page.locator("#policy-now")).to_have_text("2 days")
         assert (await _pilot(alice))["policy"]["max_grant_seconds"] == 2 * 86400
+        await expect(amount).not_to_have_attribute("aria-invalid", "true")
+
+        # A pilot window shorter than the cap lowers the cap to the window's length, and the page says so.
+        starts = parse_time(after["pilot"]["starts_at"])
+        await page.get_by_label("Pilot ends").fill(await page.evaluate(LOCAL_INPUT_JS, (starts + 86400) * 1000))
+        await page.get_by_role("button", name="Save pilot window").click()
+        await expect(page.locator("#status")).to_contain_text("The longest opt-in is lowered to the pilot's length")
+        await expect(page.locator("#policy-now")).to_have_text("24 hours")
+        after = await _pilot(alice)
+        assert after["policy"]["max_grant_seconds"] == 86400
 
         # Asked first; the dialog opens on Cancel, and Enter there cancels: nothing changes.
         dialog = page.locator("#confirm")
