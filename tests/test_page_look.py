@@ -306,3 +306,21 @@ async def test_the_contrast_check_finds_faint_text(tab: Page) -> None:
     )
     problems = await tab.evaluate(CONTRAST, _canvas("dark"))
     assert len(problems) == 2 and '"faint"' in problems[0] and '"light on white"' in problems[1], problems
+
+
+async def test_icons_are_served_from_their_folder_only(hub: Hub) -> None:
+    """/icons/ serves the SVG and PNG files of web/icons and nothing else: no other kind of file, no way out."""
+    async with aiohttp.ClientSession() as http:
+        for path, status in [
+            ("/icons/porchlight.svg", 200),
+            ("/favicon.ico", 200),
+            ("/icons/nothing.svg", 404),
+            ("/icons/%2e%2e%2fcss%2fporchlight.css", 404),
+            ("/icons/..%2f..%2fpyproject.toml", 404),
+            ("/icons/.hidden.svg", 404),
+        ]:
+            async with http.get(hub.url + path) as response:
+                assert response.status == status, path
+                if status == 200:
+                    assert response.headers["Content-Type"] == "image/svg+xml", path
+                    assert "Porchlight" in await response.text()
