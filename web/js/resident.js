@@ -18,6 +18,7 @@ import { refresh, setLoader, state } from './resident-state.js';
 import { renderCameras } from './resident-cameras.js';
 import { loadRecords, recheckOpenViews } from './resident-history.js';
 import { renderRequests } from './resident-requests.js';
+import { setupNotifications } from './resident-notify.js';
 
 // The pilot --------------------------------------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ async function start() {
   $('#account').hidden = false;
   $('#page').hidden = false;
   if (me.formShown) $('#cameras-title').focus();
+  setupNotifications($('#notify')); // this device's notifications: asks for permission only on its button
   state.loading = true;
   say('Loading your cameras…');
   setInterval(tick, 1000);
