@@ -15,8 +15,9 @@ from hub.store.sqlite import SqliteStore
 from tests.support.procs import ROOT, Hub
 from tests.support.secrets import SECRETS
 
-# Screenshots land here (not committed: see .gitignore); CI can keep the folder as the run's artifacts.
-ARTIFACTS = Path(os.environ.get("PORCHLIGHT_ARTIFACTS", ROOT / "test-artifacts"))
+# Screenshots land here (not committed: see .gitignore), or in $TEST_ARTIFACTS_DIR; CI can keep the folder as the
+# run's artifacts. (Not a PORCHLIGHT_ variable: the hubs the tests start read every one of those as a setting.)
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 
 
 async def give_totp(hub: Hub, username: str) -> str:
