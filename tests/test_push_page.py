@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
@@ -32,7 +32,7 @@ from tests.support.procs import Hub, seeded_hub, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 # The stand-in for the browser's push service (see the module doc): a subscription with real-looking keys.
 FAKE_PUSH = """
