@@ -20,7 +20,15 @@ from playwright.async_api import Locator, Page, ViewportSize, expect
 from tests.conftest import PASSWORDS
 from tests.support.browser import chromium
 from tests.support.client import Api, Viewer
-from tests.support.pages import accessibility_problems, is_focused, log_in, screenshot, tab_once_to, tab_to
+from tests.support.pages import (
+    ARTIFACTS,
+    accessibility_problems,
+    is_focused,
+    log_in,
+    screenshot,
+    tab_once_to,
+    tab_to,
+)
 from tests.support.procs import Hub, running_agent
 
 FRONT, BACKYARD = "front-door", "backyard"
@@ -45,8 +53,8 @@ async def _open_as(page: Page, hub: Hub, username: str) -> None:
     await page.goto(f"{hub.url}/resident")
     await log_in(page, username, PASSWORDS[username])
     await expect(page.locator("#whoami")).to_have_text(f"Logged in as {username}", timeout=TIMEOUT_MS)
-    checkpoints = page.locator("section.camera [data-checkpoint]")
-    await expect(checkpoints.first).to_be_visible(timeout=TIMEOUT_MS)
+    checkpoints = page.locator("section.camera [data-checkpoint]")  # under each camera's Details (closed)
+    await expect(checkpoints.first).to_be_attached(timeout=TIMEOUT_MS)
     for checkpoint in await checkpoints.all():
         await expect(checkpoint).to_have_attribute("data-checkpoint", "verified", timeout=TIMEOUT_MS)
 
@@ -71,17 +79,11 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(switch).not_to_be_checked()
         await expect(backyard.locator(".consent-state")).to_have_attribute("data-consent", "none")
 
-        # Switch on, choose 1 hour and every agency, confirm: keys only.
+        # Switch on, every agency, no sound, then one tap on "1 hour" shares: keys only.
         await tab_to(page, switch)
         await page.keyboard.press("Space")
         chooser = backyard.locator("form.chooser")
         await expect(chooser).to_be_visible()
-        box = backyard.get_by_label("For how long")
-        await tab_once_to(page, box)
-        await page.keyboard.press("ArrowDown")
-        await expect(box).to_have_value(str(8 * 3600))
-        await page.keyboard.press("ArrowUp")
-        await expect(box).to_have_value("3600")
         scope = backyard.get_by_label("Which agencies may watch")
         await tab_once_to(page, scope)
         await expect(scope).to_have_value("all")
@@ -89,7 +91,11 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         sound = backyard.get_by_role("checkbox", name="Share sound too")
         await tab_once_to(page, sound)
         await expect(sound).not_to_be_checked()
-        start = backyard.get_by_role("button", name="Start sharing Backyard")
+        # The quick time boxes, one tap each; a day says "1 day", a week "7 days" (one unit for durations).
+        await expect(backyard.locator("button.quick-box")).to_have_text(
+            ["1 hour", "8 hours", "1 day", "7 days", re.compile(r"^Until the pilot ends")]
+        )
+        start = backyard.get_by_role("button", name="Share Backyard for 1 hour")
         await tab_once_to(page, start)
         asked_at = time.time()
         await page.keyboard.press("Enter")
@@ -99,6 +105,8 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         await expect(countdown).to_be_visible(timeout=TIMEOUT_MS)
         await expect(switch).to_be_checked()
         await expect(backyard.locator(".consent-state")).to_have_attribute("data-consent", "shared")
+        # The switch and its text agree: on, "Shared", with the time left.
+        await expect(backyard.locator(".switch-state")).to_have_text(re.compile(r"^Shared · \d+ min \d+ s left$"))
         first = int(await countdown.get_attribute("data-seconds-left") or "-1")
         assert 3590 <= first <= 3600, first
         assert "left" in await countdown.inner_text()
@@ -114,10 +122,16 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         assert shown_end is not None and abs(_ts(shown_end) - _ts(grant["ends_at"])) < 3, (shown_end, grant)
         await screenshot(page, "resident-opted-in")
 
-        # Withdraw: the next control after the sharing summary (where focus went) is the Withdraw button.
-        withdraw = backyard.get_by_role("button", name="Withdraw consent for Backyard now")
-        await tab_to(page, withdraw, max_tabs=3)
-        await page.keyboard.press("Enter")
+        # "+1 hour": the same consent until an hour after its end.
+        await backyard.get_by_role("button", name="Share Backyard for one hour more").click()
+        await expect(page.locator("#status")).to_contain_text("shared for 1 hour more", timeout=TIMEOUT_MS)
+        longer = await _grant(alice, BACKYARD)
+        assert longer is not None and abs(_ts(longer["ends_at"]) - _ts(grant["ends_at"]) - 3600) < 10, longer
+        await expect(countdown).to_have_attribute("data-ends", longer["ends_at"])
+
+        # Stop: the same big switch, with the keyboard.
+        await tab_to(page, switch)
+        await page.keyboard.press("Space")
         await expect(backyard.locator(".consent-state")).to_have_attribute(
             "data-consent", "withdrawn", timeout=TIMEOUT_MS
         )
@@ -130,9 +144,10 @@ async def test_opt_in_for_an_hour_and_withdraw_with_the_keyboard(hub: Hub, login
         assert await is_focused(switch)
         # The history shows both consent events.
         consent_rows = backyard.locator("table.consent-history tbody tr")
-        await expect(consent_rows).to_have_count(2, timeout=TIMEOUT_MS)
+        await expect(consent_rows).to_have_count(3, timeout=TIMEOUT_MS)
         await expect(consent_rows.first).to_contain_text("You withdrew consent")
         await expect(consent_rows.nth(1)).to_contain_text("You opted in until")
+        await expect(backyard.locator(".switch-state")).to_have_text("Not shared")
 
         # The admin ends the pilot: the open page says so and opting in is off; nothing stays shared.
         ada = await login("ada")
@@ -234,6 +249,21 @@ async def test_looks_and_accessibility_at_desktop_and_phone_width(
                 await _open_as(page, hub, "alice")
             front, backyard = _section(page, FRONT), _section(page, BACKYARD)
             await expect(page.locator("section.camera")).to_have_count(2)
+            # The first screen: each camera's state, whether it is shared and for how long, who watches, and its
+            # big switch; on a phone the first camera's switch and who watches it show without scrolling.
+            await page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = false; })")
+            if await backyard.get_by_role("button", name="Cancel").is_visible():
+                await backyard.get_by_role("button", name="Cancel").click()
+            await page.evaluate("window.scrollTo(0, 0)")
+            await expect(front.get_by_role("switch", name=re.compile("^Share Front door with police"))).to_be_checked()
+            await expect(front.locator(".switch-state")).to_contain_text("Shared ·")
+            first = page.locator("section.camera").first
+            for part in (".camera-state", "input[role=switch]", ".switch-state", ".watching"):
+                box = await first.locator(part).bounding_box()
+                assert box is not None and box["y"] + box["height"] <= size["height"], (name, part, box)
+            await page.screenshot(path=str(ARTIFACTS / f"resident-{name}-first-screen.png"))
+            for summary in await page.locator("details.camera-details > summary").all():
+                await summary.click()
             await expect(front.locator("table.history tbody tr[data-view]")).to_have_count(1, timeout=TIMEOUT_MS)
             await expect(front.locator("tr[data-view]")).to_have_attribute("data-ended-by", "viewer_left")
             await expect(backyard.locator("tr.denied")).to_contain_text("Refused: the camera was not opted in")

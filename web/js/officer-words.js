@@ -30,6 +30,8 @@ export function endedWords(reason, at, note = null) {
     case 'account_disabled': return `Your account was disabled at ${when}.`;
     case 'ended_by_admin':
       return note ? `Ended by an administrator: ${note} (at ${when}).` : `An administrator ended this session at ${when}.`;
+    case 'ended_by_owner':
+      return `The owner ended your view at ${when}. The camera is still shared: start again only if you still need to (the owner sees every view).`;
     case 'session_expired': return `Your session expired at ${when}. Log in again to keep watching.`;
     case 'mfa_reset': return `Your second factor was reset at ${when}: log in again and set it up.`;
     case 'agency_out_of_scope': return `The owner no longer allows your agency to watch (since ${when}).`;

@@ -5,7 +5,7 @@
 // gives redacted, their text holding a client address: only their place in the log is checked, and they say so).
 // The records come in pages (`next` is the cursor), each checked against the checkpoint it came with.
 
-import { ApiError, api, el } from './session.js';
+import { ApiError, api, el, sessionEnded } from './session.js';
 import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint } from './merkle.js';
 import { $, replaceKeepingFocus } from './dom.js';
 import { DENIED, HOW_IT_ENDED, describe, errorText, words } from './resident-words.js';
@@ -243,7 +243,7 @@ export async function loadRecords(entry) {
   } catch (err) {
     entry.openViews = 0;
     replaceKeepingFocus(slots.check, [el('p', { className: 'error', role: 'alert' }, errorText(err, `the history of ${name}`))]);
-    if (err instanceof ApiError && err.status === 401) window.location.reload();
+    if (err instanceof ApiError && err.status === 401) sessionEnded(err.reason);
   } finally {
     box.setAttribute('aria-busy', 'false');
   }

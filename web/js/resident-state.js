@@ -3,7 +3,7 @@
 // the hub again. What a refresh fetches and draws is resident.js's `load`, handed in once with `setLoader`, so
 // the page's parts need not import the entry module (nor each other) to ask for fresh data.
 
-import { ApiError, say } from './session.js';
+import { ApiError, say, sessionEnded } from './session.js';
 import { errorText } from './resident-words.js';
 
 /**
@@ -17,6 +17,7 @@ import { errorText } from './resident-words.js';
  * @property {string|null} recordsKey the camera state the history was last loaded for
  * @property {number} openViews views on the record with no end yet
  * @property {number} rechecks follow-up loads left while a view's end is not yet on the record
+ * @property {string|null} locationKey the location the location form shows
  */
 
 /** The page's state (one object: the modules read and update it in place). */
@@ -89,7 +90,7 @@ export function refresh(topics) {
           state.news = '';
         } catch (err) {
           if (err instanceof ApiError && err.status === 401) {
-            window.location.reload();
+            sessionEnded(err.reason); // the log-in form says why
             return;
           }
           state.loadError = true;

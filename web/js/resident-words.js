@@ -19,6 +19,7 @@ const ENDED_BY = {
   account_disabled: 'account disabled',
   session_expired: 'session expired',
   ended_by_admin: 'ended by an administrator',
+  ended_by_owner: 'you ended it',
 };
 
 /** How a view ended, in a sentence (the history's last column), by the record's `ended_by`. */
@@ -34,6 +35,7 @@ export const HOW_IT_ENDED = {
   account_disabled: "The officer's account was disabled",
   session_expired: "The officer's log-in expired",
   ended_by_admin: 'An administrator ended it',
+  ended_by_owner: 'You ended this view',
   agency_out_of_scope: 'You no longer allowed that agency',
 };
 
@@ -116,8 +118,10 @@ export function describe(f, me) {
       return 'Camera registered';
     case 'camera.token_issued':
       return 'A new device token was issued for the camera';
-    case 'session.ended':
-      return `${actor} ended a live view`;
+    case 'session.ended': {
+      const officer = f.officer && typeof f.officer === 'object' ? ` of ${who(f.officer, me, false)}` : '';
+      return `${actor} ended a live view${officer}${f.ended_by === 'ended_by_owner' ? ' (the camera stayed shared)' : ''}`;
+    }
     case 'audit.read':
       return `Audit read by ${who(f.actor, me, false)} (${f.records ?? 0} records)`;
     case 'access.requested':
@@ -141,7 +145,7 @@ export function describe(f, me) {
  */
 export function errorText(err, what) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'You are no longer logged in: reload the page and log in again.';
+    if (err.status === 401) return 'You are no longer logged in: log in again to go on.';
     if (err.status === 403) return `The hub refused (${what}): ${err.message}.`;
     return `Something went wrong with ${what}: ${err.message}.`;
   }

@@ -1,14 +1,15 @@
 // The resident's page: my cameras with their live status and who is watching now; sharing each camera with police
 // for a chosen time box (and withdrawing at once); and each camera's viewing history, built from its audit records
 // and checked in the browser against the log's signed checkpoint (see merkle.js). What the history says comes from
-// the signed record text only, never from the hub's parsed copy beside it. At the top, officers' requests for
-// access to my cameras: approve (an ordinary time-boxed grant for that officer's agency) or decline, in one tap.
+// the signed record text only, never from the hub's parsed copy beside it. Below the cameras, officers' requests
+// for access to my cameras: approve (an ordinary time-boxed grant for that officer's agency) or decline, in one tap.
 //
-// This module starts the page (log-in, live updates, the clocks) and loads what changed; the rest is in
-// resident-cameras.js (the camera cards and sharing), resident-history.js (the checked viewing history),
-// resident-requests.js (the requests panel), resident-clocks.js, resident-words.js and resident-state.js.
+// This module starts the page (log-in, finishing what failed for want of one, live updates, the clocks) and loads
+// what changed; the rest is in resident-cameras.js (the camera cards), resident-share.js (sharing and
+// withdrawing), resident-location.js, resident-history.js (the checked viewing history), resident-requests.js (the
+// requests panel), resident-clocks.js, resident-words.js and resident-state.js.
 
-import { ApiError, api, live, logout, requireLogin, say } from './session.js';
+import { ApiError, api, live, logout, requireLogin, say, takeActions } from './session.js';
 import { parseVerifierKey } from './merkle.js';
 import { $ } from './dom.js';
 import { errorText } from './resident-words.js';
@@ -16,6 +17,7 @@ import { timeNode } from './time-words.js';
 import { countdown, tick } from './resident-clocks.js';
 import { refresh, setLoader, state } from './resident-state.js';
 import { renderCameras } from './resident-cameras.js';
+import { finishAfterLogin } from './resident-share.js';
 import { loadRecords, recheckOpenViews } from './resident-history.js';
 import { renderRequests } from './resident-requests.js';
 import { setupNotifications } from './resident-notify.js';
@@ -134,6 +136,8 @@ async function start() {
   $('#account').hidden = false;
   $('#page').hidden = false;
   if (me.formShown) $('#cameras-title').focus();
+  // A withdrawal that failed for want of a log-in in this tab is done now, with no further click.
+  await finishAfterLogin(takeActions(me.account.username));
   setupNotifications($('#notify')); // this device's notifications: asks for permission only on its button
   state.loading = true;
   say('Loading your cameras…');

@@ -2,6 +2,14 @@
 // code for officers and admins, with first-time enrolment: an administrator's one-time enrolment code, then a QR
 // code), the "second factor is off" notice, log-out, and the live-update stream. Nothing here builds HTML from
 // strings: text is always text.
+//
+// Nobody is logged out silently: once logged in, the page asks the hub to keep the session alive (the hub does so
+// only while something of the person's is live: a view, or a camera shared now), warns before the session ends
+// ("You will be logged out at 14:05:00 — Stay logged in"), and when it has ended shows the log-in form saying why
+// (the hub's 401 reason). An action that failed for want of a log-in is remembered in this tab and finished by
+// the page after the next log-in (`rememberAction`, `takeActions`).
+
+import { durationWords, localTime, parseWhen } from './time-words.js';
 
 /** An API answer other than 2xx: `status`, and the hub's `{reason, message}` body when it sent one. */
 export class ApiError extends Error {
@@ -89,12 +97,14 @@ function field(label, attrs) {
  */
 export async function requireLogin(container, roles) {
   let formShown = false;
+  let why = '';
   for (;;) {
     let me = null;
     try {
       me = await api('/api/me');
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      if (!formShown) why = whyLoggedOut(error.reason);
     }
     if (me && me.mfa === 'enrol') {
       me = await enrol(container);
@@ -104,6 +114,8 @@ export async function requireLogin(container, roles) {
       if (roles.includes(me.account.role)) {
         container.replaceChildren();
         showMfaNotice(me);
+        forgetEnd();
+        watchSession(me.session);
         return { ...me, formShown };
       }
       container.replaceChildren(
@@ -113,16 +125,19 @@ export async function requireLogin(container, roles) {
       await new Promise(() => {}); // stays here until the log-out reloads the page
     }
     formShown = true;
-    await loginForm(container);
+    await loginForm(container, why);
   }
 }
 
-function loginForm(container) {
+function loginForm(container, why = '') {
   return new Promise((resolve) => {
     const error = el('p', { className: 'error', role: 'alert', id: 'login-error' });
+    const waiting = pendingActions();
     const form = el(
       'form', { 'aria-labelledby': 'login-title', novalidate: true },
       el('h2', { id: 'login-title' }, 'Log in'),
+      why ? el('p', { className: 'notice login-why', id: 'login-why', role: 'status' }, why) : null,
+      ...waiting.map((action) => el('p', { className: 'error login-pending', role: 'alert' }, action.words)),
       field('Username', { name: 'username', autocomplete: 'username', required: true }),
       field('Password', { name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
       field('Code from your authenticator app (officers and admins)', {
@@ -258,8 +273,204 @@ function showMfaNotice(me) {
 export async function logout() {
   try {
     await api('/api/logout', { method: 'POST' });
+    try {
+      localStorage.setItem(LOGOUT_KEY, String(Date.now())); // other tabs say "You were logged out", not nothing
+    } catch {
+      // storage off: the other tabs just show the form
+    }
   } finally {
     window.location.reload();
+  }
+}
+
+// Why the log-in form is shown ------------------------------------------------------------------------------
+
+const ENDED_KEY = 'porchlight:session-ended';
+const LOGOUT_KEY = 'porchlight:logged-out';
+const ACTIONS_KEY = 'porchlight:after-login';
+/** A log-out in another tab this recent explains a missing session. */
+const LOGOUT_FRESH_MS = 10 * 60 * 1000;
+
+function stored(storage, key) {
+  try {
+    return JSON.parse(storage.getItem(key) || 'null');
+  } catch {
+    return null;
+  }
+}
+
+function store(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, JSON.stringify(value));
+  } catch {
+    // storage off (a private window): the page still works, it just cannot say why after a reload
+  }
+}
+
+function forgetEnd() {
+  store(sessionStorage, ENDED_KEY, null);
+  store(localStorage, LOGOUT_KEY, null);
+}
+
+/**
+ * Why the log-in form is shown, in words, from the hub's 401 reason (and what this tab last knew of its session).
+ * @param {string|undefined} reason
+ * @returns {string} empty when there is nothing to say (a first visit)
+ */
+export function whyLoggedOut(reason) {
+  const known = stored(sessionStorage, ENDED_KEY) || {};
+  const code = reason && reason !== 'login_required' ? reason : known.reason;
+  const idle = Number(known.idle_seconds) || 0;
+  const limit = Number(known.session_seconds) || 0;
+  switch (code) {
+    case 'session_idle':
+      return idle
+        ? `Your session ended after ${durationWords(idle)} without activity. Log in again to go on.`
+        : 'Your session ended after a time without activity. Log in again to go on.';
+    case 'session_limit':
+      return limit
+        ? `Your session reached its limit of ${durationWords(limit)}. Log in again to go on.`
+        : 'Your session reached its time limit. Log in again to go on.';
+    case 'logged_out': return 'You were logged out. Log in again to go on.';
+    case 'session_ended_by_admin': return 'An administrator ended your session. Log in again to go on.';
+    case 'session_ended': return 'Your session has ended. Log in again to go on.';
+    default:
+      break;
+  }
+  const loggedOut = Number(localStorage.getItem(LOGOUT_KEY)) || 0;
+  if (loggedOut && Date.now() - loggedOut < LOGOUT_FRESH_MS) return 'You were logged out (here or in another window).';
+  return '';
+}
+
+/**
+ * The session is gone (the hub answered 401): remember why in this tab and start over at the log-in form.
+ * @param {string} [reason] the hub's 401 reason
+ */
+export function sessionEnded(reason) {
+  if (session.ending) return; // several requests learn it at once: one reload
+  session.ending = true;
+  clearInterval(session.timer);
+  store(sessionStorage, ENDED_KEY, {
+    reason, idle_seconds: session.state?.idle_seconds, session_seconds: session.state?.session_seconds,
+  });
+  window.location.reload();
+}
+
+// Actions finished after the next log-in -------------------------------------------------------------------------
+
+/**
+ * Remember an action that failed for want of a log-in, to finish once this tab logs in again as the same account
+ * (the page does it: see `takeActions`). `words` is what the log-in form says about it meanwhile.
+ * @param {{kind: string, username: string, words: string} & Record<string, unknown>} action
+ */
+export function rememberAction(action) {
+  const actions = pendingActions().filter((a) => JSON.stringify({ ...a, words: '' }) !== JSON.stringify({ ...action, words: '' }));
+  store(sessionStorage, ACTIONS_KEY, [...actions, { ...action, asked_at: new Date().toISOString() }]);
+}
+
+function pendingActions() {
+  const actions = stored(sessionStorage, ACTIONS_KEY);
+  return Array.isArray(actions) ? actions : [];
+}
+
+/**
+ * The actions remembered for `username` (forgotten here: the page finishes them now). Those of another account
+ * are dropped: they were never this person's to finish.
+ * @param {string} username
+ * @returns {any[]}
+ */
+export function takeActions(username) {
+  const actions = pendingActions().filter((a) => a.username === username);
+  store(sessionStorage, ACTIONS_KEY, null);
+  return actions;
+}
+
+// Keeping the session alive, and warning before it ends ---------------------------------------------------------
+
+/** What this page knows of its session (`GET /api/session`'s answer), and the hub's clock against ours. */
+const session = { state: null, offset: 0, lastKeepAlive: 0, lastCheck: 0, timer: 0, banner: null, ending: false };
+
+function learn(state) {
+  if (!state) return;
+  session.state = state;
+  const hubNow = parseWhen(state.now)?.getTime();
+  session.offset = hubNow ? hubNow - Date.now() : 0;
+}
+
+/** When the session ends by this browser's clock (ms), or null. */
+function endsAt() {
+  const end = parseWhen(session.state?.ends_at)?.getTime();
+  return end ? end - session.offset : null;
+}
+
+/**
+ * Follow the session from its `/api/me` state: ask to keep it alive every so often (the hub decides), warn before it
+ * ends, and show the log-in form, saying why, once it has.
+ * @param {any} state
+ */
+function watchSession(state) {
+  learn(state);
+  session.lastKeepAlive = Date.now();
+  clearInterval(session.timer);
+  session.timer = setInterval(tickSession, 1000);
+}
+
+async function tickSession() {
+  const state = session.state;
+  const end = endsAt();
+  if (!state || !end) return;
+  const now = Date.now();
+  try {
+    if (now - session.lastKeepAlive >= (Number(state.keepalive_seconds) || 60) * 1000) {
+      session.lastKeepAlive = now;
+      learn((await api('/api/session/keepalive', { method: 'POST' })).session);
+    } else if (now >= end - (Number(state.warn_seconds) || 120) * 1000 && now - session.lastCheck >= 5000) {
+      // About to end: another tab's activity may have moved it; ask (which is not activity itself).
+      session.lastCheck = now;
+      learn((await api('/api/session')).session);
+    }
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      sessionEnded(error.reason);
+      return;
+    }
+    // the hub is out of reach for a moment: the warning below still counts down
+  }
+  showWarning();
+}
+
+function showWarning() {
+  const end = endsAt();
+  const warnMs = (Number(session.state?.warn_seconds) || 120) * 1000;
+  const due = end !== null && Date.now() >= end - warnMs;
+  if (!due) {
+    if (session.banner) session.banner.hidden = true;
+    return;
+  }
+  if (!session.banner) {
+    const stay = el('button', { type: 'button', id: 'stay-logged-in', onclick: () => stayLoggedIn() }, 'Stay logged in');
+    session.banner = el('div', { className: 'notice session-warning', id: 'session-warning', role: 'alert' },
+      el('span', { className: 'session-warning-text' }), ' ', stay);
+    (document.querySelector('main') || document.body).prepend(session.banner);
+  }
+  const text = `You will be logged out at ${localTime(new Date(end + session.offset).toISOString())}` +
+    (session.state?.ends_because === 'limit' ? ' (the longest a log-in lasts).' : ' unless you do something.');
+  const words = session.banner.querySelector('.session-warning-text');
+  if (words.textContent !== text) words.textContent = text;
+  // At its absolute limit no request moves the end: only logging in again helps.
+  session.banner.querySelector('button').hidden = session.state?.ends_because === 'limit';
+  session.banner.hidden = false;
+}
+
+async function stayLoggedIn() {
+  try {
+    const me = await api('/api/me'); // a request of the person's own: activity, so the idle end moves
+    learn(me.session);
+    showWarning();
+    say(`You stay logged in (until ${localTime(session.state.ends_at)} if you do nothing).`, 'ok');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) sessionEnded(error.reason);
   }
 }
 
@@ -272,6 +483,14 @@ export function live(onChange) {
   const source = new EventSource('/api/events');
   source.addEventListener('hello', () => onChange(['all']));
   source.addEventListener('changed', (event) => onChange(JSON.parse(event.data).topics));
-  source.addEventListener('logged-out', () => window.location.reload());
+  source.addEventListener('logged-out', async () => {
+    source.close();
+    try {
+      await api('/api/session');
+      window.location.reload(); // still logged in after all: start over
+    } catch (error) {
+      sessionEnded(error instanceof ApiError ? error.reason : undefined);
+    }
+  });
   return () => source.close();
 }
