@@ -62,6 +62,10 @@ def install_security_headers(app: web.Application, secure: bool, image_origin: s
         headers = response.headers
         for name, value in fixed.items():
             headers[name] = value
+        if response.status == 304:
+            # A 304 has no body and no content type of its own: the browser keeps the cached answer's headers but
+            # takes any the 304 sends, so a page reloaded from cache would get the nothing-at-all policy.
+            return
         headers.setdefault("Content-Security-Policy", content_policy(response.content_type, image_origin))
 
     app.on_response_prepare.append(add_headers)

@@ -29,9 +29,7 @@ ASK = {**CENTRE, "radius_m": 400, "case": "C-88", "reason": "Stolen van seen in 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return load_config(
-        env={"PORCHLIGHT_STORE__DATA_DIR": str(tmp_path), "PORCHLIGHT_AUTH__MFA_REQUIRED": "false"}
-    )
+    return load_config(env={"PORCHLIGHT_STORE__DATA_DIR": str(tmp_path), "PORCHLIGHT_AUTH__MFA_REQUIRED": "false"})
 
 
 @pytest.fixture

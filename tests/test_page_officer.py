@@ -133,10 +133,19 @@ async def test_officer_sees_opted_in_cameras_and_watches_one(
         await expect(front).to_be_visible()
         await expect(backyard).to_contain_text("no position")
         await expect(page.locator(f'#camera-list li[data-camera="{PORCH}"]')).to_have_count(0)  # not opted in
-        point = page.locator(f'#map a.point[data-camera="{FRONT}"]')
+        point = page.locator(f'#map .point[data-camera="{FRONT}"]')
         await expect(point).to_have_attribute("aria-label", f"{NAMES[FRONT]} on the map: watch")
-        await expect(page.locator(f'#map a.point[data-camera="{BACKYARD}"]')).to_have_count(0)
+        await expect(page.locator(f'#map .point[data-camera="{BACKYARD}"]')).to_have_count(0)
         await expect(page.locator("#map-note")).to_contain_text("no position): Backyard")
+        # No tile server configured: the map says so, and asks none.
+        await expect(page.locator("#map-plot")).to_have_attribute("data-tiles", "no")
+        await expect(page.locator("#map-tiles")).to_have_text(re.compile("No tile server is configured"))
+        await expect(page.locator("#map-plot img.leaflet-tile")).to_have_count(0)
+
+        # A camera I may only ask for: its status is not mine to know, so the list never says "offline".
+        porch = page.locator(f'#ask-list li[data-ask="{PORCH}"]')
+        await expect(porch).to_contain_text("not shared with you")
+        await expect(porch).not_to_contain_text("offline")
 
         # The time left counts down every second (backyard: an hour, less what has passed).
         left = backyard.locator(".time-left")
@@ -191,13 +200,11 @@ async def test_withdrawal_stops_the_video_and_says_so(
         await open_officer_page(page, hub)
         await start_watching(page, FRONT, case, "Suspect seen on the street")
 
-        # Alice withdraws on her own page, in another browser.
-        async with chromium() as resident:
-            await resident.goto(f"{hub.url}/resident")
-            await log_in(resident, "alice", PASSWORDS["alice"])
-            await resident.get_by_role("button", name=re.compile(f"^Withdraw.*{NAMES[FRONT]}")).click()
-            tile = page.locator(f'.tile[data-camera="{FRONT}"]')
-            await expect(tile).to_have_attribute("data-state", "ended", timeout=END_TIMEOUT_MS)
+        # Alice withdraws (her page's controls are tested with that page; here the officer's side is).
+        status, body = await alice.call("DELETE", f"/api/cameras/{FRONT}/grant")
+        assert status == 200, body
+        tile = page.locator(f'.tile[data-camera="{FRONT}"]')
+        await expect(tile).to_have_attribute("data-state", "ended", timeout=END_TIMEOUT_MS)
         await expect(tile.locator(".ended-reason")).to_have_text(
             re.compile(rf"^The owner withdrew consent at {CLOCK}( [AP]M)?\.$")
         )
@@ -243,7 +250,7 @@ async def test_pilot_end_stops_every_tile(hub: Hub, tokens: dict[str, str], clie
         await start_watching(page, PORCH, "C-31", "Follow-up on a reported theft")
         await wait_playing(page, FRONT)  # both at once
         await expect(page.locator("#grid .tile")).to_have_count(2)
-        await expect(page.locator("#map a.point")).to_have_count(2)
+        await expect(page.locator("#map .point")).to_have_count(2)
         await screenshot(page, "officer-two-tiles")
 
         status, body = await ada.call("POST", "/api/pilot/end")

@@ -1,119 +1,196 @@
-// An offline plot of camera positions: an SVG scatter scaled to the bounding box of the positions, north up,
-// with a scale bar. No tiles, no images, nothing fetched: every shape is drawn here.
+// The officer's map, drawn by Leaflet (web/vendor, loaded as classic scripts before the modules: the global `L`)
+// with Leaflet.markercluster grouping nearby cameras. Streets come from the hub's configured tile server
+// (GET /api/map: `tile_url`, `attribution`); with none, the cameras are shown on a plain background and the map
+// says so. A circle can be drawn on it (asking by area): its centre where the officer clicks (or the map's centre,
+// for the keyboard), its radius from a slider.
 
-const SVG = 'http://www.w3.org/2000/svg';
-const PAD = 60; // room for labels around the outermost points
-const METRES_PER_DEGREE = 111320;
-const MIN_SPAN_METRES = 200; // a lone camera (or several at one spot) is shown in an area this wide
+const FALLBACK_CENTRE = [52.37, 4.895]; // shown only until a camera gives the map somewhere to be
+const LONE_ZOOM = 16; // one camera (or several at one spot): a few streets around it
 
 /**
- * Make an SVG element with attributes and children (strings become text nodes).
- * @param {string} tag
- * @param {Record<string, unknown>} [attrs]
- * @param {...(Node|string)} children
- * @returns {SVGElement}
+ * The text of an element in a Leaflet marker's HTML (escaped: names come from residents).
+ * @param {string} text
+ * @returns {string}
  */
-export function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== undefined && value !== null && value !== false) node.setAttribute(name, String(value));
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The clusters' icon: how many cameras, and what activating it does, for screen readers too. */
+function clusterIcon(cluster) {
+  const count = cluster.getChildCount();
+  return window.L.divIcon({
+    html: `<span aria-hidden="true">${count}</span><span class="visually-hidden">${count} cameras close together: zoom in</span>`,
+    className: 'cluster',
+    iconSize: [40, 40],
+  });
+}
+
+/** One map on the page: its cameras (clustered), and an optional circle for asking by area. */
+export class CameraMap {
+  /**
+   * @param {HTMLElement} container where the map goes (sized by CSS)
+   * @param {{tile_url: string|null, attribution: string, max_zoom: number}} settings from GET /api/map
+   */
+  constructor(container, settings) {
+    const { L } = window;
+    this.settings = settings;
+    this.map = L.map(container, {
+      center: FALLBACK_CENTRE,
+      zoom: 13,
+      maxZoom: settings.max_zoom || 19,
+      keyboard: true,
+      attributionControl: true,
+    });
+    this.map.attributionControl.setPrefix(false); // the library's own link and flag are not the tile licence
+    container.dataset.tiles = settings.tile_url ? 'yes' : 'no';
+    if (settings.tile_url) {
+      L.tileLayer(settings.tile_url, {
+        maxZoom: settings.max_zoom || 19,
+        attribution: escapeHtml(settings.attribution || ''),
+        crossOrigin: false,
+      }).addTo(this.map);
+    }
+    this.cluster = L.markerClusterGroup({
+      showCoverageOnHover: false,
+      maxClusterRadius: 48,
+      iconCreateFunction: clusterIcon,
+    });
+    this.map.addLayer(this.cluster);
+    /** @type {Map<string, any>} marker by camera id */
+    this.markers = new Map();
+    this.placedKey = '';
+    this.circle = null;
+    this.onCentre = null;
+    this.map.on('click', (event) => {
+      if (this.onCentre) this.onCentre(event.latlng);
+    });
   }
-  node.append(...children);
-  return node;
-}
 
-/**
- * Where each position goes in a `width` x `height` picture: an equirectangular projection (longitude shrunk by
- * the cosine of the middle latitude, so distances look right), scaled to fit the bounding box and centred.
- * @param {{lat: number, lon: number}[]} positions
- * @param {number} width
- * @param {number} height
- * @returns {{points: {x: number, y: number}[], metresPerUnit: number}}
- */
-export function project(positions, width, height) {
-  const lats = positions.map((p) => p.lat);
-  const midLat = (Math.min(...lats) + Math.max(...lats)) / 2;
-  const squeeze = Math.cos((midLat * Math.PI) / 180);
-  const xs = positions.map((p) => p.lon * squeeze);
-  const ys = positions.map((p) => -p.lat);
-  const minSpan = MIN_SPAN_METRES / METRES_PER_DEGREE;
-  const spanX = Math.max(Math.max(...xs) - Math.min(...xs), minSpan);
-  const spanY = Math.max(Math.max(...ys) - Math.min(...ys), minSpan);
-  const scale = Math.min((width - 2 * PAD) / spanX, (height - 2 * PAD) / spanY);
-  const midX = (Math.max(...xs) + Math.min(...xs)) / 2;
-  const midY = (Math.max(...ys) + Math.min(...ys)) / 2;
-  return {
-    points: xs.map((x, i) => ({ x: width / 2 + (x - midX) * scale, y: height / 2 + (ys[i] - midY) * scale })),
-    metresPerUnit: METRES_PER_DEGREE / scale,
-  };
-}
+  /**
+   * Show `cameras` (those with a position) as markers; `onChoose(camera)` when one is activated (click, Enter or
+   * Space). The view fits them when the set of positions changed.
+   * @param {{id: string, name: string, location: {lat: number, lon: number}|null}[]} cameras
+   * @param {(camera: any) => void} onChoose
+   * @param {(camera: any) => string} describe the accessible name of a camera's marker
+   * @returns {number} how many are on the map
+   */
+  show(cameras, onChoose, describe) {
+    const { L } = window;
+    const placed = cameras.filter((camera) => camera.location);
+    this.cluster.clearLayers();
+    this.markers.clear();
+    for (const camera of placed) {
+      const { lat, lon } = camera.location;
+      // The consent's countdown: the page ticks every `[data-ends]` (a marker out of a cluster shows it anew).
+      const endsAt = camera.grant && camera.grant.ends_at;
+      const ends = endsAt ? ` data-ends="${escapeHtml(endsAt)}"` : '';
+      const icon = L.divIcon({
+        className: 'camera-pin',
+        html: `<span class="pin-dot" aria-hidden="true"></span><span class="pin-label" aria-hidden="true">`
+          + `<span class="pin-name">${escapeHtml(camera.name)}</span>`
+          + `<span class="pin-left time-left"${ends}></span></span>`,
+        iconSize: [20, 20],
+        iconAnchor: [10, 10],
+      });
+      const marker = L.marker([lat, lon], { icon, keyboard: true, title: '' });
+      marker.on('add', () => {
+        const node = marker.getElement();
+        node.setAttribute('aria-label', describe(camera));
+        node.dataset.camera = camera.id;
+        node.classList.add('point');
+        if (!node.dataset.keys) {
+          node.dataset.keys = 'yes';
+          node.addEventListener('keydown', (event) => {
+            if (event.key === 'Enter' || event.key === ' ') {
+              event.preventDefault();
+              onChoose(camera);
+            }
+          });
+        }
+      });
+      marker.on('click', () => onChoose(camera));
+      this.cluster.addLayer(marker);
+      this.markers.set(camera.id, marker);
+    }
+    const key = JSON.stringify(placed.map((camera) => [camera.location.lat, camera.location.lon]));
+    if (key !== this.placedKey) {
+      this.placedKey = key;
+      this.fit(placed);
+    }
+    return placed.length;
+  }
 
-/** A round length (1, 2 or 5 times a power of ten, in metres) near a quarter of the picture's width. */
-function scaleBar(metresPerUnit, width) {
-  const target = (width / 4) * metresPerUnit;
-  const power = 10 ** Math.floor(Math.log10(target));
-  const metres = [5, 2, 1].map((f) => f * power).find((m) => m <= target) || power;
-  const label = metres >= 1000 ? `${metres / 1000} km` : `${metres} m`;
-  return { length: metres / metresPerUnit, label };
-}
+  /** Fit the view to the cameras' positions (a lone one: a few streets around it). */
+  fit(placed) {
+    const { L } = window;
+    if (!placed.length) return;
+    const bounds = L.latLngBounds(placed.map((camera) => [camera.location.lat, camera.location.lon]));
+    if (bounds.getNorthEast().distanceTo(bounds.getSouthWest()) < 50) {
+      this.map.setView(bounds.getCenter(), LONE_ZOOM);
+    } else {
+      this.map.fitBounds(bounds, { padding: [40, 40], maxZoom: LONE_ZOOM });
+    }
+  }
 
-/**
- * Draw the cameras that have a position as labelled, focusable points; `onChoose(camera)` when one is activated
- * (click, Enter or Space). Returns the <svg>, or null when no camera has a position.
- * @param {{id: string, name: string, location: {lat: number, lon: number}|null}[]} cameras
- * @param {(camera: any) => void} onChoose
- * @param {(camera: any) => string} describe the accessible name of a camera's point
- * @param {number} [pixels] the width it is shown at (one unit is about one pixel, so labels stay readable)
- * @returns {SVGSVGElement|null}
- */
-export function drawMap(cameras, onChoose, describe, pixels = 600) {
-  const placed = cameras.filter((camera) => camera.location);
-  if (!placed.length) return null;
-  const width = Math.round(Math.min(Math.max(pixels, 300), 900));
-  const height = Math.round(Math.min(Math.max(width * 0.65, 260), 420));
-  const { points, metresPerUnit } = project(placed.map((camera) => camera.location), width, height);
-  const picture = svg('svg', {
-    viewBox: `0 0 ${width} ${height}`,
-    role: 'group',
-    'aria-label': 'Map of camera positions',
-    class: 'map',
-  });
-  picture.append(svg('rect', { x: 1, y: 1, width: width - 2, height: height - 2, class: 'map-frame' }));
-  const bar = scaleBar(metresPerUnit, width);
-  picture.append(
-    svg('g', { class: 'map-furniture', 'aria-hidden': 'true' },
-      svg('path', { d: `M ${width - 30} 44 l 0 -26 m -7 9 l 7 -9 l 7 9`, class: 'map-line' }),
-      svg('text', { x: width - 30, y: 62, 'text-anchor': 'middle' }, 'N'),
-      svg('path', { d: `M 20 ${height - 22} l 0 6 l ${bar.length} 0 l 0 -6`, class: 'map-line' }),
-      svg('text', { x: 20, y: height - 28 }, bar.label)),
-  ); // prettier-ignore
-  placed.forEach((camera, i) => {
-    const { x, y } = points[i];
-    const leftSide = x > width * 0.6;
-    const anchor = leftSide ? 'end' : 'start';
-    const dx = leftSide ? -14 : 14;
-    const point = svg('a', {
-      href: `#camera-${camera.id}`,
-      role: 'button',
-      class: 'point',
-      'data-camera': camera.id,
-      'aria-label': describe(camera),
-    },
-    svg('circle', { cx: x, cy: y, r: 9 }),
-    svg('text', { x: x + dx, y: y - 2, 'text-anchor': anchor, class: 'point-name' }, camera.name),
-    svg('text', { x: x + dx, y: y + 16, 'text-anchor': anchor, class: 'point-left time-left', 'data-camera': camera.id }, ''),
-    ); // prettier-ignore
-    point.addEventListener('click', (event) => {
-      event.preventDefault();
-      onChoose(camera);
-    });
-    point.addEventListener('keydown', (event) => {
-      if (event.key === ' ') {
-        event.preventDefault();
-        onChoose(camera);
-      }
-    });
-    picture.append(point);
-  });
-  return picture;
+  /** The container changed size (the window, or the page's layout): Leaflet measures again. */
+  resized() {
+    this.map.invalidateSize();
+  }
+
+  /** A marker's element (when its camera is on the map, not inside a cluster), or null. */
+  markerElement(cameraId) {
+    const marker = this.markers.get(cameraId);
+    return (marker && marker.getElement()) || null;
+  }
+
+  /**
+   * Start drawing a circle: its centre is the map's centre until the officer clicks elsewhere; `changed({lat,
+   * lon, radius})` after each change.
+   * @param {number} radius metres
+   * @param {(circle: {lat: number, lon: number, radius: number}) => void} changed
+   */
+  startCircle(radius, changed) {
+    const { L } = window;
+    this.stopCircle();
+    this.circle = L.circle(this.map.getCenter(), { radius, className: 'area-circle', interactive: false })
+      .addTo(this.map);
+    const report = () => {
+      const { lat, lng } = this.circle.getLatLng();
+      changed({ lat, lon: lng, radius: this.circle.getRadius() });
+    };
+    this.onCentre = (latlng) => {
+      this.circle.setLatLng(latlng);
+      report();
+    };
+    this.reportCircle = report;
+    this.map.getContainer().classList.add('drawing');
+    this.setRadius(radius); // zooms out if the circle would not fit, and reports it
+  }
+
+  /** Move the circle's centre to the map's centre (the keyboard way: pan the map with the arrow keys first). */
+  centreCircle() {
+    if (this.onCentre) this.onCentre(this.map.getCenter());
+  }
+
+  /**
+   * The circle's radius in metres; the view zooms out when it would not fit.
+   * @param {number} radius
+   */
+  setRadius(radius) {
+    if (!this.circle) return;
+    this.circle.setRadius(radius);
+    if (!this.map.getBounds().contains(this.circle.getBounds())) {
+      this.map.fitBounds(this.circle.getBounds(), { padding: [20, 20] });
+    }
+    this.reportCircle();
+  }
+
+  /** Stop drawing: the circle goes. */
+  stopCircle() {
+    if (this.circle) this.circle.remove();
+    this.circle = null;
+    this.onCentre = null;
+    this.map.getContainer().classList.remove('drawing');
+  }
 }

@@ -1,7 +1,7 @@
 // The officer's page, asking owners for access: the cameras of the pilot I may not watch now, each with a button
 // to ask its owner (case number, reason, how long within the admin's cap, maybe "urgent": that only makes the
 // owner's notification more prominent, it opens nothing), and "My requests", followed live, with each answer
-// announced. Opening the ask form closes the watch form (officer-watch.js), and the other way round.
+// announced, and "Watch now" on an approved one. Opening the ask form closes any other form on the page.
 
 import { ApiError, api, el, say } from './session.js';
 import {
@@ -9,9 +9,9 @@ import {
 } from './requests.js';
 import { durationWords, timeNode } from './time-words.js';
 import { $ } from './dom.js';
-import { statusWords } from './officer-words.js';
-import { announce, page, refresh, refreshRequests } from './officer-state.js';
-import { closeForm } from './officer-watch.js';
+import { announce, openingForm, page, refresh, refreshRequests, registerForm } from './officer-state.js';
+import { startWatching } from './officer-watch.js';
+import { watching } from './officer-wall.js';
 
 let askKey = ''; // what the ask list shows (redrawn only when it changes)
 
@@ -36,9 +36,10 @@ function askItem(camera) {
   }
   return el(
     'li', { 'data-ask': camera.id },
+    // Whether it is online is not mine to know (the hub sends only its name): "not shared with me", nothing more.
     el('div', { className: 'camera-head' },
       el('strong', {}, camera.name),
-      el('span', { className: `camera-status ${camera.online ? 'ok' : ''}` }, statusWords(camera))),
+      el('span', { className: 'camera-status muted' }, 'not shared with you')),
     action,
   ); // prettier-ignore
 }
@@ -66,7 +67,7 @@ export function renderAsk() {
 }
 
 /** The duration choices: those above the admin's cap are shown but cannot be chosen. */
-function durationOptions() {
+export function durationOptions() {
   const cap = Number(page.policy && page.policy.max_grant_seconds) || 0;
   const options = DURATIONS.map(([seconds, words]) => {
     const over = cap && seconds > cap;
@@ -79,7 +80,7 @@ function durationOptions() {
 }
 
 function openAsk(camera) {
-  if (page.chosen) closeForm();
+  openingForm('ask');
   page.asking = camera;
   const field = (label, control, hint = null) => el('div', { className: 'field' },
     el('label', { for: control.id }, label), control, hint);
@@ -126,6 +127,8 @@ export function closeAsk(focus = true) {
   const back = camera && document.querySelector(`#ask-list li[data-ask="${CSS.escape(camera.id)}"] button`);
   if (focus) (back || $('#ask-title')).focus();
 }
+
+registerForm('ask', closeAsk);
 
 function askProblem(error) {
   if (!(error instanceof ApiError)) return `The hub cannot be reached (${error.message}). Try again.`;
@@ -194,6 +197,16 @@ const SHOWN_REQUESTS = 20;
 const lastStates = new Map();
 let requestsKey = ''; // what the list shows (redrawn only when it changes)
 
+/** "Watch now" on an approved request whose camera is open to me now: the request's case number and reason. */
+function watchNow(request) {
+  const camera = page.cameras.get(request.camera);
+  if (request.state !== 'approved' || !camera || watching(camera.id)) return null;
+  return el('button', {
+    type: 'button', className: 'watch-now',
+    onclick: () => startWatching(camera, request.case, request.reason),
+  }, `Watch ${request.camera_name} now`); // prettier-ignore
+}
+
 function requestItem(request) {
   const pending = request.state === 'pending';
   return el(
@@ -203,6 +216,7 @@ function requestItem(request) {
     el('p', { className: 'request-state' }, stateWords(request, 'officer'),
       ...(pending ? [' Time left before it expires: ', expiryCountdown(request.expires_at), '.'] : [])),
     requestFacts(request),
+    watchNow(request),
   ); // prettier-ignore
 }
 
@@ -210,7 +224,8 @@ function requestItem(request) {
 export function renderRequests() {
   const shown = (page.myRequests || []).slice(0, SHOWN_REQUESTS);
   $('#no-requests').hidden = shown.length > 0;
-  const key = JSON.stringify(shown);
+  // Redrawn also when a "Watch now" comes or goes (its camera opened to me, or I started watching it).
+  const key = JSON.stringify([shown, shown.map((r) => Boolean(page.cameras.get(r.camera) && !watching(r.camera)))]);
   if (key !== requestsKey) {
     requestsKey = key;
     const focused = document.activeElement && document.activeElement.closest('#request-list li[data-request]');

@@ -1,18 +1,21 @@
 // The officer's page, the cameras I may watch now: the list (each with its status, consent time left and
-// position) and the offline map, redrawn only when something shown changed and keeping the keyboard focus; the
-// pilot line; and the countdowns, ticked every second, that mark a camera whose consent ran out.
+// position) and the map (map.js: Leaflet, clustered), redrawn only when something shown changed and keeping the
+// keyboard focus; the pilot line; and the countdowns, ticked every second, that mark a camera whose consent ran
+// out.
 
 import { el } from './session.js';
-import { drawMap } from './map.js';
+import { CameraMap } from './map.js';
 import { tickRequests } from './requests.js';
 import { leftWords, localTime } from './time-words.js';
 import { $ } from './dom.js';
 import { leftLabel, statusWords } from './officer-words.js';
 import { page, refresh, refreshRequests } from './officer-state.js';
-import { choose, followGrants } from './officer-watch.js';
+import { choose } from './officer-watch.js';
+import { followGrants } from './officer-wall.js';
 
 let camerasKey = ''; // what the camera list and map show (redrawn only when it changes)
-let mapWidth = 0;
+/** @type {CameraMap|null} */
+let map = null;
 
 // Countdowns ------------------------------------------------------------------------------------------------
 
@@ -39,8 +42,8 @@ function markRanOut(item, endsAt) {
   const button = $('button', item);
   if (button) button.remove();
   item.append(el('p', { className: 'ended-note' }, `The owner's consent ran out at ${localTime(endsAt)}.`));
-  const point = document.querySelector(`#map .point[data-camera="${CSS.escape(item.dataset.camera)}"]`);
-  if (point) point.remove();
+  const point = map && map.markerElement(item.dataset.camera);
+  if (point) point.hidden = true; // until the list comes without it
 }
 
 // The cameras -----------------------------------------------------------------------------------------------
@@ -67,28 +70,35 @@ function cameraItem(camera) {
   ); // prettier-ignore
 }
 
+/**
+ * Set up the map (once, with GET /api/map's settings): Leaflet draws it, with the tile server's streets or, with
+ * none configured, on a plain background.
+ * @param {{tile_url: string|null, attribution: string, max_zoom: number}} settings
+ * @returns {CameraMap}
+ */
+export function setUpMap(settings) {
+  map = new CameraMap($('#map-plot'), settings);
+  camerasKey = ''; // the next render puts the cameras on it
+  $('#map-tiles').textContent = settings.tile_url
+    ? ''
+    : 'No tile server is configured (map.tile_url), so the map shows the cameras without streets.';
+  $('#map-tiles').hidden = Boolean(settings.tile_url);
+  return map;
+}
+
 function renderMap(shown) {
-  const map = $('#map-plot');
+  if (!map) return;
   const focused = document.activeElement && document.activeElement.closest('#map .point');
-  const picture = drawMap(shown, choose, (camera) => `${camera.name} on the map: watch`, map.clientWidth);
-  map.replaceChildren(...(picture ? [picture] : []));
-  mapWidth = map.clientWidth;
-  for (const node of map.querySelectorAll('text.time-left')) {
-    const camera = page.cameras.get(node.dataset.camera);
-    if (camera && camera.grant && camera.grant.ends_at) {
-      node.dataset.ends = camera.grant.ends_at;
-      node.textContent = leftLabel(camera.grant.ends_at);
-    }
-  }
+  const placed = map.show(shown, choose, (camera) => `${camera.name} on the map: watch`);
   if (focused) {
-    const again = map.querySelector(`.point[data-camera="${CSS.escape(focused.dataset.camera)}"]`);
+    const again = map.markerElement(focused.dataset.camera);
     if (again) again.focus();
   }
   const unplaced = shown.filter((camera) => !camera.location).map((camera) => camera.name);
   $('#map-note').textContent = !shown.length
-    ? 'Nothing to plot.'
-    : !picture
-      ? 'None of these cameras has a position, so there is nothing to plot.'
+    ? 'No camera to show.'
+    : !placed
+      ? 'None of these cameras has a position, so none is on the map.'
       : unplaced.length
         ? `Not on the map (no position): ${unplaced.join(', ')}.`
         : 'Every camera in the list is on the map.';
@@ -137,7 +147,7 @@ export function renderCameras() {
   tick();
 }
 
-/** The window was resized: redraw the map when its width changed by more than a little. */
+/** The window was resized: the map measures itself again. */
 export function fitMap() {
-  if (Math.abs($('#map-plot').clientWidth - mapWidth) > 40) renderMap([...page.cameras.values()]);
+  if (map) map.resized();
 }

@@ -1,8 +1,9 @@
-// What the officer's page knows, shared by its modules: the cameras I may watch now and those I may ask for, the
-// pilot and the admin's policy, my access requests, which form is open; the status line's `announce`; and the
-// two fetches (`refresh`: the cameras; `refreshRequests`: my requests), each run one at a time. What a fetch does
-// is officer.js's business, handed in once with `setLoaders`, so the page's parts can ask for fresh data without
-// importing the entry module.
+// What the officer's page knows, shared by its modules: who I am, the cameras I may watch now and those I may ask
+// for, the pilot and the admin's policy, my access requests, which form is open; the status line's `announce`;
+// the two fetches (`refresh`: the cameras; `refreshRequests`: my requests), each run one at a time; and the one
+// open form (`openingForm`: opening one closes the others). What a fetch does is officer.js's business, handed
+// in once with `setLoaders`, and each form registers how it closes, so the page's parts never import each other
+// in a loop.
 
 import { say } from './session.js';
 
@@ -19,7 +20,30 @@ export const page = {
   chosen: null, // the camera whose watch form is open
   asking: null, // the camera whose ask form is open
   lastCase: '', // the case number last used (the next form starts with it)
+  officer: '', // my username, shown over every tile
+  viewerLimit: 4, // how many cameras I may watch at once (the hub's peers_per_officer, from /api/cameras)
+  sessionEndsAt: null, // when my log-in ends at the latest (ISO 8601), from /api/me
 };
+
+/** @type {Map<string, (focus: boolean) => void>} how each form closes, by name */
+const forms = new Map();
+
+/**
+ * Say how the form `name` closes (each form module does, once).
+ * @param {string} name
+ * @param {(focus: boolean) => void} close
+ */
+export function registerForm(name, close) {
+  forms.set(name, close);
+}
+
+/**
+ * The form `name` is opening: every other one closes (without taking the focus).
+ * @param {string} name
+ */
+export function openingForm(name) {
+  for (const [other, close] of forms) if (other !== name) close(false);
+}
 
 let said = [];
 

@@ -1,19 +1,22 @@
-// The officer's page: the cameras opted in for me right now (a list and an offline map, each with its consent
-// time left), and live video from several of them at once. Every look needs a case number and a reason (the
+// The officer's page: the cameras opted in for me right now (a list and a map, each with its consent time left),
+// and a wall of live video from several of them at once. Every look needs a case number and a reason (the
 // owner reads both in the viewing record); when consent ends, the video stops and the tile says why and when.
 // A camera that is not opted in for me can be asked for: its owner approves (it then joins the list like any
 // opted-in camera) or declines, or the request expires unanswered; "My requests" follows each one live.
 //
 // This module starts the page (log-in, live updates, the clocks) and fetches what changed; the rest is in
-// officer-cameras.js (the list, the map, the countdowns), officer-watch.js (the watch form and the tiles),
-// officer-ask.js (asking owners for access, my requests), officer-words.js and officer-state.js.
+// officer-cameras.js (the list, the map, the countdowns), officer-watch.js (the watch form), officer-wall.js and
+// officer-tile.js (the wall of tiles), officer-ask.js (asking owners for access, my requests), officer-area.js
+// (asking by area on the map), map.js, officer-words.js and officer-state.js.
 
 import { ApiError, api, live, logout, requireLogin, say } from './session.js';
 import { $ } from './dom.js';
 import { page, refresh, refreshRequests, setLoaders } from './officer-state.js';
-import { fitMap, renderCameras, tick } from './officer-cameras.js';
-import { closeForm, hangUpAll, liveTiles, submitForm } from './officer-watch.js';
+import { fitMap, renderCameras, setUpMap, tick } from './officer-cameras.js';
+import { closeForm, submitForm } from './officer-watch.js';
+import { WALL_CHANGED, hangUpAll, liveTiles, setUpWall, tickWall } from './officer-wall.js';
 import { renderAsk, renderRequests } from './officer-ask.js';
+import { setUpArea } from './officer-area.js';
 
 // Fetching --------------------------------------------------------------------------------------------------
 
@@ -26,8 +29,10 @@ async function loadCameras() {
     page.askable = new Map(answer.cameras.filter((camera) => camera.admitted === false).map((c) => [c.id, c]));
     page.pilot = current.pilot;
     page.policy = current.policy;
+    if (Number(answer.viewer_limit) > 0) page.viewerLimit = Number(answer.viewer_limit);
     renderCameras();
     renderAsk();
+    renderRequests(); // "Watch now" follows the cameras open to me
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       window.location.reload();
@@ -58,9 +63,35 @@ async function loadRequests() {
 
 const KEEP_ALIVE_MS = 60_000;
 
+/**
+ * When my log-in ends at the latest, as ISO 8601 (a live view keeps it alive until then), from /api/me.
+ * @param {any} me
+ * @returns {string|null}
+ */
+function sessionEnd(me) {
+  const session = me.session || {};
+  const end = session.absolute_ends_at ?? session.expires_at;
+  if (typeof end === 'number') return new Date(end * 1000).toISOString();
+  return typeof end === 'string' ? end : null;
+}
+
+/** The map and asking by area (GET /api/map says which tile server, if any); the page works on without them. */
+async function startMap() {
+  try {
+    const settings = await api('/api/map');
+    if (!window.L) throw new Error('the map library did not load');
+    setUpArea(setUpMap(settings), settings);
+    renderCameras();
+  } catch (error) {
+    $('#map-note').textContent = `The map could not be shown (${error.message}); the list has every camera.`;
+  }
+}
+
 async function main() {
   const me = await requireLogin($('#login'), ['officer']);
   const account = me.account;
+  page.officer = account.username;
+  page.sessionEndsAt = sessionEnd(me);
   $('#whoami').textContent = `${account.username} (officer${account.agency ? `, ${account.agency}` : ''})`;
   $('#account').hidden = false;
   $('#logout').addEventListener('click', async () => {
@@ -69,13 +100,18 @@ async function main() {
   });
   $('#app').hidden = false;
   $('#watch-form').addEventListener('submit', submitForm);
-  $('#watch-cancel').addEventListener('click', closeForm);
+  $('#watch-cancel').addEventListener('click', () => closeForm());
   $('#watch').addEventListener('keydown', (event) => {
     if (event.key === 'Escape') closeForm();
   });
   window.addEventListener('pagehide', hangUpAll);
   window.addEventListener('resize', fitMap);
-  setInterval(tick, 1000);
+  setUpWall();
+  document.addEventListener(WALL_CHANGED, () => renderRequests());
+  setInterval(() => {
+    tick();
+    tickWall();
+  }, 1000);
   // A view ends with its log-in, idle timeout included: an officer watching at a visible page is not idle, so
   // the page says so now and then (a hidden tab, or a player with no page, is).
   setInterval(() => {
@@ -85,7 +121,7 @@ async function main() {
     if (topics.some((topic) => ['all', 'cameras', 'streams'].includes(topic))) refresh();
     if (topics.some((topic) => ['all', 'requests'].includes(topic))) refreshRequests();
   });
-  await Promise.all([refresh(), refreshRequests()]);
+  await Promise.all([startMap(), refresh(), refreshRequests()]);
 }
 
 setLoaders({ cameras: loadCameras, requests: loadRequests });

@@ -1,6 +1,8 @@
 // A WHEP player (draft-ietf-wish-whep): receive one camera's live video from the hub in a <video> element.
 // Recvonly offer, ICE gathered in full before the offer is sent (the hub does not take trickled candidates),
 // the answer set, and the session's server-sent `end` event (from the Link header) telling us why it ended.
+// A page with many sessions opens their event streams only when needed (`lazyEvents`): over HTTP/1.1 a browser
+// keeps at most six connections to the hub, and an open stream holds one.
 
 import { csrfToken } from './session.js';
 
@@ -59,8 +61,10 @@ export class WhepSession {
    * @param {string} camera camera id
    * @param {HTMLVideoElement} video where the video plays
    * @param {(end: {reason: string, at: string|null}) => void} onEnd
+   * @param {{lazyEvents?: boolean}} [options] lazyEvents: listen for `end` only when the connection falters or
+   *   `checkEnd()` asks (the hub keeps a session's events, so a late listener still hears why it ended)
    */
-  constructor(camera, video, onEnd) {
+  constructor(camera, video, onEnd, options = {}) {
     this.camera = camera;
     this.video = video;
     this.onEnd = onEnd;
@@ -69,6 +73,8 @@ export class WhepSession {
     this.location = null;
     this.ended = false;
     this.lostTimer = 0;
+    this.eventsUrl = null;
+    this.lazyEvents = Boolean(options.lazyEvents);
   }
 
   /**
@@ -109,7 +115,8 @@ export class WhepSession {
       // Relative URLs resolve against the final URL (a redirect may have come in between).
       this.location = new URL(response.headers.get('Location'), response.url).href;
       const eventsUrl = linkTarget(response.headers.get('Link'), EVENTS_REL, response.url);
-      if (eventsUrl) this.listen(eventsUrl);
+      this.eventsUrl = eventsUrl;
+      if (eventsUrl && !this.lazyEvents) this.listen(eventsUrl);
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
     } catch (error) {
       if (this.ended) {
@@ -142,11 +149,30 @@ export class WhepSession {
     });
   }
 
+  /**
+   * Listen for the session's `end` for a moment (a lazy session whose camera may have gone: the `end` event is
+   * heard at once if it came); a stream that says nothing within `ms` is closed again, the session goes on.
+   * @param {number} [ms]
+   */
+  checkEnd(ms = 2000) {
+    if (this.ended || !this.eventsUrl || this.events) return;
+    this.listen(this.eventsUrl);
+    if (!this.lazyEvents) return;
+    const source = this.events;
+    setTimeout(() => {
+      if (this.events === source && !this.ended) {
+        source.close();
+        this.events = null;
+      }
+    }, ms);
+  }
+
   connectionChanged() {
     if (this.ended || !this.pc) return;
     const state = this.pc.connectionState;
     if (state === 'failed' || state === 'closed' || state === 'disconnected') {
       // Usually the hub's `end` event (with the reason) is on its way: give it a moment.
+      this.checkEnd(LOST_GRACE_MS + 1000);
       clearTimeout(this.lostTimer);
       this.lostTimer = setTimeout(() => {
         if (!this.ended && this.pc && this.pc.connectionState !== 'connected') {
