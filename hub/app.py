@@ -16,11 +16,13 @@ from hub.api import audit as audit_api
 from hub.api import map as map_api
 from hub.api.admin_cameras import admin_cameras
 from hub.api.push import add_push_routes
+from hub.api.views import end_view
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
 from hub.audit.setup import open_audit
 from hub.auth.csrf import allowed_origins
 from hub.auth.identity import Guard, identity_middleware, public
+from hub.auth.keepalive import keep_views_alive
 from hub.auth.throttle import FAILED_AUTHENTICATION, Throttle
 from hub.clock import Clock
 from hub.config import Config, ForwardingMode, StoreKind
@@ -203,6 +205,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     install_security_headers(app, config.http.secure_cookies, config.map.tile_origin())
     install_cors_headers(app)
     app.cleanup_ctx.append(_state_ctx)
+    app.cleanup_ctx.append(keep_views_alive)  # live views keep their officers' sessions alive
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
     app.cleanup_ctx.append(notify_ctx)  # after _state_ctx: it sends with its store and counts in its metrics
     app.cleanup_ctx.append(_admin_socket_ctx)
@@ -220,6 +223,8 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/login", session.login)
     r.add_post("/api/logout", session.logout)
     r.add_get("/api/me", session.me)
+    r.add_get("/api/session", session.session_state)
+    r.add_post("/api/session/keepalive", session.keepalive)
     r.add_post("/api/mfa/enrol", mfa.start)
     r.add_post("/api/mfa/confirm", mfa.confirm)
     r.add_get("/api/events", events.events)
@@ -240,6 +245,7 @@ def _routes(app: web.Application) -> None:
     r.add_delete("/api/cameras/{camera_id}/grant", cameras.withdraw)
     r.add_put("/api/cameras/{camera_id}/grant/audio", cameras.set_audio)
     r.add_put("/api/cameras/{camera_id}/location", cameras.set_location)
+    r.add_delete("/api/cameras/{camera_id}/views/{viewer_id}", end_view)
     r.add_get("/api/cameras/{camera_id}/masks", masks.get_masks)
     r.add_put("/api/cameras/{camera_id}/masks", masks.put_masks)
     r.add_get("/api/cameras/{camera_id}/snapshot", masks.get_snapshot)

@@ -38,10 +38,20 @@ from hub.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from hub.store.redis_plumbing import Scripts, guard
 from hub.store.redis_push import RedisPush
 from hub.store.redis_requests import RedisRequests
+from hub.store.redis_session_ends import RedisSessionEnds
 from hub.store.redis_sessions import RedisSessions
 
 
-class RedisStore(RedisAccounts, RedisSessions, RedisCameras, RedisConsent, RedisRequests, RedisEnrolment, RedisPush):
+class RedisStore(
+    RedisAccounts,
+    RedisSessions,
+    RedisCameras,
+    RedisConsent,
+    RedisRequests,
+    RedisEnrolment,
+    RedisPush,
+    RedisSessionEnds,
+):
     """`hub.store.base.Store` on Redis. Open with `await RedisStore.open(url, ...)`."""
 
     def __init__(self, client: aredis.Redis, keys: RedisKeys, default_max_grant_seconds: float, timeout: float):

@@ -49,6 +49,7 @@ from hub.store.sqlite_plumbing import Params
 from hub.store.sqlite_push import SqlitePush
 from hub.store.sqlite_requests import SqliteRequests
 from hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from hub.store.sqlite_session_ends import SqliteSessionEnds
 from hub.store.sqlite_sessions import SqliteSessions
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,14 @@ _BUSY_TIMEOUT_SECONDS = 5.0
 
 
 class SqliteStore(
-    SqliteAccounts, SqliteSessions, SqliteCameras, SqliteConsent, SqliteRequests, SqliteEnrolment, SqlitePush
+    SqliteAccounts,
+    SqliteSessions,
+    SqliteCameras,
+    SqliteConsent,
+    SqliteRequests,
+    SqliteEnrolment,
+    SqlitePush,
+    SqliteSessionEnds,
 ):
     """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
 
