@@ -53,14 +53,14 @@ function iceGathered(pc) {
 }
 
 /**
- * One WHEP session. `onEnd({reason, at})` is called once, when the hub ends the session (its `end` event) or the
+ * One WHEP session. `onEnd({reason, at, note})` is called once, when the hub ends the session (its `end` event) or the
  * connection is lost (reason "connection_lost"); the video has been stopped by then. `stop()` hangs up.
  */
 export class WhepSession {
   /**
    * @param {string} camera camera id
    * @param {HTMLVideoElement} video where the video plays
-   * @param {(end: {reason: string, at: string|null}) => void} onEnd
+   * @param {(end: {reason: string, at: string|null, note: string|null}) => void} onEnd
    * @param {{lazyEvents?: boolean}} [options] lazyEvents: listen for `end` only when the connection falters or
    *   `checkEnd()` asks (the hub keeps a session's events, so a late listener still hears why it ended)
    */
@@ -141,7 +141,7 @@ export class WhepSession {
       } catch {
         data = {};
       }
-      this.finish(data.reason || 'ended', data.at || null);
+      this.finish(data.reason || 'ended', data.at || null, typeof data.note === 'string' ? data.note : null);
     });
     // The hub closes the stream after `end`; anything else failing for good leaves the connection to tell us.
     source.addEventListener('error', () => {
@@ -182,11 +182,11 @@ export class WhepSession {
     }
   }
 
-  finish(reason, at) {
+  finish(reason, at, note = null) {
     if (this.ended) return;
     this.ended = true;
     this.teardown();
-    this.onEnd({ reason, at });
+    this.onEnd({ reason, at, note });
   }
 
   /** Stop the video here: no more frames are decoded (peer connection closed, stream detached). */
