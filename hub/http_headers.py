@@ -9,7 +9,8 @@ One set, added as each response is prepared (`on_response_prepare`), so no handl
   policy of its own (the transparency page's) keeps it.
 - `X-Frame-Options: DENY` for browsers without `frame-ancestors`; `X-Content-Type-Options: nosniff`;
   `Referrer-Policy: no-referrer` (a page's URL never travels to another site);
-  `Permissions-Policy` turning off what no page uses (camera, microphone, geolocation, ...);
+  `Permissions-Policy` turning off what no page uses (camera, microphone, ...), geolocation for the hub's own
+  pages only (the resident page's "Use my location" for a camera's position, asked only on that button);
 - `Strict-Transport-Security` only when `http.secure_cookies` says the hub is served over HTTPS (directly or
   behind a proxy); a hub on plain HTTP (the demo, tests) has no business pinning its name to HTTPS.
 """
@@ -25,7 +26,7 @@ PAGE_POLICY = (
 )
 OTHER_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 PERMISSIONS_POLICY = (
-    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(self), gyroscope=(), magnetometer=(), "
     "microphone=(), midi=(), payment=(), usb=()"
 )
 HSTS = "max-age=31536000"

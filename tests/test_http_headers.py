@@ -29,7 +29,7 @@ def _check(what: str, headers: CIMultiDictProxy[str] | Mapping[str, str], hsts: 
     for name, value in COMMON.items():
         assert headers.get(name) == value, (what, name, headers.get(name))
     permissions = headers.get("Permissions-Policy", "")
-    for feature in ("camera=()", "microphone=()", "geolocation=()"):
+    for feature in ("camera=()", "microphone=()", "geolocation=(self)"):
         assert feature in permissions, (what, permissions)
     csp = headers.get("Content-Security-Policy", "")
     assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp, (what, csp)

@@ -281,4 +281,14 @@ async def test_looks_and_accessibility_at_desktop_and_phone_width(
             if name == "phone":
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+                # Where the camera is, from this phone's position ("Use my location"), saved for the officers' map.
+                await page.context.grant_permissions(["geolocation"], origin=hub.url)
+                await page.context.set_geolocation({"latitude": 51.501, "longitude": -0.142})
+                await backyard.get_by_role("button", name="Use my location").click()
+                await expect(backyard.get_by_label("Latitude")).to_have_value("51.501000")
+                await backyard.get_by_role("button", name="Save position").click()
+                await expect(page.locator("#status")).to_contain_text("Backyard's position is saved")
+                status, body = await (await login("alice")).call("GET", "/api/cameras")
+                [saved] = [c["location"] for c in body["cameras"] if c["id"] == BACKYARD]
+                assert saved == {"lat": 51.501, "lon": -0.142}, saved
             assert await accessibility_problems(page) == []
