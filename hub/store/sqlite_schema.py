@@ -173,6 +173,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE account_emails (account_id INTEGER PRIMARY KEY REFERENCES accounts (id), email TEXT NOT NULL)"
         " STRICT",
     ),
+    # 8 -> 9: how ended sessions ended (hub.store.sqlite_session_ends), so a page is told why it must log in again.
+    (
+        """CREATE TABLE session_ends (
+            token_hash TEXT PRIMARY KEY,
+            why TEXT NOT NULL,
+            at REAL NOT NULL,
+            keep_until REAL NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX session_ends_by_keep_until ON session_ends (keep_until)",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
