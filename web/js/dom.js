@@ -1,5 +1,5 @@
-// Small DOM helpers the resident's and the officer's page modules share: finding an element, and redrawing a
-// part of the page without losing the keyboard focus. (Building elements is `el` in session.js.)
+// Small DOM helpers every page's modules share: building an element (text is always text), finding one, and
+// redrawing a part of the page without losing the keyboard focus. No imports: every module may use it.
 
 /**
  * The first element matching `selector` under `root` (the whole document by default), or null.
@@ -25,4 +25,23 @@ export function replaceKeepingFocus(node, children, focusId = null) {
   const found = target ? document.getElementById(target) : null;
   found?.focus();
   return (hadFocus || Boolean(focusId)) && (!found || document.activeElement !== found);
+}
+
+/**
+ * Make an element: attributes, then children (strings become text nodes).
+ * @param {string} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...(Node|string|null|undefined)} children
+ * @returns {HTMLElement}
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'className') node.className = String(value);
+    else if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
 }

@@ -9,7 +9,10 @@
 // (the hub's 401 reason). An action that failed for want of a log-in is remembered in this tab and finished by
 // the page after the next log-in (`rememberAction`, `takeActions`).
 
+import { el } from './dom.js';
 import { durationWords, localTime, parseWhen } from './time-words.js';
+
+export { el }; // the pages' modules have always taken it from here
 
 /** An API answer other than 2xx: `status`, and the hub's `{reason, message}` body when it sent one. */
 export class ApiError extends Error {
@@ -53,25 +56,6 @@ export async function api(path, options = {}) {
 /** The CSRF token of the current session (for requests made without `api`, such as WHEP offers). */
 export function csrfToken() {
   return csrf;
-}
-
-/**
- * Make an element: attributes, then children (strings become text nodes).
- * @param {string} tag
- * @param {Record<string, unknown>} [attrs]
- * @param {...(Node|string|null|undefined)} children
- * @returns {HTMLElement}
- */
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === 'className') node.className = String(value);
-    else if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? '' : String(value));
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
 }
 
 /** Say something in the page's status line (announced to screen readers: the element is aria-live). */

@@ -2,7 +2,7 @@
 // duration in whole units ("7 days", never "168 hours"), and a countdown or a running time to the second
 // ("2 d 03 h 04 min 05 s"). Every page imports these; none keeps a copy of its own. Nothing here parses HTML.
 
-import { el } from './session.js';
+import { el } from './dom.js';
 
 /**
  * An API time ("2026-11-30T14:32:05.120Z") as a Date; null when it is not one.
