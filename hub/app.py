@@ -16,6 +16,7 @@ from hub.api import audit as audit_api
 from hub.api import map as map_api
 from hub.api.admin_cameras import admin_cameras
 from hub.api.push import add_push_routes
+from hub.api.push_answer import add_answer_route
 from hub.api.views import end_view
 from hub.audit import expiry
 from hub.audit import orphans as orphaned_views
@@ -288,6 +289,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/css/{name}", asset)
     add_icon_routes(r)
     add_push_routes(r)
+    add_answer_route(r)  # a notification's Approve/Decline, with its answer token instead of a session
 
 
 PAGES = {

@@ -29,6 +29,8 @@ from tests.support.browser import chromium
 from tests.support.client import Api
 from tests.support.pages import accessibility_problems, log_in, screenshot
 from tests.support.procs import Hub, seeded_hub, wait_until
+from tests.support.secrets import SECRETS
+from tests.test_push import PushService, unb64url
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -37,13 +39,10 @@ WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 800}, "p
 # The stand-in for the browser's push service (see the module doc): a subscription with real-looking keys.
 FAKE_PUSH = """
 (() => {
-  const keys = {
-    p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
-    auth: 'tBHItJI5svbpez7KI4CCXg',
-  };
+  const keys = %(keys)s;
   let current = null;
   const make = () => ({
-    endpoint: `http://127.0.0.1:9/push/${Math.random().toString(36).slice(2)}`,
+    endpoint: %(endpoint)s || `http://127.0.0.1:9/push/${Math.random().toString(36).slice(2)}`,
     toJSON() { return { endpoint: this.endpoint, expirationTime: null, keys }; },
     async unsubscribe() { current = null; return true; },
   });
@@ -51,6 +50,15 @@ FAKE_PUSH = """
   PushManager.prototype.getSubscription = async function () { return current; };
 })();
 """
+STAND_IN_KEYS = {
+    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+    "auth": "tBHItJI5svbpez7KI4CCXg",
+}
+
+
+def fake_push(keys: dict[str, str] = STAND_IN_KEYS, endpoint: str | None = None) -> str:
+    """The stand-in's script: these keys, this endpoint (None: a loopback address nothing answers on)."""
+    return FAKE_PUSH % {"keys": json.dumps(keys), "endpoint": json.dumps(endpoint)}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -60,10 +68,16 @@ async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
         yield instance
 
 
-async def _registration_id(page: Page, origin: str) -> tuple[Any, str]:
-    """A DevTools session on the page and the service worker registration's id for `origin`."""
+async def _registration_id(page: Page, origin: str, errors: list[str] | None = None) -> tuple[Any, str]:
+    """A DevTools session on the page and the service worker registration's id for `origin`; what the worker reports
+    as errors from now on (a blocked icon, an exception) goes into `errors`."""
     cdp = await page.context.new_cdp_session(page)
     found: dict[str, str] = {}
+    if errors is not None:
+        cdp.on(
+            "ServiceWorker.workerErrorReported",
+            lambda event: errors.append(str(event["errorMessage"]["errorMessage"])),
+        )
     cdp.on(
         "ServiceWorker.workerRegistrationUpdated",
         lambda event: found.update(
@@ -73,6 +87,23 @@ async def _registration_id(page: Page, origin: str) -> tuple[Any, str]:
     await cdp.send("ServiceWorker.enable")
     await wait_until(lambda: f"{origin}/" in found, 10, "the service worker's registration")
     return cdp, found[f"{origin}/"]
+
+
+SHOWN = """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => ({
+             title: n.title, body: n.body, actions: n.actions.map(a => a.action), tag: n.tag})))"""
+
+
+async def _tap(page: Page, tag: str, action: str) -> dict[str, Any]:
+    """What a tap on the shown notification's `action` button does: the worker's outcome (see the module doc)."""
+    outcome: dict[str, Any] = await page.evaluate(
+        """([tag, action]) => new Promise((resolve) => {
+             navigator.serviceWorker.addEventListener('message', (e) => resolve(e.data.outcome), {once: true});
+             navigator.serviceWorker.ready.then(
+               (r) => r.active.postMessage({type: 'notification-action', tag, action}));
+           })""",
+        [tag, action],
+    )
+    return outcome
 
 
 async def _ask(hub: Hub, camera: str, case: str) -> dict[str, Any]:
@@ -93,7 +124,7 @@ async def test_notify_me_then_approve_from_the_notification(hub: Hub, width: str
     async with chromium() as page:
         await page.set_viewport_size(WIDTHS[width])
         await page.context.grant_permissions(["notifications"], origin=hub.url)
-        await page.add_init_script(FAKE_PUSH)
+        await page.add_init_script(fake_push())
         await page.goto(f"{hub.url}/resident")
         await log_in(page, "alice", PASSWORDS["alice"])
         toggle = page.locator("#notify-toggle")
@@ -129,36 +160,111 @@ async def test_notify_me_then_approve_from_the_notification(hub: Hub, width: str
                 "ServiceWorker.deliverPushMessage",
                 {"origin": hub.url, "registrationId": registration, "data": json.dumps(payload)},
             )
-            shown = """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => ({
-                         title: n.title, body: n.body, actions: n.actions.map(a => a.action), tag: n.tag})))"""
-            await wait_until(lambda: page.evaluate(shown), 20, "the notification")
-            [notification] = await page.evaluate(shown)
+            await wait_until(lambda: page.evaluate(SHOWN), 20, "the notification")
+            [notification] = await page.evaluate(SHOWN)
             assert notification["title"] == "Officer asks to watch Backyard"
             assert notification["body"].startswith(
                 f"County Sheriff's Office, case CASE-{width}: a witness. For 2 hours"
             )
             assert notification["actions"] == ["approve", "decline"]
 
-            # Approve, as the notification's button would: the worker answers with the resident's session.
-            outcome = await page.evaluate(
-                """(tag) => new Promise((resolve) => {
-                     navigator.serviceWorker.addEventListener('message', (e) => resolve(e.data.outcome), {once: true});
-                     navigator.serviceWorker.ready.then((r) => r.active.postMessage(
-                       {type: 'notification-action', tag, action: 'approve'}));
-                   })""",
-                notification["tag"],
-            )
+            # Approve, as the notification's button would: a message without an answer token (an older hub's) is
+            # answered with the resident's session.
+            outcome = await _tap(page, notification["tag"], "approve")
             assert outcome == {"answered": "approve", "status": 200}
             status, answer = await alice.call("GET", "/api/requests")
             assert status == 200
             assert {item["id"]: item["state"] for item in answer["requests"]}[request["id"]] == "approved"
-            titles = [n["title"] for n in await page.evaluate(shown)]
-            assert titles == ["Approved: County Sheriff's Office may watch Backyard for 2 hours."]
+            titles = [n["title"] for n in await page.evaluate(SHOWN)]
+            assert titles == ["Approved: sam (county-so) may watch Backyard for 2 hours."]
             # Undo the grant so the other width can ask again.
             assert (await alice.call("DELETE", f"/api/cameras/{camera}/grant"))[0] == 200
 
             await toggle.click()
             await toggle.filter(has_text="Notify me").wait_for()
             assert await alice.call("GET", "/api/push/subscriptions") == (200, {"subscriptions": 0})
+        finally:
+            await alice.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def push_service(hub: Hub) -> AsyncIterator[PushService]:
+    """A push service on loopback that decrypts what the hub sends (tests/test_push.py), so the worker is handed
+    the hub's own message, answer token and all."""
+    service = PushService()
+    await service.start()
+    try:
+        async with Api(hub.url).http as http, http.get(f"{hub.url}/api/push/key") as response:
+            service.vapid_key = unb64url((await response.json())["key"])
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+async def test_approve_from_the_notification_after_logging_out(hub: Hub, push_service: PushService, width: str) -> None:
+    browser = push_service.add(f"alice-{width}")
+    endpoint = push_service.endpoint(browser.name)
+    SECRETS.add(endpoint, "push endpoint")
+    async with chromium() as page:
+        await page.set_viewport_size(WIDTHS[width])
+        await page.context.grant_permissions(["notifications"], origin=hub.url)
+        await page.add_init_script(fake_push(browser.keys(), endpoint))
+        await page.goto(f"{hub.url}/resident")
+        await log_in(page, "alice", PASSWORDS["alice"])
+        toggle = page.locator("#notify-toggle")
+        await toggle.filter(has_text="Notify me").click()
+        await toggle.filter(has_text="Turn off").wait_for()
+        active = "navigator.serviceWorker.ready.then(r => r.active && r.active.state === 'activated')"
+        await wait_until(lambda: page.evaluate(active), 20, "the service worker to be active")
+        errors: list[str] = []
+        cdp, registration = await _registration_id(page, hub.url, errors)
+        # The session ends (as an idle one does on a phone): POST /api/logout with the page's own session.
+        logged_out = """fetch('/api/me').then(r => r.json())
+                          .then(me => fetch('/api/logout', {method: 'POST', headers: {'X-CSRF-Token': me.csrf_token}}))
+                          .then(() => fetch('/api/me')).then(r => r.status)"""
+        assert await page.evaluate(logged_out) == 401
+
+        request = await _ask(hub, "backyard", f"CASE-OUT-{width}")
+        await wait_until(lambda: browser.messages, 10, "the hub's push message")
+        message = {k: v for k, v in browser.messages[0].items() if not k.startswith("_")}
+        assert message["request"] == request["id"] and message["answer_token"].startswith("pla_")
+        SECRETS.add(message["answer_token"], "answer token")
+
+        async def deliver() -> None:
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": hub.url, "registrationId": registration, "data": json.dumps(message)},
+            )
+            await wait_until(lambda: page.evaluate(SHOWN), 20, "the notification")
+
+        await deliver()
+        [shown] = await page.evaluate(SHOWN)
+        assert shown["actions"] == ["approve", "decline"]
+        assert await _tap(page, shown["tag"], "approve") == {"answered": "approve", "status": 200}
+        alice = await Api(hub.url).login("alice", PASSWORDS["alice"])
+        try:
+            _, answer = await alice.call("GET", "/api/requests")
+            assert {item["id"]: item["state"] for item in answer["requests"]}[request["id"]] == "approved"
+            assert [n["title"] for n in await page.evaluate(SHOWN)] == [
+                "Approved: sam (county-so) may watch Backyard for 2 hours."
+            ]
+            # The same message again (a second device's tap, a replay): refused, said so, the page opened at it.
+            await page.evaluate(
+                "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.forEach(n => n.close()))"
+            )
+            await deliver()
+            outcome = await _tap(page, shown["tag"], "decline")
+            assert outcome == {"answered": None, "status": 409, "reason": "answer_token_used", "opened": message["url"]}
+            [said] = await page.evaluate(SHOWN)
+            assert said["title"] == "Already answered"
+            await page.wait_for_url(f"**{message['url']}")
+            assert errors == []  # the worker's icons load (its policy allows them), nothing thrown
+            # Undo the grant and this device's subscription, so the other width (and test) start afresh.
+            assert (await alice.call("DELETE", "/api/cameras/backyard/grant"))[0] == 200
+            assert await alice.call("DELETE", "/api/push/subscriptions", {"endpoint": endpoint}) == (
+                200,
+                {"deleted": True},
+            )
         finally:
             await alice.close()

@@ -1,13 +1,17 @@
 // Porchlight's service worker (scope /, a module: it shares the pages' time words). It shows the hub's Web Push
 // messages as notifications, the same words for an officer's request as the resident page uses, and answers a
-// request from its Approve or Decline action without the page open: it reads the session's CSRF token from
-// /api/me with the session cookie and posts to the same approve and decline endpoints the page uses. If there is
-// no session (logged out, or timed out) or the answer is refused (the request expired, was answered elsewhere),
-// it opens the resident page at the request instead, where the resident logs in and answers.
+// request from its Approve or Decline action without the page open.
 //
-// Messages it reads (JSON, decrypted by the browser): {type: "request", request, camera_name, agency, case, reason,
-// duration_seconds, expires_at, url, tag} and {type: "view", camera_name, agency, case, reason, url, tag}; title
-// and body are plain-text fallbacks.
+// How it answers: each request's push message carries its own answer token (`answer_token`; see
+// hub/notify/answer_tokens.py), which it posts with the button tapped to POST /api/requests/{id}/answer, with no
+// cookie: that works when the session has ended, as it usually has on a phone. The token is never put in a URL,
+// logged or kept beyond the notification. A message without a token (from an older hub) is answered with the
+// session instead (its CSRF token from /api/me). If the answer is refused (answered already, expired, no
+// connection), a notification says so and the resident page opens at the request.
+//
+// Messages it reads (JSON, decrypted by the browser): {type: "request", request, answer_token, camera_name, agency,
+// case, reason, duration_seconds, expires_at, url, tag} and {type: "view", camera_name, agency, case, reason, url,
+// tag}; title and body are plain-text fallbacks.
 
 import { durationWords, localTime } from '/js/time-words.js';
 
@@ -64,31 +68,97 @@ self.addEventListener('push', (event) => {
 });
 
 /**
- * Answer a request as its owner: the session's CSRF token from /api/me, then the approve or decline endpoint.
- * @param {number} id
- * @param {'approve'|'decline'} action
+ * The answer of one fetch: whether it succeeded, its status and JSON body (status 0: no connection).
+ * @param {() => Promise<Response>} call
  * @returns {Promise<{ok: boolean, status: number, body: any}>}
  */
-async function answer(id, action) {
-  const headers = { Accept: 'application/json' };
-  const me = await fetch('/api/me', { credentials: 'same-origin', headers });
-  if (!me.ok) return { ok: false, status: me.status, body: null };
-  const { csrf_token: csrf } = await me.json();
-  const response = await fetch(`/api/requests/${encodeURIComponent(id)}/${action}`, {
-    method: 'POST', credentials: 'same-origin', headers: { ...headers, 'X-CSRF-Token': csrf },
-  });
-  return { ok: response.ok, status: response.status, body: await response.json().catch(() => null) };
+async function outcomeOf(call) {
+  try {
+    const response = await call();
+    return { ok: response.ok, status: response.status, body: await response.json().catch(() => null) };
+  } catch {
+    return { ok: false, status: 0, body: null };
+  }
 }
 
-/** Focus an open resident page (sent to `url`), or open one. */
-async function openPage(url) {
-  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-  const open = windows.find((client) => new URL(client.url).pathname.startsWith('/resident'));
-  if (open) {
-    const moved = await open.navigate(url).catch(() => open);
-    return (moved || open).focus();
+/**
+ * Answer a request with the message's answer token: no cookie, no session needed.
+ * @param {any} data the push message
+ * @param {'approve'|'decline'} action
+ */
+function answerWithToken(data, action) {
+  return outcomeOf(() => fetch(`/api/requests/${encodeURIComponent(data.request)}/answer`, {
+    method: 'POST',
+    credentials: 'omit',
+    cache: 'no-store',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: String(data.answer_token), answer: action }),
+  }));
+}
+
+/**
+ * Answer a request with the resident's session (a message without a token): the CSRF token from /api/me, then
+ * the page's approve or decline endpoint.
+ * @param {any} data the push message
+ * @param {'approve'|'decline'} action
+ */
+async function answerWithSession(data, action) {
+  const headers = { Accept: 'application/json' };
+  const me = await outcomeOf(() => fetch('/api/me', { credentials: 'same-origin', headers }));
+  if (!me.ok) return me;
+  return outcomeOf(() => fetch(`/api/requests/${encodeURIComponent(data.request)}/${action}`, {
+    method: 'POST', credentials: 'same-origin', headers: { ...headers, 'X-CSRF-Token': me.body?.csrf_token },
+  }));
+}
+
+/**
+ * What the notification after an answer says: who may (not) watch what, or why nothing was answered.
+ * @param {any} data the push message
+ * @param {'approve'|'decline'} action
+ * @param {{ok: boolean, status: number, body: any}} result
+ * @returns {{title: string, body: string}}
+ */
+export function answerWords(data, action, result) {
+  const request = result.body?.request || {};
+  const camera = request.camera_name || data.camera_name || 'your camera';
+  if (result.ok) {
+    const officer = request.officer ? `${request.officer} (${request.agency || data.agency || 'no agency'})`
+      : (data.agency || 'the officer');
+    const duration = durationWords(request.duration_seconds ?? data.duration_seconds);
+    return action === 'approve'
+      ? { title: `Approved: ${officer} may watch ${camera} for ${duration}.`,
+        body: 'You can stop it on your page at any moment.' }
+      : { title: `Declined: ${officer} may not watch ${camera}.`, body: 'You can change this on your page.' };
   }
-  return self.clients.openWindow(url);
+  const reason = result.body?.reason || '';
+  if (reason === 'answer_token_used' || reason === 'request_answered') {
+    return { title: 'Already answered', body: `The request to watch ${camera} was answered already: see your page.` };
+  }
+  if (reason === 'request_expired') {
+    return { title: 'Request expired', body: `The request to watch ${camera} expired before it was answered.` };
+  }
+  if (result.status === 0) {
+    return { title: 'Not answered: no connection', body: 'Answer on your page once you are online.' };
+  }
+  const why = result.body?.message || (result.status === 401 ? 'log in to answer' : `the hub answered ${result.status}`);
+  return { title: 'Not answered', body: `${why[0].toUpperCase()}${why.slice(1)}. Answer on your page.` };
+}
+
+/** Focus an open resident page (sent to `url`), or open one. A browser may refuse to open a window long after
+ * the tap: the notification already said what happened. */
+async function openPage(url) {
+  try {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((client) => new URL(client.url).pathname.startsWith('/resident'));
+    if (open) {
+      const moved = await open.navigate(url).catch(() => open);
+      await (moved || open).focus();
+      return;
+    }
+    await self.clients.openWindow(url);
+  } catch {
+    // Nothing more to do: the page is one tap away on the notification that said why.
+  }
 }
 
 /**
@@ -100,19 +170,14 @@ async function act(notification, action) {
   const data = notification.data || {};
   notification.close();
   if (data.type === 'request' && (action === 'approve' || action === 'decline')) {
-    const result = await answer(data.request, action);
-    if (result.ok) {
-      const done = action === 'approve'
-        ? `Approved: ${data.agency || 'the officer'} may watch ${data.camera_name} for ${durationWords(data.duration_seconds)}.`
-        : `Declined: ${data.agency || 'the officer'} may not watch ${data.camera_name}.`;
-      await self.registration.showNotification(done, {
-        icon: ICON, badge: ICON, tag: `${data.tag}-answer`, body: 'You can change this on your page at any time.',
-        data: { type: 'answered', url: data.url },
-      });
-      return { answered: action, status: result.status };
-    }
+    const result = data.answer_token ? await answerWithToken(data, action) : await answerWithSession(data, action);
+    const { title, body } = answerWords(data, action, result);
+    await self.registration.showNotification(title, {
+      icon: ICON, badge: ICON, tag: `${data.tag}-answer`, body, data: { type: 'answered', url: data.url },
+    });
+    if (result.ok) return { answered: action, status: result.status };
     await openPage(data.url || '/resident');
-    return { answered: null, status: result.status, opened: data.url };
+    return { answered: null, status: result.status, reason: result.body?.reason ?? null, opened: data.url };
   }
   await openPage(data.url || '/resident');
   return { answered: null, opened: data.url || '/resident' };

@@ -171,9 +171,11 @@ def _email_json(request: web.Request, email: str | None) -> dict[str, Any]:
     return {"email": email, "sending": request.app[CONFIG].notify.smtp_host is not None}
 
 
-# The service worker gets its own policy: a worker's CSP is its script's, and it fetches (the API) and imports (the
-# pages' time words) from this origin; nothing else.
-WORKER_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+# The service worker gets its own policy: a worker's CSP is its script's, and it fetches (the API), imports (the
+# pages' time words) and shows icons (its notifications') from this origin; nothing else.
+WORKER_POLICY = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @public

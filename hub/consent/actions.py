@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from hub.audit.events import (
     Fields,
@@ -33,8 +33,10 @@ from hub.consent.registry import GateRegistry
 from hub.errors import BadRequest, Clash
 from hub.live import LiveEvents
 from hub.media.streams import StreamManager
+from hub.notify import answer_tokens
 from hub.routing.base import Router
 from hub.store.base import AccessRequest, Account, Conflict, NotFound, Policy, RequestState, Store
+from hub.store.push_base import PushStore
 from hub.store.session_ends_base import NOTE_SECONDS, EndedBecause
 
 log = logging.getLogger(__name__)
@@ -316,10 +318,13 @@ class ConsentActions:
 
     async def _answer(self, item: AccessRequest, state: RequestState, now: float) -> AccessRequest:
         try:
-            return await self.store.answer_access_request(item.id, state, now)
+            answered = await self.store.answer_access_request(item.id, state, now)
         except Conflict as exc:
             reason = "request_expired" if "expired" in str(exc) else "request_answered"
             raise Clash(str(exc), reason) from None
+        # Answered, by whichever path: no notification's answer token of it may answer again.
+        await answer_tokens.spend_for_request(cast(PushStore, self.store), item.id, now)
+        return answered
 
 
 async def drop_stale_devices(store: Store, streams: StreamManager, camera_ids: list[str] | None = None) -> None:

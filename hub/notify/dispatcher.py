@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry, Counter
 
+from hub.notify import answer_tokens
 from hub.notify.email import EmailSender
 from hub.notify.messages import Notice
 from hub.notify.push import Outcome, PushSender
@@ -110,6 +112,7 @@ class Notifier:
 
     async def _push_one(self, subscription: PushSubscription, notice: Notice) -> None:
         assert self._push is not None
+        notice = await self._with_answer_token(subscription, notice)
         try:
             outcome = await asyncio.wait_for(self._push.send(subscription, notice), self._timeout)
         except TimeoutError:
@@ -127,3 +130,19 @@ class Notifier:
             log.warning("notification e-mail timed out")
             outcome = Outcome.FAILED
         self.counter.labels("email", outcome).inc()
+
+    async def _with_answer_token(self, subscription: PushSubscription, notice: Notice) -> Notice:
+        """The notice as this browser gets it: with its own answer token when it is a request's (without one, should
+        the store not keep it: the service worker then answers with the session, or opens the page)."""
+        if notice.answerable is None:
+            return notice
+        target = notice.answerable
+        try:
+            token = await asyncio.wait_for(
+                answer_tokens.issue(self._store, subscription, target.request_id, target.expires_at, time.time()),
+                self._timeout,
+            )
+        except Exception as exc:
+            log.warning("request %d's notification goes without an answer token: %r", target.request_id, exc)
+            return notice
+        return replace(notice, payload={**notice.payload, "answer_token": token})

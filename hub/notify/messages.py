@@ -19,6 +19,15 @@ VIEW_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
+class Answerable:
+    """A notice that may answer a request: each push message of it carries its own answer token
+    (`hub.notify.answer_tokens`), valid until `expires_at`."""
+
+    request_id: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """One message for one account, by every channel it has."""
 
@@ -30,6 +39,8 @@ class Notice:
     ttl: int = VIEW_TTL_SECONDS
     # RFC 8030's Urgency: "high" wakes a phone at once.
     urgency: str = "normal"
+    # Set for a request: each push message gets an answer token (never the e-mail).
+    answerable: Answerable | None = None
 
 
 def request_notice(item: AccessRequest, camera_name: str, agency_name: str | None, now: float) -> Notice:
@@ -57,7 +68,7 @@ def request_notice(item: AccessRequest, camera_name: str, agency_name: str | Non
         "tag": f"request-{item.id}",
     }
     ttl = max(0, math.floor(item.expires_at - now))
-    return Notice("request", title, body, payload, ttl, "high")
+    return Notice("request", title, body, payload, ttl, "high", Answerable(item.id, item.expires_at))
 
 
 def view_notice(

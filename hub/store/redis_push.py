@@ -8,19 +8,31 @@ Keys (all under the store's prefix, `pl:` by default):
   account has `MAX_PUSH_PER_ACCOUNT`).
 - `push-owners`: HASH endpoint -> account id: whose an endpoint is (a push service's 410 names only the endpoint).
 - `email:<account id>`: STRING, the account's e-mail address for notifications (missing: none).
+- `answer-token:<sha256 hex>`: HASH, one notification's answer token: request (id), account (id), endpoint,
+  expires_at (a number, as repr wrote it), spent_at ("" until spent). Redis forgets it
+  `ANSWER_TOKEN_KEEP_SECONDS` after its request's expiry (a TTL from the `now` it was kept at).
+- `answer-tokens:<request id>`: SET of the request's token hashes (spending one spends them all); forgotten with
+  them.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
 from hub.store import checks
 from hub.store.base import NotFound
-from hub.store.push_base import MAX_PUSH_PER_ACCOUNT, PushSubscription
+from hub.store.push_base import (
+    ANSWER_TOKEN_KEEP_SECONDS,
+    MAX_PUSH_PER_ACCOUNT,
+    AnswerCheck,
+    AnswerToken,
+    PushSubscription,
+)
 from hub.store.redis_plumbing import RedisParts, guard
 
 # KEYS: the account, push-owners, then the stems "push:" and "push-order:". ARGV: account id, endpoint, record
@@ -73,14 +85,87 @@ end
 return cjson.encode({ok = {}})
 """
 
+# KEYS: the account, the request, the token, the request's token set. ARGV: request id, account id, endpoint,
+# expires_at (number), how long Redis keeps them (milliseconds from the caller's `now`). Answers {"ok": {}}.
+ADD_ANSWER_TOKEN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return cjson.encode({error = 'account_unknown'})
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return cjson.encode({error = 'request_unknown'})
+end
+redis.call('HSET', KEYS[3], 'request', ARGV[1], 'account', ARGV[2], 'endpoint', ARGV[3], 'expires_at', ARGV[4],
+  'spent_at', '')
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('SADD', KEYS[4], KEYS[3])
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
+return cjson.encode({ok = {}})
+"""
+
+# Spends every unspent token named in a request's token set at `now`; how many.
+_SPEND_ALL = """
+local function spend_all(set, now)
+  local spent = 0
+  for _, key in ipairs(redis.call('SMEMBERS', set)) do
+    if redis.call('HGET', key, 'spent_at') == '' then
+      redis.call('HSET', key, 'spent_at', now)
+      spent = spent + 1
+    end
+  end
+  return spent
+end
+"""
+
+
+def _spending(body: str) -> str:
+    """A script that may call `spend_all`."""
+    return _SPEND_ALL + body
+
+
+# KEYS: the token, the request's token set, push-owners. ARGV: request id, now (number). Answers {"ok": {"check",
+# "token"}}: the check (`AnswerCheck`'s value) and the token's fields (absent when unknown). Only "ok" spends, and
+# then every token of the request, in this one step.
+SPEND_ANSWER_TOKEN = _spending("""
+local flat = redis.call('HGETALL', KEYS[1])
+if #flat == 0 then
+  return cjson.encode({ok = {check = 'unknown'}})
+end
+local token = {}
+for i = 1, #flat, 2 do
+  token[flat[i]] = flat[i + 1]
+end
+local check = 'ok'
+if token.request ~= ARGV[1] then
+  check = 'other_request'
+elseif token.spent_at ~= '' then
+  check = 'used'
+elseif tonumber(ARGV[2]) >= tonumber(token.expires_at) then
+  check = 'expired'
+elseif redis.call('HGET', KEYS[3], token.endpoint) ~= token.account then
+  check = 'unsubscribed'
+end
+if check == 'ok' then
+  spend_all(KEYS[2], ARGV[2])
+end
+return cjson.encode({ok = {check = check, token = token}})
+""")
+
+# KEYS: the request's token set. ARGV: now (number). Answers {"ok": {"spent": n}}.
+SPEND_ANSWER_TOKENS = _spending("""
+return cjson.encode({ok = {spent = spend_all(KEYS[1], ARGV[1])}})
+""")
+
 
 class PushScripts:
-    """The three scripts, registered on one client."""
+    """The seam's scripts, registered on one client."""
 
     def __init__(self, client: aredis.Redis) -> None:
         self.add: AsyncScript = client.register_script(ADD_PUSH_SUBSCRIPTION)
         self.delete: AsyncScript = client.register_script(DELETE_PUSH_SUBSCRIPTION)
         self.set_email: AsyncScript = client.register_script(SET_ACCOUNT_EMAIL)
+        self.add_token: AsyncScript = client.register_script(ADD_ANSWER_TOKEN)
+        self.spend_token: AsyncScript = client.register_script(SPEND_ANSWER_TOKEN)
+        self.spend_tokens: AsyncScript = client.register_script(SPEND_ANSWER_TOKENS)
 
 
 class RedisPush(RedisParts):
@@ -146,3 +231,58 @@ class RedisPush(RedisParts):
         """The account's e-mail address for notifications, if it set one."""
         value = await self._r.get(f"{self._keys.prefix}email:{account_id}")
         return str(value) if value else None
+
+    def _answer_token_keys(self, token_hash: str, request_id: int) -> tuple[str, str]:
+        prefix = self._keys.prefix
+        return f"{prefix}answer-token:{token_hash}", f"{prefix}answer-tokens:{request_id}"
+
+    @guard
+    async def add_answer_token(
+        self, token_hash: str, request_id: int, account_id: int, endpoint: str, expires_at: float, now: float
+    ) -> None:
+        """Keep an answer token's hash (see `PushStore`)."""
+        if not token_hash or not endpoint:
+            raise ValueError("an answer token needs its hash and the endpoint it was sent to")
+        checks.check_finite("expires_at", expires_at)
+        checks.check_finite("now", now)
+        token, tokens = self._answer_token_keys(token_hash, request_id)
+        keys = [self._keys.account(account_id), self._keys.access_request(request_id), token, tokens]
+        # Timed from the caller's `now`, as every time in the store is (Redis's own clock only counts it down).
+        keep_ms = max(1, math.ceil((expires_at + ANSWER_TOKEN_KEEP_SECONDS - now) * 1000))
+        args: list[str | int] = [str(request_id), str(account_id), endpoint, repr(expires_at), keep_ms]
+        errors = {
+            "account_unknown": NotFound(f"account {account_id} not found"),
+            "request_unknown": NotFound(f"access request {request_id} not found"),
+        }
+        await self._run(self._push_scripts.add_token, keys, args, errors)
+
+    @guard
+    async def spend_answer_token(
+        self, token_hash: str, request_id: int, now: float
+    ) -> tuple[AnswerCheck, AnswerToken | None]:
+        """Spend the token and every other of its request, in one script (see `PushStore`)."""
+        checks.check_finite("now", now)
+        token_key, tokens = self._answer_token_keys(token_hash, request_id)
+        keys = [token_key, tokens, self._push_keys[0]]
+        result = await self._run(self._push_scripts.spend_token, keys, [str(request_id), repr(now)])
+        check = AnswerCheck(result["check"])
+        found = result.get("token")
+        if not found:
+            return check, None
+        spent = found["spent_at"]
+        token = AnswerToken(
+            int(found["request"]),
+            int(found["account"]),
+            str(found["endpoint"]),
+            float(found["expires_at"]),
+            float(spent) if spent else None,
+        )
+        return check, token
+
+    @guard
+    async def spend_answer_tokens(self, request_id: int, now: float) -> int:
+        """Spend every unspent token of the request."""
+        checks.check_finite("now", now)
+        _, tokens = self._answer_token_keys("", request_id)
+        result = await self._run(self._push_scripts.spend_tokens, [tokens], [repr(now)])
+        return int(result["spent"])

@@ -183,6 +183,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT, WITHOUT ROWID""",
         "CREATE INDEX session_ends_by_keep_until ON session_ends (keep_until)",
     ),
+    # 9 -> 10: notifications' answer tokens (hub.store.sqlite_push): a request answered from a notification.
+    (
+        # Only the token's SHA-256; bound to the request, the owner's account and the subscription it was pushed
+        # to; spent_at NULL until it (or another of its request's) answered.
+        """CREATE TABLE push_answer_tokens (
+            token_hash TEXT PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES access_requests (id),
+            account_id INTEGER NOT NULL REFERENCES accounts (id),
+            endpoint TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            spent_at REAL
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX push_answer_tokens_by_request ON push_answer_tokens (request_id)",
+        "CREATE INDEX push_answer_tokens_by_expiry ON push_answer_tokens (expires_at)",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
