@@ -93,6 +93,24 @@ SHOWN = """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns
              title: n.title, body: n.body, actions: n.actions.map(a => a.action), tag: n.tag})))"""
 
 
+async def _deliver(page: Page, cdp: Any, origin: str, registration: str, message: dict[str, Any]) -> None:
+    """Deliver a push message to the worker with the DevTools protocol, and wait until its notification shows.
+    Headless Chromium now and then drops a message delivered this way (about one run in four here, the worker
+    running and reporting no error; delivered again it shows): it is delivered again until one shows. A message
+    replaces the notification with its tag, so this never shows two."""
+    for _ in range(5):
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": origin, "registrationId": registration, "data": json.dumps(message)},
+        )
+        try:
+            await wait_until(lambda: page.evaluate(SHOWN), 4, "the notification")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("no notification was shown for the push message delivered five times")
+
+
 async def _tap(page: Page, tag: str, action: str) -> dict[str, Any]:
     """What a tap on the shown notification's `action` button does: the worker's outcome (see the module doc)."""
     outcome: dict[str, Any] = await page.evaluate(
@@ -156,11 +174,7 @@ async def test_notify_me_then_approve_from_the_notification(hub: Hub, width: str
                 "duration_seconds": 7200, "expires_at": request["expires_at"], "urgent": False,
                 "url": f"/resident#request-{request['id']}", "tag": f"request-{request['id']}",
             }  # fmt: skip
-            await cdp.send(
-                "ServiceWorker.deliverPushMessage",
-                {"origin": hub.url, "registrationId": registration, "data": json.dumps(payload)},
-            )
-            await wait_until(lambda: page.evaluate(SHOWN), 20, "the notification")
+            await _deliver(page, cdp, hub.url, registration, payload)
             [notification] = await page.evaluate(SHOWN)
             assert notification["title"] == "Officer asks to watch Backyard"
             assert notification["body"].startswith(
@@ -231,14 +245,7 @@ async def test_approve_from_the_notification_after_logging_out(hub: Hub, push_se
         assert message["request"] == request["id"] and message["answer_token"].startswith("pla_")
         SECRETS.add(message["answer_token"], "answer token")
 
-        async def deliver() -> None:
-            await cdp.send(
-                "ServiceWorker.deliverPushMessage",
-                {"origin": hub.url, "registrationId": registration, "data": json.dumps(message)},
-            )
-            await wait_until(lambda: page.evaluate(SHOWN), 20, "the notification")
-
-        await deliver()
+        await _deliver(page, cdp, hub.url, registration, message)
         [shown] = await page.evaluate(SHOWN)
         assert shown["actions"] == ["approve", "decline"]
         assert await _tap(page, shown["tag"], "approve") == {"answered": "approve", "status": 200}
@@ -253,7 +260,7 @@ async def test_approve_from_the_notification_after_logging_out(hub: Hub, push_se
             await page.evaluate(
                 "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.forEach(n => n.close()))"
             )
-            await deliver()
+            await _deliver(page, cdp, hub.url, registration, message)
             outcome = await _tap(page, shown["tag"], "decline")
             assert outcome == {"answered": None, "status": 409, "reason": "answer_token_used", "opened": message["url"]}
             [said] = await page.evaluate(SHOWN)
