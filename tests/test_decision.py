@@ -71,6 +71,10 @@ ROWS = [
     ("empty agency list admits no one", T, cam(grant=grant(agencies=frozenset())), OFFICER, Reason.AGENCY_OUT_OF_SCOPE),
     ("officer without agency, scoped grant", T, cam(grant=grant(agencies=frozenset({"metro"}))),
      officer(agency_id=None), Reason.AGENCY_OUT_OF_SCOPE),
+    # Issue 16: the owner stopped this officer's view: barred for the rest of the grant; others watch on.
+    ("stopped by the owner", T, cam(barred=frozenset({7})), OFFICER, Reason.STOPPED_BY_OWNER),
+    ("another officer stopped", T, cam(barred=frozenset({8})), OFFICER, Reason.OK),
+    ("withdrawn beats stopped", T, cam(barred=frozenset({7}), grant=grant(revoked_at=T)), OFFICER, Reason.WITHDRAWN),
     # Boundaries: windows are half-open [start, end).
     ("grant starts exactly now", T, cam(grant=grant(starts_at=T)), OFFICER, Reason.OK),
     ("last instant of the grant", T + 10 - 1e-6, CAMERA, OFFICER, Reason.OK),

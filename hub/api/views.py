@@ -1,13 +1,17 @@
-"""A camera's owner ends one officer's live view of it, without withdrawing consent from everyone.
+"""A camera's owner stops one officer's live view of it, without withdrawing consent from everyone.
 
 `DELETE /api/cameras/{camera_id}/views/{viewer_id}` (the owner only): the view ends now through the consent actions
-(`ConsentActions.end_view`): no frame after it, the officer's tile says "The owner ended your view", and a
-session.ended record names the owner as its actor. Someone else's camera answers as an unknown one (404), and a
-view of another camera as an unknown view: an owner can end only views of their own cameras.
+(`ConsentActions.end_view`, which says in what order, and why): no frame after it, the officer's tile says "The
+owner stopped your view", and a session.ended record names the owner as its actor. Someone else's camera answers
+as an unknown one (404), and a view of another camera as an unknown view: an owner can end only views of their own
+cameras.
 
-The officer is not barred from starting a new view under the same grant: the grant is the owner's consent for
-that agency, and a new view needs a new case number and reason and is on the record again, where the owner sees
-it. To keep everyone out, the owner withdraws.
+The officer is barred from that camera for the rest of the grant: every other view of theirs of it ends too, and a
+new one is refused (403 `stopped_by_owner`) on every hub, until the owner shares again (a new opt-in) or approves
+a request, which is a new grant. Turning audio on or off keeps the grant, and the bar. Other officers, of the same
+agency too, watch on. The answer: `{"ended": <viewer id>, "views": <how many views of the officer ended here>,
+"barred": true|false, "barred_until": <the grant's end, ISO 8601, or null>}`; `barred` is false only if the store
+could not write the bar (this hub still holds it; the view ended all the same).
 """
 
 from __future__ import annotations
@@ -19,14 +23,19 @@ from hub.auth.identity import ensure_owner, ensure_role
 from hub.errors import Missing
 from hub.keys import ACTIONS, STORE
 from hub.store.base import Role
+from hub.timefmt import iso
 
 
 async def end_view(request: web.Request) -> web.Response:
-    """DELETE: end one live view of one of my cameras now (its id as `GET /api/cameras` lists it in `watching`)."""
+    """DELETE: stop one live view of one of my cameras now and bar its officer from the camera until my next grant
+    (its id as `GET /api/cameras` lists it in `watching`)."""
     identity = ensure_role(request, Role.RESIDENT)
     camera = await request.app[STORE].get_camera(request.match_info["camera_id"])
     ensure_owner(identity, camera)
     viewer_id = request.match_info["viewer_id"]
-    if not await request.app[ACTIONS].end_view(camera.id, viewer_id, camera.owner_id, who(request)):
+    stop = await request.app[ACTIONS].end_view(camera.id, viewer_id, camera.owner_id, who(request))
+    if stop is None:
         raise Missing("no such live view of this camera", "view_unknown")
-    return web.json_response({"ended": viewer_id})
+    until = stop.barred_until
+    answer = {"ended": viewer_id, "views": stop.views, "barred": until is not None, "barred_until": iso(until)}
+    return web.json_response(answer)

@@ -24,7 +24,9 @@ address itself is kept beside the log for admins, hub/audit/sources.py) and `act
 | account.*                 | account ({id, username, role, agency}): created, disabled, enabled, unlocked, |
 |                           | mfa_enrolled, mfa_reset                                                       |
 | session.ended             | camera, view (the live view an admin ended), officer, reason (the admin's     |
-|                           | words, told to the officer; missing from records before it was asked)         |
+|                           | words, told to the officer; missing from records before it was asked); an     |
+|                           | owner's stop: owner, ended_by (ended_by_owner), barred (true: the officer may |
+|                           | not watch the camera again until the owner's next grant), barred_until        |
 | camera.registered/...     | camera, owner                                                                 |
 | masks.changed             | camera, owner, version, polygons (how many; where they are stays private)     |
 | view.requested            | camera, owner, case, reason                                                   |

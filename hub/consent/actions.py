@@ -26,7 +26,7 @@ from hub.audit.events import (
     withdrawal_fields,
 )
 from hub.audit.log import AuditLog
-from hub.audit.record import Kind
+from hub.audit.record import Kind, audit_time
 from hub.auth.tokens import DEVICE_TOKEN_PREFIX, hash_token, new_token
 from hub.consent.decision import Grant, Pilot, Reason, grant_end
 from hub.consent.registry import GateRegistry
@@ -53,6 +53,16 @@ class Who:
     account: Account | None = None
     source: str | None = None
     via: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewStop:
+    """What an owner's stop did: how many views of the officer it ended on this hub, and until when the officer is
+    barred from the camera (the grant's end, unless the owner shares anew first; None if the store could not
+    write the bar)."""
+
+    views: int
+    barred_until: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,17 +260,48 @@ class ConsentActions:
         self.registry.session_gone(token_hash)
         return await self.streams.end_viewers_of_session(token_hash, reason)
 
-    async def end_view(self, camera_id: str, viewer_id: str, owner_id: int, who: Who) -> bool:
-        """The camera's owner ends one officer's live view of it now, the camera's consent untouched (the officer
-        is told `ended_by_owner`, and may start a new view, again on the record). False when no such view of
-        this camera is open on this hub."""
+    async def end_view(self, camera_id: str, viewer_id: str, owner_id: int, who: Who) -> ViewStop | None:
+        """The camera's owner stops one officer's live view of it now, the camera's consent untouched for everyone
+        else: that officer's account is barred from the camera until the owner's next grant (a new opt-in or an
+        approved request; turning audio on or off keeps the grant, and the bar). None when no such view of this
+        camera is open on this hub.
+
+        The order, so that a join racing the stop (the officer re-joining the instant the owner presses the
+        button, here or on another hub) can never be checked before the bar and registered after the views end:
+        1. In memory, before anything is awaited: this hub's gate for the camera bars the account. From here no
+           frame passes to any view of theirs here (every frame asks the gate) and no join is admitted here: WHEP
+           admission asks the gate on entry, after setting up the connection, and last in `streams.add_viewer`,
+           with no await between that answer and the viewer joining the feed. A join past the earlier checks is
+           refused there (403 `stopped_by_owner`, on the record as view.ended); every view that joined before
+           this step is in the list step 2 ends, so none is left out.
+        2. Still before any await: every view of that officer of this camera here stops, told `ended_by_owner`
+           (the one asked for and any other); their connections close and their records are written in the
+           background, alongside step 3 (neither waits on the audit log).
+        3. The store writes the bar against the camera's grant as the store holds it, and moves the change
+           marker: every other hub reloads, its gates refuse the officer and its sweep ends their views of the
+           camera there (`stopped_by_owner`); their joins race that hub's gate as in step 1. If the write fails,
+           the bar still holds here (until the camera's grant changes) and the error is raised once the views have
+           ended: the owner's stop never waits on the store.
+        4. The record: session.ended, the owner as its actor, `barred` (and until when) if the store wrote it.
+        """
         viewer = self.streams.viewer(viewer_id)
         if viewer is None or viewer.ended or viewer.camera_id != camera_id:
-            return False
-        await self.streams.end_viewer(viewer, ENDED_BY_OWNER)
-        fields = {"camera": camera_id, "owner": owner_id, "view": viewer.view_id, "officer": viewer.actor}
-        await self.record(Kind.SESSION_ENDED, {**fields, "ended_by": ENDED_BY_OWNER}, who)
-        return True
+            return None
+        account_id, now = viewer.account_id, self._clock()
+        self.registry.bar(camera_id, account_id)
+        ending = self.streams.end_views_now(camera_id, account_id, ENDED_BY_OWNER)
+        bar = None
+        try:
+            bar = await self.store.bar_viewer(camera_id, account_id, now)
+            if bar is not None:
+                self.registry.apply_bar(bar)
+        finally:
+            views = len(await ending)
+            fields = {"camera": camera_id, "owner": owner_id, "view": viewer.view_id, "officer": viewer.actor}
+            if bar is not None:
+                fields = {**fields, "barred": True, "barred_until": audit_time(bar.until)}
+            await self.record(Kind.SESSION_ENDED, {**fields, "ended_by": ENDED_BY_OWNER}, who)
+        return ViewStop(views, bar.until if bar is not None else None)
 
     # Devices ---------------------------------------------------------------------------------------------
     async def rotate_device_token(self, camera_id: str, who: Who) -> str:

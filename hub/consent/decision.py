@@ -33,6 +33,8 @@ class Reason(StrEnum):
     MASKS_PENDING = "masks_pending"
     # Audio only (`decide_audio`): the view is admitted but its owner has not opted in to audio. Video goes on.
     AUDIO_OFF = "audio_off"
+    # The owner stopped this officer's view of the camera: no view of it until the owner's next grant.
+    STOPPED_BY_OWNER = "stopped_by_owner"
 
     @property
     def terminal(self) -> bool:
@@ -103,6 +105,8 @@ class CameraState:
     # (-1: unknown, such as just after it connected). Frames pass only once the agent applies the owner's version.
     masks_version: int = 0
     masks_applied: int = 0
+    # Officers' accounts the owner stopped a view of, barred for the rest of `grant` (hub.store.view_bars_base).
+    barred: frozenset[int] = frozenset()
 
 
 def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
@@ -137,6 +141,8 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
         return Reason.GRANT_EXPIRED
     if grant.agencies is not None and officer.agency_id not in grant.agencies:
         return Reason.AGENCY_OUT_OF_SCOPE
+    if officer.account_id in camera.barred:
+        return Reason.STOPPED_BY_OWNER
     if camera.masks_version > 0 and camera.masks_applied < camera.masks_version:
         return Reason.MASKS_PENDING
     return Reason.OK

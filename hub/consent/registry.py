@@ -17,14 +17,16 @@ from typing import Protocol
 from hub.consent.decision import CameraState, Grant, Officer, Pilot, audio_granted
 from hub.consent.gate import CameraGate, OfficerPass
 from hub.store.base import Account, CameraStore, ConsentStore, LoginStore, NotFound, Role, Session
+from hub.store.view_bars_base import ViewBar, ViewBarStore
 
 log = logging.getLogger(__name__)
 
 GONE_SECONDS = 600.0
 
 
-class ConsentSources(CameraStore, ConsentStore, LoginStore, Protocol):
-    """What a reload reads: cameras, grants and the pilot for the gates; sessions and accounts for the passes."""
+class ConsentSources(CameraStore, ConsentStore, ViewBarStore, LoginStore, Protocol):
+    """What a reload reads: cameras, grants, the pilot and bars for the gates; sessions and accounts for the
+    passes."""
 
 
 def officer_state(account: Account, session: Session | None, idle_seconds: float = math.inf) -> Officer:
@@ -84,6 +86,11 @@ class GateRegistry:
         self._audio_failed: set[str] = set()
         # Told (camera id) when whether the camera's grant allows audio changed: its agent starts or stops sending.
         self.on_audio_changed: Callable[[str], None] = lambda camera_id: None
+        # Officers barred from a camera by its owner (camera id -> account id -> the barred grant's starts_at): as
+        # the store last said, and those barred here (kept whatever a reload reads, until the camera's grant is
+        # replaced: this hub's own bar holds before its store write lands, and if that write fails).
+        self._bars: dict[str, dict[int, float]] = {}
+        self._own_bars: dict[str, dict[int, float]] = {}
 
     # Reading ---------------------------------------------------------------------------------------------
     def gate(self, camera_id: str) -> CameraGate:
@@ -215,6 +222,10 @@ class GateRegistry:
         masks_version, masks_applied = self._masks_version.get(camera_id, 0), self._masks_applied.get(camera_id, 0)
         if camera_id in self._mask_holds:
             masks_version, masks_applied = max(masks_version, 1), -1
+        barred: frozenset[int] = frozenset()
+        if grant is not None:
+            kept = (self._bars.get(camera_id, {}), self._own_bars.get(camera_id, {}))
+            barred = frozenset(a for bars in kept for a, starts_at in bars.items() if starts_at == grant.starts_at)
         return CameraState(
             camera_id=camera_id,
             known=camera_id in self._cameras,
@@ -224,6 +235,7 @@ class GateRegistry:
             version=version,
             masks_version=masks_version,
             masks_applied=masks_applied,
+            barred=barred,
         )
 
     def _rebuild(self, camera_ids: Iterable[str]) -> None:
@@ -240,6 +252,32 @@ class GateRegistry:
         self._pending_revocations[camera_id] = at
         self._rebuild([camera_id])
         self.on_change()
+
+    def bar(self, camera_id: str, account_id: int) -> bool:
+        """The camera's owner stopped this officer's view: bar the account from the camera in memory now (before
+        the store write), for the grant this hub holds; no view of it passes or starts here from this call on.
+        False if this hub knows no grant of the camera (nothing admits anyone then)."""
+        grant = self._grants.get(camera_id)
+        if grant is None:
+            return False
+        self._own_bars.setdefault(camera_id, {})[account_id] = grant.starts_at
+        self._rebuild([camera_id])
+        return True
+
+    def apply_bar(self, bar: ViewBar) -> None:
+        """Install a bar as the store wrote it (against the grant the store holds, which this hub may not yet)."""
+        self._bars.setdefault(bar.camera_id, {})[bar.account_id] = bar.grant_starts_at
+        self._rebuild([bar.camera_id])
+
+    def _forget_replaced_bars(self) -> None:
+        """Drop this hub's own bars of grants since replaced (the store's are read afresh with every reload)."""
+        for camera_id, bars in list(self._own_bars.items()):
+            grant = self._grants.get(camera_id)
+            for account_id, starts_at in list(bars.items()):
+                if grant is None or grant.starts_at != starts_at:
+                    del bars[account_id]
+            if not bars:
+                del self._own_bars[camera_id]
 
     def close_audio(self, camera_id: str) -> None:
         """Turn the camera's audio off in memory now (before the store write): no audio packet passes this hub from
@@ -342,6 +380,7 @@ class GateRegistry:
             cameras = await store.list_cameras()
             grants = await store.list_grants()
             pilot = await store.get_pilot()
+            bars = await store.list_view_bars(time.time())
             self._cameras = {camera.id for camera in cameras}
             for camera_id in failed_holds:
                 self._mask_holds.pop(camera_id, None)
@@ -354,6 +393,10 @@ class GateRegistry:
                 current = self._grants.get(grant.camera_id)
                 if current is None or grant.version >= current.version:
                     self._grants[grant.camera_id] = grant
+            self._bars = {}
+            for bar in bars:
+                self._bars.setdefault(bar.camera_id, {})[bar.account_id] = bar.grant_starts_at
+            self._forget_replaced_bars()
             self._rebuild(set(self._gates) | self._cameras)
             await self._reload_passes(store)
             for camera_id in raised:

@@ -372,6 +372,17 @@ class StreamManager:
         """End every live view opened with one log-in session; how many."""
         return await self._end_where(lambda viewer: viewer.officer.session_hash == session_hash, reason)
 
+    def end_views_now(self, camera_id: str, account_id: int, reason: str) -> asyncio.Future[list[None]]:
+        """End every live view of one account of one camera: each stops and is told `reason` now, before this
+        returns (nothing awaited); what follows (connections closed, the records) runs in tasks, awaited through
+        the future returned. For a caller that must act before those finish (the owner's stop writes its bar)."""
+        ending = [
+            viewer
+            for viewer in self._viewers.values()
+            if viewer.camera_id == camera_id and viewer.account_id == account_id and viewer.mark_ended(reason)
+        ]
+        return asyncio.gather(*(self._finish_viewer(viewer) for viewer in ending))
+
     async def _end_where(self, which: Callable[[Viewer], bool], reason: str) -> int:
         ending = [viewer for viewer in self._viewers.values() if which(viewer)]
         for viewer in ending:

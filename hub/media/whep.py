@@ -44,6 +44,17 @@ log = logging.getLogger(__name__)
 MAX_FIELD = 200
 
 
+def closed(reason: Reason) -> Forbidden:
+    """The gate's refusal of a view (403, its reason); the owner's stop says what would lift it."""
+    if reason is Reason.STOPPED_BY_OWNER:
+        return Forbidden(
+            "the owner stopped your view of this camera; you may watch again only if the owner shares again or "
+            "approves a new request",
+            reason.value,
+        )
+    return Forbidden(f"the consent gate is closed: {reason.value}", reason.value)
+
+
 def _purpose(request: web.Request) -> tuple[str, str]:
     case = request.query.get("case", "").strip()
     reason = request.query.get("reason", "").strip()
@@ -89,7 +100,7 @@ async def whep_post(request: web.Request) -> web.Response:
     if decision is not Reason.OK:
         app[METRICS].denials.labels(decision.value).inc()
         await look.deny(decision.value)
-        raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
+        raise closed(decision)
     if stream.control is None and stream.publisher is None:
         await look.deny("camera_offline")
         raise CameraOffline("the camera is not connected to this hub")
@@ -190,7 +201,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     decision = registry.gate(look.camera_id).admit(time.time(), officer)
     if decision is not Reason.OK:
         await _abandon(look, viewer, decision.value)
-        raise Forbidden(f"the consent gate is closed: {decision.value}", decision.value)
+        raise closed(decision)
     try:
         viewer.view_id = await look.start()
     except AuditUnavailable:
@@ -205,7 +216,7 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     refused = await streams.add_viewer(viewer)
     if refused is not None:
         app[METRICS].denials.labels(refused.value).inc()
-        raise Forbidden(f"the consent gate is closed: {refused.value}", refused.value)
+        raise closed(refused)
     streams.peers.arm(pc, lambda: streams.end_viewer(viewer, "handshake_timeout"))
     log.info("viewer %s: account %d watching camera %s", viewer.id, look.identity.account.id, look.camera_id)
     return viewer, answer

@@ -9,6 +9,7 @@ Every store (embedded SQLite for one hub, Redis for many) implements `Store`; th
 - `CameraStore` (`hub.store.cameras_base`): cameras, privacy masks, device tokens;
 - `ConsentStore` (`hub.store.consent_base`): grants, the pilot, the policy;
 - `RequestStore` (`hub.store.requests_base`): officers' requests for access.
+- `ViewBarStore` (`hub.store.view_bars_base`): officers an owner stopped, kept out until the grant is replaced.
 
 `LoginStore` is sessions with their accounts: who a log-in is.
 
@@ -28,6 +29,7 @@ from hub.store.enrolment_base import EnrolmentCheck, EnrolmentStore
 from hub.store.requests_base import AccessRequest, RequestState, RequestStore
 from hub.store.session_ends_base import SessionEndStore
 from hub.store.sessions_base import Session, SessionStore
+from hub.store.view_bars_base import ViewBarStore
 
 __all__ = [
     "AccessRequest",
@@ -70,7 +72,15 @@ class LoginStore(SessionStore, AccountStore, Protocol):
 
 
 class Store(
-    AccountStore, EnrolmentStore, SessionStore, CameraStore, ConsentStore, RequestStore, SessionEndStore, Protocol
+    AccountStore,
+    EnrolmentStore,
+    SessionStore,
+    CameraStore,
+    ConsentStore,
+    RequestStore,
+    SessionEndStore,
+    ViewBarStore,
+    Protocol,
 ):
     """Everything the hub keeps: every seam, the change marker and closing."""
 

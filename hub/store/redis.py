@@ -40,6 +40,7 @@ from hub.store.redis_push import RedisPush
 from hub.store.redis_requests import RedisRequests
 from hub.store.redis_session_ends import RedisSessionEnds
 from hub.store.redis_sessions import RedisSessions
+from hub.store.redis_view_bars import RedisViewBars
 
 
 class RedisStore(
@@ -51,6 +52,7 @@ class RedisStore(
     RedisEnrolment,
     RedisPush,
     RedisSessionEnds,
+    RedisViewBars,
 ):
     """`hub.store.base.Store` on Redis. Open with `await RedisStore.open(url, ...)`."""
 

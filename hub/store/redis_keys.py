@@ -48,8 +48,9 @@ class SharedKeys:
     @property
     def changes(self) -> str:
         """PUB/SUB channel: one JSON message per bump of `version`, published by the same Lua script that
-        wrote the change: {"kind": "grant"|"pilot"|"policy"|"account"|"camera"|"session", "id": ...,
-        "version": n}. `id` is the camera id (grant, camera), the account id (account, session) or null."""
+        wrote the change: {"kind": "grant"|"pilot"|"policy"|"account"|"camera"|"session"|"view_bar", "id": ...,
+        "version": n}. `id` is the camera id (grant, camera, view_bar), the account id (account, session) or
+        null."""
         return f"{self.prefix}changes"
 
     def bus(self, suffix: str) -> str:

@@ -51,6 +51,7 @@ from hub.store.sqlite_requests import SqliteRequests
 from hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from hub.store.sqlite_session_ends import SqliteSessionEnds
 from hub.store.sqlite_sessions import SqliteSessions
+from hub.store.sqlite_view_bars import SqliteViewBars
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class SqliteStore(
     SqliteEnrolment,
     SqlitePush,
     SqliteSessionEnds,
+    SqliteViewBars,
 ):
     """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
 
@@ -147,9 +149,9 @@ class SqliteStore(
 
         It grows with every consent-relevant write (grants, pilot, policy, an account disabled or enabled, a
         camera added, given a new device token, moved or given new masks, a session deleted, an account's
-        sessions ended), whether this store or another process on the same file (the admin CLI) wrote it. The hub
-        polls it and reloads when it moved. Purging expired sessions does not bump it: those sessions already deny
-        by their expiry time.
+        sessions ended, an officer barred from a camera by its owner), whether this store or another process on
+        the same file (the admin CLI) wrote it. The hub polls it and reloads when it moved. Purging expired
+        sessions does not bump it: those sessions already deny by their expiry time.
         """
         rows = await self._read("SELECT value FROM counters WHERE name = 'version'")
         return int(rows[0]["value"])

@@ -198,6 +198,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX push_answer_tokens_by_request ON push_answer_tokens (request_id)",
         "CREATE INDEX push_answer_tokens_by_expiry ON push_answer_tokens (expires_at)",
     ),
+    # 10 -> 11: bars (hub.store.sqlite_view_bars): an officer whose view the owner stopped, kept out of that
+    # camera until its grant (named by its starts_at) is replaced or ends (until).
+    (
+        """CREATE TABLE view_bars (
+            camera_id TEXT NOT NULL REFERENCES cameras (id),
+            account_id INTEGER NOT NULL REFERENCES accounts (id),
+            grant_starts_at REAL NOT NULL,
+            at REAL NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (camera_id, account_id)
+        ) STRICT, WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
