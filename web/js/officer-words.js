@@ -31,7 +31,8 @@ export function endedWords(reason, at, note = null) {
     case 'ended_by_admin':
       return note ? `Ended by an administrator: ${note} (at ${when}).` : `An administrator ended this session at ${when}.`;
     case 'ended_by_owner':
-      return `The owner ended your view at ${when}. The camera is still shared: start again only if you still need to (the owner sees every view).`;
+    case 'stopped_by_owner':
+      return `The owner stopped your view at ${when}. You may watch this camera again only if the owner shares it again or approves a new request.`;
     case 'session_expired': return `Your session expired at ${when}. Log in again to keep watching.`;
     case 'mfa_reset': return `Your second factor was reset at ${when}: log in again and set it up.`;
     case 'agency_out_of_scope': return `The owner no longer allows your agency to watch (since ${when}).`;
@@ -57,6 +58,7 @@ export function refusedWords(reason) {
     case 'grant_expired': return "The owner's consent for this camera has run out.";
     case 'grant_not_started': return "The owner's consent for this camera has not started yet.";
     case 'agency_out_of_scope': return 'The owner has not opted this camera in for your agency.';
+    case 'stopped_by_owner': return 'The owner stopped your view of this camera. You may watch it again only if the owner shares it again or approves a new request.';
     case 'no_pilot':
     case 'pilot_not_started': return 'The pilot is not running, so no camera can be watched.';
     case 'pilot_over': return 'The pilot is over, so no camera can be watched.';

@@ -95,16 +95,52 @@ function renderWatching(entry) {
   ));
 }
 
-/** End one officer's view of the camera now; the others watch on and consent stays as it is. */
+/**
+ * Ask before stopping a view, in a modal dialog that says what it does, as the admin page asks: focus opens on
+ * Cancel; Escape or Cancel answer no, and focus goes back to the button that asked. True only on "Stop the view".
+ */
+function confirmStop(who, name) {
+  let dialog = document.getElementById('stop-view-dialog');
+  if (!dialog) {
+    dialog = el('dialog', { id: 'stop-view-dialog', 'aria-labelledby': 'stop-view-title', 'aria-describedby': 'stop-view-text' },
+      el('h2', { id: 'stop-view-title' }),
+      el('p', { id: 'stop-view-text' }),
+      el('p', { className: 'quick-row' },
+        el('button', { type: 'button', id: 'stop-view-cancel', onclick: () => dialog.close('no') }, 'Cancel'),
+        el('button', { type: 'button', id: 'stop-view-ok', className: 'withdraw', onclick: () => dialog.close('yes') }, 'Stop the view')));
+    document.body.append(dialog);
+  }
+  if (dialog.open) return Promise.resolve(false);
+  const opener = document.activeElement;
+  $('#stop-view-title', dialog).textContent = `Stop ${who}'s view of ${name}?`;
+  $('#stop-view-text', dialog).textContent = `Their video stops now, and they cannot watch ${name} again until you `
+    + 'share it again or approve a new request from them. Other officers keep watching; the camera stays shared.';
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => {
+      if (opener && opener.isConnected) opener.focus();
+      resolve(dialog.returnValue === 'yes');
+    }, { once: true });
+    dialog.showModal();
+    $('#stop-view-cancel', dialog).focus();
+  });
+}
+
+/** Stop one officer's view of the camera now, after asking: that officer may not watch it again until the next
+ * grant (the hub refuses them); the others watch on and consent stays as it is. */
 async function stopView(entry, watcher, button) {
   const name = entry.camera.name || entry.camera.id;
   const who = `officer ${watcher.officer ?? '?'}`;
+  if (!await confirmStop(who, name)) return;
   button.disabled = true;
   try {
-    await api(`/api/cameras/${encodeURIComponent(entry.camera.id)}/views/${encodeURIComponent(watcher.id)}`, { method: 'DELETE' });
+    const answer = await api(`/api/cameras/${encodeURIComponent(entry.camera.id)}/views/${encodeURIComponent(watcher.id)}`, { method: 'DELETE' });
     // Said after the redraw too, where "stopped watching" would otherwise replace it.
-    state.news = `You ended ${who}'s view of ${name}. It stays shared: the officer may start again, and you will see `
-      + 'it here. To keep everyone out, stop sharing.';
+    state.news = answer?.barred === false
+      ? `You stopped ${who}'s view of ${name}, but the hub could not note that they may not come back: if they start `
+        + 'again, stop sharing to keep everyone out.'
+      : `You stopped ${who}'s view of ${name}. They cannot watch it again until you share it again; others keep `
+        + 'watching.';
     say(state.news, 'ok');
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {

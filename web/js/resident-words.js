@@ -19,7 +19,8 @@ const ENDED_BY = {
   account_disabled: 'account disabled',
   session_expired: 'session expired',
   ended_by_admin: 'ended by an administrator',
-  ended_by_owner: 'you ended it',
+  ended_by_owner: 'you stopped it',
+  stopped_by_owner: 'you stopped this officer',
 };
 
 /** How a view ended, in a sentence (the history's last column), by the record's `ended_by`. */
@@ -35,7 +36,8 @@ export const HOW_IT_ENDED = {
   account_disabled: "The officer's account was disabled",
   session_expired: "The officer's log-in expired",
   ended_by_admin: 'An administrator ended it',
-  ended_by_owner: 'You ended this view',
+  ended_by_owner: 'You stopped this view',
+  stopped_by_owner: 'You had stopped this officer',
   agency_out_of_scope: 'You no longer allowed that agency',
 };
 
@@ -54,6 +56,7 @@ export const DENIED = {
   account_disabled: "the officer's account is disabled",
   session_expired: "the officer's session had expired",
   state_stale: 'the hub could not confirm consent',
+  stopped_by_owner: 'you had stopped their view: not until you share again',
 };
 
 /**
@@ -120,6 +123,10 @@ export function describe(f, me) {
       return 'A new device token was issued for the camera';
     case 'session.ended': {
       const officer = f.officer && typeof f.officer === 'object' ? ` of ${who(f.officer, me, false)}` : '';
+      if (f.ended_by === 'ended_by_owner' && f.barred === true) {
+        const them = f.officer && typeof f.officer === 'object' ? `officer ${f.officer.username ?? '?'}'s` : "an officer's";
+        return `${actor} stopped ${them} view; they cannot watch again until you share again (the camera stayed shared)`;
+      }
       return `${actor} ended a live view${officer}${f.ended_by === 'ended_by_owner' ? ' (the camera stayed shared)' : ''}`;
     }
     case 'audit.read':
