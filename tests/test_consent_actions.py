@@ -229,10 +229,15 @@ async def test_a_rotated_device_token_ends_the_old_socket(hub: InProcHub) -> Non
 
 
 # Item 7 --------------------------------------------------------------------------------------------------------
-async def test_a_bearer_view_ends_with_its_idle_session(tmp_path: Path) -> None:
-    """A plain WHEP player (bearer token, no page, no requests) is cut when its log-in session goes idle."""
-    async with inproc_hub(tmp_path, {"PORCHLIGHT_AUTH__IDLE_SECONDS": "4"}) as hub:
+async def test_a_bearer_view_outlives_the_idle_limit_and_ends_at_the_absolute_one(tmp_path: Path) -> None:
+    """A plain WHEP player (bearer token, no page, no requests): its live view keeps its log-in alive past the idle
+    limit (issue 16: nobody's live view is cut by an idle timeout), and ends when the log-in reaches its absolute
+    limit, which nothing extends."""
+    idle, absolute = 3.0, 9.0
+    env = {"PORCHLIGHT_AUTH__IDLE_SECONDS": str(idle), "PORCHLIGHT_HTTP__SESSION_SECONDS": str(absolute)}
+    async with inproc_hub(tmp_path, env) as hub:
         credentials = {"username": "olivia", "password": PASSWORDS["olivia"]}
+        logged_in = time.monotonic()
         async with aiohttp.ClientSession() as http, http.post(f"{hub.url}/api/login", json=credentials) as r:
             token = (await r.json())["token"]
         SECRETS.add(token, "session token")
@@ -243,8 +248,10 @@ async def test_a_bearer_view_ends_with_its_idle_session(tmp_path: Path) -> None:
                 viewer = Viewer(player, "front-door")
                 assert await viewer.watch() == 201
                 await viewer.wait_frames(3)
-                event = await viewer.wait_end(timeout=15)
+                event = await viewer.wait_end(timeout=absolute + 10)
+                lasted = time.monotonic() - logged_in
                 assert event["reason"] == "session_expired"
+                assert 2 * idle < lasted, f"the view ended after {lasted:.1f} s: cut by the idle limit ({idle} s)"
                 await viewer.close()
         finally:
             await player.close()
