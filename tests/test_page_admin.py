@@ -219,7 +219,7 @@ async def test_pilot_window_and_ending_it(hub: Hub) -> None:
         await page.get_by_label("Pilot ends").fill(await page.evaluate(LOCAL_INPUT_JS, (starts + 86400) * 1000))
         await page.get_by_role("button", name="Save pilot window").click()
         await expect(page.locator("#status")).to_contain_text("The longest opt-in is lowered to the pilot's length")
-        await expect(page.locator("#policy-now")).to_have_text("24 hours")
+        await expect(page.locator("#policy-now")).to_have_text("1 day")
         after = await _pilot(alice)
         assert after["policy"]["max_grant_seconds"] == 86400
 

@@ -41,7 +41,10 @@ async def _open_as(page: Page, hub: Hub, username: str) -> None:
     await log_in(page, username, PASSWORDS[username])
     await expect(page.locator("#whoami")).to_have_text(f"Logged in as {username}", timeout=TIMEOUT_MS)
     checkpoints = page.locator("section.camera [data-checkpoint]")
-    await expect(checkpoints.first).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(checkpoints.first).to_be_attached(timeout=TIMEOUT_MS)
+    for summary in await page.locator("section.camera details.camera-details > summary").all():
+        await summary.click()  # each camera's history is under its Details
+    await expect(checkpoints.first).to_be_visible()
     for checkpoint in await checkpoints.all():
         await expect(checkpoint).to_have_attribute("data-checkpoint", "verified", timeout=TIMEOUT_MS)
 
@@ -103,7 +106,7 @@ async def test_sound_at_opt_in_and_on_a_live_grant(hub: Hub, login: Login, tmp_p
         await expect(tick).not_to_be_checked()
         await tick.check()
         await _shots(page, tmp_path, "audio-chooser", BACKYARD)
-        await backyard.get_by_role("button", name="Start sharing Backyard").click()
+        await backyard.get_by_role("button", name="Share Backyard for 1 hour").click()
         await _shows_audio(page, alice, BACKYARD, True)
         await _shots(page, tmp_path, "audio-shared", BACKYARD)
 
@@ -118,14 +121,14 @@ async def test_sound_at_opt_in_and_on_a_live_grant(hub: Hub, login: Login, tmp_p
         await expect(page.locator("#status")).to_contain_text("shared too")
 
         # Withdrawn, then opted in again without the tick: video only.
-        await backyard.get_by_role("button", name="Withdraw consent for Backyard now").click()
+        await backyard.get_by_role("switch", name="Share Backyard with police").uncheck()
         await expect(backyard.locator(".consent-state")).to_have_attribute(
             "data-consent", "withdrawn", timeout=TIMEOUT_MS
         )
         await expect(backyard.get_by_role("switch", name="Share sound from Backyard too")).to_have_count(0)
         await backyard.get_by_role("switch", name="Share Backyard with police").check()
         await expect(backyard.get_by_role("checkbox", name="Share sound too")).not_to_be_checked()
-        await backyard.get_by_role("button", name="Start sharing Backyard").click()
+        await backyard.get_by_role("button", name="Share Backyard for 1 hour").click()
         await _shows_audio(page, alice, BACKYARD, False)
 
         # The record names each change in the history, in the page's words.

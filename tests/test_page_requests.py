@@ -207,7 +207,7 @@ async def test_ask_urgently_owner_approves_and_officer_watches(
         await expect(mine).to_contain_text("Approved by the owner at")
         await expect(officer.locator(f'#camera-list li[data-camera="{BACKYARD}"]')).to_be_visible(timeout=PROMPT_MS)
         await expect(officer.locator(f'#ask-list li[data-ask="{BACKYARD}"]')).to_have_count(0)
-        await officer.get_by_role("button", name=f"Watch {NAMES[BACKYARD]}").click()
+        await officer.get_by_role("button", name=f"Watch {NAMES[BACKYARD]}", exact=True).click()
         await officer.get_by_label("Reason for watching").fill(reason)
         await expect(officer.get_by_label("Case number")).to_have_value(case)
         await officer.get_by_role("button", name=f"Start watching {NAMES[BACKYARD]}").click()

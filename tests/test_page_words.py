@@ -11,7 +11,7 @@ CASES = {
     900: "15 minutes",
     3600: "1 hour",
     8 * 3600: "8 hours",
-    86400: "24 hours",  # as people choose it from the lists
+    86400: "1 day",
     2 * 86400: "2 days",
     7 * 86400: "7 days",
     36 * 3600: "36 hours",  # not a whole number of days

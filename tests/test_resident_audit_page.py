@@ -202,7 +202,11 @@ async def _log_in(page: Page, hub: Hub, username: str) -> None:
 
 
 async def _show_full_record(section: Locator) -> None:
-    """Open the camera's full record (every record with its check; folded under the viewing history)."""
+    """Open the camera's full record (every record with its check; folded under the viewing history, itself under
+    the camera's Details)."""
+    camera_details = section.locator("details.camera-details")  # the camera's own "Details", folded on the page
+    if await camera_details.get_attribute("open") is None:
+        await camera_details.locator("> summary").click()
     details = section.locator("details.full-record")
     if await details.get_attribute("open") is None:
         await details.locator("summary").click()

@@ -12,7 +12,7 @@ import { countdown } from './resident-clocks.js';
 import { agencyName, pilotRunning, refresh, state } from './resident-state.js';
 
 const HOUR = 3600;
-const QUICK = [[HOUR, '1 hour'], [8 * HOUR, '8 hours'], [24 * HOUR, '1 day'], [7 * 24 * HOUR, '7 days']];
+const QUICK = [HOUR, 8 * HOUR, 24 * HOUR, 7 * 24 * HOUR].map((seconds) => [seconds, durationWords(seconds)]);
 
 const nameOf = (entry) => entry.camera.name || entry.camera.id;
 
@@ -173,7 +173,7 @@ export function renderConsent(entry, focusId = null) {
         type: 'button', id: `${key}-more`, disabled: !more, onclick: () => extend(entry),
         'aria-label': `Share ${name} for one hour more`,
       }, more >= HOUR ? '+1 hour' : '+1 hour (at the limit)'),
-      el('div', { className: 'switch-row sound' }, audio, el('label', { for: audio.id }, 'Sound too'))));
+      el('div', { className: 'switch-row sound' }, audio, el('label', { for: audio.id }, `Share sound from ${name} too`))));
   } else if (pilotRunning()) {
     parts.push(chooser(entry));
   }

@@ -42,15 +42,15 @@ export function timeNode(text, full = false) {
 }
 
 /**
- * A chosen duration in words: "15 minutes", "1 hour", "24 hours", "7 days", "90 seconds" (whole days in days, one
- * day excepted: it reads as the "24 hours" people choose; never "168 hours").
+ * A chosen duration in words: "15 minutes", "1 hour", "1 day", "7 days", "36 hours", "90 seconds" (whole days in
+ * days: never "168 hours").
  * @param {number} seconds
  * @returns {string}
  */
 export function durationWords(seconds) {
   const n = Number(seconds) || 0;
   const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
-  if (n > 86400 && n % 86400 === 0) return plural(n / 86400, 'day');
+  if (n >= 86400 && n % 86400 === 0) return plural(n / 86400, 'day');
   if (n >= 3600 && n % 3600 === 0) return plural(n / 3600, 'hour');
   if (n >= 60 && n % 60 === 0) return plural(n / 60, 'minute');
   return plural(Math.round(n), 'second');
