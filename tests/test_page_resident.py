@@ -289,6 +289,7 @@ async def test_looks_and_accessibility_at_desktop_and_phone_width(
                 await backyard.get_by_role("button", name="Save position").click()
                 await expect(page.locator("#status")).to_contain_text("Backyard's position is saved")
                 status, body = await (await login("alice")).call("GET", "/api/cameras")
+                assert status == 200, body
                 [saved] = [c["location"] for c in body["cameras"] if c["id"] == BACKYARD]
                 assert saved == {"lat": 51.501, "lon": -0.142}, saved
             assert await accessibility_problems(page) == []

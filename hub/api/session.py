@@ -188,9 +188,7 @@ async def logout(request: web.Request) -> web.Response:
         await request.app[ACTIONS].end_session(hash_token(token), "session_expired")
         now = request.app[CLOCK].now()
         # Another tab of the same browser, or a player with the same token, is told it was a log-out.
-        await request.app[STORE].note_session_end(
-            hash_token(token), EndedBecause.LOGGED_OUT, now, now + NOTE_SECONDS
-        )
+        await request.app[STORE].note_session_end(hash_token(token), EndedBecause.LOGGED_OUT, now, now + NOTE_SECONDS)
         await request.app[STORE].delete_session(hash_token(token))
         if request.get(IDENTITY_KEY) is not None:
             await record(request, Kind.LOGOUT)
