@@ -5,7 +5,7 @@
 // signed record text only, never from the hub's parsed copy beside it.
 
 import { api, el, say } from './session.js';
-import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint, parseVerifierKey } from './merkle.js';
+import { checkRecordItem, openAnswerCheckpoint, parseVerifierKey } from './merkle.js';
 import { fromLocalInput, timeNode } from './time-words.js';
 import { $, act, cell, emptyRow, problem, state } from './admin-state.js';
 import { clearFieldErrors, fieldError, showRefusal } from './admin-fields.js';
@@ -69,19 +69,6 @@ export function mismatches(f, filter) {
   return wrong;
 }
 
-async function openPageCheckpoint(answer, log) {
-  const given = answer?.checkpoint ?? {};
-  try {
-    const checkpoint = await openCheckpoint(given.note, log.verifier, log.origin);
-    if (checkpoint.size !== given.size || !equalBytes(checkpoint.root, fromBase64(String(given.root)))) {
-      throw new CheckpointError('the size or root given differ from the signed note');
-    }
-    return { checkpoint, problem: null };
-  } catch (err) {
-    return { checkpoint: null, problem: err instanceof CheckpointError ? err.message : 'the checkpoint is malformed' };
-  }
-}
-
 /** A record's details: its fields but those every row shows in columns. */
 function details(f) {
   const skip = new Set(['seq', 'time', 'kind', 'hub', 'actor', 'camera', 'source_commitment', 'source']);
@@ -141,7 +128,7 @@ async function showMore() {
   let checkpointProblem = null;
   for (let asks = 0; asks < MAX_ASKS && rows.length < SHOWN; asks += 1) {
     const answer = await api(query(viewer.filter, viewer.next));
-    const opened = await openPageCheckpoint(answer, log);
+    const opened = await openAnswerCheckpoint(answer, log);
     checkpointProblem = checkpointProblem ?? opened.problem;
     size = answer?.checkpoint?.size ?? size;
     const items = Array.isArray(answer?.records) ? answer.records : [];

@@ -348,6 +348,26 @@ export async function openCheckpoint(text, verifier, origin) {
   throw new CheckpointError(`the checkpoint has no signature by ${verifier.name} (${verifier.idHex})`);
 }
 
+/**
+ * Open the checkpoint of a records answer (`GET /api/audit/records`): its note must verify with the log's key, be
+ * for the log's origin, and agree with the size and root given beside it. Never throws: a problem is said.
+ * @param {any} answer the records answer
+ * @param {{verifier: Verifier, origin: string}} log
+ * @returns {Promise<{checkpoint: Checkpoint|null, problem: string|null}>}
+ */
+export async function openAnswerCheckpoint(answer, log) {
+  const given = answer?.checkpoint ?? {};
+  try {
+    const checkpoint = await openCheckpoint(given.note, log.verifier, log.origin);
+    if (checkpoint.size !== given.size || !equalBytes(checkpoint.root, fromBase64(String(given.root)))) {
+      throw new CheckpointError('the size or root given differ from the signed note');
+    }
+    return { checkpoint, problem: null };
+  } catch (err) {
+    return { checkpoint: null, problem: err instanceof CheckpointError ? err.message : 'the checkpoint is malformed' };
+  }
+}
+
 // Records ----------------------------------------------------------------------------------------------------
 
 /**

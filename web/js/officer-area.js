@@ -6,6 +6,7 @@
 import { ApiError, api, el, say } from './session.js';
 import { $ } from './dom.js';
 import { durationWords } from './time-words.js';
+import { caseAndReason } from './requests.js';
 import { openingForm, page, refreshRequests, registerForm } from './officer-state.js';
 import { durationOptions } from './officer-ask.js';
 
@@ -124,13 +125,9 @@ async function submitArea(event) {
   event.preventDefault();
   const form = event.currentTarget;
   const error = $('#area-error');
-  const caseNumber = form.elements.case.value.trim();
-  const reason = form.elements.reason.value.trim();
-  if (!caseNumber || !reason) {
-    error.textContent = !caseNumber ? 'Enter the case number.' : 'Enter why you need to watch.';
-    (!caseNumber ? form.elements.case : form.elements.reason).focus();
-    return;
-  }
+  const given = caseAndReason(form, error);
+  if (!given) return;
+  const { caseNumber, reason } = given;
   if (!circle) return;
   const submit = $('#area-submit');
   submit.disabled = true;

@@ -5,7 +5,7 @@
 
 import { ApiError, api, el, say } from './session.js';
 import {
-  DURATIONS, expiryCountdown, requestFacts, stateBadge, stateWords, urgentMark,
+  DURATIONS, caseAndReason, expiryCountdown, requestFacts, stateBadge, stateWords, urgentMark,
 } from './requests.js';
 import { durationWords, timeNode } from './time-words.js';
 import { $ } from './dom.js';
@@ -150,13 +150,9 @@ async function submitAsk(event) {
   event.preventDefault();
   const form = event.currentTarget;
   const error = $('#ask-error');
-  const caseNumber = form.elements.case.value.trim();
-  const reason = form.elements.reason.value.trim();
-  if (!caseNumber || !reason) {
-    error.textContent = !caseNumber ? 'Enter the case number.' : 'Enter why you need to watch.';
-    (!caseNumber ? form.elements.case : form.elements.reason).focus();
-    return;
-  }
+  const given = caseAndReason(form, error);
+  if (!given) return;
+  const { caseNumber, reason } = given;
   const camera = page.asking;
   if (!camera) return;
   const submit = $('#ask-submit');

@@ -114,3 +114,19 @@ export function splitRequests(requests, keep) {
   const earlier = requests.filter((r) => r.state !== 'pending').slice(0, keep);
   return { pending, earlier };
 }
+
+/**
+ * An officer's ask form's case number and reason, both required: null (the error said, focus on the field) when
+ * one is missing.
+ * @param {HTMLFormElement} form with `case` and `reason` fields
+ * @param {HTMLElement} error where to say what is missing
+ * @returns {{caseNumber: string, reason: string}|null}
+ */
+export function caseAndReason(form, error) {
+  const caseNumber = form.elements.case.value.trim();
+  const reason = form.elements.reason.value.trim();
+  if (caseNumber && reason) return { caseNumber, reason };
+  error.textContent = !caseNumber ? 'Enter the case number.' : 'Enter why you need to watch.';
+  (!caseNumber ? form.elements.case : form.elements.reason).focus();
+  return null;
+}

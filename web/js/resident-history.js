@@ -6,7 +6,7 @@
 // The records come in pages (`next` is the cursor), each checked against the checkpoint it came with.
 
 import { ApiError, api, el, sessionEnded } from './session.js';
-import { CheckpointError, checkRecordItem, equalBytes, fromBase64, openCheckpoint } from './merkle.js';
+import { checkRecordItem, openAnswerCheckpoint } from './merkle.js';
 import { $, replaceKeepingFocus } from './dom.js';
 import { DENIED, HOW_IT_ENDED, describe, errorText, words } from './resident-words.js';
 import { lastedWords, timeNode } from './time-words.js';
@@ -32,24 +32,6 @@ async function fetchPages(cameraId) {
     after = Number.isSafeInteger(next) && next > (after ?? -1) ? next : null;
   } while (after !== null && pages.length < MAX_PAGES);
   return pages;
-}
-
-/**
- * Open the checkpoint of a records answer: its note must verify with the key, be for the log's origin, and
- * agree with the size and root given beside it.
- * @returns {Promise<{checkpoint: import('./merkle.js').Checkpoint|null, problem: string|null}>}
- */
-async function openAnswerCheckpoint(answer, log) {
-  const given = answer?.checkpoint ?? {};
-  try {
-    const checkpoint = await openCheckpoint(given.note, log.verifier, log.origin);
-    if (checkpoint.size !== given.size || !equalBytes(checkpoint.root, fromBase64(String(given.root)))) {
-      throw new CheckpointError('the size or root given differ from the signed note');
-    }
-    return { checkpoint, problem: null };
-  } catch (err) {
-    return { checkpoint: null, problem: err instanceof CheckpointError ? err.message : 'the checkpoint is malformed' };
-  }
 }
 
 function checkpointLine(answer, log, opened) {
