@@ -135,6 +135,14 @@ async def test_the_owner_stops_one_officer_who_stays_out_until_the_next_grant(
             status, body = await alice.call("PUT", f"/api/cameras/{FRONT}/grant/audio", {"audio": True})
             assert status == 200, body
             assert (await _refused(olivia, "CASE-OWN-1"))["reason"] == "stopped_by_owner"
+            # "+1 hour" lengthens the same grant (it keeps its start): still barred.
+            await expect(page.get_by_role("switch", name="Share sound from Front door too")).to_be_checked()
+            await page.get_by_role("button", name="Share Front door for one hour more").click()
+            await expect(page.locator("#status")).to_contain_text("is shared for 1 hour more", timeout=TIMEOUT_MS)
+            assert (await _refused(olivia, "CASE-OWN-1"))["reason"] == "stopped_by_owner"
+            video_only = {"duration_seconds": 3600, "audio": False, "extend": True}
+            status, body = await alice.call("POST", f"/api/cameras/{FRONT}/grant", video_only)
+            assert (status, body["reason"]) == (400, "extend_changes_scope"), body
 
             # On the record, the owner as its actor, barred; the words each side reads.
             status, body = await alice.call("GET", f"/api/audit/records?camera={FRONT}")
@@ -145,7 +153,7 @@ async def test_the_owner_stops_one_officer_who_stays_out_until_the_next_grant(
             views = [r["fields"] for r in body["records"] if r["fields"]["kind"] == "view.ended"]
             assert [v["ended_by"] for v in views] == ["ended_by_owner"], views
             denied = [r["fields"]["denied"] for r in body["records"] if r["fields"]["kind"] == "view.denied"]
-            assert denied == ["stopped_by_owner", "stopped_by_owner"], denied
+            assert denied == ["stopped_by_owner"] * 3, denied
             ended_words, stopped_words, refused_words, history = await page.evaluate(WORDS)
             assert ended_words.startswith("The owner stopped your view at ") and ended_words.endswith(
                 "You may watch this camera again only if the owner shares it again or approves a new request."

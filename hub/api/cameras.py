@@ -113,14 +113,16 @@ async def opt_in(request: web.Request) -> web.Response:
     only); `audio` true shares the camera's audio too.
 
     null duration means "until the pilot ends"; the box is capped by the admin maximum and the pilot's end.
-    A new grant replaces the old one; it belongs to the running pilot and ends with it.
+    A new grant replaces the old one; it belongs to the running pilot and ends with it. With `"extend": true` the
+    live grant is lengthened instead (409 `not_opted_in` without one, 400 `extend_changes_scope` if the agencies
+    or audio differ): it stays the same consent, so an officer the owner stopped stays barred.
     """
     camera = await _my_camera(request)
     body = await parse(request, OptIn)
     agencies = None if body.agencies is None else frozenset(body.agencies)
     actions = request.app[ACTIONS]
     grant = await actions.open_grant(
-        camera.id, camera.owner_id, body.duration_seconds, agencies, who(request), audio=body.audio
+        camera.id, camera.owner_id, body.duration_seconds, agencies, who(request), audio=body.audio, extend=body.extend
     )
     return web.json_response({"grant": grant_json(grant, time.time(), request.app[REGISTRY].pilot)}, status=201)
 

@@ -42,11 +42,13 @@ class Body(BaseModel):
 
 class OptIn(Body):
     """POST /api/cameras/{id}/grant: `duration_seconds` null means until the pilot ends; `agencies` null: all;
-    `audio` true shares the camera's audio too (a consent of its own, off unless asked)."""
+    `audio` true shares the camera's audio too (a consent of its own, off unless asked); `extend` true lengthens
+    the live grant (same agencies and audio) instead of opening a new one."""
 
     duration_seconds: Seconds | None = None
     agencies: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = None
     audio: bool = False
+    extend: bool = False
     REASONS: ClassVar[dict[str, str]] = {"duration_seconds": "bad_duration"}
 
 

@@ -114,9 +114,14 @@ class ConsentActions:
         agencies: frozenset[str] | None,
         who: Who,
         audio: bool = False,
+        extend: bool = False,
     ) -> Grant:
         """Opt a camera in from now for `duration` seconds (None: until the pilot ends), capped by the policy and
-        the pilot; a new grant replaces the old one and belongs to the running pilot. Audio only if `audio`."""
+        the pilot; a new grant replaces the old one and belongs to the running pilot. Audio only if `audio`.
+
+        With `extend`, the live grant is lengthened to end `duration` from now: the written grant keeps its
+        `starts_at`, which is what makes it the same consent (an officer the owner stopped stays barred: bars are
+        keyed to it). Only for the same agencies and audio; Clash when nothing is live."""
         if agencies:
             known = {agency.id for agency in await self.store.list_agencies()}
             if unknown := sorted(agencies - known):
@@ -124,7 +129,15 @@ class ConsentActions:
         now = self._clock()
         pilot, policy = await self.store.get_pilot(), await self.store.get_policy()
         ends_at = _grant_end(now, duration, policy, pilot)
-        grant = await self.store.put_grant(camera_id, now, ends_at, agencies, audio)
+        starts_at = now
+        if extend:
+            current = self.registry.gate(camera_id).state.grant
+            if current is None or askable(current, now) or pilot is None or current.pilot_run != pilot.run:
+                raise Clash("the camera is not shared now: there is nothing to extend", "not_opted_in")
+            if current.agencies != agencies or current.audio != audio:
+                raise BadRequest("an extension keeps the grant's agencies and audio", "extend_changes_scope")
+            starts_at = current.starts_at
+        grant = await self.store.put_grant(camera_id, starts_at, ends_at, agencies, audio)
         self.registry.apply_grant(grant, camera_id, settle=True)
         # A narrower agency list may shut out viewers who were watching under the old grant.
         await self.streams.sweep()

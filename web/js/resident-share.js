@@ -251,7 +251,8 @@ async function optIn(entry, form, box) {
   }
 }
 
-/** "+1 hour": the same consent (agencies, sound) from now until an hour after its current end. */
+/** "+1 hour": the same consent (agencies, sound) lengthened to an hour after its current end (`extend`: the same
+ * grant, so an officer the owner stopped stays barred). */
 async function extend(entry) {
   const { grant } = entry.camera;
   const name = nameOf(entry);
@@ -259,7 +260,9 @@ async function extend(entry) {
   if (!more) return;
   const left = Math.max(0, ((parseWhen(grant.ends_at)?.getTime() ?? 0) - Date.now()) / 1000);
   try {
-    const answer = await share(entry, { duration_seconds: Math.round(left + more), agencies: grant.agencies, audio: Boolean(grant.audio) });
+    const answer = await share(entry, {
+      duration_seconds: Math.round(left + more), agencies: grant.agencies, audio: Boolean(grant.audio), extend: true,
+    });
     entry.camera = { ...entry.camera, grant: answer.grant };
     renderConsent(entry, `${entry.key}-more`);
     say(`${name} is shared for ${durationWords(Math.round(more / 60) * 60)} more: until ${localTime(answer.grant.ends_at, true)}.`, 'ok');
