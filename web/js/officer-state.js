@@ -22,7 +22,6 @@ export const page = {
   lastCase: '', // the case number last used (the next form starts with it)
   officer: '', // my username, shown over every tile
   viewerLimit: 4, // how many cameras I may watch at once (the hub's peers_per_officer, from /api/cameras)
-  sessionEndsAt: null, // when my log-in ends at the latest (ISO 8601), from /api/me
 };
 
 /** @type {Map<string, (focus: boolean) => void>} how each form closes, by name */

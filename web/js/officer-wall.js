@@ -1,10 +1,9 @@
 // The officer's video wall: the tiles (officer-tile.js) in a layout of 1, 2x2 or 3x3 (a control, remembered in
 // this browser), one tile enlarged to take the wall, as many tiles as the hub lets me watch at once (its limit of
-// views per officer), and a warning before my log-in ends (every video stops with it).
+// views per officer). The warning before my log-in ends is session.js's, as on every page.
 
 import { el, say } from './session.js';
 import { $ } from './dom.js';
-import { leftWords } from './time-words.js';
 import { announce, page, refresh } from './officer-state.js';
 import { Tile } from './officer-tile.js';
 
@@ -14,13 +13,11 @@ const LAYOUTS = [
   { id: '3x3', columns: 3, words: '3×3', name: '3 by 3' },
 ];
 const LAYOUT_KEY = 'porchlight.officer.layout';
-const SESSION_WARN_AT_SECONDS = [120, 30];
 /** The event the document gets whenever a tile comes, goes or changes what it holds. */
 export const WALL_CHANGED = 'porchlight:wall-changed';
 
 /** @type {Map<string, Tile>} the tiles, by camera id */
 const tiles = new Map();
-const sessionWarned = new Set();
 
 function storedLayout() {
   try {
@@ -151,11 +148,6 @@ export async function watch(camera, caseNumber, reason) {
   if (tile.ended && !tile.retryAt) refresh(); // refused: the list may be out of date
 }
 
-/** How many tiles are showing (or setting up) live video now. */
-export function liveTiles() {
-  return [...tiles.values()].filter((tile) => tile.live).length;
-}
-
 /** Hang up every tile (logging out, or the page going away). */
 export function hangUpAll() {
   for (const tile of tiles.values()) tile.hangUp();
@@ -174,23 +166,7 @@ export function followGrants() {
   renderCount();
 }
 
-/** Every second: the tiles' clocks and warnings, and the warning before my log-in ends. */
+/** Every second: the tiles' clocks and warnings. */
 export function tickWall() {
   for (const tile of tiles.values()) tile.tick();
-  const line = $('#session-warning');
-  const endsAt = page.sessionEndsAt;
-  const seconds = endsAt ? (Date.parse(endsAt) - Date.now()) / 1000 : Infinity;
-  const due = SESSION_WARN_AT_SECONDS.filter((at) => seconds <= at);
-  const left = leftWords(endsAt);
-  if (!left || !due.length || liveTiles() === 0) {
-    line.hidden = true;
-    return;
-  }
-  line.hidden = false;
-  line.textContent = `Your log-in ends in ${left}: every video stops then. Log in again to go on watching.`;
-  const at = Math.min(...due);
-  if (!sessionWarned.has(at)) {
-    SESSION_WARN_AT_SECONDS.filter((other) => other >= at).forEach((other) => sessionWarned.add(other));
-    announce(`Your log-in ends in ${left}; every video stops then.`);
-  }
 }

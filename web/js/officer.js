@@ -14,7 +14,7 @@ import { $ } from './dom.js';
 import { page, refresh, refreshRequests, setLoaders } from './officer-state.js';
 import { fitMap, renderCameras, setUpMap, tick } from './officer-cameras.js';
 import { closeForm, submitForm } from './officer-watch.js';
-import { WALL_CHANGED, hangUpAll, liveTiles, setUpWall, tickWall } from './officer-wall.js';
+import { WALL_CHANGED, hangUpAll, setUpWall, tickWall } from './officer-wall.js';
 import { renderAsk, renderRequests } from './officer-ask.js';
 import { setUpArea } from './officer-area.js';
 
@@ -61,20 +61,6 @@ async function loadRequests() {
 
 // Start -----------------------------------------------------------------------------------------------------
 
-const KEEP_ALIVE_MS = 60_000;
-
-/**
- * When my log-in ends at the latest, as ISO 8601 (a live view keeps it alive until then), from /api/me.
- * @param {any} me
- * @returns {string|null}
- */
-function sessionEnd(me) {
-  const session = me.session || {};
-  const end = session.absolute_ends_at ?? session.expires_at;
-  if (typeof end === 'number') return new Date(end * 1000).toISOString();
-  return typeof end === 'string' ? end : null;
-}
-
 /** The map and asking by area (GET /api/map says which tile server, if any); the page works on without them. */
 async function startMap() {
   try {
@@ -91,7 +77,6 @@ async function main() {
   const me = await requireLogin($('#login'), ['officer']);
   const account = me.account;
   page.officer = account.username;
-  page.sessionEndsAt = sessionEnd(me);
   $('#whoami').textContent = `${account.username} (officer${account.agency ? `, ${account.agency}` : ''})`;
   $('#account').hidden = false;
   $('#logout').addEventListener('click', async () => {
@@ -112,11 +97,8 @@ async function main() {
     tick();
     tickWall();
   }, 1000);
-  // A view ends with its log-in, idle timeout included: an officer watching at a visible page is not idle, so
-  // the page says so now and then (a hidden tab, or a player with no page, is).
-  setInterval(() => {
-    if (!document.hidden && liveTiles() > 0) api('/api/me').catch(() => {});
-  }, KEEP_ALIVE_MS);
+  // Live views keep my log-in alive (the hub renews it while they play) up to its absolute limit; session.js
+  // warns before that, as on every page.
   live((topics) => {
     if (topics.some((topic) => ['all', 'cameras', 'streams'].includes(topic))) refresh();
     if (topics.some((topic) => ['all', 'requests'].includes(topic))) refreshRequests();
