@@ -67,6 +67,11 @@ def _in_a_pair(key: str, text: str) -> bool:
     return bool(section) and re.search(rf"`{re.escape(section)}\.[a-z_]+`[^|\n]*`{re.escape(name)}`", text) is not None
 
 
+# The folder beside the checkout that held the first design notes: a clone has nothing beside it. Spelt in two
+# parts so this test, which only reads tracked files, does not itself name it.
+BESIDE = "../" + "shared"
+
+
 def test_nothing_reaches_outside_the_repository() -> None:
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True
@@ -80,6 +85,6 @@ def test_nothing_reaches_outside_the_repository() -> None:
             text = path.read_text()
         except UnicodeDecodeError:
             continue
-        if "../shared" in text and path != Path(__file__).resolve():
+        if BESIDE in text:
             outside.append(name)
-    assert not outside, f"these name ../shared, outside the repository: {outside}"
+    assert not outside, f"these name {BESIDE}, outside the repository: {outside}"
