@@ -80,6 +80,13 @@ export class CameraMap {
     const placed = cameras.filter((camera) => camera.location);
     this.cluster.clearLayers();
     this.markers.clear();
+    // Fit while the cluster is empty: markers then cluster once, at the final zoom. Fitting with them on the map
+    // animates every cluster from the old zoom to the new, and for a moment both sets are drawn.
+    const key = JSON.stringify(placed.map((camera) => [camera.location.lat, camera.location.lon]));
+    if (key !== this.placedKey) {
+      this.placedKey = key;
+      this.fit(placed);
+    }
     for (const camera of placed) {
       const { lat, lon } = camera.location;
       // The consent's countdown: the page ticks every `[data-ends]` (a marker out of a cluster shows it anew).
@@ -110,14 +117,9 @@ export class CameraMap {
         }
       });
       marker.on('click', () => onChoose(camera));
-      this.cluster.addLayer(marker);
       this.markers.set(camera.id, marker);
     }
-    const key = JSON.stringify(placed.map((camera) => [camera.location.lat, camera.location.lon]));
-    if (key !== this.placedKey) {
-      this.placedKey = key;
-      this.fit(placed);
-    }
+    this.cluster.addLayers([...this.markers.values()]);
     return placed.length;
   }
 
@@ -127,9 +129,9 @@ export class CameraMap {
     if (!placed.length) return;
     const bounds = L.latLngBounds(placed.map((camera) => [camera.location.lat, camera.location.lon]));
     if (bounds.getNorthEast().distanceTo(bounds.getSouthWest()) < 50) {
-      this.map.setView(bounds.getCenter(), LONE_ZOOM);
+      this.map.setView(bounds.getCenter(), LONE_ZOOM, { animate: false });
     } else {
-      this.map.fitBounds(bounds, { padding: [40, 40], maxZoom: LONE_ZOOM });
+      this.map.fitBounds(bounds, { padding: [40, 40], maxZoom: LONE_ZOOM, animate: false });
     }
   }
 
