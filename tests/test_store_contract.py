@@ -877,6 +877,20 @@ async def test_revoke_grant(store: Store) -> None:
     assert await store.get_grant("cam-1") == revoked
 
 
+async def test_put_grant_replacing_a_version_writes_only_over_that_version(store: Store) -> None:
+    """An extension names the grant it lengthens: a withdrawal (or any change) written since refuses it."""
+    await _camera(store)
+    with pytest.raises(Conflict):
+        await store.put_grant("cam-1", T0, T0 + HOUR, None, replacing=1)  # no grant at all yet
+    granted = await store.put_grant("cam-1", T0, T0 + HOUR, None)
+    longer = await store.put_grant("cam-1", T0, T0 + 2 * HOUR, None, replacing=granted.version)
+    assert longer.version > granted.version and longer.ends_at == T0 + 2 * HOUR
+    revoked = await store.revoke_grant("cam-1", T0 + 10)
+    with pytest.raises(Conflict):
+        await store.put_grant("cam-1", T0, T0 + 3 * HOUR, None, replacing=longer.version)
+    assert await store.get_grant("cam-1") == revoked  # still withdrawn, nothing of the refused write kept
+
+
 async def test_audio_is_off_unless_the_grant_says_so(store: Store) -> None:
     await _camera(store)
     assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).audio is False

@@ -115,7 +115,8 @@ async def opt_in(request: web.Request) -> web.Response:
     null duration means "until the pilot ends"; the box is capped by the admin maximum and the pilot's end.
     A new grant replaces the old one; it belongs to the running pilot and ends with it. With `"extend": true` the
     live grant is lengthened instead (409 `not_opted_in` without one, 400 `extend_changes_scope` if the agencies
-    or audio differ): it stays the same consent, so an officer the owner stopped stays barred.
+    or audio differ, 409 `grant_changed` if the grant was withdrawn or changed while the extension was being
+    written): it stays the same consent, so an officer the owner stopped stays barred.
     """
     camera = await _my_camera(request)
     body = await parse(request, OptIn)

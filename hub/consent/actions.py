@@ -129,15 +129,20 @@ class ConsentActions:
         now = self._clock()
         pilot, policy = await self.store.get_pilot(), await self.store.get_policy()
         ends_at = _grant_end(now, duration, policy, pilot)
-        starts_at = now
+        starts_at, replacing = now, None
         if extend:
             current = self.registry.gate(camera_id).state.grant
             if current is None or askable(current, now) or pilot is None or current.pilot_run != pilot.run:
                 raise Clash("the camera is not shared now: there is nothing to extend", "not_opted_in")
             if current.agencies != agencies or current.audio != audio:
                 raise BadRequest("an extension keeps the grant's agencies and audio", "extend_changes_scope")
-            starts_at = current.starts_at
-        grant = await self.store.put_grant(camera_id, starts_at, ends_at, agencies, audio)
+            # It lengthens the grant it read, or nothing: a withdrawal from another page that lands between that
+            # read and the write below must not be overwritten by the camera shared again.
+            starts_at, replacing = current.starts_at, current.version
+        try:
+            grant = await self.store.put_grant(camera_id, starts_at, ends_at, agencies, audio, replacing=replacing)
+        except Conflict:
+            raise Clash("the camera's consent changed meanwhile: nothing was extended", "grant_changed") from None
         self.registry.apply_grant(grant, camera_id, settle=True)
         # A narrower agency list may shut out viewers who were watching under the old grant.
         await self.streams.sweep()

@@ -11,6 +11,9 @@ from typing import Protocol
 
 from hub.consent.decision import Grant, Pilot
 
+# Conflict's message when a write that names the grant version it replaces finds another one.
+GRANT_CHANGED = "the camera's grant changed since it was read"
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -32,10 +35,12 @@ class ConsentStore(Protocol):
         ends_at: float,
         agencies: frozenset[str] | None,
         audio: bool = False,
+        replacing: int | None = None,
     ) -> Grant:
         """Replace the camera's grant with a new one (new version), made in the pilot current at the write: its
         `pilot_run` is that pilot's run, read in the same transaction (0 if there is no pilot). `audio`: the owner
-        opted in to audio too (off unless asked)."""
+        opted in to audio too (off unless asked). `replacing`: write only if the camera's grant is still that
+        version, read in the same transaction (Conflict otherwise: it was withdrawn or changed meanwhile)."""
         ...
 
     async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:

@@ -22,7 +22,8 @@ from redis.commands.core import AsyncScript
 from hub.consent.decision import Grant, Pilot
 from hub.store import checks
 from hub.store import redis_records as records
-from hub.store.base import NotFound, Policy
+from hub.store.base import Conflict, NotFound, Policy
+from hub.store.consent_base import GRANT_CHANGED
 from hub.store.redis_plumbing import RedisParts, guard, script
 
 
@@ -60,12 +61,15 @@ class ConsentKeys:
 
 # -- scripts (conventions: `hub.store.redis_plumbing`) ----------------------------------------
 
-# KEYS: version, changes, camera, grant, camera ids with a grant, pilot. ARGV: camera id, field pairs. The grant
-# belongs to the pilot current now: its pilot_run is that pilot's run (a pilot from before runs is run 1), 0 if
-# there is none. Answers the version and pilot_run.
+# KEYS: version, changes, camera, grant, camera ids with a grant, pilot. ARGV: camera id, the version the write
+# replaces ('' for any), field pairs. The grant belongs to the pilot current now: its pilot_run is that pilot's run
+# (a pilot from before runs is run 1), 0 if there is none. Answers the version and pilot_run.
 PUT_GRANT = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return fail('camera_not_found')
+end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[4], 'version') ~= ARGV[2] then
+  return fail('grant_changed')
 end
 local run = 0
 if redis.call('EXISTS', KEYS[6]) == 1 then
@@ -73,7 +77,7 @@ if redis.call('EXISTS', KEYS[6]) == 1 then
 end
 local version = next_version()
 redis.call('DEL', KEYS[4])
-hset_pairs(KEYS[4], 2)
+hset_pairs(KEYS[4], 3)
 redis.call('HSET', KEYS[4], 'version', version, 'pilot_run', run)
 redis.call('SADD', KEYS[5], ARGV[1])
 announce('grant', ARGV[1], version)
@@ -184,9 +188,11 @@ class RedisConsent(RedisParts):
         ends_at: float,
         agencies: frozenset[str] | None,
         audio: bool = False,
+        replacing: int | None = None,
     ) -> Grant:
         """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
-        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera."""
+        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera; Conflict if `replacing`
+        is given and the grant is no longer that version."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else sorted(agencies)
         fields = records.pairs(
@@ -196,8 +202,8 @@ class RedisConsent(RedisParts):
         result = await self._run(
             self._consent_scripts.put_grant,
             [*self._feed, keys.camera(camera_id), keys.grant(camera_id), keys.grants, keys.pilot],
-            [camera_id, *fields],
-            {"camera_not_found": NotFound(f"camera {camera_id!r} not found")},
+            [camera_id, "" if replacing is None else str(replacing), *fields],
+            {"camera_not_found": NotFound(f"camera {camera_id!r} not found"), "grant_changed": Conflict(GRANT_CHANGED)},
         )
         version, run = int(result["version"]), int(result["pilot_run"])
         return Grant(camera_id, starts_at, ends_at, agencies, None, version, run, audio)

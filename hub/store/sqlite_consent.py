@@ -16,7 +16,8 @@ import aiosqlite
 
 from hub.consent.decision import Grant, Pilot
 from hub.store import checks
-from hub.store.base import NotFound, Policy
+from hub.store.base import Conflict, NotFound, Policy
+from hub.store.consent_base import GRANT_CHANGED
 from hub.store.pilot_runs import next_pilot
 from hub.store.sqlite_plumbing import SqliteParts, bump, exists, first
 
@@ -46,15 +47,21 @@ class SqliteConsent(SqliteParts):
         ends_at: float,
         agencies: frozenset[str] | None,
         audio: bool = False,
+        replacing: int | None = None,
     ) -> Grant:
         """Replace the camera's grant with a new, unrevoked one (new version) made in the pilot current now (its
-        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera."""
+        run, 0 if there is none), with audio only if `audio`; NotFound if no such camera; Conflict if `replacing`
+        is given and the grant is no longer that version."""
         checks.check_window(starts_at, ends_at)
         encoded = None if agencies is None else json.dumps(sorted(agencies))
 
         async def body(db: aiosqlite.Connection) -> Grant:
             if not await exists(db, "SELECT 1 FROM cameras WHERE id = ?", (camera_id,)):
                 raise NotFound(f"camera {camera_id!r} not found")
+            if replacing is not None and not await exists(
+                db, "SELECT 1 FROM grants WHERE camera_id = ? AND version = ?", (camera_id, replacing)
+            ):
+                raise Conflict(GRANT_CHANGED)
             pilot = await _current_pilot(db)
             run = 0 if pilot is None else pilot.run
             version = await bump(db)
