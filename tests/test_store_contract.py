@@ -891,6 +891,18 @@ async def test_put_grant_replacing_a_version_writes_only_over_that_version(store
     assert await store.get_grant("cam-1") == revoked  # still withdrawn, nothing of the refused write kept
 
 
+async def test_set_grant_audio_replacing_a_version_turns_on_only_that_grant(store: Store) -> None:
+    """Audio on names the grant the owner saw: a new grant opted in meanwhile (without audio) keeps it off."""
+    await _camera(store)
+    seen = await store.put_grant("cam-1", T0, T0 + HOUR, None)
+    newer = await store.put_grant("cam-1", T0 + 5, T0 + HOUR, None)
+    with pytest.raises(Conflict):
+        await store.set_grant_audio("cam-1", True, replacing=seen.version)
+    assert await store.get_grant("cam-1") == newer
+    on = await store.set_grant_audio("cam-1", True, replacing=newer.version)
+    assert on is not None and on.audio and on.version > newer.version
+
+
 async def test_audio_is_off_unless_the_grant_says_so(store: Store) -> None:
     await _camera(store)
     assert (await store.put_grant("cam-1", T0, T0 + HOUR, None)).audio is False

@@ -186,13 +186,18 @@ class ConsentActions:
             self.registry.audio_settled(camera_id, grant)
             # As a withdrawal: confirmed by the hub that streams the camera once its gates hold this version.
             closure = await self.router.await_closure(token, grant.version if grant else 0, now)
-            gates = Gates(closure.confirmed, closure.closed_by or now)
+            gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs)
             if grant is None:
                 raise Clash("the camera is not opted in", "not_opted_in")
         else:
-            if askable(self.registry.gate(camera_id).state.grant, now):
+            current = self.registry.gate(camera_id).state.grant
+            if current is None or askable(current, now):
                 raise Clash("the camera is not opted in: opt in (with audio) first", "not_opted_in")
-            grant = await self.store.set_grant_audio(camera_id, True)
+            try:
+                # The grant the owner saw, or none: a new grant opted in meanwhile without audio keeps it off.
+                grant = await self.store.set_grant_audio(camera_id, True, replacing=current.version)
+            except Conflict:
+                raise Clash("the camera's consent changed meanwhile: audio stays off", "grant_changed") from None
             self.registry.audio_opened(camera_id, grant)
             if grant is None:
                 raise Clash("the camera is not opted in", "not_opted_in")

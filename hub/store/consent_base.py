@@ -43,9 +43,10 @@ class ConsentStore(Protocol):
         version, read in the same transaction (Conflict otherwise: it was withdrawn or changed meanwhile)."""
         ...
 
-    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
+    async def set_grant_audio(self, camera_id: str, audio: bool, replacing: int | None = None) -> Grant | None:
         """Turn the grant's audio on or off (new version, announced like any grant change); the grant unchanged if
-        it already says so; None if the camera has no grant. Nothing else of the grant changes."""
+        it already says so; None if the camera has no grant. Nothing else of the grant changes. `replacing`: only
+        if the grant is still that version (Conflict otherwise)."""
         ...
 
     async def revoke_grant(self, camera_id: str, at: float) -> Grant | None:

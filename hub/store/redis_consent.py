@@ -97,11 +97,15 @@ end
 return ok({record = redis.call('HGETALL', KEYS[3])})
 """)
 
-# KEYS: version, changes, grant. ARGV: camera id, audio (JSON true/false). A grant from before audio has none
-# (reads as false). Answers the grant record, changed only if its audio was otherwise.
+# KEYS: version, changes, grant. ARGV: camera id, audio (JSON true/false), the version the write replaces ('' for
+# any). A grant from before audio has none (reads as false). Answers the grant record, changed only if its audio
+# was otherwise.
 SET_GRANT_AUDIO = script("""
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return ok({})
+end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[3], 'version') ~= ARGV[3] then
+  return fail('grant_changed')
 end
 if (redis.call('HGET', KEYS[3], 'audio') or 'false') ~= ARGV[2] then
   local version = next_version()
@@ -218,12 +222,14 @@ class RedisConsent(RedisParts):
         return grant_record(records.decode_flat(result["record"])) if "record" in result else None
 
     @guard
-    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
-        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant."""
+    async def set_grant_audio(self, camera_id: str, audio: bool, replacing: int | None = None) -> Grant | None:
+        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant;
+        Conflict if `replacing` is given and the grant is no longer that version."""
         result = await self._run(
             self._consent_scripts.set_grant_audio,
             [*self._feed, self._keys.grant(camera_id)],
-            [camera_id, json.dumps(bool(audio))],
+            [camera_id, json.dumps(bool(audio)), "" if replacing is None else str(replacing)],
+            {"grant_changed": Conflict(GRANT_CHANGED)},
         )
         return grant_record(records.decode_flat(result["record"])) if "record" in result else None
 

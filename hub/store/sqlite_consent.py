@@ -94,14 +94,17 @@ class SqliteConsent(SqliteParts):
 
         return await self._write(body)
 
-    async def set_grant_audio(self, camera_id: str, audio: bool) -> Grant | None:
-        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant."""
+    async def set_grant_audio(self, camera_id: str, audio: bool, replacing: int | None = None) -> Grant | None:
+        """Turn the grant's audio on or off (new version); unchanged if it already says so; None if no grant;
+        Conflict if `replacing` is given and the grant is no longer that version."""
 
         async def body(db: aiosqlite.Connection) -> Grant | None:
             rows = await db.execute_fetchall(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE camera_id = ?", (camera_id,))
             if not rows:
                 return None
             grant = grant_row(first(rows))
+            if replacing is not None and grant.version != replacing:
+                raise Conflict(GRANT_CHANGED)
             if grant.audio == audio:
                 return grant
             version = await bump(db)
