@@ -99,6 +99,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy hub device_agent porchlight_rtc tests bench fuzz
+	@# The Kubernetes manifests against the schemas kubernetes-validate bundles (offline, strict; docs/kubernetes.md).
+	$(PY) deploy/k8s/validate.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
