@@ -41,6 +41,7 @@ from hub.media.audio_sessions import push_audio
 from hub.media.encoded import check_internals
 from hub.media.ice_servers import ICE, IceServers, LiveRtcConfiguration
 from hub.media.masks import push_masks
+from hub.media.relay_setup import add_relay_routes, relay_ctx
 from hub.media.streams import StreamManager
 from hub.media.whep_events import EVENT_STREAMS, EventStreams, stream_delete, stream_get
 from hub.metrics import Metrics
@@ -206,6 +207,7 @@ def create_app(config: Config, store_factory: StoreFactory = open_store, clock: 
     install_security_headers(app, config.http.secure_cookies, config.map.tile_origin())
     install_cors_headers(app)
     app.cleanup_ctx.append(_state_ctx)
+    app.cleanup_ctx.append(relay_ctx)  # after _state_ctx: relays between hubs use its streams and router
     app.cleanup_ctx.append(keep_views_alive)  # live views keep their officers' sessions alive
     app.cleanup_ctx.append(metrics_site)  # after _state_ctx: it serves the metrics made there
     app.cleanup_ctx.append(notify_ctx)  # after _state_ctx: it sends with its store and counts in its metrics
@@ -283,6 +285,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/whep/{camera_id}/{viewer_id}/events/stream", stream_get)
     r.add_delete("/whep/{camera_id}/{viewer_id}/events/stream", stream_delete)
     r.add_get("/control/{camera_id}", control.control_ws)
+    add_relay_routes(r)  # hub-to-hub, signed (hub/media/relay_server.py)
     for path in PAGES:
         r.add_get(path, page)
     r.add_get("/js/{name}", asset)

@@ -290,6 +290,14 @@ class ClusterConfig(_Section):
     # closes every gate and reports not ready: grant expiries and pilot ends are absolute times, so each hub
     # applies them late or early by at most this much. Withdrawals, pilot ends and disables never depend on it.
     max_clock_offset_ms: float = Field(default=250.0, gt=0, le=60_000)
+    # A WHEP request for a camera another hub streams: false relays it through this hub (one internal session per
+    # camera, hub/media/relay_client.py); true answers 307 to the owning hub, as before the relay.
+    whep_redirect: bool = False
+    # The hub-to-hub secret that signs relay requests (a secret: at least 32 random bytes, as text). Every hub of a
+    # cluster needs the same one; by default it lives in the data directory and is made on first start.
+    peer_secret_file: Path | None = None
+    # How the other hubs reach this one for relays (e.g. "http://10.0.0.5:8080"); default the public base URL.
+    internal_url: str | None = None
 
 
 class AuditConfig(_Section):
@@ -432,6 +440,16 @@ class Config(_Section):
     def signing_key_path(self) -> Path:
         """Where the audit log's signer key is read from (made there on first start if it is the default)."""
         return self.audit.signing_key_file or self.store.data_dir / "audit-signer.key"
+
+    def peer_secret_path(self) -> Path:
+        """Where the hub-to-hub secret is read from (made there on first start if it is the default)."""
+        return self.cluster.peer_secret_file or self.store.data_dir / "peer-secret.key"
+
+    def internal_base_url(self) -> str:
+        """The URL other hubs reach this one at (relays): `cluster.internal_url`, else the public base URL."""
+        if self.cluster.internal_url:
+            return self.cluster.internal_url.rstrip("/")
+        return self.base_url()
 
     def base_url(self) -> str:
         """The URL clients reach this hub at."""

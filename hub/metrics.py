@@ -81,6 +81,19 @@ class Metrics:
             "WHIP sessions ended because their video turned out to be one viewers cannot decode.",
             registry=self.registry,
         )
+        self.relays = Gauge(
+            "porchlight_relays",
+            "Relays between hubs open now, by this hub's role: owner (sends a camera it streams to another hub) or "
+            "asking (receives a camera another hub streams, for its own viewers).",
+            ["role"],
+            registry=self.registry,
+        )
+        self.relay_failures = Counter(
+            "porchlight_relay_failures_total",
+            "Relays this hub asked for and could not open, by reason (refused, peer_auth_failed, unreachable, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
         self._audio_children = {reason: self.audio_packets.labels(reason.value) for reason in Reason}

@@ -101,12 +101,13 @@ def make_router(app: web.Application) -> Router:
     """A local router for one hub; a Redis router when hubs share Redis."""
     config, store = app[CONFIG], app[STORE]
     if config.store.kind is not StoreKind.REDIS or not isinstance(store, RedisStore):
-        return LocalRouter()
+        return LocalRouter(config.node_id())
     streams = app[STREAMS]
     return RedisRouter(
         store,
         config.node_id(),
         config.base_url(),
+        internal_url=config.internal_base_url(),
         owner_ttl=config.cluster.owner_ttl_seconds,
         confirm_timeout=config.cluster.confirm_timeout_seconds,
         lease_seconds=config.consent.lease_seconds,

@@ -50,16 +50,30 @@ async def test_withdrawal_through_another_hub(cluster: Cluster, tmp_path: Path) 
         await resident.close()
 
 
-async def test_viewer_asking_the_other_hub_is_redirected(cluster: Cluster, tmp_path: Path) -> None:
+async def test_viewer_asking_the_other_hub_watches_through_its_relay(cluster: Cluster, tmp_path: Path) -> None:
     async with running_agent(cluster.a, CAM, cluster.seeded.tokens[CAM], tmp_path):
         officer = await _officer(cluster.b)
         viewer = Viewer(officer, CAM)
         assert await viewer.watch() == 201, viewer.error
-        assert viewer.location is not None and viewer.location.startswith(cluster.a.url)
+        # Served by hub B (the session is B's), the camera's video relayed from hub A.
+        assert viewer.location is not None and viewer.location.startswith(cluster.b.url)
         await viewer.wait_frames(5)
         assert await viewer.hang_up() == 200
         await viewer.close()
         await officer.close()
+
+
+async def test_with_whep_redirect_the_other_hub_redirects_to_the_owner(tmp_path: Path) -> None:
+    async with two_hubs(tmp_path, env={"PORCHLIGHT_CLUSTER__WHEP_REDIRECT": "true"}) as hubs:
+        async with running_agent(hubs.a, CAM, hubs.seeded.tokens[CAM], tmp_path):
+            officer = await _officer(hubs.b)
+            viewer = Viewer(officer, CAM)
+            assert await viewer.watch() == 201, viewer.error
+            assert viewer.location is not None and viewer.location.startswith(hubs.a.url)
+            await viewer.wait_frames(5)
+            assert await viewer.hang_up() == 200
+            await viewer.close()
+            await officer.close()
 
 
 async def _watching_on_a(cluster: Cluster) -> tuple[Api, Viewer]:

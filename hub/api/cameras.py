@@ -170,4 +170,7 @@ async def withdraw(request: web.Request) -> web.Response:
 
 def gates_json(gates: Gates) -> dict[str, Any]:
     """What a closing action promises, as the API says it."""
-    return {"confirmed": gates.confirmed, "closed_by": iso(gates.closed_by)}
+    answer: dict[str, Any] = {"confirmed": gates.confirmed, "closed_by": iso(gates.closed_by)}
+    if gates.hubs:
+        answer["hubs"] = list(gates.hubs)  # every hub that carried the camera (owner and relays)
+    return answer

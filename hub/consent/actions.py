@@ -72,6 +72,8 @@ class Gates:
 
     confirmed: bool
     closed_by: float
+    # The hubs that carried the camera (its owner, and each relaying it), where a closure names them.
+    hubs: tuple[str, ...] = ()
 
 
 class ConsentActions:
@@ -161,7 +163,7 @@ class ConsentActions:
         finally:
             await self.streams.end_camera(camera_id, Reason.WITHDRAWN.value, now)
         closure = await self.router.await_closure(token, grant.version if grant else 0, now)
-        gates = Gates(closure.confirmed, closure.closed_by or now)
+        gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs)
         if grant is not None:
             if owner_id is None:
                 owner_id = (await self.store.get_camera(camera_id)).owner_id

@@ -121,6 +121,45 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
         return Reason.ACCOUNT_DISABLED
     if now >= officer.session_expires_at:
         return Reason.SESSION_EXPIRED
+    reason = _consent_live(now, camera)
+    if reason is not Reason.OK:
+        return reason
+    grant = camera.grant
+    assert grant is not None  # _consent_live admits only with a grant
+    if grant.agencies is not None and officer.agency_id not in grant.agencies:
+        return Reason.AGENCY_OUT_OF_SCOPE
+    if officer.account_id in camera.barred:
+        return Reason.STOPPED_BY_OWNER
+    return _masks(camera)
+
+
+def decide_relay(now: float, camera: CameraState) -> Reason:
+    """May the owning hub send a frame of `camera` to another hub's relay at `now`? The camera's consent alone
+    (known, fresh, pilot running, grant live, masks applied): the hub at the other end decides per officer."""
+    if not camera.known:
+        return Reason.CAMERA_UNKNOWN
+    if now >= camera.lease_until:
+        return Reason.STATE_STALE
+    reason = _consent_live(now, camera)
+    if reason is not Reason.OK:
+        return reason
+    return _masks(camera)
+
+
+def decide_relay_audio(now: float, camera: CameraState) -> Reason:
+    """May the owning hub send an audio packet of `camera` to another hub's relay at `now`? `decide_relay`, and
+    the grant's audio flag (`AUDIO_OFF` otherwise)."""
+    reason = decide_relay(now, camera)
+    if reason is not Reason.OK:
+        return reason
+    grant = camera.grant
+    if grant is None or not grant.audio:
+        return Reason.AUDIO_OFF
+    return Reason.OK
+
+
+def _consent_live(now: float, camera: CameraState) -> Reason:
+    """The pilot is running and the camera's grant (of this pilot) is live at `now`."""
     pilot = camera.pilot
     if pilot is None:
         return Reason.NO_PILOT
@@ -139,10 +178,11 @@ def decide(now: float, camera: CameraState, officer: Officer | None) -> Reason:
         return Reason.GRANT_NOT_STARTED
     if now >= grant.ends_at:
         return Reason.GRANT_EXPIRED
-    if grant.agencies is not None and officer.agency_id not in grant.agencies:
-        return Reason.AGENCY_OUT_OF_SCOPE
-    if officer.account_id in camera.barred:
-        return Reason.STOPPED_BY_OWNER
+    return Reason.OK
+
+
+def _masks(camera: CameraState) -> Reason:
+    """Frames pass only once the camera's agent applies the owner's privacy masks."""
     if camera.masks_version > 0 and camera.masks_applied < camera.masks_version:
         return Reason.MASKS_PENDING
     return Reason.OK

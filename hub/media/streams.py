@@ -27,6 +27,7 @@ from hub.live import LiveEvents
 from hub.media.gated_track import EncodedTrack, GatedTrack
 from hub.media.peers import PeerBook
 from hub.media.publisher import Publisher
+from hub.media.relay_sink import RelaySink
 from hub.media.viewer import EndedViewers, Viewer
 from hub.metrics import Metrics
 
@@ -65,6 +66,8 @@ class CameraStream:
     control: ControlLink | None = None
     publisher: Publisher | None = None
     viewers: dict[str, Viewer] = field(default_factory=dict)
+    # Other hubs' relays of the camera (hub/media/relay_server.py): watchers as viewers are, never views on record.
+    relays: dict[str, RelaySink] = field(default_factory=dict)
     # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
     waiting_since: float | None = None
     # The codec its last publisher negotiated: what its next viewers get while it is not publishing.
@@ -82,13 +85,17 @@ class CameraStream:
 
     def watchers_message(self, kind: str) -> dict[str, Any]:
         """A control message ("publish" or "watchers") telling the owner's agent who is watching."""
-        return {"type": kind, "watchers": len(self.viewers), "viewers": [v.watching() for v in self.viewers.values()]}
+        watchers = len(self.viewers) + len(self.relays)
+        return {"type": kind, "watchers": watchers, "viewers": [v.watching() for v in self.viewers.values()]}
 
     def sinks(self) -> Iterator[GatedTrack[Any]]:
         """The gated tracks the camera's frames go to."""
         for viewer in self.viewers.values():
             if viewer.track is not None:
                 yield viewer.track
+        for relay in self.relays.values():
+            if relay.track is not None:
+                yield relay.track
 
 
 class StreamManager:
@@ -163,7 +170,7 @@ class StreamManager:
             self._metrics.agents.inc()
         self._live.publish("streams", camera=link.camera_id)
         await link.send({"type": "hello", "camera_id": link.camera_id, "watchers": len(stream.viewers)})
-        if stream.viewers and stream.publisher is None:
+        if (stream.viewers or stream.relays) and stream.publisher is None:
             await link.send(stream.watchers_message("publish"))
 
     async def detach_control(self, link: ControlLink) -> None:
@@ -226,7 +233,7 @@ class StreamManager:
     def may_publish(self, camera_id: str) -> bool:
         """An agent publishes only when asked; a plain WHIP publisher (no control link) always may."""
         stream = self.stream(camera_id)
-        return stream.control is None or bool(stream.viewers)
+        return stream.control is None or bool(stream.viewers or stream.relays)
 
     async def attach_publisher(self, publisher: Publisher) -> None:
         """A WHIP session was established; it replaces any older one of the same camera."""
@@ -296,7 +303,7 @@ class StreamManager:
         if stream.publisher is None and stream.waiting_since is None:
             stream.waiting_since = time.time()
         if stream.control is not None:
-            if stream.publisher is None and len(stream.viewers) == 1:
+            if stream.publisher is None and len(stream.viewers) + len(stream.relays) == 1:
                 await stream.control.send(stream.watchers_message("publish"))
             else:
                 await stream.control.send(stream.watchers_message("watchers"))
@@ -328,7 +335,7 @@ class StreamManager:
         viewer.forget_media()  # kept in `_ended` without its media objects
         # After the record: a page told of the change finds the view's end on it.
         self._live.publish("watchers", camera=viewer.camera_id)
-        if not stream.viewers:
+        if not stream.viewers and not stream.relays:
             stream.waiting_since = None
             await self._stop_publishing(stream, viewer.end_reason or "no_viewers")
         elif stream.control is not None:
@@ -353,7 +360,42 @@ class StreamManager:
         }
         await self._audit.append(Kind.VIEW_ENDED, fields, actor=viewer.actor, source=viewer.source, required=False)
 
+    # Relays to other hubs (hub/media/relay_server.py) ------------------------------------------------------
+    async def add_relay(self, relay: RelaySink) -> Reason | None:
+        """Join another hub's relay to the camera's feed if its gate admits it now (no await between the answer and
+        the join); the first watcher of a camera asks its agent to publish. The gate's refusal for good, or None
+        (joined, or ended already). A gate closed for a while only (stale state, masks pending) holds its frames."""
+        reason = relay.check(time.time())
+        if relay.ended:
+            return reason if reason.terminal else None
+        stream = self.stream(relay.camera_id)
+        stream.relays[relay.id] = relay
+        if stream.publisher is not None and isinstance(relay.track, EncodedTrack):
+            relay.track.set_keyframes(stream.publisher.keyframes)
+        if stream.control is not None:
+            first = stream.publisher is None and len(stream.viewers) + len(stream.relays) == 1
+            await stream.control.send(stream.watchers_message("publish" if first else "watchers"))
+        return None
+
+    async def remove_relay(self, relay: RelaySink) -> None:
+        """A relay left (its hub's last viewer went, or its gate closed): the last watcher gone stops the agent."""
+        stream = self.stream(relay.camera_id)
+        if stream.relays.pop(relay.id, None) is None:
+            return
+        if not stream.viewers and not stream.relays:
+            stream.waiting_since = None
+            await self._stop_publishing(stream, relay.end_reason or "no_viewers")
+        elif stream.control is not None:
+            await stream.control.send(stream.watchers_message("watchers"))
+
+    def _check_relays(self, stream: CameraStream, now: float) -> None:
+        for relay in list(stream.relays.values()):
+            relay.check(now)
+
     async def _stop_publishing(self, stream: CameraStream, reason: str) -> None:
+        if stream.control is None and stream.publisher is not None and stream.publisher.token_hash is None:
+            # A relay from the camera's owning hub (hub/media/relay_client.py): nobody here watches, so it ends.
+            await self.detach_publisher(stream.publisher)
         if stream.control is not None:
             await stream.control.send({"type": "stop", "reason": reason})
             # An agent is told to stop; closing our side too means a misbehaving one cannot keep sending.
@@ -394,6 +436,7 @@ class StreamManager:
         stops."""
         stream = self.stream(camera_id)
         ending = [viewer for viewer in stream.viewers.values() if viewer.mark_ended(reason, at)]
+        self._check_relays(stream, time.time())
         await asyncio.gather(*(self._finish_viewer(viewer) for viewer in ending))
         await self._stop_publishing(stream, reason)
 
@@ -404,6 +447,7 @@ class StreamManager:
         now = time.time() if now is None else now
         self._ended.forget_old()
         for stream in list(self._streams.values()):
+            self._check_relays(stream, now)
             if stream.publisher is not None and stream.publisher.silent_for() > self._silence:
                 log.warning("camera %s: no video for %.0f s; ending its WHIP session", stream.camera_id, self._silence)
                 await self.detach_publisher(stream.publisher)

@@ -31,6 +31,7 @@ from hub.media.codecs import choose_for_viewer, order, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.ice_servers import ICE, add_ice_links
+from hub.media.relay_client import RELAYS
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
 from hub.media.trickle import apply_patch, etag
 from hub.media.viewer import Viewer
@@ -83,12 +84,15 @@ async def whep_post(request: web.Request) -> web.Response:
     except NotFound:
         raise Missing(f"no camera {camera_id!r}", "camera_unknown") from None
     stream = app[STREAMS].stream(camera_id)
+    config = app[CONFIG]
+    elsewhere = False
     if stream.control is None and stream.publisher is None:
         owner = await app[ROUTER].owner_url(camera_id)
-        if owner is not None:
+        if owner is not None and config.cluster.whep_redirect:
             # Redirects are allowed by WHIP/WHEP: the camera's stream lives on another hub (which records it).
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
-    config = app[CONFIG]
+        # Else relayed from there (hub/media/relay_client.py), this view recorded and gated here.
+        elsewhere = owner is not None
     offer = await read_offer(request, config.media.max_sdp_bytes, "recvonly", config.limits.handshake_seconds)
     look = _Look(request, identity, view_fields(camera_id, camera.owner_id, case, reason))
     # On the record before anything else happens; if it cannot be written, the view is refused.
@@ -101,6 +105,8 @@ async def whep_post(request: web.Request) -> web.Response:
         app[METRICS].denials.labels(decision.value).inc()
         await look.deny(decision.value)
         raise closed(decision)
+    if elsewhere:
+        await _through_relay(look)
     if stream.control is None and stream.publisher is None:
         await look.deny("camera_offline")
         raise CameraOffline("the camera is not connected to this hub")
@@ -144,6 +150,17 @@ class _Look:
         seq = await record(self.request, Kind.VIEW_STARTED, fields, required=True)
         assert seq is not None  # required appends return a position or raise
         return seq
+
+
+async def _through_relay(look: _Look) -> None:
+    """The camera's stream lives on another hub: relay it here (one relay per camera), or refuse on the record."""
+    app = look.request.app
+    try:
+        await app[RELAYS].ensure(look.camera_id)
+    except HubError as exc:
+        app[METRICS].denials.labels(exc.reason).inc()
+        await look.deny(exc.reason)
+        raise
 
 
 async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[Viewer, str]:

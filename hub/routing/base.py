@@ -13,6 +13,9 @@ class Closure:
     confirmed: bool
     # When the owning hub's lease guarantees its gates closed, if it did not confirm.
     closed_by: float | None = None
+    # Every hub that carried the camera (its owner and each hub relaying it), by node id; with `confirmed`, each
+    # confirmed its gates closed.
+    hubs: tuple[str, ...] = ()
 
 
 class Router(Protocol):
@@ -20,6 +23,8 @@ class Router(Protocol):
 
     # Whether this hub is the only one: its own gates are then every gate there is.
     single_hub: bool
+    # This hub's name among its peers.
+    node_id: str
 
     async def claim(self, camera_id: str) -> bool:
         """Take ownership of the camera's stream for this hub; False if another hub holds it."""
@@ -33,6 +38,18 @@ class Router(Protocol):
         """The base URL of the hub that streams the camera, if it is another hub; None otherwise."""
         ...
 
+    async def peer(self, camera_id: str) -> tuple[str, str] | None:
+        """(node id, internal URL) of the hub that streams the camera, if it is another hub (where a relay goes)."""
+        ...
+
+    async def carry(self, camera_id: str) -> None:
+        """Note that this hub carries the camera through a relay (renewed until `drop`): withdrawals wait for it."""
+        ...
+
+    async def drop(self, camera_id: str) -> None:
+        """This hub's relay of the camera ended."""
+        ...
+
     def expect_closure(self, camera_id: str) -> object:
         """Start listening for the owner's confirmation before writing the withdrawal (returns a token)."""
         ...
@@ -43,7 +60,7 @@ class Router(Protocol):
         ...
 
     async def confirm_closed(self, camera_id: str, version: int) -> None:
-        """Tell the other hubs this hub's gates for the camera reflect `version` (it owns the camera)."""
+        """Tell the other hubs this hub's gates for the camera reflect `version` (it owns or relays the camera)."""
         ...
 
     async def close(self) -> None: ...

@@ -10,6 +10,9 @@ class LocalRouter:
 
     single_hub = True
 
+    def __init__(self, node_id: str = "local") -> None:
+        self.node_id = node_id
+
     async def claim(self, camera_id: str) -> bool:
         return True
 
@@ -19,12 +22,21 @@ class LocalRouter:
     async def owner_url(self, camera_id: str) -> str | None:
         return None
 
+    async def peer(self, camera_id: str) -> tuple[str, str] | None:
+        return None
+
+    async def carry(self, camera_id: str) -> None:
+        return None
+
+    async def drop(self, camera_id: str) -> None:
+        return None
+
     def expect_closure(self, camera_id: str) -> object:
         return camera_id
 
     async def await_closure(self, token: object, version: int, written_at: float) -> Closure:
         # The withdrawing handler closed this hub's gates in memory before writing.
-        return Closure(confirmed=True)
+        return Closure(confirmed=True, hubs=(self.node_id,))
 
     async def confirm_closed(self, camera_id: str, version: int) -> None:
         return None

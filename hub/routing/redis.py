@@ -1,7 +1,9 @@
 """Many hubs sharing Redis: ownership leases on cameras, change messages, and withdrawal confirmations.
 
 A camera's stream lives on the hub its agent reached; that hub holds a renewed lease on the camera in Redis
-(node id and public URL) and answers other hubs' withdrawals with a confirmation once its gates are closed.
+(node id, public URL and the internal URL other hubs' relays use). A hub relaying the camera from its owner holds a
+lease of its own as one of the camera's carriers. Every carrier answers a withdrawal with a confirmation once its
+gates are closed; the withdrawing hub waits for each.
 Pub/sub can lose messages: after every (re)subscription the hub reloads everything, and the change marker it
 polls for its consent lease catches anything missed in between.
 """
@@ -20,7 +22,7 @@ from hub.store.redis import RedisStore
 
 log = logging.getLogger(__name__)
 
-CLOSURES = "closures"  # bus topic: {"camera", "version", "node"} from the owning hub
+CLOSURES = "closures"  # bus topic: {"camera", "version", "node"} from each hub carrying the camera
 RETRY_SECONDS = 0.5
 
 OnChange = Callable[[dict[str, Any]], Awaitable[None]]
@@ -37,6 +39,7 @@ class RedisRouter:
         node_id: str,
         url: str,
         *,
+        internal_url: str | None = None,
         owner_ttl: float,
         confirm_timeout: float,
         lease_seconds: float,
@@ -46,13 +49,15 @@ class RedisRouter:
         self._store = store
         self.node_id = node_id
         self._url = url
+        self._internal_url = internal_url or url
         self._owner_ttl = owner_ttl
         self._confirm_timeout = confirm_timeout
         self._lease_seconds = lease_seconds
         self._on_change = on_change
         self._on_lost = on_lost
         self._owned: set[str] = set()
-        self._waiters: dict[str, set[asyncio.Queue[int]]] = {}
+        self._carried: set[str] = set()  # cameras relayed here from their owner
+        self._waiters: dict[str, set[asyncio.Queue[tuple[str, int]]]] = {}
         self._closures_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -72,10 +77,13 @@ class RedisRouter:
         for camera_id in list(self._owned):
             with contextlib.suppress(StoreUnavailable):
                 await self.release(camera_id)
+        for camera_id in list(self._carried):
+            with contextlib.suppress(StoreUnavailable):
+                await self.drop(camera_id)
 
     # Ownership ---------------------------------------------------------------------------------------------
     async def claim(self, camera_id: str) -> bool:
-        if await self._store.claim_camera(camera_id, self.node_id, self._url, self._owner_ttl):
+        if await self._store.claim_camera(camera_id, self.node_id, self._url, self._owner_ttl, self._internal_url):
             self._owned.add(camera_id)
             return True
         return False
@@ -90,9 +98,26 @@ class RedisRouter:
             return None
         return owner[1]
 
+    async def peer(self, camera_id: str) -> tuple[str, str] | None:
+        owner = await self._store.camera_peer(camera_id)
+        if owner is None or owner[0] == self.node_id:
+            return None
+        return owner
+
+    async def carry(self, camera_id: str) -> None:
+        self._carried.add(camera_id)
+        await self._store.carry_camera(camera_id, self.node_id, self._owner_ttl)
+
+    async def drop(self, camera_id: str) -> None:
+        self._carried.discard(camera_id)
+        await self._store.drop_carrier(camera_id, self.node_id)
+
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self._owner_ttl / 3)
+            for camera_id in list(self._carried):
+                with contextlib.suppress(StoreUnavailable):
+                    await self._store.carry_camera(camera_id, self.node_id, self._owner_ttl)
             for camera_id in list(self._owned):
                 try:
                     kept = await self.claim(camera_id)
@@ -105,35 +130,45 @@ class RedisRouter:
 
     # Confirmations -----------------------------------------------------------------------------------------
     def expect_closure(self, camera_id: str) -> object:
-        queue: asyncio.Queue[int] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._waiters.setdefault(camera_id, set()).add(queue)
         return camera_id, queue
 
     async def await_closure(self, token: object, version: int, written_at: float) -> Closure:
         assert isinstance(token, tuple)
         camera_id: str = token[0]
-        queue: asyncio.Queue[int] = token[1]
-        unconfirmed = Closure(confirmed=False, closed_by=written_at + self._lease_seconds)
+        queue: asyncio.Queue[tuple[str, int]] = token[1]
+        hubs: tuple[str, ...] = (self.node_id,) if self._carries(camera_id) else ()
         try:
             try:
                 owner = await self._store.camera_owner(camera_id)
+                carriers = await self._store.camera_carriers(camera_id)
             except StoreUnavailable:
-                return unconfirmed
-            if owner is None or owner[0] == self.node_id:
-                return Closure(confirmed=True)  # no other hub streams it; this hub closed its own gates
+                return Closure(confirmed=False, closed_by=written_at + self._lease_seconds, hubs=hubs)
+            hubs = tuple(dict.fromkeys([*hubs, *([owner[0]] if owner is not None else []), *carriers]))
+            unconfirmed = Closure(confirmed=False, closed_by=written_at + self._lease_seconds, hubs=hubs)
+            # This hub closed its own gates before the write; every other carrier confirms its own.
+            waiting = {node for node in hubs if node != self.node_id}
+            if not waiting:
+                return Closure(confirmed=True, hubs=hubs)
             if not self._closures_ready.is_set():
                 return unconfirmed
             async with asyncio.timeout(self._confirm_timeout):
-                while await queue.get() < version:
-                    pass
-            return Closure(confirmed=True)
+                while waiting:
+                    node, confirmed = await queue.get()
+                    if confirmed >= version:
+                        waiting.discard(node)
+            return Closure(confirmed=True, hubs=hubs)
         except TimeoutError:
             return unconfirmed
         finally:
             self._waiters.get(camera_id, set()).discard(queue)
 
+    def _carries(self, camera_id: str) -> bool:
+        return camera_id in self._owned or camera_id in self._carried
+
     async def confirm_closed(self, camera_id: str, version: int) -> None:
-        if camera_id in self._owned:
+        if self._carries(camera_id):
             await self._store.publish_raw(CLOSURES, {"camera": camera_id, "version": version, "node": self.node_id})
 
     async def _follow_closures(self) -> None:
@@ -144,9 +179,10 @@ class RedisRouter:
                         self._closures_ready.set()
                         continue
                     camera_id, version = message.get("camera"), message.get("version")
-                    if isinstance(camera_id, str) and isinstance(version, int):
+                    node = message.get("node")
+                    if isinstance(camera_id, str) and isinstance(version, int) and isinstance(node, str):
                         for queue in self._waiters.get(camera_id, ()):
-                            queue.put_nowait(version)
+                            queue.put_nowait((node, version))
             except StoreUnavailable:
                 self._closures_ready.clear()
                 await asyncio.sleep(RETRY_SECONDS)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -145,11 +146,13 @@ class RedisStore(
     # -- camera ownership -----------------------------------------------------------------------------
 
     @guard
-    async def claim_camera(self, camera_id: str, node_id: str, url: str, ttl: float) -> bool:
+    async def claim_camera(
+        self, camera_id: str, node_id: str, url: str, ttl: float, internal_url: str | None = None
+    ) -> bool:
         """Take the camera's ownership lease for `ttl` seconds, or renew it if this node holds it already.
-        False if another node holds it."""
+        False if another node holds it. `internal_url`: how other hubs reach this one (relays; default `url`)."""
         checks.check_positive("ttl", ttl)
-        lease = json.dumps({"node": node_id, "url": url})
+        lease = json.dumps({"node": node_id, "url": url, "internal": internal_url or url})
         ttl_ms = max(1, math.ceil(ttl * 1000))
         result = await self._run(self._scripts.claim_camera, [self._keys.owner(camera_id)], [node_id, lease, ttl_ms])
         return bool(result["claimed"])
@@ -167,6 +170,38 @@ class RedisStore(
     async def release_camera(self, camera_id: str, node_id: str) -> None:
         """Give up the camera's lease, only if this node holds it."""
         await self._run(self._scripts.release_camera, [self._keys.owner(camera_id)], [node_id])
+
+    @guard
+    async def camera_peer(self, camera_id: str) -> tuple[str, str] | None:
+        """(node id, internal url) of the hub holding the camera's lease (where relays go), or None."""
+        value = await self._r.get(self._keys.owner(camera_id))
+        if value is None:
+            return None
+        lease = json.loads(value)
+        return str(lease["node"]), str(lease.get("internal") or lease["url"])
+
+    # -- hubs carrying a camera (its owner and each relay holder) -------------------------------------
+
+    @guard
+    async def carry_camera(self, camera_id: str, node_id: str, ttl: float) -> None:
+        """Note (or renew) that `node_id` carries the camera's video for `ttl` seconds more (it holds a relay)."""
+        checks.check_positive("ttl", ttl)
+        key = self._keys.carriers(camera_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {node_id: time.time() + ttl})
+            pipe.expire(key, max(1, math.ceil(ttl * 4)))
+            await pipe.execute()
+
+    @guard
+    async def drop_carrier(self, camera_id: str, node_id: str) -> None:
+        """`node_id` no longer carries the camera."""
+        await self._r.zrem(self._keys.carriers(camera_id), node_id)
+
+    @guard
+    async def camera_carriers(self, camera_id: str) -> list[str]:
+        """The hubs whose lease on carrying the camera is live now (relay holders; the owner is in its own lease)."""
+        nodes = await self._r.zrangebyscore(self._keys.carriers(camera_id), time.time(), "+inf")
+        return [str(node) for node in nodes]
 
 
 if TYPE_CHECKING:

@@ -58,9 +58,15 @@ class SharedKeys:
         return f"{self.prefix}bus:{suffix}"
 
     def owner(self, camera_id: str) -> str:
-        """STRING, JSON {"node": ..., "url": ...}: which hub holds the camera's stream. A lease: set with a
-        PX expiry by `claim_camera`, renewed only by its holder, deleted by `release_camera`."""
+        """STRING, JSON {"node": ..., "url": ..., "internal": ...}: which hub holds the camera's stream (`internal`:
+        where other hubs' relays reach it). A lease: set with a PX expiry by `claim_camera`, renewed only by its
+        holder, deleted by `release_camera`."""
         return f"{self.prefix}owner:{camera_id}"
+
+    def carriers(self, camera_id: str) -> str:
+        """ZSET node id -> Unix time its lease ends: the hubs other than the owner that carry the camera's video (a
+        relay, hub/media/relay_client.py), renewed by each while it does; a withdrawal waits for each to confirm."""
+        return f"{self.prefix}carriers:{camera_id}"
 
 
 @dataclass(frozen=True, slots=True)
