@@ -50,6 +50,7 @@ from hub.notify.setup import notify_ctx
 from hub.routing.redis import RedisRouter
 from hub.store.base import Store
 from hub.store.redis import RedisStore
+from hub.store.redis_sentinel import redis_target
 from hub.store.sqlite import SqliteStore
 from hub.sync import make_router
 from porchlight_rtc import patch_aiortc
@@ -68,11 +69,13 @@ async def open_store(config: Config) -> Store:
     consent, store = config.consent, config.store
     if store.kind is StoreKind.REDIS:
         return await RedisStore.open(
-            store.redis_dsn(),
+            redis_target(store),
             default_max_grant_seconds=consent.default_max_grant_seconds,
             prefix=store.redis_prefix,
             connect_timeout=store.redis_connect_timeout_seconds,
             socket_timeout=store.redis_socket_timeout_seconds,
+            wait_replicas=store.redis_wait_replicas,
+            wait_timeout=store.redis_wait_timeout_seconds,
         )
     return await SqliteStore.open(store.sqlite_path, default_max_grant_seconds=consent.default_max_grant_seconds)
 

@@ -127,6 +127,55 @@ class StoreConfig(_Section):
     redis_prefix: str = "pl:"
     redis_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     redis_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Redis Sentinel ("host:port" each, e.g. ["10.0.0.7:26379", ...]; env: a JSON list or comma-separated): the hub
+    # asks them where the primary named `redis_sentinel_master` is, and again after a failover
+    # (hub/store/redis_sentinel.py). With them, redis_url is not needed.
+    redis_sentinels: list[str] = Field(default_factory=list)
+    redis_sentinel_master: str | None = None
+    # The password of Redis (and of the sentinels), if the URL does not carry one: a secret, so from
+    # PORCHLIGHT_STORE__REDIS_PASSWORD or a file.
+    redis_password: SecretStr | None = None
+    redis_password_file: Path | None = None
+    # Every consent-closing write (withdrawal, audio off, pilot end, disable, an owner's stop) waits until this many
+    # replicas have it (Redis WAIT), at most redis_wait_timeout_seconds; 0: no waiting (no replicas). A timeout
+    # never undoes the write or reopens a gate: the answer says `replicated: false`.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"a sentinel is host:port, not {address!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sentinel_settings(self) -> StoreConfig:
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("redis_sentinels and redis_sentinel_master go together")
+        if self.redis_wait_replicas and self.redis_wait_timeout_seconds >= self.redis_socket_timeout_seconds:
+            raise ValueError("redis_wait_timeout_seconds must be shorter than redis_socket_timeout_seconds")
+        return self
+
+    def redis_password_value(self) -> str | None:
+        """The Redis password from the environment or its file; None if neither is set (the URL may carry one)."""
+        if self.redis_password is not None:
+            return self.redis_password.get_secret_value()
+        if self.redis_password_file is not None:
+            try:
+                return self.redis_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read store.redis_password_file: {exc.strerror}") from exc
+        return None
 
     def redis_dsn(self) -> str:
         """The Redis URL, read from the file if one is named; ConfigError if neither is set."""

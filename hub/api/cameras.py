@@ -173,4 +173,6 @@ def gates_json(gates: Gates) -> dict[str, Any]:
     answer: dict[str, Any] = {"confirmed": gates.confirmed, "closed_by": iso(gates.closed_by)}
     if gates.hubs:
         answer["hubs"] = list(gates.hubs)  # every hub that carried the camera (owner and relays)
+    if gates.replicated is not None:
+        answer["replicated"] = gates.replicated  # the write reached store.redis_wait_replicas replicas in time
     return answer

@@ -8,6 +8,7 @@ from hub.config import Config, StoreKind
 from hub.store.audit_base import AuditStore
 from hub.store.audit_redis import RedisAuditStore
 from hub.store.audit_sqlite import SqliteAuditStore
+from hub.store.redis_sentinel import redis_target
 
 
 async def open_audit_store(config: Config) -> AuditStore:
@@ -15,7 +16,7 @@ async def open_audit_store(config: Config) -> AuditStore:
     store, audit = config.store, config.audit
     if store.kind is StoreKind.REDIS:
         return await RedisAuditStore.open(
-            store.redis_dsn(),
+            redis_target(store),
             prefix=store.redis_prefix,
             connect_timeout=store.redis_connect_timeout_seconds,
             socket_timeout=min(store.redis_socket_timeout_seconds, audit.write_timeout_seconds),

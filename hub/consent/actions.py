@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from hub.audit.events import (
@@ -74,6 +74,8 @@ class Gates:
     closed_by: float
     # The hubs that carried the camera (its owner, and each relaying it), where a closure names them.
     hubs: tuple[str, ...] = ()
+    # Whether the write reached the replicas the store waits for (store.redis_wait_replicas); None: none waited for.
+    replicated: bool | None = None
 
 
 class ConsentActions:
@@ -100,6 +102,12 @@ class ConsentActions:
         if who.via != "api":
             fields = {**fields, "via": who.via}
         await self._audit.append(kind, fields, actor=actor(who.account), source=who.source, required=False)
+
+    async def _replicated(self) -> bool | None:
+        """After a consent-closing write: whether it reached the store's replicas (Redis WAIT, bounded; None if the
+        store waits for none). Never raises: the gates closed before the write and stay closed either way."""
+        wait = getattr(self.store, "wait_for_replicas", None)
+        return None if wait is None else cast(bool | None, await wait())
 
     def _local(self, written_at: float) -> Gates:
         """Gates for a change other hubs apply as they receive it (or their lease closes them meanwhile)."""
@@ -164,6 +172,7 @@ class ConsentActions:
             await self.streams.end_camera(camera_id, Reason.WITHDRAWN.value, now)
         closure = await self.router.await_closure(token, grant.version if grant else 0, now)
         gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs)
+        gates = replace(gates, replicated=await self._replicated())
         if grant is not None:
             if owner_id is None:
                 owner_id = (await self.store.get_camera(camera_id)).owner_id
@@ -189,6 +198,7 @@ class ConsentActions:
             # As a withdrawal: confirmed by the hub that streams the camera once its gates hold this version.
             closure = await self.router.await_closure(token, grant.version if grant else 0, now)
             gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs)
+            gates = replace(gates, replicated=await self._replicated())
             if grant is None:
                 raise Clash("the camera is not opted in", "not_opted_in")
         else:
@@ -226,7 +236,8 @@ class ConsentActions:
             if shrinking:
                 await self.streams.sweep(now)
         await self.record(Kind.PILOT_CHANGED, pilot_fields(pilot), who)
-        return pilot, self._local(now)
+        gates = self._local(now)
+        return pilot, replace(gates, replicated=await self._replicated()) if shrinking else gates
 
     async def end_pilot(self, who: Who) -> tuple[Pilot, Gates]:
         """End the pilot now, on every hub whatever its clock says."""
@@ -262,7 +273,7 @@ class ConsentActions:
         await self.store.delete_sessions_of(account.id)
         self._live.publish("accounts", account=account.id)
         await self.record(Kind.ACCOUNT_DISABLED, account_fields(account), who)
-        return account, ended, self._local(now)
+        return account, ended, replace(self._local(now), replicated=await self._replicated())
 
     async def enable_account(self, account_id: int, who: Who) -> Account:
         """Enable a disabled account (its sessions ended with the disable: it logs in again)."""
@@ -326,6 +337,8 @@ class ConsentActions:
             if bar is not None:
                 fields = {**fields, "barred": True, "barred_until": audit_time(bar.until)}
             await self.record(Kind.SESSION_ENDED, {**fields, "ended_by": ENDED_BY_OWNER}, who)
+        if bar is not None:
+            await self._replicated()  # the bar, like a withdrawal, is on the replicas before the owner is answered
         return ViewStop(views, bar.until if bar is not None else None)
 
     # Devices ---------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from hub.audit.record import Record
 from hub.store.audit_base import Source
 from hub.store.base import NotFound
 from hub.store.redis_client import connect, guarded
+from hub.store.redis_sentinel import RedisTarget
 
 if TYPE_CHECKING:
     from hub.store.audit_base import AuditStore
@@ -208,8 +209,11 @@ class RedisAuditStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str, *, prefix: str, connect_timeout: float, socket_timeout: float) -> RedisAuditStore:
-        """Connect to `url` (redis:// or rediss://; may carry a password) and PING it.
+    async def open(
+        cls, url: str | RedisTarget, *, prefix: str, connect_timeout: float, socket_timeout: float
+    ) -> RedisAuditStore:
+        """Connect to `url` (redis:// or rediss://; may carry a password), or to the primary the sentinels of a
+        `RedisTarget` name, and PING it.
 
         A wrong URL or a Redis that does not answer fails here (`StoreUnavailable`), at start-up.
         """

@@ -21,27 +21,32 @@ and scripts): `hub.store.redis_accounts` (agencies, accounts, failed log-ins and
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aredis
+from redis.exceptions import RedisError
 
 from hub.store import checks, redis_pubsub
 from hub.store.base import Store
 from hub.store.redis_accounts import RedisAccounts
 from hub.store.redis_cameras import RedisCameras
-from hub.store.redis_client import connect
+from hub.store.redis_client import connect, wait_for_replicas
 from hub.store.redis_consent import RedisConsent
 from hub.store.redis_enrolment import RedisEnrolment
 from hub.store.redis_keys import DEFAULT_PREFIX, RedisKeys
 from hub.store.redis_plumbing import Scripts, guard
 from hub.store.redis_push import RedisPush
 from hub.store.redis_requests import RedisRequests
+from hub.store.redis_sentinel import RedisTarget
 from hub.store.redis_session_ends import RedisSessionEnds
 from hub.store.redis_sessions import RedisSessions
 from hub.store.redis_view_bars import RedisViewBars
+
+log = logging.getLogger(__name__)
 
 
 class RedisStore(
@@ -64,27 +69,37 @@ class RedisStore(
         self._timeout = timeout
         self._scripts = Scripts(client)
         self._closed = False
+        # How many replicas a consent-closing write waits for, and how long (`wait_for_replicas`); 0: none.
+        self._wait_replicas = 0
+        self._wait_timeout = 0.0
 
     @classmethod
     async def open(
         cls,
-        url: str,
+        url: str | RedisTarget,
         *,
         default_max_grant_seconds: float,
         prefix: str = DEFAULT_PREFIX,
         connect_timeout: float = 1.0,
         socket_timeout: float = 1.0,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.5,
     ) -> RedisStore:
-        """Connect to `url` (redis:// or rediss:// for TLS; may carry a password) and PING it.
+        """Connect to `url` (redis:// or rediss:// for TLS; may carry a password), or to the primary the sentinels
+        of a `RedisTarget` name, and PING it.
 
         A wrong URL or a Redis that does not answer fails here (`StoreUnavailable`), at start-up.
-        `default_max_grant_seconds` is the policy's cap until an admin sets one.
+        `default_max_grant_seconds` is the policy's cap until an admin sets one. `wait_replicas`/`wait_timeout`:
+        what `wait_for_replicas` waits for (WAIT blocks its connection, so the timeout is below `socket_timeout`).
         """
         checks.check_positive("default_max_grant_seconds", default_max_grant_seconds)
+        if wait_replicas and not 0 < wait_timeout < socket_timeout:
+            raise ValueError("wait_timeout must be positive and shorter than socket_timeout")
         client = await connect(
             url, decode_responses=True, connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
         store = cls(client, RedisKeys(prefix), default_max_grant_seconds, socket_timeout)
+        store._wait_replicas, store._wait_timeout = wait_replicas, wait_timeout
         return store
 
     async def close(self) -> None:
@@ -97,6 +112,32 @@ class RedisStore(
     async def ping(self) -> None:
         """Ask Redis to answer; StoreUnavailable if it does not in time."""
         await self._r.ping()
+
+    async def wait_for_replicas(self) -> bool | None:
+        """Whether every write this store acknowledged so far has reached the configured number of replicas (Redis
+        WAIT, at most the configured timeout); None when no replica is waited for.
+
+        False (never an error) when they did not answer in time or Redis could not be asked: the write stands and
+        every gate it closed stays closed; only a failover before the replicas catch up could lose it.
+        """
+        if not self._wait_replicas:
+            return None
+        # Key `<prefix>replication-probe`: a counter WAIT's own connection bumps (hub.store.redis_client).
+        probe = f"{self._keys.prefix}replication-probe"
+        try:
+            acknowledged = await wait_for_replicas(self._r, probe, self._wait_replicas, self._wait_timeout)
+        except RedisError as exc:
+            log.warning("could not wait for replicas (%s): the write is not known to be replicated", type(exc).__name__)
+            return False
+        if acknowledged < self._wait_replicas:
+            log.warning(
+                "%d of %d replicas acknowledged within %.2f s: a failover now could lose the write",
+                acknowledged,
+                self._wait_replicas,
+                self._wait_timeout,
+            )
+            return False
+        return True
 
     @guard
     async def server_time(self) -> float:
