@@ -54,7 +54,7 @@ from typing import Any
 
 import psutil
 
-from bench.cluster_rig import CAMERA, NAMES, Rig, cluster_rig, relay_configurable
+from bench.cluster_rig import CAMERA, NAMES, Rig, cluster_rig
 from bench.fanout import HELLO_TIMEOUT, LINE_LIMIT, Worker, cpu_seconds, fmt, hub_metric, machine_busy_seconds, split
 from bench.fanout_viewer import percentile
 from bench.output import run_and_report
@@ -86,6 +86,7 @@ class Settings:
     per_worker: int
     first_frame_timeout: float
     withdraw_on: str
+    appendonly: bool = False
     progress: bool = False
 
 
@@ -410,7 +411,7 @@ async def run(settings: Settings) -> dict[str, Any]:
         root = Path(tmp)
         say(settings, f"starting redis-server, hubs {', '.join(h.upper() for h in NAMES)} and the camera on A")
         try:
-            async with cluster_rig(root) as rig:
+            async with cluster_rig(root, settings.appendonly) as rig:
                 phases: list[dict[str, Any]] = []
                 plan = [
                     ("baseline", {"a": n}, {"a": min(n, settings.probes)}, False),
@@ -431,7 +432,7 @@ async def run(settings: Settings) -> dict[str, Any]:
         "placement": shares,
         "probes": probe_shares,
         "seconds": settings.seconds,
-        "relay_configurable": relay_configurable(),
+        "redis_appendonly": settings.appendonly,
         "phases": {row["phase"]: _without_samples(row) for row in phases},
         "derived": derive(base, base_share, cluster, n),
         "withdrawal": cluster["withdrawal"],
@@ -530,10 +531,12 @@ def report(result: dict[str, Any]) -> None:
     )
 
     withdrawal = result["withdrawal"]
+    named = (withdrawal["gates"] or {}).get("hubs")
     print(
         f"\nwithdrawal through hub {withdrawal['through'].upper()} while every viewer watched: answered "
         f"{withdrawal['status']} in {withdrawal['call_ms']:.0f} ms, confirmed {withdrawal['confirmed']}, "
-        f"views_ended {withdrawal['views_ended']}"
+        f"views_ended {withdrawal['views_ended']} of {result['viewers']}, hubs named: "
+        f"{', '.join(map(str, named)) if named else '-'}"
     )
     print(
         "  last capture: newest capture stamp a probe got minus the call's start (negative: captured before it); "
@@ -576,6 +579,7 @@ def main() -> None:
     parser.add_argument("--per-worker", type=int, default=8, help="at most this many viewers per worker process")
     parser.add_argument("--first-frame-timeout", type=float, default=30.0, help="per viewer, seconds")
     parser.add_argument("--withdraw-on", choices=NAMES, default="b", help="the hub the resident withdraws through")
+    parser.add_argument("--appendonly", action="store_true", help="run redis-server with an AOF fsynced on every write")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.viewers < len(NAMES):
@@ -584,7 +588,7 @@ def main() -> None:
         parser.error("--probes and --per-worker must be at least 1, --seconds positive, --warmup not negative")
     settings = Settings(
         args.viewers, args.probes, args.seconds, args.warmup, args.per_worker, args.first_frame_timeout,
-        args.withdraw_on, progress=not args.json,
+        args.withdraw_on, args.appendonly, progress=not args.json,
     )  # fmt: skip
     with contextlib.suppress(BrokenPipeError):
         run_and_report(run(settings), args.json, report)

@@ -1,5 +1,6 @@
 """bench/cluster.py end to end at a small N, so the benchmark cannot rot: three hubs on one redis-server, the camera
-on A, the baseline phases and the cluster phase, the withdrawal through B, the figures and the printed report."""
+on A, the baseline phases and the cluster phase (B and C relaying from A), the withdrawal through B, the figures and
+the printed report."""
 
 from __future__ import annotations
 
@@ -27,14 +28,15 @@ async def test_cluster_benchmark_runs_end_to_end(capsys: pytest.CaptureFixture[s
                 assert figures["fps_min"] > 0, (name, hub)
                 assert figures["latency_p50_ms"] is not None, (name, hub)
     derived = result["derived"]
-    # B and C serve their viewers through a relay from A, or hand them to A (307): the report says which.
-    assert sorted(derived["relays"] + derived["redirected"]) == ["b", "c"]
-    if derived["relays"]:
-        assert derived["relay_cost_on_a_pct"] is not None and derived["relay_added_latency_p50_ms"] is not None
+    # B and C serve their own viewers through one relay each from A (a 307 to A would show as redirected).
+    assert (derived["relays"], derived["redirected"]) == (["b", "c"], [])
+    assert [phases["cluster"]["hubs"][hub]["served"] for hub in ("a", "b", "c")] == [2, 1, 1]
+    assert derived["relay_cost_on_a_pct"] is not None and derived["relay_added_latency_p50_ms"] is not None
 
     withdrawal = result["withdrawal"]
     assert (withdrawal["through"], withdrawal["status"]) == ("b", 200)
     assert withdrawal["frames_after"] == 0
+    assert sorted(withdrawal["gates"]["hubs"]) == ["hub-a", "hub-b", "hub-c"]  # every hub that carried the camera
     for hub, row in withdrawal["hubs"].items():
         assert row["viewers"] and row["without_end"] == 0, hub
         assert row["end_reasons"] == ["withdrawn"], hub
