@@ -101,6 +101,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy hub device_agent porchlight_rtc tests bench fuzz
 	@# The Kubernetes manifests against the schemas kubernetes-validate bundles (offline, strict; docs/kubernetes.md).
 	$(PY) deploy/k8s/validate.py
+	@# deploy/compose.yaml against the Compose Specification's schema (bundled with check-jsonschema; docs/deploy.md).
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
