@@ -26,6 +26,7 @@ from hub.auth.identity import Guard, identity_middleware, public
 from hub.auth.keepalive import keep_views_alive
 from hub.auth.throttle import FAILED_AUTHENTICATION, Throttle
 from hub.clock import Clock
+from hub.cluster.setup import install_cluster
 from hub.config import Config, ForwardingMode, StoreKind
 from hub.consent.actions import ConsentActions
 from hub.consent.registry import GateRegistry
@@ -115,8 +116,10 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     # Whether the camera's grant allows audio changed (here or on another hub): its agent starts or stops sending.
     registry.on_audio_changed = lambda camera_id: streams.spawn(push_audio(app, camera_id), f"audio-{camera_id}")
     app[ROUTER] = router = make_router(app)
+    # What every hub serves (live views, agents), for the pages, and acting on views wherever they are.
+    cluster = install_cluster(app)
     app[ACTIONS] = ConsentActions(
-        store, registry, streams, router, audit, live, lease_seconds=config.consent.lease_seconds
+        store, registry, streams, router, audit, live, lease_seconds=config.consent.lease_seconds, cluster=cluster
     )
     marker = await sync.refresh(app, None)
     watcher = asyncio.create_task(sync.watch(app, marker), name="consent-watcher")
@@ -128,12 +131,14 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     trimmer = asyncio.create_task(memory.trim_every(), name="memory-trim")
     if isinstance(router, RedisRouter):
         router.start()
+    cluster.start()
     try:
         yield
     finally:
         for task in (watcher, expiries, orphans, trimmer):
             task.cancel()
         await asyncio.gather(watcher, expiries, orphans, trimmer, return_exceptions=True)
+        await cluster.close()
         await router.close()
         await streams.close()
         await audit.close()

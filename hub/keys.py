@@ -8,6 +8,7 @@ from aiortc import RTCConfiguration
 from hub.audit.log import AuditLog
 from hub.auth.throttle import Throttle
 from hub.clock import Clock
+from hub.cluster.base import ClusterState
 from hub.config import Config
 from hub.consent.actions import ConsentActions
 from hub.consent.registry import GateRegistry
@@ -29,3 +30,4 @@ CLOCK = web.AppKey("clock", Clock)
 LIVE = web.AppKey("live", LiveEvents)
 THROTTLE = web.AppKey("throttle", Throttle)
 ACTIONS = web.AppKey("consent_actions", ConsentActions)
+CLUSTER = web.AppKey("cluster", ClusterState)  # every hub's live views and agents (hub/cluster)

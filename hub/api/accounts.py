@@ -1,5 +1,5 @@
 """Administration: agencies, accounts (create, disable, enable, unlock, reset the second factor) and the live
-views on this hub (list, end one)."""
+views on every hub (list, end one)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from hub.audit.http import record
 from hub.audit.record import Kind
 from hub.auth.identity import ensure_role
 from hub.auth.passwords import hash_password
+from hub.cluster.base import HubSilent
 from hub.errors import BadRequest, Missing
-from hub.keys import ACTIONS, LIVE, STORE, STREAMS
+from hub.keys import ACTIONS, CLUSTER, LIVE, STORE, STREAMS
 from hub.store.base import Account, Role
 from hub.text import free_text
 
@@ -120,9 +121,10 @@ async def reset_mfa(request: web.Request) -> web.Response:
 
 
 async def live_views(request: web.Request) -> web.Response:
-    """GET (admin): the live views on this hub."""
+    """GET (admin): the live views on every hub (`hub`: the one holding each)."""
     ensure_role(request, Role.ADMIN)
-    views = [{**viewer.watching(), "camera": viewer.camera_id} for viewer in request.app[STREAMS].live_viewers()]
+    found = await request.app[CLUSTER].views()
+    views = [{**view.watching(), "camera": view.camera, "hub": view.node} for view in found]
     return web.json_response({"views": views})
 
 
@@ -132,11 +134,23 @@ async def end_live_view(request: web.Request) -> web.Response:
     ensure_role(request, Role.ADMIN)
     reason = _text(await json_body(request), "reason", limit=MAX_END_REASON)
     assert reason is not None
-    streams = request.app[STREAMS]
-    viewer = streams.viewer(request.match_info["viewer_id"])
-    if viewer is None or viewer.ended:
-        raise Missing("no such live view", "view_unknown")
-    await streams.end_viewer(viewer, "ended_by_admin", note=reason)
-    fields = {"camera": viewer.camera_id, "view": viewer.view_id, "officer": viewer.actor, "reason": reason}
+    streams, cluster = request.app[STREAMS], request.app[CLUSTER]
+    viewer_id = request.match_info["viewer_id"]
+    viewer = streams.viewer(viewer_id)
+    if viewer is not None and not viewer.ended:
+        await streams.end_viewer(viewer, "ended_by_admin", note=reason)
+        camera_id, view_id, officer = viewer.camera_id, viewer.view_id, viewer.actor
+    else:
+        # Held by another hub: that hub ends it (and answers), this one keeps the record of who ended it and why.
+        found = await cluster.find(viewer_id)
+        if found is None:
+            raise Missing("no such live view", "view_unknown")
+        ended = await cluster.end_elsewhere(cluster.match(ids=frozenset({viewer_id})), "ended_by_admin", note=reason)
+        if viewer_id not in ended.ids:
+            if not ended.complete:
+                raise HubSilent(f"the hub holding the view ({found.node}) did not answer; try again")
+            raise Missing("no such live view", "view_unknown")
+        camera_id, view_id, officer = found.camera, found.view, found.actor
+    fields = {"camera": camera_id, "view": view_id, "officer": officer, "reason": reason}
     await record(request, Kind.SESSION_ENDED, fields)
-    return web.json_response({"ended": viewer.id})
+    return web.json_response({"ended": viewer_id})

@@ -10,12 +10,12 @@ from aiohttp import web
 from hub.api.body import json_body
 from hub.api.models import AudioSwitch, OptIn, parse, who
 from hub.auth.identity import ensure_identity, ensure_owner, ensure_role
+from hub.cluster.base import Seen
 from hub.consent.actions import Gates
 from hub.consent.decision import Grant, Pilot, Reason, decide
 from hub.consent.registry import officer_state
 from hub.errors import BadRequest
-from hub.keys import ACTIONS, CONFIG, REGISTRY, STORE, STREAMS
-from hub.media.publisher import Publisher
+from hub.keys import ACTIONS, CLUSTER, CONFIG, REGISTRY, STORE
 from hub.store.base import Camera, Role
 from hub.timefmt import iso
 
@@ -41,33 +41,32 @@ def grant_json(grant: Grant | None, now: float, pilot: Pilot | None) -> dict[str
     }
 
 
-def _status(publisher: Publisher | None, online: bool) -> str:
-    """`streaming` only once the camera's frames arrive: a WHIP session whose handshake is still under way (or
-    failing) is `connecting`."""
-    if publisher is not None:
-        return "streaming" if publisher.receiving else "connecting"
-    return "idle" if online else "offline"
+def _status(seen: Seen, camera_id: str, owner_view: bool) -> str:
+    """As the hub holding the camera's agent says, whichever it is: `streaming` only once the camera's frames
+    arrive (a WHIP session whose handshake is still under way, or failing, is `connecting`), `idle`, `offline`;
+    `paused` (its owner paused it at the device: porchlight-agent pause, a button) to its owner only."""
+    agent = seen.agents.get(camera_id)
+    if agent is None:
+        return "offline"
+    return "idle" if agent[0] == "paused" and not owner_view else agent[0]
 
 
-def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: bool) -> dict[str, Any]:
-    """A camera as the API shows it. Its owner (and admins) also see who watches it on this hub right now."""
-    registry, streams = request.app[REGISTRY], request.app[STREAMS]
-    stream = streams.stream(camera.id)
-    online = stream.control is not None or stream.publisher is not None
+def _camera_json(request: web.Request, camera: Camera, now: float, owner_view: bool, seen: Seen) -> dict[str, Any]:
+    """A camera as the API shows it. Its owner (and admins) also see who watches it right now, on every hub."""
+    registry = request.app[REGISTRY]
+    watching = seen.of(camera.id)
     grant = registry.gate(camera.id).state.grant
     answer: dict[str, Any] = {
         "id": camera.id,
         "name": camera.name,
         "grant": grant_json(grant, now, registry.pilot),
-        "online": online,
-        "status": _status(stream.publisher, online),
+        "online": camera.id in seen.agents,
+        "status": _status(seen, camera.id, owner_view),
         "location": None if camera.lat is None else {"lat": camera.lat, "lon": camera.lon},
-        "watchers": len(stream.viewers),
+        "watchers": len(watching),
     }
     if owner_view:
-        answer["watching"] = [viewer.watching() for viewer in stream.viewers.values()]
-        if stream.control is not None and stream.control.paused:
-            answer["status"] = "paused"  # its owner paused it at the device (porchlight-agent pause, a button)
+        answer["watching"] = [view.watching() for view in watching]
     return answer
 
 
@@ -77,6 +76,7 @@ async def list_cameras(request: web.Request) -> web.Response:
     identity = ensure_identity(request)
     store, registry = request.app[STORE], request.app[REGISTRY]
     now = time.time()
+    seen = await request.app[CLUSTER].seen()
     role = identity.account.role
     if role is Role.RESIDENT:
         cameras = await store.list_cameras(owner_id=identity.account.id)
@@ -84,7 +84,9 @@ async def list_cameras(request: web.Request) -> web.Response:
         officer = officer_state(identity.account, identity.session)
         everyone = await store.list_cameras()
         admitted = {c.id for c in everyone if decide(now, registry.gate(c.id).state, officer) is Reason.OK}
-        answer = [{**_camera_json(request, c, now, False), "admitted": True} for c in everyone if c.id in admitted]
+        answer = [
+            {**_camera_json(request, c, now, False, seen), "admitted": True} for c in everyone if c.id in admitted
+        ]
         if request.query.get("all") == "1":
             # The others by name only: whether one is opted in (for another agency, say), where it is and its state
             # stay private. Any of them may be asked for; its owner answers.
@@ -98,7 +100,7 @@ async def list_cameras(request: web.Request) -> web.Response:
         return web.json_response({"cameras": answer, "viewer_limit": viewer_limit})
     else:
         cameras = await store.list_cameras()
-    return web.json_response({"cameras": [_camera_json(request, camera, now, True) for camera in cameras]})
+    return web.json_response({"cameras": [_camera_json(request, camera, now, True, seen) for camera in cameras]})
 
 
 async def _my_camera(request: web.Request) -> Camera:
@@ -156,7 +158,8 @@ async def set_location(request: web.Request) -> web.Response:
         camera = await request.app[STORE].set_camera_location(camera.id, location)
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_location") from exc
-    return web.json_response(_camera_json(request, camera, time.time(), owner_view=True))
+    seen = await request.app[CLUSTER].seen()
+    return web.json_response(_camera_json(request, camera, time.time(), True, seen))
 
 
 async def withdraw(request: web.Request) -> web.Response:
@@ -165,7 +168,9 @@ async def withdraw(request: web.Request) -> web.Response:
     camera = await _my_camera(request)
     grant, gates = await request.app[ACTIONS].withdraw(camera.id, who(request), camera.owner_id)
     pilot = request.app[REGISTRY].pilot
-    return web.json_response({"grant": grant_json(grant, time.time(), pilot), "gates": gates_json(gates)})
+    # `views_ended`: the live views of the camera it ended, on every hub.
+    answer = {"grant": grant_json(grant, time.time(), pilot), "gates": gates_json(gates)}
+    return web.json_response({**answer, "views_ended": gates.views_ended or 0})
 
 
 def gates_json(gates: Gates) -> dict[str, Any]:

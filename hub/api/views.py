@@ -9,7 +9,8 @@ cameras.
 The officer is barred from that camera for the rest of the grant: every other view of theirs of it ends too, and a
 new one is refused (403 `stopped_by_owner`) on every hub, until the owner shares again (a new opt-in) or approves
 a request, which is a new grant. Turning audio on or off keeps the grant, and the bar. Other officers, of the same
-agency too, watch on. The answer: `{"ended": <viewer id>, "views": <how many views of the officer ended here>,
+agency too, watch on. The view may be on any hub (another hub's is ended by that hub, asked over the cluster's
+bus). The answer: `{"ended": <viewer id>, "views": <how many views of the officer ended, on every hub>,
 "barred": true|false, "barred_until": <the grant's end, ISO 8601, or null>}`; `barred` is false only if the store
 could not write the bar (this hub still holds it; the view ended all the same).
 """

@@ -8,6 +8,7 @@ only parse, call and answer. Nothing here knows about HTTP requests: who acts is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from hub.audit.events import (
 from hub.audit.log import AuditLog
 from hub.audit.record import Kind, audit_time
 from hub.auth.tokens import DEVICE_TOKEN_PREFIX, hash_token, new_token
+from hub.cluster.base import ClusterState
 from hub.consent.decision import Grant, Pilot, Reason, grant_end
 from hub.consent.registry import GateRegistry
 from hub.errors import BadRequest, Clash
@@ -57,7 +59,7 @@ class Who:
 
 @dataclass(frozen=True, slots=True)
 class ViewStop:
-    """What an owner's stop did: how many views of the officer it ended on this hub, and until when the officer is
+    """What an owner's stop did: how many views of the officer it ended on every hub, and until when the officer is
     barred from the camera (the grant's end, unless the owner shares anew first; None if the store could not
     write the bar)."""
 
@@ -76,6 +78,8 @@ class Gates:
     hubs: tuple[str, ...] = ()
     # Whether the write reached the replicas the store waits for (store.redis_wait_replicas); None: none waited for.
     replicated: bool | None = None
+    # How many live views the action ended, on every hub (a withdrawal; None where it does not say).
+    views_ended: int | None = None
 
 
 class ConsentActions:
@@ -91,9 +95,12 @@ class ConsentActions:
         live: LiveEvents,
         *,
         lease_seconds: float,
+        cluster: ClusterState,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.registry, self.streams, self.router = store, registry, streams, router
+        # The other hubs' views: this hub's actions end them too (hub.cluster), and count them.
+        self.cluster = cluster
         self._audit, self._live, self._lease, self._clock = audit, live, lease_seconds, clock
 
     async def record(self, kind: Kind, fields: Fields, who: Who) -> None:
@@ -164,14 +171,19 @@ class ConsentActions:
         are ended and its agent told to stop; returns once the hub that streams it confirmed (or the lease bound)."""
         now = self._clock()
         self.registry.close_camera(camera_id, now)  # holds even if the store write below fails
+        # Taken before the write: views another hub's gate ends before this hub's command arrives count too.
+        elsewhere, here = self.cluster.match(camera=camera_id), len(self.streams.stream(camera_id).viewers)
         token = self.router.expect_closure(camera_id)
         try:
             grant = await self.store.revoke_grant(camera_id, now)
             self.registry.apply_grant(grant, camera_id, settle=True)
         finally:
             await self.streams.end_camera(camera_id, Reason.WITHDRAWN.value, now)
-        closure = await self.router.await_closure(token, grant.version if grant else 0, now)
-        gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs)
+        closure, ended = await asyncio.gather(
+            self.router.await_closure(token, grant.version if grant else 0, now),
+            self.cluster.end_elsewhere(elsewhere, Reason.WITHDRAWN.value, at=now),
+        )
+        gates = Gates(closure.confirmed, closure.closed_by or now, closure.hubs, views_ended=here + len(ended.ids))
         gates = replace(gates, replicated=await self._replicated())
         if grant is not None:
             if owner_id is None:
@@ -262,6 +274,7 @@ class ConsentActions:
         gone. Returns the account, how many views ended and the gates' promise."""
         now = self._clock()
         self.registry.close_account(account_id)
+        elsewhere = self.cluster.match(account=account_id)  # before the write, as for a withdrawal
         try:
             account = await self.store.set_account_disabled(account_id, True)
         except NotFound:
@@ -269,6 +282,7 @@ class ConsentActions:
             raise
         self.registry.settle_account(account)
         ended = await self.streams.end_viewers_of(account.id, Reason.ACCOUNT_DISABLED.value)
+        ended += len((await self.cluster.end_elsewhere(elsewhere, Reason.ACCOUNT_DISABLED.value)).ids)
         await self.store.note_session_ends_of(account.id, EndedBecause.BY_ADMIN, now, now + NOTE_SECONDS)
         await self.store.delete_sessions_of(account.id)
         self._live.publish("accounts", account=account.id)
@@ -284,23 +298,28 @@ class ConsentActions:
         return account
 
     async def end_sessions_of(self, account_id: int, reason: str) -> int:
-        """End an account's log-ins and, with them, every view they opened; how many views ended."""
+        """End an account's log-ins and, with them, every view they opened (on every hub); how many views ended."""
         now = self._clock()
+        elsewhere = self.cluster.match(account=account_id)
         await self.store.note_session_ends_of(account_id, EndedBecause.BY_ADMIN, now, now + NOTE_SECONDS)
         await self.store.delete_sessions_of(account_id)
         await self.registry.reload_passes_of(self.store, account_id)
-        return await self.streams.end_viewers_of(account_id, reason)
+        ended = await self.streams.end_viewers_of(account_id, reason)
+        return ended + len((await self.cluster.end_elsewhere(elsewhere, reason)).ids)
 
     async def end_session(self, token_hash: str, reason: str) -> int:
-        """One log-in ended (log-out): nothing of it passes any more, and every view it opened ends."""
+        """One log-in ended (log-out): nothing of it passes any more, and every view it opened ends (on every
+        hub: an officer may watch through several); how many."""
         self.registry.session_gone(token_hash)
-        return await self.streams.end_viewers_of_session(token_hash, reason)
+        ended = await self.streams.end_viewers_of_session(token_hash, reason)
+        return ended + len((await self.cluster.end_elsewhere(self.cluster.match(session=token_hash), reason)).ids)
 
     async def end_view(self, camera_id: str, viewer_id: str, owner_id: int, who: Who) -> ViewStop | None:
         """The camera's owner stops one officer's live view of it now, the camera's consent untouched for everyone
         else: that officer's account is barred from the camera until the owner's next grant (a new opt-in or an
         approved request; turning audio on or off keeps the grant, and the bar). None when no such view of this
-        camera is open on this hub.
+        camera is open on any hub (one on another hub is found in the cluster's list, and that hub asked to bar
+        and end alongside step 3, as its own reload would).
 
         The order, so that a join racing the stop (the officer re-joining the instant the owner presses the
         button, here or on another hub) can never be checked before the bar and registered after the views end:
@@ -321,19 +340,26 @@ class ConsentActions:
         4. The record: session.ended, the owner as its actor, `barred` (and until when) if the store wrote it.
         """
         viewer = self.streams.viewer(viewer_id)
-        if viewer is None or viewer.ended or viewer.camera_id != camera_id:
-            return None
-        account_id, now = viewer.account_id, self._clock()
+        if viewer is not None and not viewer.ended and viewer.camera_id == camera_id:
+            account_id, view_id, officer = viewer.account_id, viewer.view_id, viewer.actor
+        else:
+            found = await self.cluster.find(viewer_id)  # held by another hub?
+            if found is None or found.camera != camera_id:
+                return None
+            account_id, view_id, officer = found.account, found.view, found.actor
+        now = self._clock()
         self.registry.bar(camera_id, account_id)
         ending = self.streams.end_views_now(camera_id, account_id, ENDED_BY_OWNER)
+        match = self.cluster.match(camera=camera_id, account=account_id, bar=True)
+        elsewhere = asyncio.ensure_future(self.cluster.end_elsewhere(match, ENDED_BY_OWNER))
         bar = None
         try:
             bar = await self.store.bar_viewer(camera_id, account_id, now)
             if bar is not None:
                 self.registry.apply_bar(bar)
         finally:
-            views = len(await ending)
-            fields = {"camera": camera_id, "owner": owner_id, "view": viewer.view_id, "officer": viewer.actor}
+            views = len(await ending) + len((await elsewhere).ids)
+            fields = {"camera": camera_id, "owner": owner_id, "view": view_id, "officer": officer}
             if bar is not None:
                 fields = {**fields, "barred": True, "barred_until": audit_time(bar.until)}
             await self.record(Kind.SESSION_ENDED, {**fields, "ended_by": ENDED_BY_OWNER}, who)

@@ -20,7 +20,7 @@ from hub.auth.identity import bearer_token, device
 from hub.auth.tokens import hash_token
 from hub.consent.actions import Who
 from hub.errors import Clash, Unauthorized
-from hub.keys import ACTIONS, LIVE, REGISTRY, ROUTER, STORE, STREAMS
+from hub.keys import ACTIONS, CLUSTER, LIVE, REGISTRY, ROUTER, STORE, STREAMS
 from hub.media.audio_sessions import push_audio
 from hub.media.masks import push_masks
 from hub.media.streams import ControlLink
@@ -48,6 +48,8 @@ async def control_ws(request: web.Request) -> web.WebSocketResponse:
     link = ControlLink(camera.id, ws, hash_token(bearer_token(request) or ""))
     # Until this agent confirms the owner's masks, nothing of it is forwarded.
     registry.masks_unknown(camera.id)
+    # The other hubs' gates of the camera too (their relayed viewers wait for this agent's word).
+    streams.spawn(request.app[CLUSTER].agent_masks(camera.id, -1), f"masks-applied-{camera.id}")
     await streams.attach_control(link)
     await push_masks(request.app, camera.id)
     await push_audio(request.app, camera.id)  # whether it may send its microphone (off unless the grant allows)
@@ -75,6 +77,7 @@ def _on_agent_message(app: web.Application, link: ControlLink, data: str) -> Non
         link.publishing = bool(message.get("publishing"))
     elif kind == "masks_applied" and isinstance(message.get("version"), int):
         app[REGISTRY].masks_confirmed(link.camera_id, message["version"])
+        app[STREAMS].spawn(app[CLUSTER].agent_masks(link.camera_id, message["version"]), "masks-applied")
     elif kind == "paused":
         link.paused = True
         app[LIVE].publish("streams", camera=link.camera_id)  # the owner's page shows it paused

@@ -68,6 +68,8 @@ class CameraStream:
     viewers: dict[str, Viewer] = field(default_factory=dict)
     # Other hubs' relays of the camera (hub/media/relay_server.py): watchers as viewers are, never views on record.
     relays: dict[str, RelaySink] = field(default_factory=dict)
+    # Who watches it on the other hubs (hub.cluster keeps it: `LiveView.watching()` each), for its agent's messages.
+    elsewhere: list[dict[str, Any]] = field(default_factory=list)
     # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
     waiting_since: float | None = None
     # The codec its last publisher negotiated: what its next viewers get while it is not publishing.
@@ -85,8 +87,11 @@ class CameraStream:
 
     def watchers_message(self, kind: str) -> dict[str, Any]:
         """A control message ("publish" or "watchers") telling the owner's agent who is watching."""
-        watchers = len(self.viewers) + len(self.relays)
-        return {"type": kind, "watchers": watchers, "viewers": [v.watching() for v in self.viewers.values()]}
+        # The other hubs' viewers come through their relays: counted once, as the cluster lists them (or, until it
+        # does, one per relay).
+        watchers = len(self.viewers) + max(len(self.relays), len(self.elsewhere))
+        viewers = [v.watching() for v in self.viewers.values()] + self.elsewhere
+        return {"type": kind, "watchers": watchers, "viewers": viewers}
 
     def sinks(self) -> Iterator[GatedTrack[Any]]:
         """The gated tracks the camera's frames go to."""

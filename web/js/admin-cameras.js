@@ -1,7 +1,7 @@
 // The admin page, cameras: every camera with its owner, its status, whether its agent is connected (and to which
 // hub, on a cluster), whether the camera applies its owner's privacy masks, and its consent (window, agencies,
-// audio, withdrawn), from `GET /api/admin/cameras`. What only the hub an agent reached knows is said to be unknown
-// here rather than guessed.
+// audio, withdrawn), from `GET /api/admin/cameras`: what the hub an agent reached knows, and who watches on every
+// hub, come from the cluster's shared state.
 
 import { api, el } from './session.js';
 import { leftWords } from './time-words.js';
@@ -14,7 +14,7 @@ export async function refreshCameras() {
   state.singleHub = answer.single_hub;
   $('cameras-scope').textContent = answer.single_hub
     ? 'This hub is the only one: what it knows is the whole picture.'
-    : 'One of several hubs: an agent connected to another hub is named with it; what that agent applies is known there.';
+    : 'One of several hubs: an agent connected to another hub is named with it; who watches counts every hub.';
   const rows = state.cameras.map(cameraRow);
   replaceRows($('camera-rows'), rows.length ? rows : [emptyRow(6, 'No cameras registered yet.')]);
   document.dispatchEvent(new CustomEvent('admin:cameras'));
@@ -86,7 +86,7 @@ export function consentWords(consent) {
 
 function cameraRow(camera) {
   const masks = masksWords(camera.masks, camera.agent);
-  const watching = camera.watchers_here ? `${camera.watchers_here} watching here` : null;
+  const watching = camera.watchers ? `${camera.watchers} watching` : null;
   return el(
     'tr', { 'data-key': camera.id, 'data-camera': camera.id, 'data-consent': camera.consent.state },
     cell('Camera', {}, camera.name, el('span', { className: 'muted' }, ` (${camera.id})`)),
