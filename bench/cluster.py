@@ -372,6 +372,7 @@ def derive(base: dict[str, Any], base_share: dict[str, Any], cluster: dict[str, 
         else None
     )
     per_viewer = a_all["hub_cpu_per_viewer_pct"]
+    total = sum(row["hub_cpu_pct"] for row in cluster["hubs"].values())
     return {
         "baseline_cpu_per_viewer_pct": per_viewer,
         "marginal_cpu_per_viewer_pct": None if marginal is None else round(marginal, 3),
@@ -390,7 +391,8 @@ def derive(base: dict[str, Any], base_share: dict[str, Any], cluster: dict[str, 
         "relay_cost_in_viewers": (
             round(per_relay / marginal, 1) if per_relay is not None and marginal is not None and marginal > 0 else None
         ),
-        "cluster_cpu_total_pct": round(sum(row["hub_cpu_pct"] for row in cluster["hubs"].values()), 2),
+        "cluster_cpu_total_pct": round(total, 2),
+        "cluster_cpu_ratio": round(total / a_all["hub_cpu_pct"], 2) if a_all["hub_cpu_pct"] > 0 else None,
         "relay_added_latency_p50_ms": added,
         "relay_added_latency_vs_baseline_p50_ms": against_base,
         "relay_latency_pass": None if added is None else added <= TARGET_RELAY_P50_MS,
@@ -487,7 +489,9 @@ def report(result: dict[str, Any]) -> None:
             )
     print(
         "'asked': viewers that asked this hub; 'served': viewers it served (its own and any another hub handed it); "
-        "'handed': its viewers it handed to another hub (307); CPU/viewer is over 'served'"
+        "'handed': its viewers it handed to another hub (307); CPU/viewer is over 'served'; 'x base': CPU/viewer over "
+        "the baseline's (N on A): a hub serving fewer viewers shares its fixed cost (the camera's intake on A, the "
+        "relay it pulls on B and C) among fewer"
     )
     print(
         f"\n{'phase':<15} {'agent %':>7} {'redis %':>7} {'viewers %':>9} {'machine %':>9} {'others %':>8}  "
@@ -520,7 +524,8 @@ def report(result: dict[str, Any]) -> None:
     )
     print(
         f"  hubs' CPU in all: cluster {derived['cluster_cpu_total_pct']:.1f}% against "
-        f"{phases['baseline']['hubs']['a']['hub_cpu_pct']:.1f}% for the same viewers on A alone"
+        f"{phases['baseline']['hubs']['a']['hub_cpu_pct']:.1f}% for the same viewers on A alone "
+        f"({fmt(derived['cluster_cpu_ratio'], '.2f')}x)"
     )
     added = derived["relay_added_latency_p50_ms"]
     verdict = "n/a" if added is None else "PASS" if derived["relay_latency_pass"] else "FAIL"
