@@ -1,7 +1,7 @@
 """Hub-to-hub authentication: requests between hubs signed with the cluster's shared secret.
 
-Each request carries the sending hub's node id, a timestamp, a random nonce and an HMAC-SHA256 over the method,
-the path (with its query), the timestamp, the nonce and the SHA-256 of the body. The receiving hub refuses a
+Each request carries the sending hub's node id, a timestamp, a random nonce and an HMAC-SHA256 over the node id,
+the method, the path (with its query), the timestamp, the nonce and the SHA-256 of the body. The receiving hub refuses a
 signature that does not match, a timestamp outside a short window, and a nonce it has seen within that window
 (a replay). No user's token ever crosses between hubs: the relay speaks for the hub, and each hub judges its own
 officers.
@@ -60,10 +60,9 @@ def _parse(text: str, path: Path) -> bytes:
     return secret
 
 
-def _mac(secret: bytes, method: str, path: str, stamp: str, nonce: str, body: bytes) -> str:
-    message = b"\n".join(
-        [_CONTEXT, method.upper().encode(), path.encode(), stamp.encode(), nonce.encode(), _digest(body)]
-    )
+def _mac(secret: bytes, node: str, method: str, path: str, stamp: str, nonce: str, body: bytes) -> str:
+    parts = [node, method.upper(), path, stamp, nonce]
+    message = b"\n".join([_CONTEXT, *(part.encode() for part in parts), _digest(body)])
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
@@ -79,7 +78,7 @@ def sign(secret: bytes, node_id: str, method: str, path: str, body: bytes, now: 
         NODE_HEADER: node_id,
         TIME_HEADER: stamp,
         NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: _mac(secret, method, path, stamp, nonce, body),
+        SIGNATURE_HEADER: _mac(secret, node_id, method, path, stamp, nonce, body),
     }
 
 
@@ -106,7 +105,7 @@ class PeerVerifier:
         nonce, given = headers.get(NONCE_HEADER, ""), headers.get(SIGNATURE_HEADER, "")
         if not (node and stamp and nonce and given) or len(nonce) > 64:
             raise Unauthorized("a signed hub-to-hub request is required", "peer_auth_failed")
-        expected = _mac(self._secret, method, path, stamp, nonce, body)
+        expected = _mac(self._secret, node, method, path, stamp, nonce, body)
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise Unauthorized("the hub-to-hub signature does not match", "peer_auth_failed")
         now = self._clock()
