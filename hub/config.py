@@ -347,6 +347,10 @@ class ClusterConfig(_Section):
     peer_secret_file: Path | None = None
     # How the other hubs reach this one for relays (e.g. "http://10.0.0.5:8080"); default the public base URL.
     internal_url: str | None = None
+    # Where a WHIP publisher (or, with whep_redirect, a player) is sent to reach this hub when another hub took its
+    # request: this hub's own public name behind a proxy that spreads one shared name (http.public_url, the pages'
+    # origin) over several hubs, e.g. "https://hub-a.porchlight.example.org"; default the public base URL.
+    redirect_url: str | None = None
 
 
 class AuditConfig(_Section):
@@ -498,6 +502,12 @@ class Config(_Section):
         """The URL other hubs reach this one at (relays): `cluster.internal_url`, else the public base URL."""
         if self.cluster.internal_url:
             return self.cluster.internal_url.rstrip("/")
+        return self.base_url()
+
+    def redirect_base_url(self) -> str:
+        """The URL a redirect to this hub names: `cluster.redirect_url`, else the public base URL."""
+        if self.cluster.redirect_url:
+            return self.cluster.redirect_url.rstrip("/")
         return self.base_url()
 
     def base_url(self) -> str:

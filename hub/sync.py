@@ -106,7 +106,7 @@ def make_router(app: web.Application) -> Router:
     return RedisRouter(
         store,
         config.node_id(),
-        config.base_url(),
+        config.redirect_base_url(),
         internal_url=config.internal_base_url(),
         owner_ttl=config.cluster.owner_ttl_seconds,
         confirm_timeout=config.cluster.confirm_timeout_seconds,

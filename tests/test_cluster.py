@@ -64,15 +64,40 @@ async def test_viewer_asking_the_other_hub_watches_through_its_relay(cluster: Cl
 
 
 async def test_with_whep_redirect_the_other_hub_redirects_to_the_owner(tmp_path: Path) -> None:
-    async with two_hubs(tmp_path, env={"PORCHLIGHT_CLUSTER__WHEP_REDIRECT": "true"}) as hubs:
-        async with running_agent(hubs.a, CAM, hubs.seeded.tokens[CAM], tmp_path):
-            officer = await _officer(hubs.b)
-            viewer = Viewer(officer, CAM)
-            assert await viewer.watch() == 201, viewer.error
-            assert viewer.location is not None and viewer.location.startswith(hubs.a.url)
-            await viewer.wait_frames(5)
-            assert await viewer.hang_up() == 200
-            await viewer.close()
+    async with (
+        two_hubs(tmp_path, env={"PORCHLIGHT_CLUSTER__WHEP_REDIRECT": "true"}) as hubs,
+        running_agent(hubs.a, CAM, hubs.seeded.tokens[CAM], tmp_path),
+    ):
+        officer = await _officer(hubs.b)
+        viewer = Viewer(officer, CAM)
+        assert await viewer.watch() == 201, viewer.error
+        assert viewer.location is not None and viewer.location.startswith(hubs.a.url)
+        await viewer.wait_frames(5)
+        assert await viewer.hang_up() == 200
+        await viewer.close()
+        await officer.close()
+
+
+async def test_a_redirect_names_the_owners_own_address(tmp_path: Path) -> None:
+    """Behind a proxy that spreads one name over the hubs (http.public_url), a redirect must name the owner's own
+    address (cluster.redirect_url), or it would land on the shared name again."""
+    own = "https://hub-a.porchlight.invalid"
+    redirect = {"PORCHLIGHT_CLUSTER__WHEP_REDIRECT": "true"}
+    async with (
+        two_hubs(tmp_path, env=redirect, a_env={"PORCHLIGHT_CLUSTER__REDIRECT_URL": own}) as hubs,
+        running_agent(hubs.a, CAM, hubs.seeded.tokens[CAM], tmp_path),
+    ):
+        officer = await _officer(hubs.b)
+        try:
+            async with officer.http.post(
+                f"{hubs.b.url}/whep/{CAM}?case=C-1&reason=test",
+                data="v=0\r\n",
+                headers={**officer.headers, "Content-Type": "application/sdp"},
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 307, await response.text()
+                assert response.headers["Location"] == f"{own}/whep/{CAM}?case=C-1&reason=test"
+        finally:
             await officer.close()
 
 

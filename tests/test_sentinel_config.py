@@ -84,6 +84,8 @@ def test_the_compose_file_is_valid_and_its_hubs_configuration_loads() -> None:
     assert hubs == ["hub-a", "hub-b", "hub-c"]
     assert {"redis-a", "redis-b", "sentinel-1", "sentinel-2", "sentinel-3", "proxy"} <= set(services)
     sentinel_ports = {services[f"sentinel-{n}"]["environment"]["SENTINEL_PORT"] for n in (1, 2, 3)}
+    origins: set[str] = set()
+    redirects: set[str] = set()
     for name in hubs:
         env = {key: str(value) for key, value in services[name]["environment"].items()}
         config = load_config(None, env)  # every variable names a real setting, with a valid value
@@ -91,3 +93,9 @@ def test_the_compose_file_is_valid_and_its_hubs_configuration_loads() -> None:
         store = config.store
         assert {address.rpartition(":")[2] for address in store.redis_sentinels} == sentinel_ports
         assert store.redis_wait_replicas == 1 and store.redis_password_file is not None
+        origins.add(config.base_url())
+        redirects.add(config.redirect_base_url())
+    # The pages have one origin, which every hub's CSRF check accepts (a page served by the proxy's shared name
+    # would otherwise be refused by the hub that answers it); redirects name each hub's own address.
+    assert origins == {"https://porchlight.example.org"}
+    assert redirects == {f"https://{name}.porchlight.example.org" for name in hubs}
