@@ -90,6 +90,21 @@ class CameraOffline(HubError):
     reason = "camera_offline"
 
 
+class RelayFailed(HubError):
+    """The hub that streams the camera refused to relay it here (its gate, the hub-to-hub signature, or it no
+    longer streams the camera), or the relay could not be set up."""
+
+    status = 502
+    reason = "relay_failed"
+
+
+class RelayUnavailable(HubError):
+    """The hub that streams the camera could not be reached to relay it here."""
+
+    status = 503
+    reason = "relay_unavailable"
+
+
 class AuditUnavailable(HubError):
     """The audit log could not record an event that must be on the record first (a view, a log-in)."""
 

@@ -24,7 +24,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from yarl import URL
 
 from hub.config import ForwardingMode, VideoCodec
-from hub.errors import HubError
+from hub.errors import HubError, RelayFailed, RelayUnavailable
 from hub.keys import CONFIG, METRICS, ROUTER, RTC, STREAMS
 from hub.media.codecs import kind_of, offered_video, preferences
 from hub.media.encoded import KeyframeRequester, release_on_marker
@@ -37,20 +37,6 @@ log = logging.getLogger(__name__)
 # How often the keeper looks for viewers waiting on a camera another hub streams, and for idle relays.
 KEEP_SECONDS = 0.5
 REQUEST_SECONDS = 5.0
-
-
-class RelayFailed(HubError):
-    """The owning hub refused the relay (its gate, the signature, or it no longer streams the camera)."""
-
-    status = 502
-    reason = "relay_failed"
-
-
-class RelayUnavailable(HubError):
-    """The owning hub could not be reached to open the relay."""
-
-    status = 503
-    reason = "relay_unavailable"
 
 
 class RelayPublisher(Publisher):
