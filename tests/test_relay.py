@@ -48,7 +48,7 @@ async def test_two_viewers_on_b_share_one_relay_that_ends_with_the_last(cluster:
         first, second = Viewer(olivia, CAM), Viewer(sam, CAM)
         began = time.time()
         # Both first viewers at once: one relay between them.
-        assert await asyncio.gather(first.watch(), second.watch()) == [201, 201], (first.error, second.error)
+        assert list(await asyncio.gather(first.watch(), second.watch())) == [201, 201], (first.error, second.error)
         assert first.location is not None and first.location.startswith(cluster.b.url)
         await first.wait_frames(10)
         await second.wait_frames(10)
