@@ -11,11 +11,12 @@ from aiohttp import web
 
 from hub.config import StoreKind
 from hub.consent.actions import drop_stale_devices
+from hub.consent.decision import Pilot
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, STORE, STREAMS
 from hub.routing.base import Router
 from hub.routing.local import LocalRouter
 from hub.routing.redis import RedisRouter
-from hub.store.base import Store
+from hub.store.base import NotFound, Store
 from hub.store.redis import RedisStore
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,28 @@ async def refresh(app: web.Application, marker: int | None) -> int:
 
     The lease is renewed from the moment the question was asked, and a lapsed lease only after a full reload,
     so the gates reopen only on state read after the store came back. A hub whose clock strays from the store's
-    by more than `cluster.max_clock_offset_ms` does not renew: its gates close as stale.
+    by more than `cluster.max_clock_offset_ms` does not renew: its gates close as stale. A store that may have lost
+    writes this hub applied (`lost_writes`) closes every gate until `recover_lost_writes` has reloaded from it.
     """
     store, registry, config = app[STORE], app[REGISTRY], app[CONFIG]
     consent = config.consent
     asked = time.time()
     async with asyncio.timeout(consent.store_timeout_seconds):
         offset = await clock_offset(store)
+        server = await store.server_id()
         current = await store.change_marker()
+        lost = lost_writes(registry.followed_server, server, marker, current)
+        if lost is not None:
+            # Every gate closes now and reopens only with the renewal below, after the store's state is in.
+            registry.expire_lease()
+            await recover_lost_writes(app, lost)
+            await drop_stale_devices(store, app[STREAMS])
         # A lease that lapsed because the store went silent reloads everything; one this hub let lapse for its own
         # clock did not lose track of the store (it kept polling), so it needs no reload every poll meanwhile.
-        if current != marker or (registry.lapsed(time.time()) and not registry.clock_strays):
+        elif current != marker or (registry.lapsed(time.time()) and not registry.clock_strays):
             await registry.reload(store)
             await drop_stale_devices(store, app[STREAMS])
+        registry.followed_server = server
         await registry.refresh_idle_passes(store, time.time(), consent.lease_seconds + consent.poll_seconds)
     app[METRICS].clock_offset.set(offset)
     if abs(offset) * 1000 > config.cluster.max_clock_offset_ms:
@@ -57,6 +67,68 @@ async def refresh(app: web.Application, marker: int | None) -> int:
     registry.clock_strays = False
     registry.renew(asked + consent.lease_seconds)
     return current
+
+
+def lost_writes(followed: str | None, server: str | None, marker: int | None, current: int) -> str | None:
+    """Why the store may have lost writes this hub applied, or None: the server answering is not the one this hub
+    followed (a failover, a restart; the embedded store has no server id), or the change marker went back."""
+    if followed is not None and server != followed:
+        return "another Redis server answers (a failover or a restart)"
+    if marker is not None and current < marker:
+        return f"the change marker went back from {marker} to {current}"
+    return None
+
+
+async def recover_lost_writes(app: web.Application, why: str) -> None:
+    """The store lost writes this hub had applied: reload taking it as the truth (`GateRegistry.resync`), after
+    writing again what closed consent here and the store lost, since nobody but the owner may undo a withdrawal:
+    each withdrawal of a grant the store holds live and made before it (`revoke_grant` at the withdrawal's time), the
+    pilot's end or shortening in its run (`set_pilot` with that end), each account disabled here that the store
+    has enabled with an older version. The caller keeps the gates closed until this returns."""
+    store, registry = app[STORE], app[REGISTRY]
+    now = time.time()
+    withdrawn: list[str] = []
+    for camera_id, held in sorted(registry.held_withdrawals().items()):
+        grant, revoked_at = await store.get_grant(camera_id), held.revoked_at
+        # Live in the store and made before the withdrawal: the withdrawal covers it (a later one is a new opt-in).
+        if grant is not None and grant.revoked_at is None and revoked_at is not None and grant.starts_at <= revoked_at:
+            await store.revoke_grant(camera_id, revoked_at)
+            withdrawn.append(camera_id)
+    pilot_end = await _reassert_pilot_end(store, registry.pilot, now)
+    disabled: list[int] = []
+    for account_id, version in sorted(registry.held_disabled().items()):
+        try:
+            account = await store.get_account(account_id)
+        except NotFound:
+            continue  # gone from the store: nothing of it passes
+        if not account.disabled and account.version < version:
+            await store.set_account_disabled(account_id, True)
+            await store.delete_sessions_of(account_id)
+            disabled.append(account_id)
+    await registry.resync(store)
+    log.error(
+        "the store lost writes this hub had applied (%s): reloaded taking the store as the truth; written again: "
+        "withdrawals of cameras %s, the pilot's end: %s, disabled accounts %s",
+        why,
+        withdrawn or "none",
+        "yes" if pilot_end else "no",
+        disabled or "none",
+    )
+
+
+async def _reassert_pilot_end(store: Store, held: Pilot | None, now: float) -> bool:
+    """Write again the pilot's end (or shortening) this hub holds and the store lost; whether it did."""
+    stored = await store.get_pilot()
+    if held is None or stored is None or stored.ended:
+        return False
+    if held.run == stored.run and held.ends_at < stored.ends_at:
+        await store.set_pilot(held.starts_at, held.ends_at, now)
+        return True
+    if held.run > stored.run and stored.starts_at < now:
+        # The store lost this pilot's start and the end of the one before it: end that one now (fail closed).
+        await store.set_pilot(stored.starts_at, now, now)
+        return True
+    return False
 
 
 async def clock_offset(store: Store) -> float:

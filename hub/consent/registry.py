@@ -16,7 +16,7 @@ from typing import Protocol
 
 from hub.consent.decision import CameraState, Grant, Officer, Pilot, audio_granted
 from hub.consent.gate import CameraGate, OfficerPass
-from hub.store.base import Account, CameraStore, ConsentStore, LoginStore, NotFound, Role, Session
+from hub.store.base import Account, Camera, CameraStore, ConsentStore, LoginStore, NotFound, Role, Session
 from hub.store.view_bars_base import ViewBar, ViewBarStore
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ class GateRegistry:
         self._reload_lock = asyncio.Lock()
         # This hub's clock strays too far from the store's: the lease is not renewed (see hub.sync.refresh).
         self.clock_strays = False
+        # The store server this hub's state was read from (hub.sync.refresh): another may have lost writes applied here.
+        self.followed_server: str | None = None
         # Told when consent or the pilot changed (the pages' live updates); never on lease renewals.
         self.on_change: Callable[[], None] = lambda: None
         # Privacy masks per camera: the version its owner set, and the version its agent confirmed applying.
@@ -238,11 +240,15 @@ class GateRegistry:
             barred=barred,
         )
 
-    def _rebuild(self, camera_ids: Iterable[str]) -> None:
+    def _rebuild(self, camera_ids: Iterable[str], *, force: bool = False) -> None:
         for camera_id in camera_ids:
             gate = self.gate(camera_id)
             audio_before = audio_granted(gate.state)
-            gate.swap(self._build(camera_id))
+            state = self._build(camera_id)
+            if not gate.swap(state) and force:
+                # `resync`: the store lost writes, so its older versions are the truth; the gate keeps newer
+                # versions (`CameraGate.swap`), and the registry, which alone swaps gates, installs this one whole.
+                gate._state = state
             if audio_granted(gate.state) != audio_before:
                 self.on_audio_changed(camera_id)
 
@@ -376,38 +382,75 @@ class GateRegistry:
     async def reload(self, store: ConsentSources) -> None:
         """Read everything consent depends on from the store and swap every gate and pass."""
         async with self._reload_lock:
-            failed_holds = [camera_id for camera_id, failed in self._mask_holds.items() if failed]
-            cameras = await store.list_cameras()
-            grants = await store.list_grants()
-            pilot = await store.get_pilot()
-            bars = await store.list_view_bars(time.time())
-            self._cameras = {camera.id for camera in cameras}
-            for camera_id in failed_holds:
-                self._mask_holds.pop(camera_id, None)
-            raised = [c.id for c in cameras if c.masks_version > self._masks_version.get(c.id, 0)]
-            for camera in cameras:
-                self._masks_version[camera.id] = max(camera.masks_version, self._masks_version.get(camera.id, 0))
-            if pilot is None or self._pilot is None or pilot.version >= self._pilot.version:
-                self._pilot = pilot
-            for grant in grants:
-                current = self._grants.get(grant.camera_id)
-                if current is None or grant.version >= current.version:
-                    self._grants[grant.camera_id] = grant
-            self._bars = {}
-            for bar in bars:
-                self._bars.setdefault(bar.camera_id, {})[bar.account_id] = bar.grant_starts_at
-            self._forget_replaced_bars()
-            self._rebuild(set(self._gates) | self._cameras)
-            await self._reload_passes(store)
-            for camera_id in raised:
-                self.on_masks_changed(camera_id)
-            self.on_change()
+            await self._load(store)
 
-    async def _reload_passes(self, store: LoginStore) -> None:
+    def held_withdrawals(self) -> dict[str, Grant]:
+        """The withdrawn grants this hub holds as the store answered them (camera id -> grant), for `hub.sync` to
+        write again to a store that lost them."""
+        return {camera_id: grant for camera_id, grant in self._grants.items() if grant.revoked_at is not None}
+
+    def held_disabled(self) -> dict[int, int]:
+        """The accounts this hub knows disabled, with the version of that state (account id -> version)."""
+        return {account_id: version for account_id, (version, enabled) in self._accounts.items() if not enabled}
+
+    async def resync(self, store: ConsentSources) -> None:
+        """Reload taking the store as the truth: it lost writes this hub had applied (a failover, a restart without
+        its append-only file), so every version held in memory (grants, the pilot, accounts, masks) is dropped
+        rather than kept as newer. Closures made here and not yet settled (`close_camera`, `close_pilot`,
+        `close_account`, audio off, mask holds) and sessions seen gone still hold. Cameras whose masks went back
+        are held until their agents confirm the masks the store has (sent to them through `on_masks_changed`).
+        The caller keeps the gates closed (the lease expired) until this returns."""
+        async with self._reload_lock:
+            self._grants, self._pilot, self._accounts = {}, None, {}
+            cameras = await self._load(store, force_passes=True)
+            self._rebuild(list(self._gates), force=True)
+            # Masks the store has older than this hub knew (set, or applied by an agent): the store's apply again,
+            # and the camera's video is held until its agent confirms them (it applies the lost ones until then).
+            stored = {camera.id: camera.masks_version for camera in cameras}
+            for camera_id in set(self._masks_version) | set(self._masks_applied):
+                known = max(self._masks_version.get(camera_id, 0), self._masks_applied.get(camera_id, 0))
+                if stored.get(camera_id, 0) < known:
+                    self._masks_version[camera_id] = stored.get(camera_id, 0)
+                    self._masks_applied[camera_id] = -1
+                    self._rebuild([camera_id])
+                    self.on_masks_changed(camera_id)
+
+    async def _load(self, store: ConsentSources, *, force_passes: bool = False) -> list[Camera]:
+        failed_holds = [camera_id for camera_id, failed in self._mask_holds.items() if failed]
+        cameras = await store.list_cameras()
+        grants = await store.list_grants()
+        pilot = await store.get_pilot()
+        bars = await store.list_view_bars(time.time())
+        self._cameras = {camera.id for camera in cameras}
+        for camera_id in failed_holds:
+            self._mask_holds.pop(camera_id, None)
+        raised = [c.id for c in cameras if c.masks_version > self._masks_version.get(c.id, 0)]
+        for camera in cameras:
+            self._masks_version[camera.id] = max(camera.masks_version, self._masks_version.get(camera.id, 0))
+        if pilot is None or self._pilot is None or pilot.version >= self._pilot.version:
+            self._pilot = pilot
+        for grant in grants:
+            current = self._grants.get(grant.camera_id)
+            if current is None or grant.version >= current.version:
+                self._grants[grant.camera_id] = grant
+        self._bars = {}
+        for bar in bars:
+            self._bars.setdefault(bar.camera_id, {})[bar.account_id] = bar.grant_starts_at
+        self._forget_replaced_bars()
+        self._rebuild(set(self._gates) | self._cameras)
+        await self._reload_passes(store, force=force_passes)
+        for camera_id in raised:
+            self.on_masks_changed(camera_id)
+        self.on_change()
+        return cameras
+
+    async def _reload_passes(self, store: LoginStore, *, force: bool = False) -> None:
         for session_hash, officer_pass in list(self._passes.items()):
-            await self._reload_pass(store, session_hash, officer_pass)
+            await self._reload_pass(store, session_hash, officer_pass, force=force)
 
-    async def _reload_pass(self, store: LoginStore, session_hash: str, officer_pass: OfficerPass) -> None:
+    async def _reload_pass(
+        self, store: LoginStore, session_hash: str, officer_pass: OfficerPass, *, force: bool = False
+    ) -> None:
         try:
             session = await store.get_session(session_hash)
             account = await store.get_account(session.account_id)
@@ -417,7 +460,7 @@ class GateRegistry:
             return
         self._learn_account(account.id, account.version, not account.disabled)
         state = self._newest(officer_state(account, session, self.idle_seconds))
-        if state.version >= officer_pass.state.version:
+        if force or state.version >= officer_pass.state.version:
             officer_pass.state = state
 
     async def _learn_why(self, store: LoginStore, account_id: int) -> None:

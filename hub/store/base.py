@@ -89,3 +89,8 @@ class Store(
     async def change_marker(self) -> int:
         """A number that grows whenever anything consent-relevant changed, from this or another process."""
         ...
+
+    async def server_id(self) -> str | None:
+        """Which server holds the data now (Redis: its run id, new after a restart or a failover, either of which may
+        have lost writes); None for a store that cannot lose acknowledged writes that way (the embedded one)."""
+        ...

@@ -145,6 +145,16 @@ class RedisStore(
         seconds, micros = await self._r.time()
         return int(seconds) + int(micros) / 1e6
 
+    @guard
+    async def server_id(self) -> str | None:
+        """Which Redis server answers: its `run_id` (INFO server), new with every start of a redis-server process.
+
+        It changes when a failover promotes another server or Redis restarts: either may have lost writes the hubs
+        already applied (hub.sync re-reads everything then, taking the store as the truth)."""
+        info = await self._r.info("server")
+        run_id = info.get("run_id")
+        return None if run_id is None else str(run_id)
+
     # -- change feed ----------------------------------------------------------------------------------
 
     @guard

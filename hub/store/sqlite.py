@@ -156,6 +156,10 @@ class SqliteStore(
         rows = await self._read("SELECT value FROM counters WHERE name = 'version'")
         return int(rows[0]["value"])
 
+    async def server_id(self) -> str | None:
+        """None: the file is the store, and it never loses a write it acknowledged (no failover, no restart gap)."""
+        return None
+
 
 @contextlib.contextmanager
 def _answering() -> Iterator[None]:
