@@ -90,7 +90,9 @@ class Metrics:
         )
         self.relay_failures = Counter(
             "porchlight_relay_failures_total",
-            "Relays this hub asked for and could not open, by reason (refused, peer_auth_failed, unreachable, ...).",
+            "Relays this hub asked for and could not open, by reason (the owning hub's refusal such as "
+            "peer_auth_failed, unreachable, bad_answer), and relays lost while its viewers watched (lost: the "
+            "connection failed or the owning hub closed it; silent: it carried no frame for media.silence_seconds).",
             ["reason"],
             registry=self.registry,
         )

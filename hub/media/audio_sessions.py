@@ -58,6 +58,12 @@ def ingest_audio(
     (the offer's audio answered inactive) unless `accept` and the offer sends Opus. Call before applying the offer."""
     if not accept or not offers_opus(offer, sending=True):
         return None
+    return receive_audio(pc, sinks)
+
+
+def receive_audio(pc: RTCPeerConnection, sinks: Callable[[], Iterable[GatedAudioTrack]]) -> RTCRtpTransceiver:
+    """A recvonly Opus transceiver whose packets are offered to `sinks()` as they arrive, never decoded (a WHIP
+    session's, or a relay's from the hub that streams the camera). Call before the connection is negotiated."""
     transceiver = pc.addTransceiver("audio", direction="recvonly")
     transceiver.setCodecPreferences(opus_preferences())
 
@@ -78,13 +84,17 @@ def accepts_audio(app: web.Application, camera_id: str) -> bool:
 
 
 def audio_sinks(app: web.Application, camera_id: str) -> Callable[[], Iterable[GatedAudioTrack]]:
-    """The gated audio tracks of the camera's viewers on this hub, read at each packet."""
+    """The gated audio tracks of the camera's viewers on this hub and of its relays to other hubs (gated on the
+    camera's consent and audio flag alone), read at each packet."""
     stream = app[STREAMS].stream(camera_id)
 
     def sinks() -> Iterable[GatedAudioTrack]:
         for viewer in stream.viewers.values():
             if viewer.audio is not None:
                 yield viewer.audio
+        for relay in stream.relays.values():
+            if relay.audio is not None:
+                yield relay.audio
 
     return sinks
 

@@ -21,6 +21,7 @@ from hub.config import ForwardingMode
 from hub.consent.decision import Reason
 from hub.errors import BadRequest, Clash, Forbidden, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
+from hub.media.audio_sessions import viewer_audio
 from hub.media.codecs import choose_for_viewer, order, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
@@ -97,6 +98,9 @@ async def _open(app: web.Application, camera_id: str, node: str, gate: RelayGate
     sink.track = track
     video = video_transceiver(pc, codec, "sendonly")
     video.sender.replaceTrack(track)
+    # The camera's audio as for a viewer, whatever the grant says now: each packet passes only while it allows audio.
+    audio = viewer_audio(pc, offer, gate, RELAY_PASS, metrics.count_audio)
+    sink.audio = audio[1] if audio is not None else None
     if isinstance(track, EncodedTrack):
         # The asking hub's keyframe requests (its viewers' joins and losses) reach the camera.
         relay_keyframe_requests(video.sender, track.request_keyframe)
@@ -107,7 +111,7 @@ async def _open(app: web.Application, camera_id: str, node: str, gate: RelayGate
             sink.end("relay_gone")
 
     try:
-        await apply_offer(pc, offer, video)
+        await apply_offer(pc, offer, video, audio=audio[0] if audio is not None else None)
     except BaseException:
         sink.end_reason = "bad_offer"
         await streams.peers.close(pc)

@@ -3,6 +3,8 @@
 A relay sink is a watcher as a viewer is (the camera's agent publishes while it is there), but it is no officer's
 view: the asking hub records and gates its own officers' views. Its gate (`RelayGate`) admits while the camera's
 consent is live (`decide_relay`: pilot, grant, masks); a withdrawal, expiry or pilot end ends it as it ends a viewer.
+Its audio, if the asking hub's offer takes audio, passes per packet only while the grant also allows audio
+(`decide_relay_audio`); audio off holds the packets and the relay goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aiortc import RTCPeerConnection
 
 from hub.consent.decision import CameraState, Officer, Reason, decide_relay, decide_relay_audio
 from hub.consent.gate import CameraGate, OfficerPass
+from hub.media.gated_audio import GatedAudioTrack
 from hub.media.gated_track import GatedTrack
 
 # What a relay's track is given where a viewer's has its officer's pass: never read (RelayGate judges the camera).
@@ -55,6 +58,7 @@ class RelaySink:
         self.gate = gate
         self.id = secrets.token_urlsafe(16)
         self.track: GatedTrack[Any] | None = None
+        self.audio: GatedAudioTrack | None = None  # the camera's audio to the asking hub, if its offer takes audio
         self.end_reason: str | None = None
         # Told once when the sink ends (the relay server winds it up: connection closed, watcher gone).
         self.on_end: Callable[[RelaySink], None] = lambda sink: None
@@ -77,5 +81,7 @@ class RelaySink:
         self.end_reason = reason
         if self.track is not None:
             self.track.stop()
+        if self.audio is not None:
+            self.audio.stop()
         self.on_end(self)
         return True

@@ -70,7 +70,9 @@ class CameraStream:
     relays: dict[str, RelaySink] = field(default_factory=dict)
     # Who watches it on the other hubs (hub.cluster keeps it: `LiveView.watching()` each), for its agent's messages.
     elsewhere: list[dict[str, Any]] = field(default_factory=list)
-    # Since when viewers have been waiting for a publisher (None while one is attached or nobody waits).
+    # Since when viewers have been waiting for a publisher's first frame (None while frames flow or nobody waits).
+    # A session that connects and carries nothing (a relay from a hub whose agent never publishes, dropped for
+    # silence and reopened) does not restart the wait.
     waiting_since: float | None = None
     # The codec its last publisher negotiated: what its next viewers get while it is not publishing.
     last_codec: VideoCodec | None = None
@@ -244,9 +246,10 @@ class StreamManager:
         """A WHIP session was established; it replaces any older one of the same camera."""
         stream = self.stream(publisher.camera_id)
         old, stream.publisher = stream.publisher, publisher
-        stream.waiting_since = None
+        if publisher.receiving:
+            stream.waiting_since = None
         stream.last_codec = publisher.codec
-        publisher.on_first_frame = lambda: self._live.publish("streams", camera=publisher.camera_id)
+        publisher.on_first_frame = lambda: self._first_frame(publisher)
         for viewer in list(stream.viewers.values()):
             if isinstance(viewer.track, EncodedTrack) and viewer.codec is not publisher.codec:
                 # Passthrough sends the camera's own bytes: a viewer answered with another codec could not decode them.
@@ -260,12 +263,20 @@ class StreamManager:
             self._metrics.publishers.inc()
         self._live.publish("streams", camera=publisher.camera_id)
 
+    def _first_frame(self, publisher: Publisher) -> None:
+        """The publisher's first frame arrived: the camera streams, its viewers no longer wait."""
+        stream = self.stream(publisher.camera_id)
+        if stream.publisher is publisher:
+            stream.waiting_since = None
+        self._live.publish("streams", camera=publisher.camera_id)
+
     async def detach_publisher(self, publisher: Publisher) -> None:
         """End a WHIP session (DELETE, agent gone, connection failed, nobody watching)."""
         stream = self.stream(publisher.camera_id)
         if stream.publisher is publisher:
             stream.publisher = None
-            stream.waiting_since = time.time() if stream.viewers else None
+            # A wait under way goes on (the session carried nothing); one that had ended starts again now.
+            stream.waiting_since = (stream.waiting_since or time.time()) if stream.viewers else None
             self._metrics.publishers.dec()
             self._live.publish("streams", camera=publisher.camera_id)
         await self._close_publisher(publisher)
@@ -305,7 +316,7 @@ class StreamManager:
         self._viewers[viewer.id] = viewer
         self._metrics.viewers.inc()
         self._live.publish("watchers", camera=viewer.camera_id)
-        if stream.publisher is None and stream.waiting_since is None:
+        if (stream.publisher is None or not stream.publisher.receiving) and stream.waiting_since is None:
             stream.waiting_since = time.time()
         if stream.control is not None:
             if stream.publisher is None and len(stream.viewers) + len(stream.relays) == 1:
@@ -461,11 +472,14 @@ class StreamManager:
             reason = gate.admit(now, viewer.officer)
             if reason.terminal:
                 await self.end_viewer(viewer, reason.value, closed_at(gate.state, reason, now))
-            elif self._waited_too_long(self.stream(viewer.camera_id), now):
+            elif self._waited_too_long(self.stream(viewer.camera_id), viewer, now):
                 await self.end_viewer(viewer, "camera_not_publishing")
 
-    def _waited_too_long(self, stream: CameraStream, now: float) -> bool:
-        return stream.waiting_since is not None and now - stream.waiting_since > self._publish_timeout
+    def _waited_too_long(self, stream: CameraStream, viewer: Viewer, now: float) -> bool:
+        # Counted from when this viewer began waiting: the camera's wait, or the viewer's start if it came later.
+        if stream.waiting_since is None:
+            return False
+        return now - max(stream.waiting_since, viewer.started_at) > self._publish_timeout
 
     async def close(self) -> None:
         """Shut down: end every viewer and publisher, wait for background jobs."""
