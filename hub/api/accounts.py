@@ -121,11 +121,12 @@ async def reset_mfa(request: web.Request) -> web.Response:
 
 
 async def live_views(request: web.Request) -> web.Response:
-    """GET (admin): the live views on every hub (`hub`: the one holding each)."""
+    """GET (admin): the live views on every hub (`hub`: the one holding each); `this_hub` names the hub answering
+    and `single_hub` says whether it is the only one (the page then has no hub to name)."""
     ensure_role(request, Role.ADMIN)
-    found = await request.app[CLUSTER].views()
-    views = [{**view.watching(), "camera": view.camera, "hub": view.node} for view in found]
-    return web.json_response({"views": views})
+    cluster = request.app[CLUSTER]
+    views = [{**view.watching(), "camera": view.camera, "hub": view.node} for view in await cluster.views()]
+    return web.json_response({"views": views, "this_hub": cluster.node, "single_hub": cluster.single_hub})
 
 
 async def end_live_view(request: web.Request) -> web.Response:

@@ -37,7 +37,8 @@ def consent_state(state: CameraState, now: float) -> str:
 
 
 async def _agent(request: web.Request, seen: Seen, camera_id: str) -> dict[str, Any]:
-    """Where the camera's agent is connected: `here`, `other_hub` (with its URL), or `none`."""
+    """Where the camera's agent is connected: `here`, `other_hub` (with its URL, and `node`: that hub's name, as
+    the page names it, when the cluster's state has it), or `none`."""
     held = seen.agents.get(camera_id)
     if held is not None and held[1] == request.app[CLUSTER].node:
         return {"connected": True, "where": "here", "hub": None}
@@ -46,7 +47,8 @@ async def _agent(request: web.Request, seen: Seen, camera_id: str) -> dict[str, 
         return {"connected": False, "where": "none", "hub": None}
     elsewhere = await router.owner_url(camera_id)
     if elsewhere is not None or held is not None:
-        return {"connected": True, "where": "other_hub", "hub": elsewhere or (held[1] if held else None)}
+        name = held[1] if held else None
+        return {"connected": True, "where": "other_hub", "hub": elsewhere or name, "node": name}
     return {"connected": False, "where": "none", "hub": None}
 
 

@@ -36,7 +36,8 @@ const STATUS_WORDS = {
  */
 export function agentWords(agent) {
   if (agent.where === 'here') return 'connected to this hub';
-  if (agent.where === 'other_hub') return `connected to another hub (${agent.hub})`;
+  // By the hub's name, as the live views name it (its URL only when no name is known yet).
+  if (agent.where === 'other_hub') return `connected to another hub: ${agent.node || agent.hub}`;
   return 'not connected';
 }
 

@@ -1,7 +1,7 @@
 // The admin page, the hub's health: whether the process answers and is ready, and a few figures from /metrics,
 // polled every few seconds from public endpoints (they do not keep the admin's session awake).
 
-import { $ } from './admin-state.js';
+import { $, state } from './admin-state.js';
 
 const METRICS = {
   'm-viewers': 'porchlight_viewers',
@@ -70,6 +70,10 @@ export async function refreshHealth() {
       setFact(id, value === null ? 'unknown' : String(Math.round(value)), good);
     }
     $('health-at').textContent = new Date().toLocaleTimeString(undefined, { timeStyle: 'medium' });
+    // On a cluster these figures are this hub's alone: say which one (the live views and cameras cover all).
+    $('health-scope').hidden = !state.thisHub;
+    $('health-scope').textContent = state.thisHub
+      ? `This hub (${state.thisHub}) only: each hub of the cluster has its own viewers, cameras and agents.` : '';
   } finally {
     running = false;
   }

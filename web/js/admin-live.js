@@ -1,6 +1,7 @@
-// The admin page, live views: who is watching which camera through this hub right now, for how long, and ending
-// one. Ending asks for a reason (required, at most 200 characters): the hub puts it on the session.ended record
-// and tells the officer, whose tile says "Ended by an administrator: <reason>".
+// The admin page, live views: who is watching which camera right now, on every hub (on a cluster, which hub holds
+// each view: the one the officer's browser reached), for how long, and ending one. Ending asks for a reason
+// (required, at most 200 characters): the hub puts it on the session.ended record and tells the officer, whose
+// tile says "Ended by an administrator: <reason>".
 
 import { api, el } from './session.js';
 import { clock } from './time-words.js';
@@ -9,21 +10,36 @@ import { MAX_REASON, askReason } from './admin-dialog.js';
 
 /** Fetch the live views and show them. */
 export async function refreshLive() {
-  state.views = (await api('/api/live')).views;
+  const answer = await api('/api/live');
+  state.views = answer.views;
+  // One hub: no hub to name, so no column for it.
+  $('live-hub-col').hidden = answer.single_hub;
+  state.thisHub = answer.single_hub ? null : answer.this_hub;
   const empty = state.views.length === 0;
   $('live-empty').hidden = !empty;
   $('live-table').hidden = empty;
-  replaceRows($('live-rows'), state.views.map(viewRow));
+  replaceRows($('live-rows'), state.views.map((view) => viewRow(view, answer)));
   tickLive();
 }
 
-function viewRow(view) {
+/**
+ * Which hub holds a view, in words: this one (the admin may be on any hub), or another by its name.
+ * @param {string} hub
+ * @param {string} thisHub
+ * @returns {string}
+ */
+export function hubWords(hub, thisHub) {
+  return hub === thisHub ? `this hub (${hub})` : hub;
+}
+
+function viewRow(view, answer) {
   const who = view.officer || 'unknown officer';
   return el(
     'tr', { 'data-key': view.id, 'data-officer': who },
     cell('Officer', {}, who),
     cell('Agency', {}, view.agency || '—'),
     cell('Camera', {}, view.camera),
+    cell('Hub', { hidden: answer.single_hub }, hubWords(view.hub, answer.this_hub)),
     cell('Case number', {}, view.case || '—'),
     cell('Since', {}, shownTime(view.since), ' ', el('span', { className: 'muted since', 'data-since': view.since })),
     cell('Action', {}, el('button', {

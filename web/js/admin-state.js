@@ -27,6 +27,8 @@ export const state = {
   /** @type {any[]} */
   cameras: [],
   singleHub: true,
+  /** This hub's name on a cluster (from the live views' answer); null on a hub of its own. */
+  thisHub: null,
   pilotShownVersion: -1,
   pilotEdited: false,
 };

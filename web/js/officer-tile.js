@@ -115,6 +115,7 @@ export class Tile {
     this.ended = false;
     this.retryButton.hidden = true;
     $('.ended-reason', this.node).hidden = true;
+    $('.tile-consent', this.node).hidden = false;
     this.setState('connecting', this.attempt ? `Connecting again (try ${this.attempt + 1})…` : 'Connecting…');
     const left = $('.tile-left', this.node);
     if (this.endsAt) {
@@ -150,6 +151,9 @@ export class Tile {
     const left = $('.tile-left', this.node);
     delete left.dataset.ends;
     left.textContent = 'ended';
+    // The reason below says why: "Consent: ended" would be untrue when an administrator, the owner's stop of this
+    // one view, or the network ended it while the camera stays shared.
+    $('.tile-consent', this.node).hidden = true;
     const { name } = this.camera;
     if (transient(reason) && this.attempt < BACKOFF_SECONDS.length) {
       const wait = BACKOFF_SECONDS[this.attempt];

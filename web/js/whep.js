@@ -89,6 +89,10 @@ export class WhepSession {
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addEventListener('track', (event) => {
       this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      // The hub ending the session shows here first: its DTLS close_notify closes the transport at once, while
+      // the connection's state follows only when ICE stops answering, seconds later.
+      const dtls = event.receiver.transport;
+      if (dtls) dtls.addEventListener('statechange', () => this.connectionChanged());
     });
     pc.addEventListener('connectionstatechange', () => this.connectionChanged());
     try {
@@ -167,15 +171,23 @@ export class WhepSession {
     }, ms);
   }
 
+  /** Whether media can still flow: the connection is up and its DTLS transport not closed by the hub. */
+  connected() {
+    const dtls = this.pc && this.pc.getReceivers()[0]?.transport;
+    return Boolean(this.pc) && this.pc.connectionState === 'connected'
+      && !(dtls && (dtls.state === 'closed' || dtls.state === 'failed'));
+  }
+
   connectionChanged() {
     if (this.ended || !this.pc) return;
+    const dtls = this.pc.getReceivers()[0]?.transport?.state;
     const state = this.pc.connectionState;
-    if (state === 'failed' || state === 'closed' || state === 'disconnected') {
+    if (state === 'failed' || state === 'closed' || state === 'disconnected' || dtls === 'closed' || dtls === 'failed') {
       // Usually the hub's `end` event (with the reason) is on its way: give it a moment.
       this.checkEnd(LOST_GRACE_MS + 1000);
       clearTimeout(this.lostTimer);
       this.lostTimer = setTimeout(() => {
-        if (!this.ended && this.pc && this.pc.connectionState !== 'connected') {
+        if (!this.ended && this.pc && !this.connected()) {
           this.finish('connection_lost', new Date().toISOString());
         }
       }, LOST_GRACE_MS);
