@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -55,10 +56,27 @@ def _detections(hubs: list[Hub]) -> list[int]:
 
 
 async def _lose_writes(rig: Hubs) -> float:
-    """SIGKILL Redis and start it again from the snapshot; when it answers again."""
+    """SIGKILL Redis and start it again from the snapshot; when it answers again (then the hubs settle)."""
     rig.redis.kill()
     await asyncio.to_thread(rig.redis.start)
-    return time.time()
+    restarted = time.time()
+    await _settled(rig)
+    return restarted
+
+
+async def _settled(rig: Hubs, burst: int = 24, timeout: float = 10.0) -> None:
+    """Until a burst of concurrent /readyz (each a store call) all answer 200 on every hub: each of a hub's pooled
+    connections to the killed process fails once, at its next use (a page's request then answers 503)."""
+
+    async def ready(http: aiohttp.ClientSession, hub: Hub) -> bool:
+        async with http.get(f"{hub.url}/readyz") as response:
+            return response.status == 200
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while not all(await asyncio.gather(*(ready(http, hub) for hub in rig.hubs for _ in range(burst)))):
+            assert time.monotonic() < deadline, "the hubs kept failing on the restarted Redis"
+            await asyncio.sleep(0.05)
 
 
 async def _detected(rig: Hubs, before: list[int], timeout: float = 5.0) -> bool:
