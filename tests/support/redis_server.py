@@ -42,46 +42,22 @@ def _command(port: int, *args: str, timeout: float = 1.0) -> bytes:
 
 
 @dataclass
-class RedisServer:
-    """One redis-server process on 127.0.0.1:`port`, with its files and log in `workdir`."""
+class RedisProcess:
+    """One redis-server process on 127.0.0.1:`port` (a data node or a sentinel), its files and log in `workdir`."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
-    appendonly: bool = False
     proc: subprocess.Popen[bytes] | None = None
-    # With a password, clients must AUTH (the URL carries it); `flushall` and the like are then unavailable.
-    password: str | None = None
-
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls, workdir: Path, *, appendonly: bool = False) -> Iterator[RedisServer]:
-        """Start a server and stop it on the way out, whatever happened in between."""
-        server = cls(workdir, appendonly=appendonly)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-
-    @property
-    def url(self) -> str:
-        auth = f":{self.password}@" if self.password is not None else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int:
         assert self.proc is not None, "redis-server is not running"
         return self.proc.pid
 
-    def start(self) -> None:
-        """Start the server and wait (bounded) until it answers PING."""
+    def _launch(self, args: list[str]) -> None:
+        """Start redis-server with `args` (its output into the log) and wait (bounded) until it answers PING."""
         assert self.proc is None or self.proc.poll() is not None, "redis-server is already running"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)]
-        args += ["--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
-        if self.password is not None:
-            args += ["--requirepass", self.password]
         with (self.workdir / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
@@ -94,7 +70,7 @@ class RedisServer:
                     return
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server did not answer PING within {START_TIMEOUT:.0f}s")
+                raise RuntimeError(f"redis-server on {self.port} did not answer PING within {START_TIMEOUT:.0f}s")
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -122,10 +98,48 @@ class RedisServer:
         self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
-        """SIGKILL: the server dies at once and its connections are reset; without `appendonly` its data is gone."""
+        """SIGKILL: the process dies at once and its connections are reset; data not on disk is gone."""
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(STOP_TIMEOUT)
+
+    def log(self) -> str:
+        path = self.workdir / "redis.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+@dataclass
+class RedisServer(RedisProcess):
+    """A data server for one test: no persistence unless `appendonly`, a password if given."""
+
+    appendonly: bool = False
+    # With a password, clients must AUTH (the URL carries it); `flushall` and the like are then unavailable.
+    password: str | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, workdir: Path, *, appendonly: bool = False) -> Iterator[RedisServer]:
+        """Start a server and stop it on the way out, whatever happened in between."""
+        server = cls(workdir, appendonly=appendonly)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password is not None else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait (bounded) until it answers PING."""
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)]
+        args += ["--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
+        self._launch(args)
 
     def restart(self) -> None:
         """Stop (if still running) and start again on the same port."""
@@ -134,7 +148,3 @@ class RedisServer:
 
     def flushall(self) -> None:
         assert _command(self.port, "FLUSHALL") == b"+OK"
-
-    def log(self) -> str:
-        path = self.workdir / "redis.log"
-        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""

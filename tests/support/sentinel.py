@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import signal
-import subprocess
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,83 +18,30 @@ from typing import Any
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
-from tests.support.procs import free_port, wait_until
-from tests.support.redis_server import _command
+from tests.support.procs import wait_until
+from tests.support.redis_server import START_TIMEOUT, RedisProcess
 from tests.support.secrets import SECRETS
 
 MASTER = "porchlight"
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
 # How long a silent primary takes to be judged down by a sentinel; the failover follows within about a second.
 DOWN_AFTER_MS = 1500
 
 
-@dataclass
-class Node:
+@dataclass(kw_only=True)
+class Node(RedisProcess):
     """One redis-server process (a data node or a sentinel) with its config file, data and log in `workdir`."""
 
-    workdir: Path
     config: str = field(repr=False)  # holds the password
     sentinel: bool = False
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, password: str) -> None:
+    def start(self) -> None:
         """Write the config (a sentinel rewrites its own), start the process, wait until it answers PING."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / ("sentinel.conf" if self.sentinel else "redis.conf")
         head = f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
         conf.write_text(head + self.config, encoding="utf-8")
-        args = ["redis-server", str(conf), *(["--sentinel"] if self.sentinel else [])]
-        with (self.workdir / "redis.log").open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._launch(["redis-server", str(conf), *(["--sentinel"] if self.sentinel else [])])
         SECRETS.watch(self.workdir / "redis.log", alive=lambda: self.proc is not None and self.proc.poll() is None)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {self.log()[-2000:]}")
-            with contextlib.suppress(OSError):
-                answer = _command(self.port, "PING", timeout=0.5)
-                if answer == b"+PONG" or answer.startswith(b"-NOAUTH"):
-                    return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server on {self.port} did not answer PING within {START_TIMEOUT:.0f}s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM (after SIGCONT, in case it is paused), wait; SIGKILL if it does not end in time."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies at once, its connections reset."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(STOP_TIMEOUT)
-
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open but nothing answers."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        """SIGCONT after `pause`."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-    def log(self) -> str:
-        path = self.workdir / "redis.log"
-        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
 def _data_config(password: str, replica_of: int | None = None) -> str:
@@ -132,10 +76,14 @@ class SentinelSet:
 
     def __post_init__(self) -> None:
         SECRETS.add(self.password, "redis password")
-        self.primary = Node(self.workdir / "primary", _data_config(self.password))
-        self.replica = Node(self.workdir / "replica", _data_config(self.password, self.primary.port))
+        self.primary = Node(workdir=self.workdir / "primary", config=_data_config(self.password))
+        self.replica = Node(workdir=self.workdir / "replica", config=_data_config(self.password, self.primary.port))
         self.sentinels = [
-            Node(self.workdir / f"sentinel-{n}", _sentinel_config(self.password, self.primary.port), sentinel=True)
+            Node(
+                workdir=self.workdir / f"sentinel-{n}",
+                config=_sentinel_config(self.password, self.primary.port),
+                sentinel=True,
+            )
             for n in range(3)
         ]
 
@@ -168,11 +116,11 @@ class SentinelSet:
         }
 
     async def start(self) -> None:
-        self.primary.start(self.password)
-        self.replica.start(self.password)
+        self.primary.start()
+        self.replica.start()
         await wait_until(self._replica_synced, START_TIMEOUT, "the replica to sync")
         for node in self.sentinels:
-            node.start(self.password)
+            node.start()
 
     async def ready(self) -> None:
         """Until the sentinels know the replica and each other (their hello messages go every 2 s): only then can
