@@ -17,9 +17,10 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
-from hub.config import VideoCodec
+from hub.config import ForwardingMode, MediaConfig, VideoCodec
 from hub.media import h264
-from hub.media.encoded import EncodedFrame, KeyframeRequester, tap_receiver
+from hub.media.encoded import EncodedFrame, KeyframeRequester, release_on_marker, tap_receiver
+from hub.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,24 @@ class Publisher:
     def silent_for(self) -> float:
         """Seconds since the camera's last frame, or since its connection came up before any; 0 before that."""
         return 0.0 if self._last_frame is None else time.monotonic() - self._last_frame
+
+    def forward(
+        self, track: MediaStreamTrack, receiver: RTCRtpReceiver, media: MediaConfig, metrics: Metrics, sinks: Sinks
+    ) -> None:
+        """Forward the video `track` arriving on `receiver` to `sinks` as the hub forwards: passthrough (with
+        keyframe requests to the camera) or transcode."""
+        buffer = release_on_marker(receiver)
+        if media.forwarding is ForwardingMode.PASSTHROUGH:
+            keyframes = KeyframeRequester(
+                receiver,
+                buffer,
+                media.keyframe_interval_seconds,
+                metrics.keyframe_wanted,
+                metrics.keyframe_requests.inc,
+            )
+            self.pass_through(receiver, sinks, keyframes)
+        else:
+            self.transcode(track, sinks)
 
     def pass_through(self, receiver: RTCRtpReceiver, sinks: Sinks, keyframes: KeyframeRequester) -> None:
         """Forward the receiver's encoded frames without decoding them."""

@@ -33,13 +33,12 @@ from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from yarl import URL
 
-from hub.config import ForwardingMode, VideoCodec
+from hub.config import VideoCodec
 from hub.consent.decision import decide_relay
 from hub.errors import HubError, RelayFailed, RelayUnavailable
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STREAMS
 from hub.media.audio_sessions import audio_sinks, receive_audio
 from hub.media.codecs import kind_of, offered_video, preferences
-from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE
 from hub.routing.peer_auth import PEER_AUTH
@@ -150,20 +149,8 @@ class RelayClient:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            if track.kind != "video":
-                return
-            buffer = release_on_marker(video.receiver)
-            if media.forwarding is ForwardingMode.PASSTHROUGH:
-                keyframes = KeyframeRequester(
-                    video.receiver,
-                    buffer,
-                    media.keyframe_interval_seconds,
-                    metrics.keyframe_wanted,
-                    metrics.keyframe_requests.inc,
-                )
-                publisher.pass_through(video.receiver, streams.stream(camera_id).sinks, keyframes)
-            else:
-                publisher.transcode(track, streams.stream(camera_id).sinks)
+            if track.kind == "video":
+                publisher.forward(track, video.receiver, media, metrics, streams.stream(camera_id).sinks)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:

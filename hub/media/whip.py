@@ -11,12 +11,10 @@ from multidict import CIMultiDict
 from hub.auth.identity import bearer_token, device
 from hub.auth.throttle import source
 from hub.auth.tokens import hash_token
-from hub.config import ForwardingMode
 from hub.errors import Clash, Missing, Unauthorized
 from hub.keys import CONFIG, METRICS, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.media.audio_sessions import accepts_audio, audio_sinks, ingest_audio
 from hub.media.codecs import choose_for_publisher, order, video_transceiver
-from hub.media.encoded import KeyframeRequester, release_on_marker
 from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.publisher import Publisher
 from hub.media.sdp import SDP_TYPE, apply_offer, read_offer
@@ -78,20 +76,8 @@ async def whip_post(request: web.Request) -> web.Response:
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
-        if track.kind != "video":
-            return
-        buffer = release_on_marker(video.receiver)
-        if media.forwarding is ForwardingMode.PASSTHROUGH:
-            keyframes = KeyframeRequester(
-                video.receiver,
-                buffer,
-                media.keyframe_interval_seconds,
-                metrics.keyframe_wanted,
-                metrics.keyframe_requests.inc,
-            )
-            publisher.pass_through(video.receiver, stream.sinks, keyframes)
-        else:
-            publisher.transcode(track, stream.sinks)
+        if track.kind == "video":
+            publisher.forward(track, video.receiver, media, metrics, stream.sinks)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
