@@ -28,6 +28,10 @@ class CameraGate:
         self._state = state
         return True
 
+    def reset(self, state: CameraState) -> None:
+        """Install `state` whatever its version: after the store lost writes, its older versions are the truth."""
+        self._state = state
+
     def admit(self, now: float, officer: OfficerPass) -> Reason:
         """The per-frame check: may this officer receive a frame at `now`?"""
         return decide(now, self._state, officer.state)

@@ -245,10 +245,10 @@ class GateRegistry:
             gate = self.gate(camera_id)
             audio_before = audio_granted(gate.state)
             state = self._build(camera_id)
-            if not gate.swap(state) and force:
-                # `resync`: the store lost writes, so its older versions are the truth; the gate keeps newer
-                # versions (`CameraGate.swap`), and the registry, which alone swaps gates, installs this one whole.
-                gate._state = state
+            if force:
+                gate.reset(state)  # `resync`: the store lost writes, so its older versions are the truth
+            else:
+                gate.swap(state)
             if audio_granted(gate.state) != audio_before:
                 self.on_audio_changed(camera_id)
 
