@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
+import aioice.ice
 import pyotp
 import pytest
 
@@ -32,6 +33,16 @@ for _password in PASSWORDS.values():
 def _loopback_ice() -> None:
     # The test process's own aiortc peers (viewers) gather only 127.0.0.1.
     enable_loopback()
+
+
+@pytest.fixture(autouse=True)
+def _ice_addresses_kept() -> Iterator[None]:
+    # A hub built in this process (create_app) chooses the addresses ICE gathers for the whole process: one built
+    # from a configuration naming another address (the Kubernetes manifests' pod IP) left every later viewer of
+    # that test worker without a usable candidate. Whatever a test does, the next one gathers as before.
+    chosen = aioice.ice.get_host_addresses
+    yield
+    aioice.ice.get_host_addresses = chosen
 
 
 # Forwarding modes and codecs the end-to-end tests run under (parametrize `hub_env` with these).
