@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,10 +33,8 @@ from typing import Any
 
 from yarl import URL
 
-from bench.fanout_viewer import OFFICER, Watcher, close_viewers, emit, open_viewer, read_commands, viewer_report
-from porchlight_rtc.ice import enable_loopback
-from tests.conftest import PASSWORDS
-from tests.support.client import Api, Viewer
+from bench.fanout_viewer import Watcher, close_viewers, commanded, emit, open_all, viewer_report
+from tests.support.client import Viewer
 
 
 @dataclass
@@ -107,56 +104,41 @@ def ending_report(watcher: Watcher, ending: Ending, t0: float) -> dict[str, Any]
 
 async def serve(hub: str, camera: str, count: int, probes: int, first_frame_timeout: float) -> None:
     """Log in, then answer commands until told to stop; viewers are always closed on the way out."""
-    enable_loopback()
-    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
-    reader = asyncio.create_task(read_commands(commands))
-    api = Api(hub)
     watchers: list[Watcher] = []
     endings: list[Ending] = []
     first_ms: list[float | None] = []
-    try:
-        await asyncio.wait_for(api.login(OFFICER, PASSWORDS[OFFICER]), 30)
-        emit({"type": "hello"})
-        while (command := await commands.get()).get("cmd") != "stop":
-            if command.get("cmd") == "open" and not watchers:
-                watchers = [Watcher(Viewer(api, camera), decoding=index < probes) for index in range(count)]
-                first_ms = list(
-                    await asyncio.gather(*(open_viewer(w, i, first_frame_timeout) for i, w in enumerate(watchers)))
-                )
-                endings = [Ending() for _ in watchers]
-                for watcher, ending in zip(watchers, endings, strict=True):
-                    ending.follow(watcher.viewer)
-                emit(
-                    {
-                        "type": "ready",
-                        "opened": sum(1 for watcher in watchers if watcher.viewer.status == 201),
-                        "first_frame_ms": first_ms,
-                        "decoding": [watcher.decoding for watcher in watchers],
-                        "served_by": [origin(watcher.viewer.location) for watcher in watchers],
-                    }
-                )
-            elif command.get("cmd") == "report":
-                start, end = float(command["start"]), float(command["end"])
-                for watcher, first in zip(watchers, first_ms, strict=True):
-                    emit(viewer_report(watcher, first, start, end))
-                emit({"type": "done"})
-            elif command.get("cmd") == "ended":
-                t0, timeout = float(command["t0"]), float(command["timeout"])
-                await asyncio.gather(*(ending.wait(timeout) for ending in endings))
-                for watcher, ending in zip(watchers, endings, strict=True):
-                    emit(ending_report(watcher, ending, t0))
-                emit({"type": "done"})
-    finally:
-        for ending in endings:
-            ending.cancel()
-        await close_viewers([watcher.viewer for watcher in watchers])
-        await api.close()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+    async with commanded(hub) as (api, commands):
+        try:
+            while (command := await commands.get()).get("cmd") != "stop":
+                if command.get("cmd") == "open" and not watchers:
+                    watchers, first_ms = await open_all(api, camera, count, probes, first_frame_timeout)
+                    endings = [Ending() for _ in watchers]
+                    for watcher, ending in zip(watchers, endings, strict=True):
+                        ending.follow(watcher.viewer)
+                    emit(
+                        {
+                            "type": "ready",
+                            "opened": sum(1 for watcher in watchers if watcher.viewer.status == 201),
+                            "first_frame_ms": first_ms,
+                            "decoding": [watcher.decoding for watcher in watchers],
+                            "served_by": [origin(watcher.viewer.location) for watcher in watchers],
+                        }
+                    )
+                elif command.get("cmd") == "report":
+                    start, end = float(command["start"]), float(command["end"])
+                    for watcher, first in zip(watchers, first_ms, strict=True):
+                        emit(viewer_report(watcher, first, start, end))
+                    emit({"type": "done"})
+                elif command.get("cmd") == "ended":
+                    t0, timeout = float(command["t0"]), float(command["timeout"])
+                    await asyncio.gather(*(ending.wait(timeout) for ending in endings))
+                    for watcher, ending in zip(watchers, endings, strict=True):
+                        emit(ending_report(watcher, ending, t0))
+                    emit({"type": "done"})
+        finally:
+            for ending in endings:
+                ending.cancel()
+            await close_viewers([watcher.viewer for watcher in watchers])
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,8 +186,10 @@ async def read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
     await queue.put({"cmd": "stop"})
 
 
-async def serve(hub: str, camera: str, count: int, probes: int, first_frame_timeout: float) -> None:
-    """Log in, then answer commands until told to stop; viewers are always closed on the way out."""
+@contextlib.asynccontextmanager
+async def commanded(hub: str) -> AsyncIterator[tuple[Api, asyncio.Queue[dict[str, Any]]]]:
+    """Logged in on `hub` as the benchmark's officer, with stdin's commands in a queue (end of input, SIGINT and
+    SIGTERM become a stop command); prints `{"type": "hello"}` once in. Closed and stopped on the way out."""
     enable_loopback()
     commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -194,35 +197,49 @@ async def serve(hub: str, camera: str, count: int, probes: int, first_frame_time
         loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
     reader = asyncio.create_task(read_commands(commands))
     api = Api(hub)
-    watchers: list[Watcher] = []
-    first_ms: list[float | None] = []
     try:
         await asyncio.wait_for(api.login(OFFICER, PASSWORDS[OFFICER]), 30)
         emit({"type": "hello"})
-        while (command := await commands.get()).get("cmd") != "stop":
-            if command.get("cmd") == "open" and not watchers:
-                watchers = [Watcher(Viewer(api, camera), decoding=index < probes) for index in range(count)]
-                first_ms = list(
-                    await asyncio.gather(*(open_viewer(w, i, first_frame_timeout) for i, w in enumerate(watchers)))
-                )
-                opened = sum(1 for watcher in watchers if watcher.viewer.status == 201)
-                decoding = [watcher.decoding for watcher in watchers]
-                emit({"type": "ready", "opened": opened, "first_frame_ms": first_ms, "decoding": decoding})
-            elif command.get("cmd") == "report":
-                start, end = float(command["start"]), float(command["end"])
-                for watcher, first in zip(watchers, first_ms, strict=True):
-                    emit(viewer_report(watcher, first, start, end))
-                emit({"type": "done"})
-            elif command.get("cmd") == "close":
-                await close_viewers([watcher.viewer for watcher in watchers])
-                watchers, first_ms = [], []
-                emit({"type": "closed"})
+        yield api, commands
     finally:
-        await close_viewers([watcher.viewer for watcher in watchers])
         await api.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+async def open_all(
+    api: Api, camera: str, count: int, probes: int, first_frame_timeout: float
+) -> tuple[list[Watcher], list[float | None]]:
+    """`count` viewers of `camera` opened at once (the first `probes` decode) and each one's time to first frame."""
+    watchers = [Watcher(Viewer(api, camera), decoding=index < probes) for index in range(count)]
+    first_ms = await asyncio.gather(*(open_viewer(w, i, first_frame_timeout) for i, w in enumerate(watchers)))
+    return watchers, list(first_ms)
+
+
+async def serve(hub: str, camera: str, count: int, probes: int, first_frame_timeout: float) -> None:
+    """Log in, then answer commands until told to stop; viewers are always closed on the way out."""
+    watchers: list[Watcher] = []
+    first_ms: list[float | None] = []
+    async with commanded(hub) as (api, commands):
+        try:
+            while (command := await commands.get()).get("cmd") != "stop":
+                if command.get("cmd") == "open" and not watchers:
+                    watchers, first_ms = await open_all(api, camera, count, probes, first_frame_timeout)
+                    opened = sum(1 for watcher in watchers if watcher.viewer.status == 201)
+                    decoding = [watcher.decoding for watcher in watchers]
+                    emit({"type": "ready", "opened": opened, "first_frame_ms": first_ms, "decoding": decoding})
+                elif command.get("cmd") == "report":
+                    start, end = float(command["start"]), float(command["end"])
+                    for watcher, first in zip(watchers, first_ms, strict=True):
+                        emit(viewer_report(watcher, first, start, end))
+                    emit({"type": "done"})
+                elif command.get("cmd") == "close":
+                    await close_viewers([watcher.viewer for watcher in watchers])
+                    watchers, first_ms = [], []
+                    emit({"type": "closed"})
+        finally:
+            await close_viewers([watcher.viewer for watcher in watchers])
 
 
 async def close_viewers(viewers: list[Viewer]) -> None:
