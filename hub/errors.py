@@ -105,6 +105,13 @@ class RelayUnavailable(HubError):
     reason = "relay_unavailable"
 
 
+class HubSilent(HubError):
+    """The hub holding a view did not answer in time (it may be dying: its lease ends its views' entries)."""
+
+    status = 504
+    reason = "hub_not_answering"
+
+
 class AuditUnavailable(HubError):
     """The audit log could not record an event that must be on the record first (a view, a log-in)."""
 

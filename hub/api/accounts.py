@@ -17,8 +17,7 @@ from hub.audit.http import record
 from hub.audit.record import Kind
 from hub.auth.identity import ensure_role
 from hub.auth.passwords import hash_password
-from hub.cluster.base import HubSilent
-from hub.errors import BadRequest, Missing
+from hub.errors import BadRequest, HubSilent, Missing
 from hub.keys import ACTIONS, CLUSTER, LIVE, STORE, STREAMS
 from hub.store.base import Account, Role
 from hub.text import free_text

@@ -10,18 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hub.errors import HubError
 from hub.timefmt import iso
 
 # What a hub holding a camera's agent says of it (as the admin's camera list words it).
 AGENT_STATUSES = ("streaming", "connecting", "paused", "idle")
-
-
-class HubSilent(HubError):
-    """The hub holding a view did not answer in time (it may be dying: its lease ends its views' entries)."""
-
-    status = 504
-    reason = "hub_not_answering"
 
 
 @dataclass(frozen=True, slots=True)

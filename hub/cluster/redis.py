@@ -68,10 +68,10 @@ class RedisCluster:
         self._store, self._streams, self._registry, self._live = store, streams, registry, live
         self.node, self._url = node, url
         self._lease, self._command = lease_seconds, max(command_seconds, MIN_COMMAND_SECONDS)
-        self._keys = ClusterKeys(store._keys.prefix)  # the store's own prefix: one deployment's keys together
-        self._write_entries: AsyncScript = store._r.register_script(WRITE_ENTRIES)
-        self._prune_nodes: AsyncScript = store._r.register_script(PRUNE_NODES)
-        self._write_masks: AsyncScript = store._r.register_script(WRITE_MASKS)
+        self._keys = ClusterKeys(store.keys.prefix)  # the store's own prefix: one deployment's keys together
+        self._write_entries: AsyncScript = store.client.register_script(WRITE_ENTRIES)
+        self._prune_nodes: AsyncScript = store.client.register_script(PRUNE_NODES)
+        self._write_masks: AsyncScript = store.client.register_script(WRITE_MASKS)
         # This hub's entries as last written (None: write whole at the next chance), and how many writes.
         self._written: tuple[dict[str, str], dict[str, str]] | None = None
         self._seq = 0
@@ -119,13 +119,13 @@ class RedisCluster:
 
     @guard
     async def _hget(self, key: str, field: str) -> str | None:
-        value = await self._store._r.hget(key, field)
+        value = await self._store.client.hget(key, field)
         return None if value is None else str(value)
 
     @guard
     async def _read(self) -> Snapshot:
         """Every other live hub's entries, read now (nodes whose lease ran out are forgotten)."""
-        r = self._store._r
+        r = self._store.client
         nodes = sorted(str(n) for n in await r.smembers(self._keys.nodes) if str(n) != self.node)
         if not nodes:
             return {}, {}
@@ -198,9 +198,9 @@ class RedisCluster:
     @guard
     async def _masks(self, camera_id: str, version: int) -> None:
         keys = self._keys
-        channel = self._store._keys.bus(BUS_TOPIC)
+        channel = self._store.keys.bus(BUS_TOPIC)
         await self._write_masks(
-            keys=[self._store._keys.owner(camera_id), keys.masks_applied, keys.masks_seq, channel],
+            keys=[self._store.keys.owner(camera_id), keys.masks_applied, keys.masks_seq, channel],
             args=[self.node, int(version), camera_id],
         )
 
@@ -272,7 +272,7 @@ class RedisCluster:
     @guard
     async def _withdraw_entries(self) -> None:
         """This hub stops: its entries go now, not when the lease runs out."""
-        async with self._store._r.pipeline(transaction=True) as pipe:
+        async with self._store.client.pipeline(transaction=True) as pipe:
             pipe.delete(self._keys.views(self.node), self._keys.node(self.node))
             pipe.srem(self._keys.nodes, self.node)
             await pipe.execute()
@@ -400,7 +400,7 @@ class RedisCluster:
 
     @guard
     async def _hgetall(self, key: str) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (await self._store._r.hgetall(key)).items()}
+        return {str(k): str(v) for k, v in (await self._store.client.hgetall(key)).items()}
 
     def _apply_masks(self, camera_id: object, value: object) -> None:
         """Another hub's agent confirmed a mask version: this hub's gates of the camera follow (unless the agent is

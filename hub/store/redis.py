@@ -73,6 +73,17 @@ class RedisStore(
         self._wait_replicas = 0
         self._wait_timeout = 0.0
 
+    @property
+    def client(self) -> aredis.Redis:
+        """The Redis client, for parts of the hub that keep state of their own beside the store's (hub.cluster):
+        every call on it is bounded by the store's timeouts."""
+        return self._r
+
+    @property
+    def keys(self) -> RedisKeys:
+        """The store's keys (their prefix names one deployment), for the same parts."""
+        return self._keys
+
     @classmethod
     async def open(
         cls,
