@@ -96,6 +96,8 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        for role in ("owner", "asking"):
+            self.relays.labels(role)  # exported as 0 from the start: "no relay" is a reading, not a gap
         # Label children are created once, so the per-frame count is a plain attribute call.
         self._frame_children = {reason: self.frames.labels(reason.value) for reason in Reason}
         self._audio_children = {reason: self.audio_packets.labels(reason.value) for reason in Reason}

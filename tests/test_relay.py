@@ -124,6 +124,9 @@ async def test_relay_requests_must_be_signed_fresh_and_for_a_camera_the_hub_stre
     path = f"/relay/{CAM}"
     body = b"v=0\r\n"
     assert await _post_relay(cluster.a, CAM, {}, body) == (401, "peer_auth_failed")
+    # A body beyond an offer's size is refused before anything is computed over it, signed or not.
+    huge = b"v=0\r\n" + b"a=x\r\n" * 60_000  # 360 kB: past media.max_sdp_bytes, within aiohttp's own limit
+    assert await _post_relay(cluster.a, CAM, sign(secret, "hub-b", "POST", path, huge), huge) == (413, "too_large")
     assert await _post_relay(cluster.a, CAM, sign(wrong, "hub-b", "POST", path, body), body) == (
         401,
         "peer_auth_failed",

@@ -26,7 +26,7 @@ from hub.media.codecs import choose_for_viewer, order, video_transceiver
 from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.relay_sink import RELAY_PASS, RelayGate, RelaySink
-from hub.media.sdp import SDP_TYPE, apply_offer, check_offer
+from hub.media.sdp import SDP_TYPE, apply_offer, check_offer, read_body
 from hub.routing.peer_auth import PEER_AUTH
 from hub.store.base import NotFound
 
@@ -41,8 +41,10 @@ def refused(reason: Reason) -> Forbidden:
 
 
 async def _signed_body(request: web.Request) -> tuple[str, bytes]:
-    """The asking hub's node id and the request's body, once its signature holds (401 otherwise)."""
-    body = await request.read()
+    """The asking hub's node id and the request's body, once its signature holds (401 otherwise). The body is
+    bounded in size and time before anything is computed over it, as every offer is."""
+    limits = request.app[CONFIG]
+    body = await read_body(request, limits.media.max_sdp_bytes, limits.limits.handshake_seconds)
     node = request.app[PEER_AUTH].verify(request.method, request.raw_path, request.headers, body)
     return node, body
 

@@ -40,6 +40,18 @@ async def read_offer(request: web.Request, max_bytes: int, want_direction: str, 
     """
     if request.content_type != SDP_TYPE:
         raise WrongMediaType(f"the offer must be {SDP_TYPE}")
+    body = await read_body(request, max_bytes, within)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the offer is not UTF-8 text", "malformed_sdp") from exc
+    check_offer(text, want_direction)
+    return text
+
+
+async def read_body(request: web.Request, max_bytes: int, within: float) -> bytes:
+    """An offer's body, read whole within `within` seconds and at most `max_bytes` long: TooLarge (413),
+    SlowRequest (408) or BadRequest (400 `offer_incomplete`: the client closed its connection first)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise TooLarge(f"the offer is larger than {max_bytes} bytes")
     try:
@@ -54,12 +66,7 @@ async def read_offer(request: web.Request, max_bytes: int, want_direction: str, 
         raise BadRequest("the connection closed before the whole offer arrived", "offer_incomplete") from None
     if len(body) > max_bytes:
         raise TooLarge(f"the offer is larger than {max_bytes} bytes")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the offer is not UTF-8 text", "malformed_sdp") from exc
-    check_offer(text, want_direction)
-    return text
+    return body
 
 
 async def _read_at_most(request: web.Request, limit: int) -> bytes:
