@@ -106,7 +106,8 @@ async def test_audio_off_through_hub_b_silences_the_view_on_hub_a(cluster: TwoHu
             version = body["grant"]["version"]
             await wait_until(lambda: confirmations, 5, "hub A's confirmation on the bus")
             assert {"camera": CAM, "version": version, "node": "hub-a"} in confirmations, confirmations
-            assert all(c["node"] == "hub-a" for c in confirmations), confirmations
+            # B applies its own change too and says so (every hub does; only the carriers are waited for).
+            assert {c["node"] for c in confirmations} <= {"hub-a", "hub-b"}, confirmations
         frames_at_off = len(listener.frames)
         await wait_until(lambda: len(listener.frames) >= frames_at_off + 30, 20, "video to go on after audio off")
         # Nothing later than one packet interval after the call returned (a packet in flight may still land).

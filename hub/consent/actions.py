@@ -173,7 +173,7 @@ class ConsentActions:
         self.registry.close_camera(camera_id, now)  # holds even if the store write below fails
         # Taken before the write: views another hub's gate ends before this hub's command arrives count too.
         elsewhere, here = self.cluster.match(camera=camera_id), len(self.streams.stream(camera_id).viewers)
-        token = self.router.expect_closure(camera_id)
+        token = await self.router.expect_closure(camera_id)
         try:
             grant = await self.store.revoke_grant(camera_id, now)
             self.registry.apply_grant(grant, camera_id, settle=True)
@@ -200,7 +200,7 @@ class ConsentActions:
             raise Clash("the camera is not opted in", "not_opted_in")
         if not audio:
             self.registry.close_audio(camera_id)  # holds even if the store write below fails
-            token = self.router.expect_closure(camera_id)
+            token = await self.router.expect_closure(camera_id)
             try:
                 grant = await self.store.set_grant_audio(camera_id, False)
             except BaseException:

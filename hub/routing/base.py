@@ -50,8 +50,9 @@ class Router(Protocol):
         """This hub's relay of the camera ended."""
         ...
 
-    def expect_closure(self, camera_id: str) -> object:
-        """Start listening for the owner's confirmation before writing the withdrawal (returns a token)."""
+    async def expect_closure(self, camera_id: str) -> object:
+        """Before writing the withdrawal: start listening for confirmations and note which hubs carry the camera
+        now (returns a token)."""
         ...
 
     async def await_closure(self, token: object, version: int, written_at: float) -> Closure:
@@ -60,7 +61,7 @@ class Router(Protocol):
         ...
 
     async def confirm_closed(self, camera_id: str, version: int) -> None:
-        """Tell the other hubs this hub's gates for the camera reflect `version` (it owns or relays the camera)."""
+        """Tell the other hubs this hub's gates for the camera reflect `version` (whether it carries it or not)."""
         ...
 
     async def close(self) -> None: ...

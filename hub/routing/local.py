@@ -31,7 +31,7 @@ class LocalRouter:
     async def drop(self, camera_id: str) -> None:
         return None
 
-    def expect_closure(self, camera_id: str) -> object:
+    async def expect_closure(self, camera_id: str) -> object:
         return camera_id
 
     async def await_closure(self, token: object, version: int, written_at: float) -> Closure:

@@ -2,8 +2,8 @@
 
 A camera's stream lives on the hub its agent reached; that hub holds a renewed lease on the camera in Redis
 (node id, public URL and the internal URL other hubs' relays use). A hub relaying the camera from its owner holds a
-lease of its own as one of the camera's carriers. Every carrier answers a withdrawal with a confirmation once its
-gates are closed; the withdrawing hub waits for each.
+lease of its own as one of the camera's carriers. Every hub answers a withdrawal with a confirmation once its gates
+are closed; the withdrawing hub waits for each hub that carried the camera just before the write or just after it.
 Pub/sub can lose messages: after every (re)subscription the hub reloads everything, and the change marker it
 polls for its consent lease catches anything missed in between.
 """
@@ -129,24 +129,34 @@ class RedisRouter:
                     await self._on_lost(camera_id)
 
     # Confirmations -----------------------------------------------------------------------------------------
-    def expect_closure(self, camera_id: str) -> object:
+    async def expect_closure(self, camera_id: str) -> object:
         queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._waiters.setdefault(camera_id, set()).add(queue)
-        return camera_id, queue
+        # Taken before the write as well as after it: a relay the owner ends on seeing the withdrawal drops its
+        # carrier entry, perhaps before the read after the write, yet it carried the camera until then.
+        return camera_id, queue, await self._carrying(camera_id) or ()
+
+    async def _carrying(self, camera_id: str) -> tuple[str, ...] | None:
+        """The camera's owner and carriers as Redis has them now; None if it cannot say."""
+        try:
+            owner = await self._store.camera_owner(camera_id)
+            carriers = await self._store.camera_carriers(camera_id)
+        except StoreUnavailable:
+            return None
+        return (*([owner[0]] if owner is not None else []), *carriers)
 
     async def await_closure(self, token: object, version: int, written_at: float) -> Closure:
         assert isinstance(token, tuple)
         camera_id: str = token[0]
         queue: asyncio.Queue[tuple[str, int]] = token[1]
-        hubs: tuple[str, ...] = (self.node_id,) if self._carries(camera_id) else ()
+        before: tuple[str, ...] = token[2]
+        here: tuple[str, ...] = (self.node_id,) if self._carries(camera_id) else ()
         try:
-            try:
-                owner = await self._store.camera_owner(camera_id)
-                carriers = await self._store.camera_carriers(camera_id)
-            except StoreUnavailable:
-                return Closure(confirmed=False, closed_by=written_at + self._lease_seconds, hubs=hubs)
-            hubs = tuple(dict.fromkeys([*hubs, *([owner[0]] if owner is not None else []), *carriers]))
+            after = await self._carrying(camera_id)
+            hubs = tuple(dict.fromkeys([*here, *before, *(after or ())]))
             unconfirmed = Closure(confirmed=False, closed_by=written_at + self._lease_seconds, hubs=hubs)
+            if after is None:
+                return unconfirmed
             # This hub closed its own gates before the write; every other carrier confirms its own.
             waiting = {node for node in hubs if node != self.node_id}
             if not waiting:
@@ -168,8 +178,8 @@ class RedisRouter:
         return camera_id in self._owned or camera_id in self._carried
 
     async def confirm_closed(self, camera_id: str, version: int) -> None:
-        if self._carries(camera_id):
-            await self._store.publish_raw(CLOSURES, {"camera": camera_id, "version": version, "node": self.node_id})
+        # Whether or not this hub carries the camera now: one whose relay ended a moment ago may still be awaited.
+        await self._store.publish_raw(CLOSURES, {"camera": camera_id, "version": version, "node": self.node_id})
 
     async def _follow_closures(self) -> None:
         while True:
