@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -44,7 +45,7 @@ import aiohttp
 import psutil
 
 from bench.fanout_viewer import percentile
-from bench.hub_procs import ONE_OFFICER_MANY_VIEWS
+from bench.hub_procs import EVERY_LIMIT_LIFTED
 from tests.support.procs import ROOT, Hub, Proc, running_agent, wait_until
 
 CAMERA = "front-door"
@@ -56,6 +57,17 @@ LINE_LIMIT = 2**24  # a viewer's line carries every latency sample of the window
 JOIN_GAP = 1.0  # between joiners: longer than the hub's keyframe request interval (0.5 s by default)
 STOP_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 30.0
+
+# The hub's counters that say where viewers or frames went (porchlight_frames_total counts forwarded ones too).
+COUNTED = (
+    "porchlight_offer_refusals_total",
+    "porchlight_refusals_total",
+    "porchlight_handshake_failures_total",
+    "porchlight_frames_total",
+    "porchlight_keyframes_wanted_total",
+    "porchlight_keyframe_requests_total",
+    "porchlight_denials_total",
+)
 
 # Targets, printed beside the figures (a checklist, not asserts).
 TARGET_RATIO_N = 8
@@ -188,6 +200,29 @@ async def hub_metric(hub: Hub, name: str) -> float | None:
         return None
 
 
+async def hub_samples(hub: Hub) -> dict[str, float]:
+    """Every sample of the hub's /metrics, labelled ones included, by its full name (`name{labels}`); empty when
+    the hub does not answer."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(f"{hub.url}/metrics") as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
+    return {m[1]: float(m[2]) for m in re.finditer(r"^([a-zA-Z_:][^ ]*) (\S+)$", text, re.MULTILINE)}
+
+
+def grown(before: dict[str, float], after: dict[str, float], prefixes: tuple[str, ...]) -> dict[str, int]:
+    """The counters among `prefixes` that grew between two scrapes, by how much."""
+    return {
+        name: int(value - before.get(name, 0.0))
+        for name, value in sorted(after.items())
+        if name.startswith(prefixes) and not name.endswith("_created") and value > before.get(name, 0.0)
+    }
+
+
 async def settle(hub: Hub, agent: Proc, stops: int) -> None:
     """Wait until the hub has no viewers and no publisher and the agent logged its `stops`th stop."""
 
@@ -208,6 +243,8 @@ class Settings:
     first_frame_timeout: float
     joins: int
     probes: int
+    open_rate: float = 50.0  # viewers opened per second, over all workers
+    logs: Path | None = None  # keep every process's log (and the hub's data) here rather than in a temporary dir
 
 
 async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, logs: Path) -> dict[str, Any]:
@@ -216,6 +253,7 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
     lifetime = HELLO_TIMEOUT + 3 * settings.first_frame_timeout + settings.warmup + settings.seconds + 120
     workers: list[Worker] = []
     joiner: Worker | None = None
+    at_start = await hub_samples(hub)
     try:
         parts = min(n, settings.max_workers)
         # split() gives the lower indexes the extra one of both, so no worker gets more probes than viewers.
@@ -229,9 +267,10 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         everyone = [*workers, joiner]
         await asyncio.gather(*(worker.expect("hello", HELLO_TIMEOUT) for worker in everyone))
         for worker in workers:
-            worker.send({"cmd": "open"})
+            worker.send({"cmd": "open", "rate": settings.open_rate / len(workers)})
         ready_timeout = 2 * settings.first_frame_timeout + 10
         readies = await asyncio.gather(*(worker.expect("ready", ready_timeout) for worker in workers))
+        opened = await hub_samples(hub)
         await asyncio.sleep(settings.warmup)
 
         hub_ps = psutil.Process(hub.proc.proc.pid)
@@ -249,6 +288,7 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
             raise RuntimeError(f"the hub exited during the measurement ({hub.proc.proc.returncode})")
         rss = hub_ps.memory_info().rss / MB
         keyframes_after = await hub_metric(hub, "porchlight_keyframe_requests_total")
+        at_end = await hub_samples(hub)
 
         reports = await asyncio.gather(*(worker.report(began_wall, ended_wall, 30) for worker in workers))
         joins: list[float | None] = []
@@ -299,6 +339,10 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         "agent_cpu_pct": round((agent_after - agent_before) / wall * 100, 2),
         "viewers_cpu_pct": round((workers_after - workers_before) / wall * 100, 2),
         "machine_cpu_pct": round((machine_after - machine_before) / wall * 100, 2),
+        # What the hub counted while the N opened, and during the window: refusals, failed handshakes, frames it
+        # did not forward (by reason), keyframe wants and requests. Says whether the hub turned viewers away.
+        "hub_counted_opening": grown(at_start, opened, COUNTED),
+        "hub_counted_window": grown(opened, at_end, COUNTED),
         "keyframe_requests": (
             None if keyframes_before is None or keyframes_after is None else int(keyframes_after - keyframes_before)
         ),
@@ -308,10 +352,14 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
 async def run_mode(mode: str, counts: list[int], settings: Settings, progress: bool) -> list[dict[str, Any]]:
     """A hub in `mode` with one camera agent, measured at each N in `counts`; both processes stopped after."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="porchlight-fanout-") as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if settings.logs is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="porchlight-fanout-")))
+        else:
+            root = settings.logs / mode
+            root.mkdir(parents=True, exist_ok=True)
         hub = Hub(root)
-        hub.env = {"PORCHLIGHT_MEDIA__FORWARDING": mode, **ONE_OFFICER_MANY_VIEWS}
+        hub.env = {"PORCHLIGHT_MEDIA__FORWARDING": mode, **EVERY_LIMIT_LIFTED}
         hub.write_config()
         seeded = await hub.seed()
         try:
@@ -492,6 +540,8 @@ def main() -> None:
     )
     parser.add_argument("--joins", type=int, default=3, help="joiners after each window, one at a time")
     parser.add_argument("--first-frame-timeout", type=float, default=30.0, help="per viewer, seconds")
+    parser.add_argument("--open-rate", type=float, default=50.0, help="viewers opened per second, over all workers")
+    parser.add_argument("--logs", type=Path, default=None, help="keep every process's log in this directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     counts = [int(item) for item in parse_list(args.counts)]
@@ -502,7 +552,16 @@ def main() -> None:
         parser.error(f"--modes takes {', '.join(MODES)}")
     if args.seconds <= 0 or args.warmup < 0 or args.workers < 1 or args.joins < 1 or args.probes < 1:
         parser.error("--seconds must be positive, --warmup not negative, --workers, --joins and --probes at least 1")
-    settings = Settings(args.seconds, args.warmup, args.workers, args.first_frame_timeout, args.joins, args.probes)
+    settings = Settings(
+        seconds=args.seconds,
+        warmup=args.warmup,
+        max_workers=args.workers,
+        first_frame_timeout=args.first_frame_timeout,
+        joins=args.joins,
+        probes=args.probes,
+        open_rate=args.open_rate,
+        logs=args.logs,
+    )
     try:
         result = asyncio.run(run(modes, counts, settings, progress=not args.json))
     except KeyboardInterrupt:

@@ -4,20 +4,21 @@ The viewers run here rather than in the benchmark's own process so that they do 
 the measurement, and so that several workers can spread them over the machine's cores.
 
 Only the first `--probes` viewers of a worker decode (every frame, reading its capture stamp: they give the
-latency samples). The others are tapped: before their receiver starts, its decoder queue is replaced by
-`hub.media.encoded.tap_receiver` (and its jitter buffer by `release_on_marker`'s, as the hub's own receiver
-has), so each complete encoded frame is counted as it arrives and never decoded. Decoding 640x480 VP8 in 32
-viewers would otherwise take most of a 2-core machine and measure the rig instead of the hub. A tapped viewer
-counts frames only from the first keyframe it sees (before that, a decoder could show nothing); one that has
-seen no keyframe at all reports 0 fps. Like a decoding viewer, it asks for a keyframe (RTCP PLI) for every frame
-it gets before the first keyframe: aiortc's decoder fails on such a frame and its receiver then sends a PLI.
+latency samples). The others are tapped: they do the real ICE and DTLS handshakes and keep ICE consent, but each
+SRTP packet of their video is taken from the socket, unprotected and counted (`divert_rtp`), never parsed, queued
+or depacketized by aiortc; a frame is counted at its marker packet, a key frame recognised from its first packet's
+payload header. aiortc's receive path costs a few hundred microseconds per packet: 500 viewers through it would
+take more than this 2-core machine and measure the rig instead of the hub. A tapped viewer counts frames only from
+the first keyframe it sees (before that, a decoder could show nothing); one that has seen no keyframe at all
+reports 0 fps. Like a decoding viewer, it asks for a keyframe (RTCP PLI) for every frame it gets before the first
+keyframe: aiortc's decoder fails on such a frame and its receiver then sends a PLI.
 
 Protocol: one JSON object per line. The worker logs in and prints `{"type": "hello"}`, then reads commands:
 
-- `{"cmd": "open"}`: open K viewers at once (each its own recvonly RTCPeerConnection); print
-  `{"type": "ready", "opened": k, "first_frame_ms": [...], "decoding": [...]}` once each decoding viewer has its
-  first decoded frame and each tapped one its first keyframe, or `--first-frame-timeout` has passed (a viewer
-  without one reports null); `decoding` says which viewers decode.
+- `{"cmd": "open", "rate": r}`: open K viewers (each its own recvonly RTCPeerConnection), at once or `r` a second
+  when given; print `{"type": "ready", "opened": k, "first_frame_ms": [...], "decoding": [...]}` once each
+  decoding viewer has its first decoded frame and each tapped one its first keyframe, or `--first-frame-timeout`
+  has passed (a viewer without one reports null); `decoding` says which viewers decode.
 - `{"cmd": "report", "start": t0, "end": t1}`: print one `{"type": "viewer", ...}` line per viewer with the frames
   it received between the Unix times t0 and t1, then `{"type": "done"}`.
 - `{"cmd": "close"}`: hang up and close the viewers, print `{"type": "closed"}`; `open` works again after it.
@@ -38,11 +39,13 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCRtpReceiver
+import pylibsrtp
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc.rtp import is_rtcp
 
 from hub.media.encoded import EncodedFrame, release_on_marker, tap_receiver
 from porchlight_rtc.ice import enable_loopback
@@ -51,6 +54,8 @@ from tests.support.client import Api, Viewer
 
 OFFICER = "olivia"
 CLOSE_TIMEOUT = 5.0
+RTP_HEADER = 12
+H264_IDR, H264_STAP_A, H264_FU_A = 5, 24, 28
 
 
 def percentile(samples: list[float], fraction: float) -> float | None:
@@ -67,6 +72,70 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def rtp_payload(packet: bytes) -> bytes:
+    """An RTP packet's payload: after the fixed header, the CSRCs and a header extension (RFC 3550 5.1, 5.3.1)."""
+    offset = RTP_HEADER + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10 and len(packet) >= offset + 4:
+        offset += 4 + 4 * int.from_bytes(packet[offset + 2 : offset + 4], "big")
+    end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)
+    return packet[offset:end]
+
+
+def starts_keyframe(codec_name: str, payload: bytes) -> bool:
+    """Whether an RTP payload is the first packet of a key frame (VP8, RFC 7741 4.2 and RFC 6386 9.1) or carries
+    the start of an IDR slice (H264, RFC 6184 5.7-5.8). Read from the packet, never depacketized."""
+    if not payload:
+        return False
+    if codec_name == "VP8":
+        start, index = payload[0] & 0x10 and payload[0] & 0x07 == 0, 1
+        if payload[0] & 0x80 and len(payload) > 1:  # the extension byte: I (picture id), L, T, K
+            extension, index = payload[1], 2
+            if extension & 0x80 and len(payload) > index:
+                index += 2 if payload[index] & 0x80 else 1
+            index += (1 if extension & 0x40 else 0) + (1 if extension & 0x30 else 0)
+        return bool(start) and len(payload) > index and payload[index] & 0x01 == 0
+    if codec_name == "H264":
+        kind = payload[0] & 0x1F
+        if kind == H264_FU_A:
+            return len(payload) > 1 and payload[1] & 0x80 != 0 and payload[1] & 0x1F == H264_IDR
+        if kind == H264_STAP_A:
+            index = 1
+            while index + 2 < len(payload):
+                size = int.from_bytes(payload[index : index + 2], "big")
+                if payload[index + 2] & 0x1F == H264_IDR:
+                    return True
+                index += 2 + size
+            return False
+        return kind == H264_IDR
+    return False
+
+
+def divert_rtp(receiver: RTCRtpReceiver, on_rtp: Callable[[bytes], None]) -> None:
+    """Take a viewer's RTP below aiortc: each SRTP datagram, as its socket delivers it, is unprotected with the
+    DTLS transport's keys and handed to `on_rtp` (the plain RTP packet), never parsed by aiortc, queued, jittered or
+    depacketized. STUN (ICE consent), DTLS and RTCP keep aiortc's path. Call once ICE has gathered (on "track").
+
+    Counting packets this way costs the rig a few microseconds per packet instead of aiortc's whole receive path,
+    so one machine can hold hundreds of viewers beside the hub (issue 18 allows such viewers for the bulk).
+    """
+    dtls = receiver.transport
+    for protocol in dtls.transport._connection._protocols:
+        original = protocol.datagram_received
+
+        def received(data: bytes, addr: Any, original: Callable[[bytes, Any], None] = original) -> None:
+            srtp = dtls._rx_srtp
+            if srtp is not None and 127 < data[0] < 192 and not is_rtcp(data):
+                try:
+                    plain = srtp.unprotect(data)
+                except pylibsrtp.Error:
+                    return  # as aiortc: a packet that does not authenticate is dropped
+                on_rtp(plain)
+                return
+            original(data, addr)
+
+        protocol.datagram_received = received  # type: ignore[method-assign,assignment]
+
+
 @dataclass
 class Watcher:
     """One viewer of this worker: decoding (a probe) or tapped (encoded frames counted, never decoded)."""
@@ -76,9 +145,14 @@ class Watcher:
     arrivals: list[float] = field(default_factory=list)  # Unix times of the tapped frames from the first keyframe
     keyframes: int = 0
     plis: int = 0  # keyframe requests sent for frames that came before the first keyframe
+    packets: int = 0  # video RTP packets counted below aiortc (tapped viewers)
+    lost: int = 0  # gaps in their sequence numbers
     first_keyframe: asyncio.Event = field(default_factory=asyncio.Event)
     receiver: RTCRtpReceiver | None = None
     _requests: set[asyncio.Task[None]] = field(default_factory=set)
+    _codecs: dict[int, str] = field(default_factory=dict)  # payload type -> codec name, media codecs only
+    _last_sequence: int | None = None
+    _keyframe_started: bool = False
 
     def __post_init__(self) -> None:
         if not self.decoding:
@@ -90,28 +164,68 @@ class Watcher:
         if track.kind != "video":
             return
         receiver = next(t.receiver for t in self.viewer.pc.getTransceivers() if t.receiver.track is track)
+        # Packets are counted below aiortc (divert_rtp); any that still reach the receiver (none once DTLS is up)
+        # come out as encoded frames, never decoded.
         release_on_marker(receiver)
         tap_receiver(receiver, self._deliver)
+        divert_rtp(receiver, self._count)
         self.receiver = receiver
 
     def _deliver(self, frame: EncodedFrame) -> None:
         # Called on the event loop by the receiver's RTP handler.
-        if frame.keyframe:
+        self._frame(frame.keyframe, None)
+
+    def _count(self, packet: bytes) -> None:
+        # Called on the event loop by the socket's datagram handler, with one plain RTP packet.
+        if not self._codecs:
+            self._codecs = self._media_codecs()
+        codec = self._codecs.get(packet[1] & 0x7F)
+        if codec is None or len(packet) < RTP_HEADER:
+            return  # a retransmission (RTX) or padding: not the camera's video as sent
+        self.packets += 1
+        sequence = int.from_bytes(packet[2:4], "big")
+        if self._last_sequence is not None:
+            gap = (sequence - self._last_sequence - 1) & 0xFFFF
+            self.lost += gap if gap < 0x8000 else 0  # a late (reordered) packet is not a gap
+        self._last_sequence = sequence
+        if starts_keyframe(codec, rtp_payload(packet)):
+            self._keyframe_started = True
+        if packet[1] & 0x80:  # the marker: the frame's last packet
+            self._frame(self._keyframe_started, int.from_bytes(packet[8:12], "big"))
+            self._keyframe_started = False
+
+    def _media_codecs(self) -> dict[int, str]:
+        transceiver: RTCRtpTransceiver | None = next(
+            (t for t in self.viewer.pc.getTransceivers() if t.receiver is self.receiver), None
+        )
+        codecs = transceiver._codecs if transceiver is not None else []
+        return {
+            codec.payloadType: codec.name.upper()
+            for codec in codecs
+            if codec.payloadType is not None and codec.name.lower() != "rtx"
+        }
+
+    def _frame(self, keyframe: bool, ssrc: int | None) -> None:
+        if keyframe:
             self.keyframes += 1
             self.first_keyframe.set()
         if self.keyframes:
             self.arrivals.append(time.time())
         else:
-            self._request_keyframe()
+            self._request_keyframe(ssrc)
 
-    def _request_keyframe(self) -> None:
+    def _request_keyframe(self, ssrc: int | None) -> None:
         """What aiortc does when its decoder fails on a frame: one PLI to the sender."""
         receiver = self.receiver
-        sources = receiver.getSynchronizationSources() if receiver is not None else []
-        if receiver is None or not sources:
+        if receiver is None:
             return
+        if ssrc is None:
+            sources = receiver.getSynchronizationSources()
+            if not sources:
+                return
+            ssrc = sources[0].source
         self.plis += 1
-        task = asyncio.create_task(receiver._send_rtcp_pli(sources[0].source))
+        task = asyncio.create_task(receiver._send_rtcp_pli(ssrc))
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
@@ -159,6 +273,7 @@ def viewer_report(watcher: Watcher, first_ms: float | None, start: float, end: f
     else:
         frames = sum(1 for arrived in watcher.arrivals if start <= arrived < end)
         latency, unstamped, keyframes, plis = [], 0, watcher.keyframes, watcher.plis
+    packets, lost = (None, None) if watcher.decoding else (watcher.packets, watcher.lost)
     usable = watcher.decoding or watcher.keyframes > 0
     return {
         "type": "viewer",
@@ -167,6 +282,8 @@ def viewer_report(watcher: Watcher, first_ms: float | None, start: float, end: f
         "fps": frames / seconds if seconds > 0 and usable else 0.0,
         "keyframes": keyframes,
         "plis": plis,
+        "packets": packets,  # since it opened (tapped viewers)
+        "lost": lost,
         "unstamped": unstamped,
         "latency_p50_ms": statistics.median(latency) if latency else None,
         "latency_p95_ms": percentile(latency, 0.95),
@@ -209,11 +326,18 @@ async def commanded(hub: str) -> AsyncIterator[tuple[Api, asyncio.Queue[dict[str
 
 
 async def open_all(
-    api: Api, camera: str, count: int, probes: int, first_frame_timeout: float
+    api: Api, camera: str, count: int, probes: int, first_frame_timeout: float, rate: float | None = None
 ) -> tuple[list[Watcher], list[float | None]]:
-    """`count` viewers of `camera` opened at once (the first `probes` decode) and each one's time to first frame."""
+    """`count` viewers of `camera` (the first `probes` decode) and each one's time to first frame: opened at once, or
+    `rate` a second (one every 1/rate seconds, each timed from its own start)."""
     watchers = [Watcher(Viewer(api, camera), decoding=index < probes) for index in range(count)]
-    first_ms = await asyncio.gather(*(open_viewer(w, i, first_frame_timeout) for i, w in enumerate(watchers)))
+
+    async def paced(watcher: Watcher, index: int) -> float | None:
+        if rate:
+            await asyncio.sleep(index / rate)
+        return await open_viewer(watcher, index, first_frame_timeout)
+
+    first_ms = await asyncio.gather(*(paced(watcher, index) for index, watcher in enumerate(watchers)))
     return watchers, list(first_ms)
 
 
@@ -225,7 +349,8 @@ async def serve(hub: str, camera: str, count: int, probes: int, first_frame_time
         try:
             while (command := await commands.get()).get("cmd") != "stop":
                 if command.get("cmd") == "open" and not watchers:
-                    watchers, first_ms = await open_all(api, camera, count, probes, first_frame_timeout)
+                    rate = float(command["rate"]) if command.get("rate") else None
+                    watchers, first_ms = await open_all(api, camera, count, probes, first_frame_timeout, rate)
                     opened = sum(1 for watcher in watchers if watcher.viewer.status == 201)
                     decoding = [watcher.decoding for watcher in watchers]
                     emit({"type": "ready", "opened": opened, "first_frame_ms": first_ms, "decoding": decoding})
