@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
@@ -11,6 +12,8 @@ import aioice.ice
 import pyotp
 import pytest
 
+from hub import demo
+from hub.auth.passwords import hash_password
 from hub.demo import Seeded
 from porchlight_rtc.ice import enable_loopback
 from tests.support.client import Api
@@ -33,6 +36,16 @@ for _password in PASSWORDS.values():
 def _loopback_ice() -> None:
     # The test process's own aiortc peers (viewers) gather only 127.0.0.1.
     enable_loopback()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _demo_passwords_hashed_once() -> Iterator[None]:
+    """Every seeded store in this process gets the same argon2id hash of each demo password (real, default
+    parameters, one salt per password per test process) instead of a fresh one: five hashes cost ~3 s of CPU per
+    seeded hub, and the suite seeds hundreds. A hub checks a log-in against the stored hash as it would any other."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "hash_password", functools.cache(hash_password))
+        yield
 
 
 @pytest.fixture(autouse=True)
