@@ -28,8 +28,9 @@ window. Figures (`--json` for one object):
 - glass-to-glass p50/p95: probe decode time minus the camera's send time of that frame;
 - first frame p50/p95, from the WHEP request, of views opened by churn: on a publishing camera and on demand;
 - withdrawal: each withdrawn camera's newest frame a probe decoded, by capture time, minus the call's start (p99;
-  target within one frame interval), frames captured at or after the call's start (must be 0), and tapped views'
-  frames after the hub's `end` event (must be 0);
+  target within one frame interval), and frames captured at or after the call's start (must be 0); tapped views
+  read no capture time, so their last arrival and the frames arriving after the hub's `end` event are shown, not
+  judged (a frame captured before the call may still be on its way);
 - consent-lease renewals missed: the hub has no counter of them; a lapse closes every gate as `state_stale`, so
   frames and requests refused so (porchlight_frames_total, porchlight_denials_total) and the watcher's "does not
   answer" log lines are counted instead (must be 0);
@@ -513,20 +514,22 @@ async def run_size(settings: Settings) -> dict[str, Any]:
         hub.env = {**SETTINGS_ENV, "PORCHLIGHT_MEDIA__CODEC": settings.codec}
         hub.write_config()
         began = time.monotonic()
+        stream = root / "stream.bin"
+        # Encoded while the store is seeded (the encoder mostly runs outside the GIL).
+        encoding = asyncio.create_task(
+            asyncio.to_thread(encode_stream, settings.codec, stream, settings.loop_frames)  # type: ignore[arg-type]
+        )
         tokens = await seed_city(hub, settings.cameras)
         seed_seconds = time.monotonic() - began
         say(settings, f"seeded {settings.cameras} cameras in {seed_seconds:.1f}s")
-        stream = root / "stream.bin"
-        await asyncio.to_thread(encode_stream, settings.codec, stream, settings.loop_frames)  # type: ignore[arg-type]
         children: list[Child] = []
         try:
             await hub.start()
             assert hub.proc is not None
             hub_ps = psutil.Process(hub.proc.proc.pid)
-            await asyncio.sleep(settings.warmup)
-            idle0_cpu, idle0_rss = await measure_idle(hub_ps, settings.idle_seconds)
-            say(settings, f"hub alone: {idle0_cpu:.1f}% cpu, {idle0_rss:.0f} MB")
-
+            await encoding
+            # Every worker starts now and waits: the viewers logged in and idle, the cameras not yet connected; the
+            # hub alone is measured with them waiting (their start-up overlaps the warm-up).
             cameras = sorted(tokens)
             camera_workers: list[Child] = []
             for index in range(0, len(cameras), settings.cameras_per_worker):
@@ -534,18 +537,27 @@ async def run_size(settings: Settings) -> dict[str, Any]:
                 path = root / f"cameras-{index}.json"
                 path.write_text(json.dumps(part), encoding="utf-8")
                 path.chmod(0o600)
-                args = [
-                    "--hub",
-                    hub.url,
-                    "--cameras-file",
-                    str(path),
-                    "--stream",
-                    str(stream),
-                    "--codec",
-                    settings.codec,
-                ]
+                args = ["--hub", hub.url, "--cameras-file", str(path), "--stream", str(stream)]
+                args += ["--codec", settings.codec]
                 camera_workers.append(await Child.start("bench.city_cameras", args, root / f"cameras-{index}.log"))
             children.extend(camera_workers)
+            viewer_workers: list[Child] = []
+            city = City(settings, cameras, viewer_workers, rng)
+            for index in range(max(1, math.ceil(settings.viewers / settings.views_per_worker))):
+                args = ["--hub", hub.url, "--first-frame-timeout", str(settings.first_frame_timeout)]
+                child = await Child.start("bench.city_viewers", args, root / f"viewers-{index}.log", city.on_event)
+                viewer_workers.append(child)
+            children.extend(viewer_workers)
+            await asyncio.gather(
+                asyncio.sleep(settings.warmup),
+                *(w.expect("ready", HELLO_TIMEOUT) for w in camera_workers),
+                *(w.expect("hello", HELLO_TIMEOUT) for w in viewer_workers),
+            )
+            idle0_cpu, idle0_rss = await measure_idle(hub_ps, settings.idle_seconds)
+            say(settings, f"hub alone: {idle0_cpu:.1f}% cpu, {idle0_rss:.0f} MB")
+
+            for worker in camera_workers:
+                worker.send({"cmd": "connect"})
             await asyncio.gather(*(w.expect("hello", HELLO_TIMEOUT) for w in camera_workers))
 
             async def all_connected() -> bool:
@@ -555,16 +567,6 @@ async def run_size(settings: Settings) -> dict[str, Any]:
             await asyncio.sleep(settings.warmup)
             idle_cpu, idle_rss = await measure_idle(hub_ps, settings.idle_seconds)
             say(settings, f"{settings.cameras} idle cameras: {idle_cpu:.1f}% cpu, {idle_rss:.0f} MB")
-
-            worker_count = max(1, math.ceil(settings.viewers / settings.views_per_worker))
-            viewer_workers: list[Child] = []
-            city = City(settings, cameras, viewer_workers, rng)
-            for index in range(worker_count):
-                args = ["--hub", hub.url, "--first-frame-timeout", str(settings.first_frame_timeout)]
-                child = await Child.start("bench.city_viewers", args, root / f"viewers-{index}.log", city.on_event)
-                viewer_workers.append(child)
-            children.extend(viewer_workers)
-            await asyncio.gather(*(w.expect("hello", HELLO_TIMEOUT) for w in viewer_workers))
 
             # The plan: Zipf over the publishing cameras; probes on the busiest and on each withdrawal's camera.
             chosen = rng.sample(cameras, settings.publishing)
@@ -856,7 +858,7 @@ def checklist(row: dict[str, Any]) -> list[str]:
         f"first frame p95 <= 800 ms, on demand: {fmt(row['first_frame_on_demand_p95_ms'], '.0f')} ms",
     )
     p99 = row["withdrawal_last_capture_p99_ms"]
-    after = row["withdrawal_frames_after"] + row["withdrawal_tapped_frames_after_end"]
+    after = row["withdrawal_frames_after"]
     check(
         None if p99 is None else p99 <= TARGET_WITHDRAWAL_MS and after == 0,
         f"withdrawal p99 within one frame ({TARGET_WITHDRAWAL_MS:.0f} ms) of the call, 0 frames after: "
@@ -912,9 +914,10 @@ def report_one(row: dict[str, Any]) -> None:
     )
     print(
         f"  withdrawals: last capture minus the call's start {row['withdrawal_last_capture_ms']} ms, "
-        f"{row['withdrawal_frames_after']} captured after; tapped views: last packet p99 "
-        f"{fmt(row['withdrawal_tapped_last_packet_p99_ms'], '.0f')} ms, {row['withdrawal_tapped_frames_after_end']} "
-        f"frames after the end event; calls {[w['call_ms'] for w in row['withdrawals']]} ms"
+        f"{row['withdrawal_frames_after']} captured after; calls {[w['call_ms'] for w in row['withdrawals']]} ms; "
+        f"tapped views (arrival times only, so frames captured before the call and still on their way count): last "
+        f"frame p99 {fmt(row['withdrawal_tapped_last_packet_p99_ms'], '.0f')} ms after the call's start, "
+        f"{row['withdrawal_tapped_frames_after_end']} frames after the hub's end event"
     )
     print(
         f"  churn: {row['churn']}; cameras published {row['camera_publishes']}x and stopped {row['camera_stops']}x "

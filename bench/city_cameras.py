@@ -15,9 +15,10 @@ benchmark joins a probe's decoded (index, time) with the camera's newest send of
 is decode time minus send time, unambiguous while it is shorter than the least time between two sends of one index
 (the hub's keyframe requests restart the loop at most twice a second; `SEND_LOG_SECONDS` bounds what is kept).
 
-Protocol: one JSON object per line. The worker connects every camera of its `--cameras-file` (a JSON object, camera
-id to device token) and prints `{"type": "hello", "connected": n}` once every one has been greeted by the hub, then
-reads commands:
+Protocol: one JSON object per line. The worker loads the stream, prints `{"type": "ready"}` and waits for
+`{"cmd": "connect"}` (so that it can start while the benchmark measures the hub without cameras); then it connects
+every camera of its `--cameras-file` (a JSON object, camera id to device token) and prints `{"type": "hello",
+"connected": n}` once every one has been greeted by the hub, then reads commands:
 
 - `{"cmd": "sends", "cameras": [...], "start": t0, "end": t1}`: one `{"type": "sends", "camera": id, "sends":
   [[index, unix_time], ...]}` line per camera (its sends within [t0, t1)), then `{"type": "done"}`;
@@ -332,6 +333,12 @@ async def serve(hub: str, tokens: dict[str, str], frames: list[bytes], codec: Co
         loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
     reader = asyncio.create_task(read_commands(commands))
     totals = Totals()
+    emit({"type": "ready"})
+    while (command := await commands.get()).get("cmd") not in ("connect", "stop"):
+        pass
+    if command.get("cmd") == "stop":
+        reader.cancel()
+        return
     # One connection per WebSocket, however many: aiohttp's default pool would hold the 101st back.
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=CONNECT_TIMEOUT) as session:

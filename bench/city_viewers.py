@@ -1,8 +1,9 @@
 """A worker process of `bench.city`: many WHEP views of many cameras, opened and closed on command (churn).
 
 It logs in as the benchmark's officer (`bench.fanout_viewer.commanded`). Most views are tapped at the packet: after
-ICE, DTLS and SRTP, each RTP packet of the video is counted (packets, payload bytes, a frame at each marker bit, a
-keyframe at its first packet) and dropped, never depacketized or decoded, so hundreds of views fit on the rig. Like
+ICE, DTLS and SRTP, each RTP packet of the video is counted below aiortc (`bench.fanout_viewer.divert_rtp`: packets,
+payload bytes, a frame at each marker bit, a keyframe at its first packet) and dropped, never parsed, depacketized
+or decoded by aiortc, so hundreds of views fit on the rig. Like
 a decoder, a tapped view asks for a keyframe (RTCP PLI) for each frame it gets before its first keyframe, and counts
 frames only from that keyframe on. A few views are probes (`tests.support.client.Viewer`): they decode every frame
 and read the loop index stamped in its pixels (see `bench.city_cameras`), from which the benchmark gets each frame's
@@ -35,48 +36,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver
-from aiortc.codecs.vpx import VpxPayloadDescriptor
-from aiortc.rtp import RtpPacket
 
-from bench.fanout_viewer import close_viewers, commanded, emit
+from bench.fanout_viewer import RTP_HEADER, close_viewers, commanded, divert_rtp, emit, rtp_payload, starts_keyframe
+from hub.media.encoded import release_on_marker, tap_receiver
 from tests.support.client import Api, Viewer
-
-RTX_MIME = "video/rtx"
-
-
-def is_keyframe_start(mime: str, payload: bytes) -> bool:
-    """Whether this RTP payload begins a keyframe (VP8: a partition start with the key frame bit clear; H264: an IDR
-    slice or a parameter set, alone, aggregated or as the first fragment)."""
-    if not payload:
-        return False
-    if mime == "video/vp8":
-        try:
-            descriptor, data = VpxPayloadDescriptor.parse(payload)
-        except ValueError:
-            return False
-        return bool(descriptor.partition_start) and descriptor.partition_id == 0 and bool(data) and not data[0] & 1
-    if mime == "video/h264":
-        nal = payload[0] & 0x1F
-        if nal in (5, 7):
-            return True
-        if nal == 28 and len(payload) > 1:  # FU-A: the fragmented unit's own type
-            return bool(payload[1] & 0x80) and payload[1] & 0x1F in (5, 7)
-        if nal == 24:  # STAP-A: 16-bit sizes, then units
-            offset = 1
-            while offset + 2 < len(payload):
-                size = int.from_bytes(payload[offset : offset + 2], "big")
-                if payload[offset + 2] & 0x1F in (5, 7):
-                    return True
-                offset += 2 + size
-    return False
 
 
 @dataclass
 class PacketTap:
-    """Counts a receiver's RTP packets in place of its own handling (no depacketizing, no jitter buffer)."""
+    """Counts a receiver's video RTP packets below aiortc (`bench.fanout_viewer.divert_rtp`: unprotected, never
+    parsed, queued or depacketized by aiortc)."""
 
     receiver: RTCRtpReceiver
-    media_types: dict[int, str]  # payload type -> mime, video codecs only (not RTX)
+    codecs: dict[int, str]  # payload type -> codec name (VP8, H264), media codecs only (not RTX)
     packets: int = 0
     payload_bytes: int = 0
     keyframes: int = 0
@@ -90,18 +62,19 @@ class PacketTap:
     _in_keyframe: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        """Stands in for `RTCRtpReceiver._handle_rtp_packet` (awaited by the DTLS transport for each packet)."""
-        mime = self.media_types.get(packet.payload_type)
-        if mime is None:
-            return  # retransmissions and unknown payload types
+    def count(self, packet: bytes) -> None:
+        """One plain RTP packet, on the event loop as its datagram arrives."""
+        codec = self.codecs.get(packet[1] & 0x7F) if len(packet) >= RTP_HEADER else None
+        if codec is None:
+            return  # retransmissions (RTX), padding and unknown payload types
         now = time.time()
+        payload = rtp_payload(packet)
         self.packets += 1
-        self.payload_bytes += len(packet.payload)
+        self.payload_bytes += len(payload)
         self.last_packet_at = now
-        if is_keyframe_start(mime, packet.payload):
+        if starts_keyframe(codec, payload):
             self._in_keyframe = True
-        if not packet.marker:
+        if not packet[1] & 0x80:  # the marker bit: the frame's last packet
             return
         if self._in_keyframe:
             self.keyframes += 1
@@ -113,7 +86,7 @@ class PacketTap:
             self.bytes_at.append(self.payload_bytes)
         else:
             self.plis += 1  # a decoder would fail on this frame and ask for a keyframe
-            task = asyncio.create_task(self.receiver._send_rtcp_pli(packet.ssrc))
+            task = asyncio.create_task(self.receiver._send_rtcp_pli(int.from_bytes(packet[8:12], "big")))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -150,13 +123,17 @@ class View:
                 return
             transceiver = next(t for t in self.viewer.pc.getTransceivers() if t.receiver.track is track)
             receiver = transceiver.receiver
-            types = {
-                codec.payloadType: codec.mimeType.lower()
+            codecs = {
+                codec.payloadType: codec.name.upper()
                 for codec in transceiver._codecs  # the negotiated ones (no public getter)
-                if codec.mimeType.lower() != RTX_MIME and codec.payloadType is not None
+                if codec.payloadType is not None and codec.name.lower() != "rtx"
             }
-            self.tap = PacketTap(receiver, types)
-            receiver._handle_rtp_packet = self.tap.handle  # type: ignore[method-assign]
+            self.tap = PacketTap(receiver, codecs)
+            # As bench.fanout_viewer's tapped viewers: whatever reaches aiortc's receiver before the diversion is in
+            # place leaves it as an encoded frame, never decoded.
+            release_on_marker(receiver)
+            tap_receiver(receiver, lambda frame: None)
+            divert_rtp(receiver, self.tap.count)
 
         self.viewer.pc.on("track", on_track)
 

@@ -1,0 +1,66 @@
+"""bench.city end to end at a tiny size: a real hub, camera and viewer worker processes, churn and withdrawals.
+
+Checks what the benchmark did, never how fast: every camera connected and stayed so, every view got frames, views
+churned so cameras started and stopped publishing, each withdrawal ended its camera's views with no frame captured
+after the call, and the report carries every figure the issue asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+from tests.support.procs import ROOT
+
+CAMERAS, PUBLISHING, VIEWERS, WITHDRAWALS = 12, 3, 7, 2
+RUN_TIMEOUT = 120.0
+FIGURES = (
+    "hub_cpu_pct", "hub_rss_mb", "idle_hub_cpu_pct", "idle_cameras_cpu_pct", "idle_camera_cpu_pct", "idle_camera_kb",
+    "per_viewer_cpu_pct", "fps_min", "fps_p5", "glass_to_glass_p50_ms", "glass_to_glass_p95_ms",
+    "first_frame_publishing_p95_ms", "first_frame_on_demand_p95_ms", "withdrawal_last_capture_p99_ms",
+    "lease_lapses", "bitrate_kbps_per_view", "packets_per_s_per_view", "cpu_us_per_packet", "rig_cameras_cpu_pct",
+    "rig_viewers_cpu_pct", "machine_cpu_pct", "rig_limited",
+)  # fmt: skip
+
+
+async def test_city_benchmark_tiny() -> None:
+    args = [
+        "--cameras", str(CAMERAS), "--publishing", str(PUBLISHING), "--viewers", str(VIEWERS), "--probes", "3",
+        "--withdrawals", str(WITHDRAWALS), "--seconds", "3", "--warmup", "0.5", "--idle-seconds", "0.5",
+        "--churn", "2", "--loop-frames", "30", "--ramp", "50", "--json",
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.city", *args, cwd=ROOT, env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
+    (row,) = json.loads(out)["runs"]
+
+    for name in FIGURES:
+        assert name in row, name
+    # Every camera on its control channel to the end; idle cameras were measured against the hub alone.
+    assert row["cameras_connected_at_end"] == CAMERAS
+    assert row["idle_camera_kb"] is not None
+    # Every view got frames: each one opened got its first frame, and each open through the window kept getting them.
+    assert row["views_refused"] == []
+    assert row["views_without_first_frame"] == {"ramp": 0, "publishing": 0, "on_demand": 0}
+    assert row["views_whole_window"] >= 1 and row["fps_min"] > 0
+    assert row["latency_samples"] > 0 and row["unstamped_frames"] == 0  # probes' frames matched to their sends
+    # Churn: views came and went both ways, so cameras were asked to publish beyond the first ones and told to stop.
+    assert row["churn"]["publishing"] >= 1 and row["churn"]["on_demand"] >= 1
+    assert row["camera_publishes"] > PUBLISHING
+    assert row["camera_stops"] >= 1
+    assert row["camera_publish_failures"] == 0
+    # Withdrawals under load: accepted, each camera's probe saw frames before it and none captured after it.
+    assert [w["status"] for w in row["withdrawals"]] == [200] * WITHDRAWALS
+    assert len(row["withdrawal_last_capture_ms"]) == WITHDRAWALS
+    assert row["withdrawal_frames_after"] == 0
+    assert row["packets_forwarded"] > 0 and row["cpu_us_per_packet"] > 0
