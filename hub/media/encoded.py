@@ -30,6 +30,8 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
+from hub.media.packetizer import Packetizer, RtpFrame
+
 log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
@@ -73,13 +75,23 @@ class _FakeTransport:
     state = "new"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class EncodedFrame:
-    """One complete encoded video frame as the camera sent it, ready to be packetized again."""
+    """One complete encoded video frame as the camera sent it, cut into RTP payloads when a viewer first takes it
+    (then shared by every viewer of the camera)."""
 
     packet: av.Packet[Any]
     keyframe: bool
     arrived_at: float  # time.monotonic()
+    packetizer: Packetizer | None = None  # the camera's; None for a frame that no RTP writer sends
+    _rtp: RtpFrame | None = None
+
+    def rtp(self) -> RtpFrame:
+        """The frame's RTP payloads, cut on the first call."""
+        if self._rtp is None:
+            assert self.packetizer is not None, "a frame sent by an RTP writer comes with its camera's packetizer"
+            self._rtp = self.packetizer.pack(self.packet)
+        return self._rtp
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -175,11 +187,16 @@ def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[EncodedFrame], Non
     if not hasattr(receiver, DECODER_QUEUE):
         raise AiortcInternalsChanged(f"RTCRtpReceiver has no {DECODER_QUEUE}")
 
+    packetizers: dict[str, Packetizer] = {}  # one per codec the camera sends, numbering that codec's frames
+
     def on_frame(codec: Any, frame: JitterFrame) -> None:
         packet = av.Packet(frame.data)
         packet.pts = frame.timestamp
         packet.time_base = VIDEO_TIME_BASE
-        deliver(EncodedFrame(packet, is_keyframe(codec.name, frame.data), time.monotonic()))
+        packetizer = packetizers.get(codec.mimeType)
+        if packetizer is None:
+            packetizer = packetizers[codec.mimeType] = Packetizer(codec)
+        deliver(EncodedFrame(packet, is_keyframe(codec.name, frame.data), time.monotonic(), packetizer))
 
     setattr(receiver, DECODER_QUEUE, DecoderQueueTap(on_frame))
 

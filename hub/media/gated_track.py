@@ -1,8 +1,10 @@
 """A viewer's outgoing track: the camera's frames, each checked by the consent gate.
 
-The decisive check is in `recv`, the moment aiortc's sender takes the frame to encode (transcode) or to
-packetize (passthrough): no await between the decision and the hand-off. Both modes share that check; they
-differ only in what a frame is. Queues are bounded: a slow viewer loses frames, never grows memory.
+Transcode: the decisive check is in `recv`, the moment aiortc's sender takes the frame to encode; no await
+between the decision and the hand-off. Its queue is bounded: a slow viewer loses frames, never grows memory.
+Passthrough: the frame is decided as it arrives from the camera and, if admitted, its packets (cut once per
+camera) are written to the viewer's socket in the same step (hub/media/rtp_writer.py): the decision is taken at
+the moment its first packet is sent, and a frame goes out whole or not at all.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import av
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from hub.consent.decision import Reason
 from hub.consent.gate import CameraGate, OfficerPass
-from hub.media.encoded import EncodedFrame, KeyframeRequester
+from hub.media.encoded import EncodedFrame, KeyframeRequester, relay_keyframe_requests
+from hub.media.rtp_writer import RtpWriter
 
 Item = TypeVar("Item", VideoFrame, EncodedFrame)
 
@@ -52,6 +55,10 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
         if self.readyState == "live":
             self._frames.append(item)
             self._ready.set()
+
+    def send_with(self, sender: RTCRtpSender) -> None:
+        """Make this the video `sender` sends (before the offer is applied)."""
+        sender.replaceTrack(self)
 
     def stop(self) -> None:
         """End the track and wake a waiting `recv` so the sender finishes."""
@@ -95,11 +102,12 @@ class DecodedTrack(GatedTrack[VideoFrame]):
 
 
 class EncodedTrack(GatedTrack[EncodedFrame]):
-    """Passthrough mode: the camera's encoded frames, packetized again without decoding.
+    """Passthrough mode: the camera's encoded frames, written to the viewer's connection without decoding.
 
     A viewer that joins, resumes after its gate reopened, or falls behind receives nothing until a keyframe;
     after a closed gate, only a keyframe the hub asked for after the gate reopened will do, so no picture
-    captured while the gate was closed is shown.
+    captured while the gate was closed is shown. aiortc's sender for the track sends its RTCP but no RTP: its
+    `recv` is never given a frame.
     """
 
     # Per-instance state, set on first assignment; a new track waits for its first keyframe.
@@ -107,6 +115,14 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
     _needs_keyframe = True
     # After a closure: a keyframe counts only if requested after this (monotonic) time and arrived later.
     _fresh_after: float | None = None
+    _writer: RtpWriter | None = None
+
+    def send_with(self, sender: RTCRtpSender) -> None:
+        """Make this the video of `sender`, whose packets this track writes itself, and whose viewer's keyframe
+        requests (PLI, FIR) reach the camera (before the offer is applied)."""
+        self._writer = RtpWriter(sender)
+        relay_keyframe_requests(sender, self.request_keyframe)
+        sender.replaceTrack(self)
 
     def set_keyframes(self, keyframes: KeyframeRequester | None) -> None:
         """A new publisher (with its own requester) took over the camera: wait for its first keyframe."""
@@ -116,8 +132,12 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
     def offer(self, item: EncodedFrame) -> None:
         if self.readyState != "live":
             return
-        if self._gate.admit(time.time(), self._officer) is not Reason.OK:
+        reason = self._gate.admit(time.time(), self._officer)
+        self._count(reason)
+        if reason is not Reason.OK:
             self._wait_for_keyframe(closed=True)
+            if reason.terminal:
+                self._on_denied(reason)
             return
         if self._needs_keyframe:
             if not (item.keyframe and self._is_fresh(item)):
@@ -125,12 +145,22 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
                 return
             self._needs_keyframe = False
             self._fresh_after = None
-        if len(self._frames) == self._frames.maxlen:
-            # Falling behind: a gap in the middle of a picture would show garbage, so skip to a keyframe.
-            self._wait_for_keyframe(closed=False)
-            self.request_keyframe("behind")
+        # Nothing is awaited from the decision above to the socket.
+        writer = self._writer
+        if writer is not None and writer.write(item.rtp()):
+            self.frames_sent += 1
             return
-        super().offer(item)
+        # Not connected yet, or falling behind: a gap in the middle of a picture would show garbage.
+        self._wait_for_keyframe(closed=False)
+        if writer is not None and writer.behind:
+            self.request_keyframe("behind")
+
+    async def recv(self) -> av.Packet[Any]:
+        """Never returns a frame (they are written by `offer`); raises MediaStreamError once the track ends."""
+        while self.readyState == "live":
+            self._ready.clear()
+            await self._ready.wait()
+        raise MediaStreamError
 
     def _is_fresh(self, item: EncodedFrame) -> bool:
         if self._fresh_after is None:
@@ -144,14 +174,7 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
             self._keyframes.request(cause)
 
     def _wait_for_keyframe(self, closed: bool) -> None:
-        self._frames.clear()
         self._needs_keyframe = True
         if closed:
             # Moves forward while the gate stays closed: ends up at the last moment it was seen closed.
             self._fresh_after = time.monotonic()
-
-    def _dropped(self) -> None:
-        self._wait_for_keyframe(closed=True)
-
-    def _emit(self, item: EncodedFrame) -> av.Packet[Any]:
-        return item.packet

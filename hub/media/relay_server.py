@@ -23,7 +23,6 @@ from hub.errors import BadRequest, Clash, Forbidden, Missing
 from hub.keys import CONFIG, METRICS, REGISTRY, RTC, STORE, STREAMS
 from hub.media.audio_sessions import viewer_audio
 from hub.media.codecs import choose_for_viewer, order, video_transceiver
-from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.relay_sink import RELAY_PASS, RelayGate, RelaySink
 from hub.media.sdp import SDP_TYPE, apply_offer, check_offer, read_body
@@ -99,13 +98,10 @@ async def _open(app: web.Application, camera_id: str, node: str, gate: RelayGate
     )
     sink.track = track
     video = video_transceiver(pc, codec, "sendonly")
-    video.sender.replaceTrack(track)
+    track.send_with(video.sender)
     # The camera's audio as for a viewer, whatever the grant says now: each packet passes only while it allows audio.
     audio = viewer_audio(pc, offer, gate, RELAY_PASS, metrics.count_audio)
     sink.audio = audio[1] if audio is not None else None
-    if isinstance(track, EncodedTrack):
-        # The asking hub's keyframe requests (its viewers' joins and losses) reach the camera.
-        relay_keyframe_requests(video.sender, track.request_keyframe)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:

@@ -28,7 +28,6 @@ from hub.errors import AuditUnavailable, BadRequest, CameraOffline, Forbidden, H
 from hub.keys import CONFIG, METRICS, REGISTRY, ROUTER, RTC, STORE, STREAMS, THROTTLE
 from hub.media.audio_sessions import viewer_audio
 from hub.media.codecs import choose_for_viewer, order, video_transceiver
-from hub.media.encoded import relay_keyframe_requests
 from hub.media.gated_track import DecodedTrack, EncodedTrack, GatedTrack
 from hub.media.ice_servers import ICE, add_ice_links
 from hub.media.relay_client import RELAYS
@@ -188,12 +187,10 @@ async def _open_viewer(look: _Look, officer: OfficerPass, offer: str) -> tuple[V
     viewer.codec = codec
     viewer.track = _viewer_track(app, viewer, officer)
     video = video_transceiver(pc, codec, "sendonly")
-    video.sender.replaceTrack(viewer.track)
+    viewer.track.send_with(video.sender)
     # Audio, if the viewer asks for it: set up whatever the grant says now, each packet gated on its own.
     audio = viewer_audio(pc, offer, registry.gate(look.camera_id), officer, app[METRICS].count_audio)
     viewer.audio = audio[1] if audio is not None else None
-    if isinstance(viewer.track, EncodedTrack):
-        relay_keyframe_requests(video.sender, viewer.track.request_keyframe)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
