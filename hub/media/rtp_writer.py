@@ -79,6 +79,14 @@ def check_internals(sender: RTCRtpSender) -> None:
         raise WriterInternalsChanged("the RTP writer relies on aiortc internals that are gone: " + ", ".join(missing))
 
 
+def _unsent(transport: Any) -> int:
+    """Bytes the socket holds unsent; 0 for a transport that does not say (aioice's TURN transport)."""
+    try:
+        return int(transport.get_write_buffer_size())
+    except NotImplementedError:
+        return 0
+
+
 class RtpWriter:
     """Writes one viewer's video packets; ready once aiortc's sender was started with its parameters."""
 
@@ -168,7 +176,7 @@ class RtpWriter:
         protocol, address = pair.protocol, pair.remote_addr
         if type(protocol).send_data is StunProtocol.send_data:
             transport = protocol.transport
-            self.behind = transport.get_write_buffer_size() > MAX_UNSENT
+            self.behind = _unsent(transport) > MAX_UNSENT
             if self.behind:
                 return None
             return lambda data: transport.sendto(data, address)
