@@ -69,14 +69,21 @@ COUNTED = (
     "porchlight_denials_total",
 )
 
-# Targets, printed beside the figures (a checklist, not asserts).
-TARGET_RATIO_N = 8
-TARGET_RATIO = 8.0
-TARGET_SLOPE = 0.5
-TARGET_FPS = 14.5
-TARGET_FPS_UP_TO = 32
-TARGET_LATENCY_P50 = 150.0
-TARGET_JOINER = 400.0
+# Issue 18's targets for passthrough, printed as PASS/FAIL beside the figures (a checklist, not asserts).
+TARGET_SLOPE = 0.06  # % of one core per extra viewer
+TARGET_VIEWERS = 500
+TARGET_FPS = 14.5  # "15 fps": every viewer, over the window
+TARGET_VIEWERS_TEXT = f"{TARGET_VIEWERS} viewers at 15 fps with the hub under one core"
+PASSTHROUGH_COUNTS = "1,50,100,200,300,400,500"
+TRANSCODE_COUNTS = "1,2,4,8"  # what it carries on a 2-core machine: it is the baseline for the slope, no more
+# Viewers opened a second. The hub's WHEP offers queue on its store; far faster and its consent lease lapses (see
+# docs/benchmarks.md), which is the hub's join path, measured by bench.join_load, not its forwarding.
+OPEN_RATE = 20.0
+WORKERS = 4  # viewer worker processes at most
+JOINS = 3  # joiners after each window
+# A step measured the rig when the machine's cores were this busy, or one viewer worker this busy of one core.
+RIG_MACHINE_BUSY = 0.9
+RIG_WORKER_BUSY = 0.9
 
 
 @dataclass
@@ -223,6 +230,15 @@ def grown(before: dict[str, float], after: dict[str, float], prefixes: tuple[str
     }
 
 
+def turned_away(counted: dict[str, int]) -> int:
+    """Offers the hub refused and handshakes that failed on it, in counters from `grown`."""
+    return sum(
+        value
+        for name, value in counted.items()
+        if name.startswith(("porchlight_offer_refusals_total", "porchlight_handshake_failures_total"))
+    )
+
+
 async def settle(hub: Hub, agent: Proc, stops: int) -> None:
     """Wait until the hub has no viewers and no publisher and the agent logged its `stops`th stop."""
 
@@ -243,7 +259,7 @@ class Settings:
     first_frame_timeout: float
     joins: int
     probes: int
-    open_rate: float = 50.0  # viewers opened per second, over all workers
+    open_rate: float = OPEN_RATE  # viewers opened per second, over all workers
     logs: Path | None = None  # keep every process's log (and the hub's data) here rather than in a temporary dir
 
 
@@ -268,7 +284,7 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         await asyncio.gather(*(worker.expect("hello", HELLO_TIMEOUT) for worker in everyone))
         for worker in workers:
             worker.send({"cmd": "open", "rate": settings.open_rate / len(workers)})
-        ready_timeout = 2 * settings.first_frame_timeout + 10
+        ready_timeout = n / settings.open_rate + 2 * settings.first_frame_timeout + 10
         readies = await asyncio.gather(*(worker.expect("ready", ready_timeout) for worker in workers))
         opened = await hub_samples(hub)
         await asyncio.sleep(settings.warmup)
@@ -279,10 +295,10 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         keyframes_before = await hub_metric(hub, "porchlight_keyframe_requests_total")
         began_wall, began = time.time(), time.monotonic()
         hub_before, agent_before = cpu_seconds(hub_ps), cpu_seconds(agent_ps)
-        workers_before, machine_before = sum(map(cpu_seconds, worker_ps)), machine_busy_seconds()
+        workers_before, machine_before = list(map(cpu_seconds, worker_ps)), machine_busy_seconds()
         await asyncio.sleep(settings.seconds)
         hub_after, agent_after = cpu_seconds(hub_ps), cpu_seconds(agent_ps)
-        workers_after, machine_after = sum(map(cpu_seconds, worker_ps)), machine_busy_seconds()
+        workers_after, machine_after = list(map(cpu_seconds, worker_ps)), machine_busy_seconds()
         ended_wall, wall = time.time(), time.monotonic() - began
         if hub.proc.proc.returncode is not None or not hub_ps.is_running():
             raise RuntimeError(f"the hub exited during the measurement ({hub.proc.proc.returncode})")
@@ -311,11 +327,14 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
     initial = [ms for ms, decoding in firsts if decoding and ms is not None]
     initial_keyframe = [ms for ms, decoding in firsts if not decoding and ms is not None]
     joined = [ms for ms in joins if ms is not None]
+    worker_pct = [(after - before) / wall * 100 for before, after in zip(workers_before, workers_after, strict=True)]
+    opening, window = grown(at_start, opened, COUNTED), grown(opened, at_end, COUNTED)
     return {
         "mode": mode,
         "n": n,
         "hub_cpu_pct": round((hub_after - hub_before) / wall * 100, 2),
         "fps_min": round(min(row["fps"] for row in viewers), 2),
+        "fps_p5": round(percentile([row["fps"] for row in viewers], 0.05) or 0.0, 2),
         "latency_p50_ms": round(statistics.median(latency), 1) if latency else None,
         "latency_p95_ms": round(p95, 1) if (p95 := percentile(latency, 0.95)) is not None else None,
         "first_frame_ms": round(statistics.median(joined), 1) if joined else None,
@@ -331,18 +350,33 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         "tapped_keyframes_min": min(row["keyframes"] for row in tapped) if tapped else None,
         "tapped_without_keyframe": sum(1 for row in tapped if not row["keyframes"]),
         "tapped_plis": sum(row["plis"] for row in tapped),  # since they opened: frames before their first keyframe
+        # Video RTP packets a tapped viewer got a second, on average since it opened, and the gaps in them.
+        "tapped_packets_per_s": (
+            round(statistics.fmean(row["packets"] for row in tapped) / (wall + settings.warmup), 1) if tapped else None
+        ),
+        "tapped_lost": sum(row["lost"] for row in tapped),
         # The N viewers opened at once: decoding ones to their first decoded frame, tapped ones to a keyframe.
         "initial_first_frame_p50_ms": round(statistics.median(initial), 1) if initial else None,
         "initial_first_keyframe_p50_ms": round(statistics.median(initial_keyframe), 1) if initial_keyframe else None,
         "viewers_without_frame": sum(1 for ms, _ in firsts if ms is None),
         "unstamped_frames": sum(row["unstamped"] for row in viewers),
         "agent_cpu_pct": round((agent_after - agent_before) / wall * 100, 2),
-        "viewers_cpu_pct": round((workers_after - workers_before) / wall * 100, 2),
+        "viewers_cpu_pct": round(sum(worker_pct), 2),
+        "viewer_workers": len(workers),
+        "busiest_worker_cpu_pct": round(max(worker_pct), 2),
+        # The machine's busy time that was not the hub, the agent or the viewer workers (other work on the machine,
+        # the kernel's softirq time for the loopback traffic, this process).
+        "others_cpu_pct": round(
+            (machine_after - machine_before - hub_after + hub_before - agent_after + agent_before) / wall * 100
+            - sum(worker_pct),
+            2,
+        ),
         "machine_cpu_pct": round((machine_after - machine_before) / wall * 100, 2),
         # What the hub counted while the N opened, and during the window: refusals, failed handshakes, frames it
         # did not forward (by reason), keyframe wants and requests. Says whether the hub turned viewers away.
-        "hub_counted_opening": grown(at_start, opened, COUNTED),
-        "hub_counted_window": grown(opened, at_end, COUNTED),
+        "hub_counted_opening": opening,
+        "hub_counted_window": window,
+        "hub_turned_away": turned_away(opening) + turned_away(window),
         "keyframe_requests": (
             None if keyframes_before is None or keyframes_after is None else int(keyframes_after - keyframes_before)
         ),
@@ -388,14 +422,39 @@ def dump_logs(root: Path, lines: int = 15) -> None:
         print("\n".join(tail), file=sys.stderr)
 
 
-async def run(modes: list[str], counts: list[int], settings: Settings, progress: bool) -> dict[str, Any]:
-    """Every mode at every N, then the ratios against the transcode baseline and the per-viewer slopes."""
+def rig_limit(row: dict[str, Any], cores: int) -> str | None:
+    """Why this step measured the rig rather than the hub, or None: the machine's cores were nearly all busy (the
+    hub, its viewers, the camera's agent and anything else running here compete for them), or a viewer worker
+    process was near one core of its own (its viewers' packets wait in its event loop)."""
+    reasons = []
+    if row["machine_cpu_pct"] >= RIG_MACHINE_BUSY * cores * 100:
+        reasons.append(
+            f"the machine's {cores} cores were {row['machine_cpu_pct']:.0f}% busy, {row['others_cpu_pct']:.0f}% of it"
+            " not this run's processes"
+        )
+    if row["busiest_worker_cpu_pct"] >= RIG_WORKER_BUSY * 100:
+        reasons.append(f"a viewer worker took {row['busiest_worker_cpu_pct']:.0f}% of a core")
+    return "; ".join(reasons) or None
+
+
+def fitted_slope(rows: list[dict[str, Any]]) -> float | None:
+    """Hub CPU % of a core per extra viewer: the least-squares slope through (N, hub CPU %), rounded."""
+    fitted = slope((row["n"], row["hub_cpu_pct"]) for row in rows)
+    return None if fitted is None else round(fitted, 4)
+
+
+async def run(modes: list[str], counts: dict[str, list[int]], settings: Settings, progress: bool) -> dict[str, Any]:
+    """Every mode at its N, then the per-viewer slopes, their ratio to the transcode baseline's, what limited each
+    step (the hub turning viewers away, or the rig) and the targets."""
     runs: list[dict[str, Any]] = []
     for mode in modes:
-        runs.extend(await run_mode(mode, counts, settings, progress))
+        runs.extend(await run_mode(mode, counts[mode], settings, progress))
+    cores = psutil.cpu_count() or 1
+    for row in runs:
+        row["rig_ran_out"] = rig_limit(row, cores)
     by_key = {(row["mode"], row["n"]): row for row in runs}
     ratio: dict[str, float | None] = {}
-    for n in counts:
+    for n in sorted({row["n"] for row in runs}):
         base, other = by_key.get((BASELINE, n)), by_key.get(("passthrough", n))
         if base is not None and other is not None:
             ratio[str(n)] = round(base["hub_cpu_pct"] / other["hub_cpu_pct"], 2) if other["hub_cpu_pct"] > 0 else None
@@ -403,17 +462,48 @@ async def run(modes: list[str], counts: list[int], settings: Settings, progress:
     keeping_up: dict[str, float | None] = {}
     for mode in modes:
         rows = [row for row in runs if row["mode"] == mode]
-        fitted = slope((row["n"], row["hub_cpu_pct"]) for row in rows)
-        per_viewer[mode] = None if fitted is None else round(fitted, 3)
-        fitted = slope((row["n"], row["hub_cpu_pct"]) for row in rows if row["fps_min"] >= TARGET_FPS)
-        keeping_up[mode] = None if fitted is None else round(fitted, 3)
-    return {
+        per_viewer[mode] = fitted_slope(rows)
+        # Only the N at which every viewer kept up: a hub that cannot send every frame flattens the line.
+        keeping_up[mode] = fitted_slope([row for row in rows if row["fps_min"] >= TARGET_FPS])
+    fast, slow = per_viewer.get("passthrough"), per_viewer.get(BASELINE)
+    result = {
         "runs": runs,
         "cpu_ratio": ratio,
         "per_viewer_cpu_pct": per_viewer,
-        # The same fit over only the N at which every viewer kept up (a saturated hub flattens the line).
         "per_viewer_cpu_pct_keeping_up": keeping_up,
+        # How many times less each extra passthrough viewer costs than a transcoded one, both fitted in this run.
+        "slope_ratio_transcode_to_passthrough": round(slow / fast, 1) if fast and slow is not None else None,
+        "cores": cores,
     }
+    result["targets"] = targets(result)
+    return result
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 18's two targets for passthrough, each with `ok` (None when not measured) and what was measured."""
+    rows = [row for row in result["runs"] if row["mode"] == "passthrough"]
+    fitted = result["per_viewer_cpu_pct_keeping_up"].get("passthrough")
+    kept = [row["n"] for row in rows if row["fps_min"] >= TARGET_FPS]
+    slope_line = {
+        "target": f"<= {TARGET_SLOPE} % of a core per extra viewer",
+        "ok": None if fitted is None else fitted <= TARGET_SLOPE,
+        "measured": f"{fmt(fitted, '.3f')} % (fitted over N={','.join(map(str, kept)) or '-'})",
+    }
+    big = max(rows, key=lambda row: row["n"], default=None)
+    if big is None or big["n"] < TARGET_VIEWERS:
+        viewers_line = {"target": TARGET_VIEWERS_TEXT, "ok": None, "measured": f"N={TARGET_VIEWERS} not measured"}
+    else:
+        ok = big["fps_min"] >= TARGET_FPS and big["hub_cpu_pct"] < 100 and big["viewers_without_frame"] == 0
+        measured = (
+            f"N={big['n']}: hub {big['hub_cpu_pct']:.1f}% of a core, fps min {big['fps_min']:.1f} "
+            f"(p5 {big['fps_p5']:.1f}), {big['viewers_without_frame']} without a frame"
+        )
+        if not ok and big["rig_ran_out"]:
+            measured += f"; the rig ran out ({big['rig_ran_out']}), not necessarily the hub"
+        if big["hub_turned_away"]:
+            measured += f"; the hub turned {big['hub_turned_away']} away"
+        viewers_line = {"target": TARGET_VIEWERS_TEXT, "ok": ok, "measured": measured}
+    return [slope_line, viewers_line]
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -421,105 +511,75 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def checklist(result: dict[str, Any], modes: list[str]) -> list[str]:
-    """The targets beside what was measured, one line each."""
-    lines = []
-
-    def check(ok: bool | None, text: str) -> None:
-        lines.append(f"  [{'n/a' if ok is None else ' ok' if ok else 'MISS'}] {text}")
-
-    ratio = result["cpu_ratio"].get(str(TARGET_RATIO_N))
-    check(
-        None if ratio is None else ratio >= TARGET_RATIO,
-        f"N={TARGET_RATIO_N}: passthrough hub CPU <= 1/{TARGET_RATIO:.0f} of transcode: ratio {fmt(ratio, '.1f')}x",
-    )
-    per_viewer = result["per_viewer_cpu_pct"].get("passthrough")
-    check(
-        None if per_viewer is None else per_viewer <= TARGET_SLOPE,
-        f"passthrough: each extra viewer <= {TARGET_SLOPE} % of a core: {fmt(per_viewer, '.2f')} %",
-    )
-    for mode in modes:
-        rows = [row for row in result["runs"] if row["mode"] == mode]
-        capped = [row for row in rows if row["n"] <= TARGET_FPS_UP_TO]
-        if capped:
-            worst = min(capped, key=lambda row: row["fps_min"])
-            check(
-                worst["fps_min"] >= TARGET_FPS,
-                f"{mode}: fps min >= {TARGET_FPS} up to N={TARGET_FPS_UP_TO}: "
-                f"lowest {worst['fps_min']:.1f} (N={worst['n']})",
-            )
-        for key, target, label in (
-            ("latency_p50_ms", TARGET_LATENCY_P50, "latency p50"),
-            ("first_frame_ms", TARGET_JOINER, "joiner first frame"),
-        ):
-            missing = [row["n"] for row in rows if row[key] is None]
-            if missing:
-                check(False, f"{mode}: {label} not measured at N={','.join(map(str, missing))}")
-                continue
-            if rows:
-                worst = max(rows, key=lambda row: row[key])
-                check(
-                    worst[key] <= target, f"{mode}: {label} <= {target:.0f} ms: worst {worst[key]:.0f} (N={worst['n']})"
-                )
-    return lines
-
-
 def print_report(result: dict[str, Any], modes: list[str], settings: Settings) -> None:
-    """The human-readable tables."""
+    """The human-readable tables, the limits met on the way, and PASS/FAIL for the targets."""
     print(
         f"fan-out of one 640x480 15 fps camera; {settings.seconds:g} s window after a {settings.warmup:g} s warm-up; "
-        f"first frame: median of {settings.joins} joiner(s) after the window; baseline: transcode"
+        f"viewers opened {settings.open_rate:g} a second; first frame: median of {settings.joins} joiner(s) after "
+        f"the window; baseline: transcode, in the same run; every hub limit the run would trip lifted (log-ins, "
+        f"offers, peers)"
     )
     print(
-        "'probes': viewers that decoded (latency comes from them); the others only counted encoded frames; "
-        "fps min is over all N; a tapped viewer that saw no keyframe counts as 0 fps"
+        "'probes': viewers that decoded (latency comes from them); the others counted their video's SRTP packets "
+        "below aiortc; fps min and p5 are over all N; a tapped viewer that saw no keyframe counts as 0 fps"
     )
-    header = (
-        f"{'mode':<12} {'N':>3} {'probes':>6} {'hub CPU %':>9} {'fps min':>7} {'lat p50 ms':>10} {'lat p95 ms':>10} "
-        f"{'first frame ms':>14} {'hub RSS MB':>10}"
+    print(
+        f"{'mode':<12} {'N':>4} {'probes':>6} {'hub CPU %':>9} {'hub RSS MB':>10} {'fps min':>7} {'fps p5':>6} "
+        f"{'first frame ms':>14} {'lat p50 ms':>10} {'lat p95 ms':>10} {'no frame':>8} {'turned away':>11}"
     )
-    print(header)
     for row in result["runs"]:
         print(
-            f"{row['mode']:<12} {row['n']:>3} {row['probes']:>6} {row['hub_cpu_pct']:>9.1f} {row['fps_min']:>7.1f} "
+            f"{row['mode']:<12} {row['n']:>4} {row['probes']:>6} {row['hub_cpu_pct']:>9.1f} {row['hub_rss_mb']:>10.1f} "
+            f"{row['fps_min']:>7.1f} {row['fps_p5']:>6.1f} {fmt(row['first_frame_ms'], '.0f'):>14} "
             f"{fmt(row['latency_p50_ms'], '.0f'):>10} {fmt(row['latency_p95_ms'], '.0f'):>10} "
-            f"{fmt(row['first_frame_ms'], '.0f'):>14} {row['hub_rss_mb']:>10.1f}"
+            f"{row['viewers_without_frame'] + row['joins_without_frame']:>8} {row['hub_turned_away']:>11}"
         )
-    if result["cpu_ratio"]:
-        print("\nhub CPU, transcode / passthrough:")
-        for n, ratio in result["cpu_ratio"].items():
-            print(f"  N={n:>2}: {fmt(ratio, '.1f')}x")
-    print(f"\nhub CPU per extra viewer (least-squares slope against N; then only over N with fps min >= {TARGET_FPS}):")
+    print(
+        "\nhub CPU per extra viewer (least-squares slope against N; 'keeping up': only N where fps min >= "
+        f"{TARGET_FPS}):"
+    )
     for mode, value in result["per_viewer_cpu_pct"].items():
         kept = result["per_viewer_cpu_pct_keeping_up"].get(mode)
-        print(f"  {mode:<12} {fmt(value, '.2f')} % of a core   (keeping up: {fmt(kept, '.2f')} %)")
+        print(f"  {mode:<12} {fmt(value, '.3f')} % of a core   (keeping up: {fmt(kept, '.3f')} %)")
+    print(f"  transcode / passthrough per extra viewer: {fmt(result['slope_ratio_transcode_to_passthrough'], '.1f')}x")
+    for n, ratio in result["cpu_ratio"].items():
+        print(f"  hub CPU at N={n}, transcode / passthrough: {fmt(ratio, '.1f')}x")
     print(
-        f"\nwhere the rest went (CPU % of one core over the window; the machine has {psutil.cpu_count()} cores);"
-        " 'N viewers 1st ms' is the median over the probes among the N viewers opened at once (the camera"
-        " starting cold), 'tapped 1st key ms' the same for the tapped ones, to their first keyframe;"
-        " 'min keys': fewest keyframes a tapped viewer saw since it opened, 'tap PLIs' the keyframe requests they"
-        " sent for frames before their first (as a decoder would);"
-        " PLIs: keyframe requests the hub sent the camera during the window"
+        f"\nthe rig (CPU % of one core over the window; the machine has {result['cores']} cores, shared with"
+        " anything else running): 'machine' is every core's busy time; 'busiest worker' one viewer process;"
+        " 'pkt/s': video packets a tapped viewer got a second; 'lost': gaps in their sequence numbers; PLIs: keyframe"
+        " requests the hub sent the camera in the window"
     )
     print(
-        f"{'mode':<12} {'N':>3} {'agent %':>7} {'viewers %':>9} {'machine %':>9} {'fps mean':>8} "
-        f"{'fps min probes':>14} {'fps min tapped':>14} {'min keys':>8} {'tap PLIs':>8} "
-        f"{'N viewers 1st ms':>16} {'tapped 1st key ms':>17} {'joiner max ms':>13} {'no frame':>8} "
-        f"{'unstamped':>9} {'PLIs':>5}"
+        f"{'mode':<12} {'N':>4} {'agent %':>7} {'viewers %':>9} {'workers':>7} {'busiest worker %':>16} "
+        f"{'machine %':>9} {'per viewer %':>12} {'pkt/s':>6} {'lost':>5} {'min keys':>8} {'PLIs':>5}"
     )
     for row in result["runs"]:
         print(
-            f"{row['mode']:<12} {row['n']:>3} {row['agent_cpu_pct']:>7.1f} {row['viewers_cpu_pct']:>9.1f} "
-            f"{row['machine_cpu_pct']:>9.1f} {row['fps_mean']:>8.1f} "
-            f"{fmt(row['fps_min_probes'], '.1f'):>14} {fmt(row['fps_min_tapped'], '.1f'):>14} "
-            f"{fmt(row['tapped_keyframes_min'], 'd'):>8} {row['tapped_plis']:>8} "
-            f"{fmt(row['initial_first_frame_p50_ms'], '.0f'):>16} "
-            f"{fmt(row['initial_first_keyframe_p50_ms'], '.0f'):>17} {fmt(row['first_frame_max_ms'], '.0f'):>13} "
-            f"{row['viewers_without_frame'] + row['joins_without_frame']:>8} {row['unstamped_frames']:>9} "
+            f"{row['mode']:<12} {row['n']:>4} {row['agent_cpu_pct']:>7.1f} {row['viewers_cpu_pct']:>9.1f} "
+            f"{row['viewer_workers']:>7} {row['busiest_worker_cpu_pct']:>16.1f} {row['machine_cpu_pct']:>9.1f} "
+            f"{row['viewers_cpu_pct'] / row['n']:>12.2f} {fmt(row['tapped_packets_per_s'], '.0f'):>6} "
+            f"{row['tapped_lost']:>5} {fmt(row['tapped_keyframes_min'], 'd'):>8} "
             f"{fmt(row['keyframe_requests'], 'd'):>5}"
         )
-    print("\ntargets:")
-    print("\n".join(checklist(result, modes)))
+    print("\nwhat limited each step:")
+    for row in result["runs"]:
+        notes = []
+        if row["rig_ran_out"]:
+            notes.append(f"the rig ran out: {row['rig_ran_out']} (the hub competed for the cores)")
+        for phase in ("opening", "window"):
+            dropped = {
+                name: value
+                for name, value in row[f"hub_counted_{phase}"].items()
+                if not name.startswith(('porchlight_frames_total{reason="ok"}', "porchlight_keyframe"))
+            }
+            if dropped:
+                notes.append(f"the hub counted while {phase}: " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
+        print(f"  {row['mode']} N={row['n']}: " + ("; ".join(notes) if notes else "nothing: hub and rig kept up"))
+    print("\ntargets (passthrough):")
+    for line in result["targets"]:
+        verdict = "n/a " if line["ok"] is None else "PASS" if line["ok"] else "FAIL"
+        print(f"  {verdict} {line['target']}: {line['measured']}")
 
 
 def parse_list(text: str) -> list[str]:
@@ -527,31 +587,47 @@ def parse_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def parse_counts(text: str) -> list[int]:
+    """Viewer counts: positive integers, comma-separated; ValueError otherwise."""
+    counts = [int(item) for item in parse_list(text)]
+    if not counts or min(counts) < 1:
+        raise ValueError(text)
+    return counts
+
+
 def main() -> None:
-    """Parse the arguments, run every mode at every N, print the tables or one JSON object."""
+    """Parse the arguments, run every mode at its N, print the tables or one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", default="1,2,4,8,16,32", help="viewer counts N, comma-separated")
+    parser.add_argument("--counts", default=PASSTHROUGH_COUNTS, help="passthrough viewer counts N, comma-separated")
+    parser.add_argument(
+        "--transcode-counts", default=TRANSCODE_COUNTS, help="transcode (baseline) viewer counts, comma-separated"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per N")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds after every first frame, before the window")
     parser.add_argument("--modes", default=",".join(MODES), help="forwarding modes, comma-separated")
-    parser.add_argument("--workers", type=int, default=4, help="at most this many viewer worker processes")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="at most this many viewer worker processes")
     parser.add_argument(
         "--probes", type=int, default=2, help="viewers per N that decode (latency); the others are tapped"
     )
-    parser.add_argument("--joins", type=int, default=3, help="joiners after each window, one at a time")
+    parser.add_argument("--joins", type=int, default=JOINS, help="joiners after each window, one at a time")
     parser.add_argument("--first-frame-timeout", type=float, default=30.0, help="per viewer, seconds")
-    parser.add_argument("--open-rate", type=float, default=50.0, help="viewers opened per second, over all workers")
+    parser.add_argument(
+        "--open-rate", type=float, default=OPEN_RATE, help="viewers opened per second, over all workers"
+    )
     parser.add_argument("--logs", type=Path, default=None, help="keep every process's log in this directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    counts = [int(item) for item in parse_list(args.counts)]
+    try:
+        counts = {"passthrough": parse_counts(args.counts), "transcode": parse_counts(args.transcode_counts)}
+    except ValueError:
+        parser.error("--counts and --transcode-counts need positive integers")
     modes = parse_list(args.modes)
-    if not counts or min(counts) < 1:
-        parser.error("--counts needs positive integers")
     if not modes or set(modes) - set(MODES):
         parser.error(f"--modes takes {', '.join(MODES)}")
     if args.seconds <= 0 or args.warmup < 0 or args.workers < 1 or args.joins < 1 or args.probes < 1:
         parser.error("--seconds must be positive, --warmup not negative, --workers, --joins and --probes at least 1")
+    if args.open_rate <= 0:
+        parser.error("--open-rate must be positive")
     settings = Settings(
         seconds=args.seconds,
         warmup=args.warmup,
