@@ -25,7 +25,7 @@ window. Figures (`--json` for one object):
 - per-viewer cost: window CPU minus the idle-cameras CPU, over the views (it carries the publishers' ingest too);
 - fps min and p5 over every view open for the whole window (tapped: frames from the first keyframe; probes:
   decoded frames); bitrate and packets per second per tapped view;
-- glass-to-glass p50/p95: probe decode time minus the camera's send time of that frame;
+- glass-to-glass p50/p95: probe decode time minus the camera's send time of that frame (`capture_times`);
 - first frame p50/p95, from the WHEP request, of views opened by churn: on a publishing camera and on demand;
 - withdrawal: each withdrawn camera's newest frame a probe decoded, by capture time, minus the call's start (p99;
   target within one frame interval), and frames captured at or after the call's start (must be 0); tapped views
@@ -62,7 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -510,12 +510,34 @@ async def withdraw(hub: Hub, city: City, camera: str) -> Withdrawal:
 # -- one run ---------------------------------------------------------------------------------------------------
 
 
-def capture_time(sends: list[list[float]], index: int | None, received: float) -> float | None:
-    """When the camera sent the newest frame with loop index `index` before `received` (None: not found)."""
-    if index is None:
-        return None
-    times = [at for i, at in sends if i == index and at <= received]
-    return max(times) if times else None
+def capture_times(samples: list[list[Any]], sends: list[list[Any]]) -> list[float | None]:
+    """When the camera sent each frame a probe decoded (None: not found), from the probe's [loop index, RTP
+    timestamp, Unix time] and the camera's [loop index, pts, Unix time] sends.
+
+    The hub shifts a view's timestamps by one offset (its own, and the camera's session's), so the difference that
+    most samples share with a send of the same loop index, no later than the sample, is that offset; each frame is
+    then the send with its timestamp. Where no offset is shared by most samples (a hub that re-times frames), each
+    frame falls back to the newest send of its index before it was decoded: right while the latency is shorter than
+    the least time between two sends of one index (the loop restarts at each keyframe request), and never earlier
+    than the true send (so a frame captured after a withdrawal is never taken for one before it).
+    """
+    by_index: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for index, pts, at in sends:
+        by_index[int(index)].append((int(pts), float(at)))
+    offsets: Counter[int] = Counter()
+    for index, timestamp, received in samples:
+        if index is not None and timestamp is not None:
+            offsets.update({(timestamp - pts) % 2**32 for pts, at in by_index.get(index, ()) if at <= received})
+    shared = offsets.most_common(1)
+    offset = shared[0][0] if shared and shared[0][1] * 2 > len(samples) else None
+    times: list[float | None] = []
+    for index, timestamp, received in samples:
+        candidates = by_index.get(index, []) if index is not None else []
+        if offset is not None and timestamp is not None:
+            candidates = [(pts, at) for pts, at in candidates if (timestamp - pts) % 2**32 == offset]
+        before = [at for _, at in candidates if at <= received]
+        times.append(max(before) if before else None)
+    return times
 
 
 def _p(samples: list[float], fraction: float) -> float | None:
@@ -709,8 +731,8 @@ def figures(
     unstamped = 0
     for row in whole:
         if row["probe"]:
-            for index, received in row["samples"]:
-                sent = capture_time(sends.get(row["camera"], []), index, received)
+            captured = capture_times(row["samples"], sends.get(row["camera"], []))
+            for (_, _, received), sent in zip(row["samples"], captured, strict=True):
                 if sent is None:
                     unstamped += 1
                 else:
@@ -734,8 +756,8 @@ def figures(
             sent
             for e in mine
             if e["probe"]
-            for index, received in e["samples"]
-            if (sent := capture_time(sends.get(withdrawal.camera, []), index, received)) is not None
+            for sent in capture_times(e["samples"], sends.get(withdrawal.camera, []))
+            if sent is not None
         ]
         if captures:
             last_ms.append((max(captures) - withdrawal.t0) * 1000)

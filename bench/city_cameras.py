@@ -10,10 +10,10 @@ it restart from the keyframe. Told to `stop`, it ends the WHIP session. An idle 
 
 Capture stamps: the pictures are encoded before the run, so they cannot carry the wall time they are sent at. Each
 carries its index in the loop instead (`device_agent.stamp`'s blocks, read by a decoding viewer), and each camera
-notes the Unix time it handed every frame to aiortc (its "capture" time: no frame of it exists before). The
-benchmark joins a probe's decoded (index, time) with the camera's newest send of that index before it: the latency
-is decode time minus send time, unambiguous while it is shorter than the least time between two sends of one index
-(the hub's keyframe requests restart the loop at most twice a second; `SEND_LOG_SECONDS` bounds what is kept).
+notes the Unix time it handed every frame to aiortc (its "capture" time: no frame of it exists before) with the
+frame's timestamp. The benchmark joins a probe's decoded frames (index, RTP timestamp, time) with these sends:
+the hub forwards timestamps shifted by one offset per view, which the most common difference names; a frame's
+send is then the one with its timestamp (see `bench.city.capture_times`).
 
 Protocol: one JSON object per line. The worker loads the stream, prints `{"type": "ready"}` and waits for
 `{"cmd": "connect"}` (so that it can start while the benchmark measures the hub without cameras); then it connects
@@ -21,7 +21,8 @@ every camera of its `--cameras-file` (a JSON object, camera id to device token) 
 "connected": n}` once every one has been greeted by the hub, then reads commands:
 
 - `{"cmd": "sends", "cameras": [...], "start": t0, "end": t1}`: one `{"type": "sends", "camera": id, "sends":
-  [[index, unix_time], ...]}` line per camera (its sends within [t0, t1)), then `{"type": "done"}`;
+  [[index, pts, unix_time], ...]}` line per camera (its sends within [t0, t1); pts in 90 kHz ticks from the
+  publication's start), then `{"type": "done"}`;
 - `{"cmd": "stats"}`: `{"type": "stats", "publishes": n, "stops": n, "publishing": n, "connected": n,
   "failures": n}` (WHIP sessions opened and ended so far, open now, cameras on their control channel);
 - `{"cmd": "stop"}`, end of input, SIGINT or SIGTERM: end every WHIP session, close every WebSocket, exit.
@@ -139,7 +140,7 @@ class ReplayTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, frames: list[bytes], sends: deque[tuple[int, float]]) -> None:
+    def __init__(self, frames: list[bytes], sends: deque[tuple[int, int, float]]) -> None:
         super().__init__()
         self._frames = frames
         self._sends = sends
@@ -172,7 +173,7 @@ class ReplayTrack(MediaStreamTrack):
         packet = av.Packet(self._frames[self._index])
         packet.pts = self._count * TICKS_PER_FRAME
         packet.time_base = TIME_BASE
-        self._sends.append((self._index, time.time()))
+        self._sends.append((self._index, packet.pts, time.time()))
         self._index = (self._index + 1) % len(self._frames)
         self._count += 1
         return packet
@@ -199,7 +200,7 @@ class LightCamera:
     session: aiohttp.ClientSession
     totals: Totals
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
-    sends: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=int(SEND_LOG_SECONDS * FPS)))
+    sends: deque[tuple[int, int, float]] = field(default_factory=lambda: deque(maxlen=int(SEND_LOG_SECONDS * FPS)))
     publisher: WhipPublisher | None = None
     track: ReplayTrack | None = None
     ws: aiohttp.ClientWebSocketResponse | None = None
@@ -303,8 +304,8 @@ class LightCamera:
         await self._stop_publishing()
 
     def sends_between(self, start: float, end: float) -> list[list[float]]:
-        """[index, unix_time] of every frame sent in [start, end)."""
-        return [[index, round(at, 4)] for index, at in self.sends if start <= at < end]
+        """[loop index, pts (90 kHz), unix_time] of every frame sent in [start, end)."""
+        return [[index, pts, round(at, 4)] for index, pts, at in self.sends if start <= at < end]
 
 
 def emit(message: dict[str, Any]) -> None:

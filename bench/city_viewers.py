@@ -5,9 +5,9 @@ ICE, DTLS and SRTP, each RTP packet of the video is counted below aiortc (`bench
 payload bytes, a frame at each marker bit, a keyframe at its first packet) and dropped, never parsed, depacketized
 or decoded by aiortc, so hundreds of views fit on the rig. Like
 a decoder, a tapped view asks for a keyframe (RTCP PLI) for each frame it gets before its first keyframe, and counts
-frames only from that keyframe on. A few views are probes (`tests.support.client.Viewer`): they decode every frame
-and read the loop index stamped in its pixels (see `bench.city_cameras`), from which the benchmark gets each frame's
-capture time.
+frames only from that keyframe on. A few views are probes (`ProbeViewer`): they decode every frame, read the
+loop index stamped in its pixels (see `bench.city_cameras`) and note its RTP timestamp, from which the benchmark
+gets each frame's capture time.
 
 Protocol: one JSON object per line. After log-in the worker prints `{"type": "hello"}`, then reads commands:
 
@@ -30,16 +30,19 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
 
 from bench.fanout_viewer import RTP_HEADER, close_viewers, commanded, divert_rtp, emit, rtp_payload, starts_keyframe
+from device_agent.stamp import read_stamp
 from hub.media.encoded import release_on_marker, tap_receiver
-from tests.support.client import Api, Viewer
+from tests.support.client import Api, Frame, Viewer
 
 
 @dataclass
@@ -98,6 +101,35 @@ class PacketTap:
         base_packets = self.packets_at[low - 1] if low else 0
         base_bytes = self.bytes_at[low - 1] if low else 0
         return high - low, self.packets_at[high - 1] - base_packets, self.bytes_at[high - 1] - base_bytes
+
+
+@dataclass
+class ProbeViewer(Viewer):
+    """A decoding viewer that also keeps each decoded frame's RTP timestamp (aiortc's frame pts), beside
+    `Viewer.frames`."""
+
+    timestamps: list[int | None] = field(default_factory=list)
+
+    async def _read(self, track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                image = frame.to_ndarray(format="bgr24")
+                self.timestamps.append(frame.pts)
+                self.frames.append(Frame(time.time(), read_stamp(image)))
+                self.new_frame.set()
+        except MediaStreamError:
+            pass
+        finally:
+            self.track_ended.set()
+
+    def samples(self, since: float, until: float = math.inf) -> list[list[Any]]:
+        """[loop index (None if unreadable), RTP timestamp, Unix time] of the frames decoded in [since, until)."""
+        return [
+            [frame.stamp_ms, timestamp, round(frame.received_at, 4)]
+            for frame, timestamp in zip(self.frames, self.timestamps, strict=True)
+            if since <= frame.received_at < until
+        ]
 
 
 @dataclass
@@ -205,9 +237,9 @@ def view_report(view: View, start: float, end: float) -> dict[str, Any]:
         "first_frame_ms": view.first_frame_ms,
     }
     if view.probe:
-        window = [frame for frame in view.viewer.frames if start <= frame.received_at < end]
-        row.update(frames=len(window), packets=None, bytes=None, keyframes=None, plis=None)
-        row["samples"] = [[frame.stamp_ms, round(frame.received_at, 4)] for frame in window]
+        assert isinstance(view.viewer, ProbeViewer)
+        row["samples"] = view.viewer.samples(start, end)
+        row.update(frames=len(row["samples"]), packets=None, bytes=None, keyframes=None, plis=None)
     else:
         tap = view.tap
         frames, packets, payload = tap.window(start, end) if tap is not None else (0, 0, 0)
@@ -228,9 +260,8 @@ def ending_report(view: View, t0: float) -> dict[str, Any]:
         "end_reason": view.viewer.events[-1].get("reason") if view.viewer.got_end.is_set() else None,
     }
     if view.probe:
-        row["samples"] = [
-            [frame.stamp_ms, round(frame.received_at, 4)] for frame in view.viewer.frames if frame.received_at >= t0 - 1
-        ]
+        assert isinstance(view.viewer, ProbeViewer)
+        row["samples"] = view.viewer.samples(t0 - 1)
     else:
         tap = view.tap
         row["last_packet_at"] = tap.last_packet_at if tap is not None else None
@@ -266,7 +297,9 @@ async def serve(hub: str, first_frame_timeout: float) -> None:
                 kind = command.get("cmd")
                 if kind == "open":
                     camera = str(command["camera"])
-                    view = View(str(command["id"]), camera, bool(command.get("probe")), Viewer(api, camera))
+                    probe = bool(command.get("probe"))
+                    viewer = ProbeViewer(api, camera) if probe else Viewer(api, camera)
+                    view = View(str(command["id"]), camera, probe, viewer)
                     views[view.id] = view
                     spawn(opening(view))
                 elif kind == "close" and str(command.get("id")) in views:

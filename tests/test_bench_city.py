@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from bench.city import capture_times
 from tests.support.procs import ROOT
 
 CAMERAS, PUBLISHING, VIEWERS, WITHDRAWALS = 12, 3, 7, 2
@@ -64,3 +65,19 @@ async def test_city_benchmark_tiny() -> None:
     assert len(row["withdrawal_last_capture_ms"]) == WITHDRAWALS
     assert row["withdrawal_frames_after"] == 0
     assert row["packets_forwarded"] > 0 and row["cpu_us_per_packet"] > 0
+
+
+def test_capture_times_follow_the_views_timestamp_offset() -> None:
+    """A probe's frames are matched to the camera's sends by the view's timestamp offset, not by the loop index alone:
+    a keyframe request restarts the loop, so one index is sent twice within a latency's reach."""
+    ticks, offset = 6000, 123_456_789
+    # Loop index 0 at t=10.0 (pts 0), then 1, 2; the hub asks for a keyframe: index 0 again at 10.2 (pts 18000).
+    sends = [[0, 0, 10.0], [1, ticks, 10.0667], [2, 2 * ticks, 10.1333], [0, 3 * ticks, 10.2], [1, 4 * ticks, 10.2667]]
+    # Decoded 250 ms after each send (longer than the restart's 200 ms): the first index-0 frame arrives after the
+    # second index-0 send, which the loop index alone would take it for.
+    samples = [[index, (pts + offset) % 2**32, at + 0.25] for index, pts, at in sends]
+    assert capture_times(samples, sends) == [10.0, 10.0667, 10.1333, 10.2, 10.2667]
+    # A hub that re-timed frames: no shared offset; each frame falls back to the newest send of its index before it.
+    retimed = [[index, 1000 * n, at] for n, (index, _, at) in enumerate(samples)]
+    assert capture_times(retimed, sends) == [10.2, 10.2667, 10.1333, 10.2, 10.2667]
+    assert capture_times([[None, 5, 11.0], [7, 5, 11.0]], sends) == [None, None]
