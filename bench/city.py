@@ -90,6 +90,7 @@ GRANT_SECONDS = 8 * 3600
 HELLO_TIMEOUT = 120.0
 LINE_LIMIT = 2**26  # a report line carries a probe's samples
 RIG_LIMIT = 0.9  # the machine's cores (or one worker's core) this busy: the rig was a limit
+HUB_WAIT_LIMIT = 10.0  # % of the window the hub waited for a CPU while ready: the machine held it back
 QUIET_AFTER_STOP = 5.0  # a camera told to stop this recently is not taken as idle for an on-demand view
 FRAME_INTERVAL_MS = 1000 / FPS
 SIZES = {"small": 0.1, "medium": 1 / 3, "full": 1.0}
@@ -317,6 +318,16 @@ def lease_lapses(text: str) -> float:
     )
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Seconds the process's threads have spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat's second
+    field; threads that have exited are not counted): what a machine too busy for it took from it."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
 @dataclass
 class CpuWindow:
     """CPU seconds of a set of processes and of the machine, from one moment to another."""
@@ -326,9 +337,14 @@ class CpuWindow:
     before: dict[str, list[float]] = field(default_factory=dict)
     machine_before: float = 0.0
 
+    waits_before: dict[str, list[float]] = field(default_factory=dict)
+
     def start(self) -> None:
         self.began = time.monotonic()
         self.before = {name: [cpu_seconds(p) for p in procs] for name, procs in self.processes.items()}
+        self.waits_before = {
+            name: [runqueue_wait_seconds(p.pid) for p in procs] for name, procs in self.processes.items()
+        }
         self.machine_before = machine_busy_seconds()
 
     def stop(self) -> dict[str, Any]:
@@ -340,6 +356,8 @@ class CpuWindow:
             result[name] = sum(used) / wall * 100
             result[f"{name}_max"] = max(used, default=0.0) / wall * 100
             result[f"{name}_cpu_s"] = sum(used)
+            waited = [runqueue_wait_seconds(p.pid) - w for p, w in zip(procs, self.waits_before[name], strict=True)]
+            result[f"{name}_wait"] = max(waited, default=0.0) / wall * 100
         result["machine"] = (machine_busy_seconds() - self.machine_before) / wall * 100
         return result
 
@@ -775,9 +793,19 @@ def figures(
     idle_cpu_s = idle[0] / 100 * cpu["seconds"]
     before, after = metrics
     cores = psutil.cpu_count() or 1
-    rig_limited = (
-        cpu["machine"] >= RIG_LIMIT * cores * 100 or max(cpu["cameras_max"], cpu["viewers_max"]) >= RIG_LIMIT * 100
-    )
+    # What held the run back besides the hub's own work, said in words (empty: nothing seen).
+    limits = []
+    others = cpu["machine"] - cpu["hub"] - cpu["cameras"] - cpu["viewers"]
+    if cpu["machine"] >= RIG_LIMIT * cores * 100:
+        limits.append(
+            f"the machine's cores were {cpu['machine']:.0f} % of {cores * 100} % busy (hub {cpu['hub']:.0f} %, rig "
+            f"{cpu['cameras'] + cpu['viewers']:.0f} %, other work on the machine {max(0.0, others):.0f} %)"
+        )
+    if max(cpu["cameras_max"], cpu["viewers_max"]) >= RIG_LIMIT * 100:
+        limits.append("a camera or viewer worker used nearly a whole core: the rig's own limit")
+    if cpu["hub_wait"] >= HUB_WAIT_LIMIT:
+        limits.append(f"the hub waited for a CPU {cpu['hub_wait']:.0f} % of the window while ready to run")
+    rig_limited = bool(limits)
     viewers = settings.viewers
     return {
         "settings": {k: v for k, v in vars(settings).items() if k != "progress"},
@@ -846,7 +874,12 @@ def figures(
         "rig_viewers_cpu_pct": round(cpu["viewers"], 1),
         "rig_busiest_worker_pct": round(max(cpu["cameras_max"], cpu["viewers_max"]), 1),
         "machine_cpu_pct": round(cpu["machine"], 1),
+        # % of the window the hub (summed over its threads), or the most-waiting worker, was ready to run and
+        # waited for a CPU: the machine, not the work, holding it back.
+        "hub_waiting_for_cpu_pct": round(cpu["hub_wait"], 1),
+        "rig_worker_waiting_for_cpu_pct": round(max(cpu["cameras_wait"], cpu["viewers_wait"]), 1),
         "rig_limited": rig_limited,
+        "limits_seen": limits,
     }
 
 
@@ -975,12 +1008,14 @@ def report_one(row: dict[str, Any]) -> None:
     print(
         f"  rig: camera workers {row['rig_cameras_cpu_pct']:.0f} %, viewer workers {row['rig_viewers_cpu_pct']:.0f} % "
         f"(busiest worker {row['rig_busiest_worker_pct']:.0f} %), machine {row['machine_cpu_pct']:.0f} % of "
-        f"{row['cores'] * 100} %"
+        f"{row['cores'] * 100} %; waiting for a CPU while ready to run: the hub {row['hub_waiting_for_cpu_pct']:.0f} % "
+        f"of the window, the most-waiting worker {row['rig_worker_waiting_for_cpu_pct']:.0f} %"
     )
     if row["rig_limited"]:
         print(
-            "  NOTE: the rig was a limit in this window (the machine's cores or a worker's core were nearly all busy):"
-            " low fps or late frames here may be the rig's, not the hub's"
+            "  NOTE: not only the hub was measured in this window: "
+            + "; ".join(row["limits_seen"])
+            + ". Low fps, late frames and lapsed leases here may be the machine's, not the hub's."
         )
     print("targets:")
     print("\n".join(checklist(row)))
