@@ -8,8 +8,10 @@ after the call, and the report carries every figure the issue asks for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 
 from bench.city import capture_times
@@ -32,15 +34,18 @@ async def test_city_benchmark_tiny() -> None:
         "--withdrawals", str(WITHDRAWALS), "--seconds", "3", "--warmup", "0.5", "--idle-seconds", "0.5",
         "--churn", "2", "--loop-frames", "30", "--ramp", "50", "--json",
     ]  # fmt: skip
+    # In a session of its own, so that whatever happens every process the benchmark started (its hub, its workers)
+    # can be ended with it.
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.city", *args, cwd=ROOT, env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     try:
         out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # nothing is left once it exited cleanly
         if proc.returncode is None:
-            proc.kill()
             await proc.wait()
     assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
     (row,) = json.loads(out)["runs"]
