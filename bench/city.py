@@ -870,6 +870,7 @@ def figures(
         "camera_stops": sum(s["stops"] for s in stats),
         "camera_publish_failures": sum(s["failures"] for s in stats),
         "cameras_connected_at_end": sum(s["connected"] for s in stats),
+        "camera_channels_lost": sum(s["lost"] for s in stats),
         "rig_cameras_cpu_pct": round(cpu["cameras"], 1),
         "rig_viewers_cpu_pct": round(cpu["viewers"], 1),
         "rig_busiest_worker_pct": round(max(cpu["cameras_max"], cpu["viewers_max"]), 1),
@@ -1003,7 +1004,8 @@ def report_one(row: dict[str, Any]) -> None:
     )
     print(
         f"  churn: {row['churn']}; cameras published {row['camera_publishes']}x and stopped {row['camera_stops']}x "
-        f"({row['camera_publish_failures']} failures); keyframe requests {row['keyframe_requests']}"
+        f"({row['camera_publish_failures']} failures); control channels lost or refused "
+        f"{row['camera_channels_lost']}; keyframe requests {row['keyframe_requests']}"
     )
     print(
         f"  rig: camera workers {row['rig_cameras_cpu_pct']:.0f} %, viewer workers {row['rig_viewers_cpu_pct']:.0f} % "

@@ -24,7 +24,8 @@ every camera of its `--cameras-file` (a JSON object, camera id to device token) 
   [[index, pts, unix_time], ...]}` line per camera (its sends within [t0, t1); pts in 90 kHz ticks from the
   publication's start), then `{"type": "done"}`;
 - `{"cmd": "stats"}`: `{"type": "stats", "publishes": n, "stops": n, "publishing": n, "connected": n,
-  "failures": n}` (WHIP sessions opened and ended so far, open now, cameras on their control channel);
+  "failures": n, "lost": n}` (WHIP sessions opened and ended so far, open now, cameras on their control channel,
+  WHIP offers that failed, control channels lost or refused and tried again);
 - `{"cmd": "stop"}`, end of input, SIGINT or SIGTERM: end every WHIP session, close every WebSocket, exit.
 
     python -m bench.city_cameras --hub URL --cameras-file FILE --stream FILE [--codec vp8|h264] [--max-seconds 900]
@@ -186,6 +187,7 @@ class Totals:
     publishes: int = 0
     stops: int = 0
     failures: int = 0
+    lost: int = 0  # control channels that ended under a camera, or could not open (each is tried again)
 
 
 @dataclass
@@ -227,6 +229,7 @@ class LightCamera:
             finally:
                 self.ws = None
                 await self._stop_publishing()
+            self.totals.lost += 1
             await asyncio.sleep(1.0)
 
     def _obey(self, text: str) -> None:
@@ -370,6 +373,7 @@ async def serve(hub: str, tokens: dict[str, str], frames: list[bytes], codec: Co
                             "publishes": totals.publishes,
                             "stops": totals.stops,
                             "failures": totals.failures,
+                            "lost": totals.lost,
                             "publishing": sum(1 for camera in cameras if camera.publisher is not None),
                             "connected": sum(1 for camera in cameras if camera.ws is not None),
                         }
