@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,31 @@ async def test_a_file_locked_past_the_busy_timeout_is_unavailable(
         assert (await store.set_policy(3600.0)).max_grant_seconds == 3600.0
     finally:
         other.close()
+        await store.close()
+
+
+async def test_reads_and_the_consent_poll_do_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    """A burst of offers keeps the writing connection busy (each commit waits for the disk); the consent lease's
+    poll (`change_marker`) and reads answer meanwhile, and see the write once it committed."""
+    store = await SqliteStore.open(tmp_path / "hub.sqlite3", default_max_grant_seconds=DEFAULT_MAX)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(db: Any) -> None:
+        await db.execute("UPDATE counters SET value = value + 1 WHERE name = 'version'")
+        inside.set()
+        await release.wait()  # a write still in progress
+
+    try:
+        before = await store.change_marker()
+        writing = asyncio.create_task(store._write(slow))
+        await inside.wait()
+        assert await asyncio.wait_for(store.change_marker(), 1.0) == before  # not the uncommitted write
+        assert (await asyncio.wait_for(store.get_policy(), 1.0)).max_grant_seconds == DEFAULT_MAX
+        release.set()
+        await writing
+        assert await store.change_marker() == before + 1
+    finally:
+        release.set()
         await store.close()
 
 

@@ -44,7 +44,7 @@ from hub.store.sqlite_accounts import SqliteAccounts
 from hub.store.sqlite_cameras import SqliteCameras
 from hub.store.sqlite_consent import SqliteConsent
 from hub.store.sqlite_enrolment import SqliteEnrolment
-from hub.store.sqlite_file import open_file
+from hub.store.sqlite_file import open_file, open_reader
 from hub.store.sqlite_plumbing import Params
 from hub.store.sqlite_push import SqlitePush
 from hub.store.sqlite_requests import SqliteRequests
@@ -73,10 +73,21 @@ class SqliteStore(
 ):
     """`hub.store.base.Store` on one SQLite file. Open with `await SqliteStore.open(path, ...)`."""
 
-    def __init__(self, db: aiosqlite.Connection, default_max_grant_seconds: float) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        poller: aiosqlite.Connection,
+        default_max_grant_seconds: float,
+    ) -> None:
+        # Three connections, each behind its own lock, so that no read waits for a write's commit to reach the
+        # disk and the consent lease's poll (`change_marker`) waits for nothing else the hub asks of the store:
+        # under a burst of offers it would otherwise miss its deadline and close every gate.
         self._db = db
-        self._default_max_grant_seconds = default_max_grant_seconds
         self._lock = asyncio.Lock()
+        self._reader, self._reader_lock = reader, asyncio.Lock()
+        self._poller, self._poller_lock = poller, asyncio.Lock()
+        self._default_max_grant_seconds = default_max_grant_seconds
         self._closed = False
 
     @classmethod
@@ -95,28 +106,33 @@ class SqliteStore(
             schema_version=SCHEMA_VERSION,
             foreign_keys=True,
         )
+        opened = [db]
         try:
             await _migrate(db, label=f"store {path}")
+            for _ in range(2):
+                opened.append(await open_reader(path, busy_timeout=_BUSY_TIMEOUT_SECONDS))
         except BaseException:
-            await db.close()
+            for connection in opened:
+                await connection.close()
             raise
         db.row_factory = sqlite3.Row
-        return cls(db, default_max_grant_seconds)
+        return cls(db, opened[1], opened[2], default_max_grant_seconds)
 
     async def close(self) -> None:
-        """Wait for a running write to finish, then close the file. Closing twice is harmless."""
-        async with self._lock:
+        """Wait for a running write and reads to finish, then close the file. Closing twice is harmless."""
+        async with self._lock, self._reader_lock, self._poller_lock:
             if not self._closed:
                 self._closed = True
-                await self._db.close()
+                for connection in (self._poller, self._reader, self._db):
+                    await connection.close()
 
     # -- plumbing -------------------------------------------------------------------------------------
 
     async def _read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """One statement outside any transaction: a fresh snapshot that sees other processes' commits."""
-        async with self._lock:
+        async with self._reader_lock:
             with _answering():
-                return list(await self._db.execute_fetchall(sql, params))
+                return list(await self._reader.execute_fetchall(sql, params))
 
     async def _write(self, body: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
         """Run `body` as one `BEGIN IMMEDIATE` transaction.
@@ -153,7 +169,9 @@ class SqliteStore(
         the same file (the admin CLI) wrote it. The hub polls it and reloads when it moved. Purging expired
         sessions does not bump it: those sessions already deny by their expiry time.
         """
-        rows = await self._read("SELECT value FROM counters WHERE name = 'version'")
+        async with self._poller_lock:
+            with _answering():
+                rows = list(await self._poller.execute_fetchall("SELECT value FROM counters WHERE name = 'version'"))
         return int(rows[0]["value"])
 
     async def server_id(self) -> str | None:

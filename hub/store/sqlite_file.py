@@ -43,6 +43,20 @@ async def open_file(
     return db
 
 
+async def open_reader(path: Path, *, busy_timeout: float) -> aiosqlite.Connection:
+    """Another connection to a store file `open_file` opened, for reads only: in WAL mode it reads while the
+    writing connection is inside a transaction (or waiting for its commit to reach the disk)."""
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+    try:
+        await db.execute("PRAGMA query_only = ON")
+        await db.execute(f"PRAGMA busy_timeout = {max(1, round(busy_timeout * 1000))}")
+    except BaseException:
+        await db.close()
+        raise
+    db.row_factory = sqlite3.Row
+    return db
+
+
 async def _wal(db: aiosqlite.Connection, busy_timeout: float) -> str:
     """Switch the file to WAL; the journal mode it ends up in.
 
