@@ -39,6 +39,12 @@ class Metrics:
         )
         self.viewers = Gauge("porchlight_viewers", "Viewer sessions open now.", registry=self.registry)
         self.publishers = Gauge("porchlight_publishers", "Cameras publishing to this hub now.", registry=self.registry)
+        self.lease_renewals_missed = Counter(
+            "porchlight_lease_renewals_missed_total",
+            "Polls of the store that did not renew the consent lease (the store did not answer in time); each gate "
+            "closes once the lease runs out.",
+            registry=self.registry,
+        )
         self.clock_offset = Gauge(
             "porchlight_clock_offset_seconds",
             "How far the store's clock (Redis TIME) is ahead of this hub's, measured at each lease renewal.",

@@ -149,20 +149,25 @@ async def watch(app: web.Application, marker: int) -> None:
         await asyncio.sleep(consent.poll_seconds)
         try:
             marker = await refresh(app, marker)
-            if failing:
-                log.warning("consent watcher: the store answers again; state reloaded")
-                failing = False
-            now = time.time()
-            if now >= next_purge:
-                await store.purge_sessions(now)
-                next_purge = now + PURGE_SECONDS
         except Exception as exc:
+            app[METRICS].lease_renewals_missed.inc()
             if not failing:
                 log.warning(
                     "consent watcher: the store does not answer (%s); gates close when the lease ends",
                     type(exc).__name__,
                 )
                 failing = True
+        else:
+            if failing:
+                log.warning("consent watcher: the store answers again; state reloaded")
+                failing = False
+            now = time.time()
+            if now >= next_purge:
+                try:
+                    await store.purge_sessions(now)
+                    next_purge = now + PURGE_SECONDS
+                except Exception as exc:
+                    log.warning("consent watcher: purging expired sessions failed (%s)", type(exc).__name__)
         try:
             await streams.sweep()
         except Exception:

@@ -153,8 +153,11 @@ async def test_resumed_viewer_shows_nothing_captured_while_closed(
         await viewer.wait_frames(10)
 
         assert hub.store is not None
+        missed = hub.app[METRICS].lease_renewals_missed
+        assert missed._value.get() == 0
         hub.store.down = True
         await wait_until(lambda: registry.lapsed(time.time()), 5, "the lease to lapse")
+        assert missed._value.get() >= 1  # each poll that could not renew is counted
         closed_at = registry.lease_until
         assert registry.gate(CAM).admit(time.time(), viewer_pass(registry)) is Reason.STATE_STALE
         received = len(viewer.frames)

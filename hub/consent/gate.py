@@ -6,6 +6,8 @@ needs no timer: the time comparison closes the gate on the first frame past a de
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hub.consent.decision import CameraState, Officer, Reason, decide, decide_audio
 
 
@@ -27,6 +29,10 @@ class CameraGate:
             return False
         self._state = state
         return True
+
+    def extend_lease(self, until: float) -> None:
+        """Move the lease of the state the gate holds to `until`, all else as it is."""
+        self._state = replace(self._state, lease_until=until)
 
     def reset(self, state: CameraState) -> None:
         """Install `state` whatever its version: after the store lost writes, its older versions are the truth."""

@@ -372,7 +372,10 @@ class GateRegistry:
     def renew(self, until: float) -> None:
         """Extend the lease after the store answered; never call it for a lapsed lease before a full reload."""
         self._lease_until = until
-        self._rebuild(list(self._gates))
+        # Only the lease moves (every other change rebuilt its gates when it happened): four times a second over
+        # 1,500 cameras, rebuilding each state from scratch cost the hub 5% of a core.
+        for gate in self._gates.values():
+            gate.extend_lease(until)
 
     def expire_lease(self) -> None:
         """Close every gate as stale now (this hub's clock strays too far from the store's)."""
