@@ -8,21 +8,25 @@ no viewer admits is never cut at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
 from aiortc import RTCRtpCodecParameters
+from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_encoder
 
 
 @dataclass(frozen=True, slots=True)
 class RtpFrame:
-    """A frame's RTP payloads (the last one carries the marker bit) and its 90 kHz timestamp."""
+    """A frame's RTP payloads (the last one carries the marker bit) and its 90 kHz timestamp, with what every
+    viewer's packets of it share: the send time (NTP) and the header extension blocks, by their layout."""
 
     payloads: list[bytes]
     timestamp: int
     size: int  # the payloads' bytes, for the sender's statistics
+    ntp: int = field(default_factory=current_ntp_time)  # cut as the first viewer's packets go out
+    extensions: dict[object, bytes] = field(default_factory=dict)
 
 
 class Packetizer:

@@ -28,7 +28,7 @@ from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
-from aiortc.utils import random16, random32, uint16_add, uint32_add
+from aiortc.utils import random16, random32, uint16_add
 
 from hub.media.packetizer import RtpFrame
 
@@ -41,19 +41,22 @@ MAX_UNSENT = 256 * 1024
 
 _SENDER = "_RTCRtpSender__"
 _DTLS = "_RTCDtlsTransport__"
+_NTP, _RTP_TIMESTAMP = f"{_SENDER}ntp_timestamp", f"{_SENDER}rtp_timestamp"
+_OCTETS, _PACKETS = f"{_SENDER}octet_count", f"{_SENDER}packet_count"
+_TX_BYTES, _TX_PACKETS = f"{_DTLS}tx_bytes", f"{_DTLS}tx_packets"
 # name -> (what has it: the started sender, its class, its DTLS transport, the ICE transport, aioice's connection)
 REQUIRED_INTERNALS = {
     "RTCRtpSender._ssrc": ("sender", "_ssrc"),
     "RTCRtpSender._rtx_ssrc": ("sender", "_rtx_ssrc"),
     "RTCRtpSender._retransmit (what its NACK handling calls)": ("sender class", "_retransmit"),
-    "RTCRtpSender.__ntp_timestamp": ("sender", f"{_SENDER}ntp_timestamp"),
-    "RTCRtpSender.__rtp_timestamp": ("sender", f"{_SENDER}rtp_timestamp"),
-    "RTCRtpSender.__octet_count": ("sender", f"{_SENDER}octet_count"),
-    "RTCRtpSender.__packet_count": ("sender", f"{_SENDER}packet_count"),
+    "RTCRtpSender.__ntp_timestamp": ("sender", _NTP),
+    "RTCRtpSender.__rtp_timestamp": ("sender", _RTP_TIMESTAMP),
+    "RTCRtpSender.__octet_count": ("sender", _OCTETS),
+    "RTCRtpSender.__packet_count": ("sender", _PACKETS),
     "RTCDtlsTransport._tx_srtp": ("dtls", "_tx_srtp"),
     "RTCDtlsTransport._state": ("dtls", "_state"),
-    "RTCDtlsTransport.__tx_bytes": ("dtls", f"{_DTLS}tx_bytes"),
-    "RTCDtlsTransport.__tx_packets": ("dtls", f"{_DTLS}tx_packets"),
+    "RTCDtlsTransport.__tx_bytes": ("dtls", _TX_BYTES),
+    "RTCDtlsTransport.__tx_packets": ("dtls", _TX_PACKETS),
     "RTCIceTransport._connection": ("ice", "_connection"),
     "aioice Connection._nominated": ("connection", "_nominated"),
 }
@@ -96,6 +99,7 @@ class RtpWriter:
         self._payload_type = 0
         self._rtx_payload_type: int | None = None
         self._mid: str | None = None
+        self._layout: object = None
         self._extensions = HeaderExtensionsMap()
         self._sequence = random16()
         self._rtx_sequence = random16()
@@ -122,6 +126,8 @@ class RtpWriter:
         )
         self._mid = parameters.muxId
         self._extensions.configure(parameters)
+        # Viewers whose extensions are laid out alike share each frame's extension block.
+        self._layout = (self._mid, tuple((e.id, e.uri) for e in parameters.headerExtensions))
         check_internals(self._sender)
         self.ready = True
 
@@ -134,33 +140,36 @@ class RtpWriter:
         if send is None:
             return False
         sender, ssrc, payload_type = self._sender, self._sender._ssrc, self._payload_type
-        timestamp = uint32_add(self._timestamp_origin, frame.timestamp)
-        ntp = rtc_clock.current_ntp_time()
-        extension = self._extension(ntp)
+        timestamp = (self._timestamp_origin + frame.timestamp) & 0xFFFFFFFF
+        extension = frame.extensions.get(self._layout)
+        if extension is None:
+            extension = frame.extensions[self._layout] = self._extension(frame.ntp)
+        first_byte = 0x90 if extension else 0x80
         protect = dtls._tx_srtp.protect
         last = len(frame.payloads) - 1
         sequence, history, sent = self._sequence, self._history, 0
         for index, payload in enumerate(frame.payloads):
             marker = index == last
-            header = pack("!BBHLL", 0x90 if extension else 0x80, marker << 7 | payload_type, sequence, timestamp, ssrc)
-            data = protect(header + extension + payload)
+            data = protect(
+                pack("!BBHLL", first_byte, marker << 7 | payload_type, sequence, timestamp, ssrc) + extension + payload
+            )
             send(data)
             sent += len(data)
             history[sequence % HISTORY] = (sequence, timestamp, marker, payload)
-            sequence = uint16_add(sequence, 1)
-        count = len(frame.payloads)
+            sequence = (sequence + 1) & 0xFFFF
+        count = last + 1
         self._sequence = sequence
         # What aiortc's sender would have counted: its sender reports and statistics read these.
-        setattr(sender, f"{_SENDER}ntp_timestamp", ntp)
-        setattr(sender, f"{_SENDER}rtp_timestamp", timestamp)
-        setattr(sender, f"{_SENDER}octet_count", getattr(sender, f"{_SENDER}octet_count") + frame.size)
-        setattr(sender, f"{_SENDER}packet_count", getattr(sender, f"{_SENDER}packet_count") + count)
-        setattr(dtls, f"{_DTLS}tx_bytes", getattr(dtls, f"{_DTLS}tx_bytes") + sent)
-        setattr(dtls, f"{_DTLS}tx_packets", getattr(dtls, f"{_DTLS}tx_packets") + count)
+        setattr(sender, _NTP, frame.ntp)
+        setattr(sender, _RTP_TIMESTAMP, timestamp)
+        setattr(sender, _OCTETS, getattr(sender, _OCTETS) + frame.size)
+        setattr(sender, _PACKETS, getattr(sender, _PACKETS) + count)
+        setattr(dtls, _TX_BYTES, getattr(dtls, _TX_BYTES) + sent)
+        setattr(dtls, _TX_PACKETS, getattr(dtls, _TX_PACKETS) + count)
         return True
 
     def _extension(self, ntp: int) -> bytes:
-        """The header extension block of every packet of one frame (the same MID and send time for all)."""
+        """The header extension block of a packet sent at `ntp` (the same for every packet of a frame)."""
         values = HeaderExtensions(mid=self._mid, abs_send_time=(ntp >> 14) & 0x00FFFFFF)
         profile, value = self._extensions.set(values)
         return pack("!HH", profile, len(value) >> 2) + value if value else b""
