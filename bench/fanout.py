@@ -50,6 +50,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from bench import packet_floor
 from bench.fanout_viewer import percentile
 from bench.hub_procs import EVERY_LIMIT_LIFTED
 from tests.support.procs import ROOT, Hub, Proc, running_agent, wait_until
@@ -472,6 +473,13 @@ async def run(modes: list[str], counts: dict[str, list[int]], settings: Settings
         # Only the N at which every viewer kept up: a hub that cannot send every frame flattens the line.
         keeping_up[mode] = fitted_slope([row for row in rows if row["fps_min"] >= TARGET_FPS])
     fast, slow = per_viewer.get("passthrough"), per_viewer.get(BASELINE)
+    floor_us = await asyncio.to_thread(packet_floor.measure)
+    rates = [
+        row["tapped_packets_per_s"] for row in runs if row["mode"] == "passthrough" and row["tapped_packets_per_s"]
+    ]
+    # What an extra viewer cannot cost less than on this machine: its packets, each SRTP-protected and sent.
+    floor_pct = round(floor_us * statistics.median(rates) / 1e6 * 100, 4) if rates else None
+    kept = keeping_up.get("passthrough")
     result = {
         "runs": runs,
         "cpu_ratio": ratio,
@@ -479,6 +487,10 @@ async def run(modes: list[str], counts: dict[str, list[int]], settings: Settings
         "per_viewer_cpu_pct_keeping_up": keeping_up,
         # How many times less each extra passthrough viewer costs than a transcoded one, both fitted in this run.
         "slope_ratio_transcode_to_passthrough": round(slow / fast, 1) if fast and slow is not None else None,
+        "packet_floor_us": floor_us,
+        "floor_per_viewer_cpu_pct": floor_pct,
+        # Each extra passthrough viewer's cost as a multiple of that floor, both measured in this run.
+        "per_viewer_over_floor": round(kept / floor_pct, 2) if kept is not None and floor_pct else None,
         "cores": cores,
     }
     result["targets"] = targets(result)
@@ -548,6 +560,12 @@ def print_report(result: dict[str, Any], modes: list[str], settings: Settings) -
         kept = result["per_viewer_cpu_pct_keeping_up"].get(mode)
         print(f"  {mode:<12} {fmt(value, '.3f')} % of a core   (keeping up: {fmt(kept, '.3f')} %)")
     print(f"  transcode / passthrough per extra viewer: {fmt(result['slope_ratio_transcode_to_passthrough'], '.1f')}x")
+    print(
+        f"  the floor, measured in this run (bench.packet_floor): {fmt(result['packet_floor_us'], '.2f')} us of CPU "
+        f"per packet (SRTP protect + loopback send, its delivery included), so "
+        f"{fmt(result['floor_per_viewer_cpu_pct'], '.3f')} % of a core per viewer at the packets a viewer got; "
+        f"passthrough per extra viewer: {fmt(result['per_viewer_over_floor'], '.2f')}x the floor"
+    )
     for n, ratio in result["cpu_ratio"].items():
         print(f"  hub CPU at N={n}, transcode / passthrough: {fmt(ratio, '.1f')}x")
     print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from limits import parse as parse_rate
 
+from bench import packet_floor
 from bench.fanout import JOINS, PASSTHROUGH_COUNTS, WORKERS, Settings, parse_counts, print_report, run
 from bench.fanout_viewer import rtp_payload, starts_keyframe
 from bench.hub_procs import EVERY_LIMIT_LIFTED
@@ -32,6 +33,10 @@ async def test_fanout_benchmark_runs_end_to_end(capsys: pytest.CaptureFixture[st
     assert tapped["hub_counted_window"]['porchlight_frames_total{reason="ok"}'] > 0
     assert result["per_viewer_cpu_pct"]["passthrough"] is not None
     assert result["slope_ratio_transcode_to_passthrough"] is None  # no baseline in this run
+    # The packet floor measured in the same run, and an extra viewer's cost as a multiple of it.
+    assert result["packet_floor_us"] > 0 and result["floor_per_viewer_cpu_pct"] > 0
+    kept = result["per_viewer_cpu_pct_keeping_up"]["passthrough"]  # None when a loaded machine kept no N at 15 fps
+    assert (result["per_viewer_over_floor"] is None) == (kept is None)
     assert [line["target"] for line in result["targets"]] == [
         "<= 0.06 % of a core per extra viewer",
         "500 viewers at 15 fps with the hub under one core",
@@ -74,3 +79,8 @@ def test_keyframes_are_read_from_the_first_packet_of_a_frame() -> None:
     assert starts_keyframe("H264", rtp_payload(header + bytes([0x7C, 0x85, 0x00])))
     assert starts_keyframe("H264", rtp_payload(header + bytes([0x78, 0x00, 0x01, 0x67, 0x00, 0x01, 0x65])))
     assert not starts_keyframe("H264", rtp_payload(header + bytes([0x7C, 0x05, 0x00])))  # an FU-A's middle
+
+
+def test_the_packet_floor_is_a_few_microseconds_of_cpu() -> None:
+    floor = packet_floor.measure(packets=2000, runs=1)
+    assert 0 < floor < 1000  # microseconds of CPU per packet; a broken measurement reads 0 or seconds
