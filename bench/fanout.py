@@ -473,7 +473,8 @@ async def run(modes: list[str], counts: dict[str, list[int]], settings: Settings
         # Only the N at which every viewer kept up: a hub that cannot send every frame flattens the line.
         keeping_up[mode] = fitted_slope([row for row in rows if row["fps_min"] >= TARGET_FPS])
     fast, slow = per_viewer.get("passthrough"), per_viewer.get(BASELINE)
-    floor_us = await asyncio.to_thread(packet_floor.measure)
+    widest = max((row["n"] for row in runs if row["mode"] == "passthrough"), default=1)
+    floor_us = await asyncio.to_thread(packet_floor.measure, destinations=widest)
     rates = [
         row["tapped_packets_per_s"] for row in runs if row["mode"] == "passthrough" and row["tapped_packets_per_s"]
     ]
@@ -488,6 +489,7 @@ async def run(modes: list[str], counts: dict[str, list[int]], settings: Settings
         # How many times less each extra passthrough viewer costs than a transcoded one, both fitted in this run.
         "slope_ratio_transcode_to_passthrough": round(slow / fast, 1) if fast and slow is not None else None,
         "packet_floor_us": floor_us,
+        "packet_floor_destinations": widest,
         "floor_per_viewer_cpu_pct": floor_pct,
         # Each extra passthrough viewer's cost as a multiple of that floor, both measured in this run.
         "per_viewer_over_floor": round(kept / floor_pct, 2) if kept is not None and floor_pct else None,
@@ -562,7 +564,8 @@ def print_report(result: dict[str, Any], modes: list[str], settings: Settings) -
     print(f"  transcode / passthrough per extra viewer: {fmt(result['slope_ratio_transcode_to_passthrough'], '.1f')}x")
     print(
         f"  the floor, measured in this run (bench.packet_floor): {fmt(result['packet_floor_us'], '.2f')} us of CPU "
-        f"per packet (SRTP protect + loopback send, its delivery included), so "
+        f"per packet (SRTP protect + loopback send to {result['packet_floor_destinations']} sockets in turn, their "
+        "delivery included), so "
         f"{fmt(result['floor_per_viewer_cpu_pct'], '.3f')} % of a core per viewer at the packets a viewer got; "
         f"passthrough per extra viewer: {fmt(result['per_viewer_over_floor'], '.2f')}x the floor"
     )
