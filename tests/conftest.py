@@ -16,6 +16,7 @@ from hub import demo
 from hub.auth.passwords import hash_password
 from hub.demo import Seeded
 from porchlight_rtc.ice import enable_loopback
+from tests.support.browser import SHARED, SharedChromium
 from tests.support.client import Api
 from tests.support.procs import Hub, seeded_hub
 from tests.support.redis_server import RedisServer
@@ -46,6 +47,19 @@ def _demo_passwords_hashed_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(demo, "hash_password", functools.cache(hash_password))
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_chromium() -> Iterator[None]:
+    """Pages in Chromium come from one browser per test process, each in a fresh context (tests/support/browser.py);
+    it is launched on the first page and ended here."""
+    shared = SharedChromium()
+    token = SHARED.set(shared)
+    try:
+        yield
+    finally:
+        SHARED.reset(token)
+        shared.close()
 
 
 @pytest.fixture(autouse=True)
