@@ -1,17 +1,31 @@
-"""Denials: every refusal is a clear 401/403/404 with a JSON reason, and no media flows."""
+"""Denials: every refusal is a clear 401/403/404 with a JSON reason, and no media flows.
+
+Refusals that change nothing on the hub share one hub for the module (`quiet_hub`); those that change a grant
+first have a hub of their own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from hub.timefmt import parse_time
+from tests.conftest import PASSWORDS
 from tests.support.client import Api, Viewer
-from tests.support.procs import running_agent
+from tests.support.procs import Hub, running_agent, seeded_hub
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def quiet_hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
+    """One seeded hub for the tests whose requests are all refused and change nothing."""
+    async with seeded_hub(tmp_path_factory.mktemp("denials")) as instance:
+        yield instance
 
 
 async def _sdp_offer() -> str:
@@ -66,15 +80,19 @@ async def test_expired_grant_is_denied(hub, login) -> None:
     assert viewer.error is not None and viewer.error["reason"] == "grant_expired"
 
 
-async def test_case_and_reason_are_required(hub, login) -> None:
-    olivia = await login("olivia")
-    for params in ({}, {"case": "C-1"}, {"reason": "x"}, {"case": " ", "reason": "x"}):
-        async with olivia.http.post(
-            f"{hub.url}/whep/front-door", params=params, data=await _sdp_offer(),
-            headers={"Content-Type": "application/sdp", **olivia.headers},
-        ) as response:  # fmt: skip
-            assert response.status == 400
-            assert (await response.json())["reason"] == "purpose_required"
+@pytest.mark.asyncio(loop_scope="module")
+async def test_case_and_reason_are_required(quiet_hub: Hub) -> None:
+    olivia = await Api(quiet_hub.url).login("olivia", PASSWORDS["olivia"])
+    try:
+        for params in ({}, {"case": "C-1"}, {"reason": "x"}, {"case": " ", "reason": "x"}):
+            async with olivia.http.post(
+                f"{quiet_hub.url}/whep/front-door", params=params, data=await _sdp_offer(),
+                headers={"Content-Type": "application/sdp", **olivia.headers},
+            ) as response:  # fmt: skip
+                assert response.status == 400
+                assert (await response.json())["reason"] == "purpose_required"
+    finally:
+        await olivia.close()
 
 
 @pytest.mark.parametrize(
@@ -88,7 +106,9 @@ async def test_case_and_reason_are_required(hub, login) -> None:
     ],
     ids=["missing token", "wrong token", "another camera's token", "unknown camera"],
 )
-async def test_whip_denials(hub, tokens, headers, camera, status, reason) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_whip_denials(quiet_hub: Hub, headers, camera, status, reason) -> None:
+    hub, tokens = quiet_hub, quiet_hub.seeded.tokens  # type: ignore[attr-defined]
     headers = {k: v.format(**tokens) for k, v in headers.items()}
     async with aiohttp.ClientSession() as http:
         async with http.post(
@@ -101,8 +121,10 @@ async def test_whip_denials(hub, tokens, headers, camera, status, reason) -> Non
     assert await hub.metric("porchlight_publishers") == 0
 
 
-async def test_agent_publishes_only_when_asked(hub, tokens) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_agent_publishes_only_when_asked(quiet_hub: Hub) -> None:
     """A connected agent's WHIP POST without a viewer is refused: on demand only."""
+    hub, tokens = quiet_hub, quiet_hub.seeded.tokens  # type: ignore[attr-defined]
     async with aiohttp.ClientSession() as http:
         auth = {"Authorization": f"Bearer {tokens['front-door']}"}
         async with http.ws_connect(f"{hub.url}/control/front-door", headers=auth) as ws:
