@@ -127,3 +127,38 @@ async def test_the_writer_finds_the_internals_it_relies_on() -> None:
         check_internals(pc.addTransceiver("video", direction="sendonly").sender)  # raises naming what moved
     finally:
         await pc.close()
+
+
+class BrokenSrtp:
+    """A viewer's SRTP context that refuses every RTP packet (a fault injected into one viewer's connection); its
+    RTCP still goes through the real one, so aiortc's sender can end normally."""
+
+    def __init__(self, real: Any) -> None:
+        self.protect_rtcp = real.protect_rtcp
+
+    def protect(self, packet: bytes) -> bytes:
+        raise ValueError("SRTP refused the packet (test fault)")
+
+
+async def test_one_viewer_failing_to_send_leaves_the_camera_and_the_others_watching(
+    hub: InProcHub, tmp_path: Path
+) -> None:
+    api = await Api(hub.url).login("olivia", PASSWORDS["olivia"])
+    viewers = [Recorded(api) for _ in range(2)]
+    try:
+        async with running_agent(hub, CAM, hub.seeded.tokens[CAM], tmp_path):  # type: ignore[arg-type]
+            assert await asyncio.gather(*(v.watch() for v in viewers)) == [201] * 2
+            await asyncio.gather(*(v.viewer.wait_frames(5) for v in viewers))
+            publisher = hub.streams.stream(CAM).publisher
+            broken, kept = sorted(hub.streams.stream(CAM).viewers.values(), key=lambda v: v.started_at)
+            assert broken.pc is not None
+            transport = broken.pc.getSenders()[0].transport
+            transport._tx_srtp = BrokenSrtp(transport._tx_srtp)
+            healthy = next(v for v in viewers if v.viewer.location and v.viewer.location.endswith(kept.id))
+            before = len(healthy.viewer.frames)
+            await healthy.viewer.wait_frames(before + 20)
+            assert hub.streams.stream(CAM).publisher is publisher  # the camera's connection was not closed
+    finally:
+        for v in viewers:
+            await v.viewer.close()
+        await api.close()

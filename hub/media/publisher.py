@@ -88,7 +88,11 @@ class Publisher:
                 self._judge(frame)
             if self._usable:
                 for sink in sinks():
-                    sink.offer(frame)
+                    try:
+                        sink.offer(frame)
+                    except Exception:
+                        # Raised into aiortc's receiver, it would close the camera's connection for every viewer.
+                        log.exception("camera %s: a viewer could not take a frame", self.camera_id)
 
         tap_receiver(receiver, deliver)
 

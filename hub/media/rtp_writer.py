@@ -107,6 +107,7 @@ class RtpWriter:
         self._history: list[tuple[int, int, bool, bytes] | None] = [None] * HISTORY  # seq, timestamp, marker, payload
         self._pending: asyncio.Task[None] | None = None  # a send on a pair whose socket is not a plain one
         self.behind = False
+        self._failed = False  # logged once
         start = sender.send
 
         async def send(parameters: RTCRtpSendParameters) -> None:
@@ -148,15 +149,26 @@ class RtpWriter:
         protect = dtls._tx_srtp.protect
         last = len(frame.payloads) - 1
         sequence, history, sent = self._sequence, self._history, 0
-        for index, payload in enumerate(frame.payloads):
-            marker = index == last
-            data = protect(
-                pack("!BBHLL", first_byte, marker << 7 | payload_type, sequence, timestamp, ssrc) + extension + payload
-            )
-            send(data)
-            sent += len(data)
-            history[sequence % HISTORY] = (sequence, timestamp, marker, payload)
-            sequence = (sequence + 1) & 0xFFFF
+        try:
+            for index, payload in enumerate(frame.payloads):
+                marker = index == last
+                data = protect(
+                    pack("!BBHLL", first_byte, marker << 7 | payload_type, sequence, timestamp, ssrc)
+                    + extension
+                    + payload
+                )
+                send(data)
+                sent += len(data)
+                history[sequence % HISTORY] = (sequence, timestamp, marker, payload)
+                sequence = (sequence + 1) & 0xFFFF
+        except Exception:
+            # One viewer's failure (SRTP refusing a packet) must not reach the camera's receiver, which would close
+            # the camera's connection: this viewer waits for a keyframe instead.
+            self._sequence = sequence
+            if not self._failed:
+                self._failed = True
+                log.exception("a viewer's RTP packet could not be sent; it waits for the next keyframe")
+            return False
         count = last + 1
         self._sequence = sequence
         # What aiortc's sender would have counted: its sender reports and statistics read these.
