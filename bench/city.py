@@ -70,6 +70,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from bench.child import Child
 from bench.city_cameras import FPS, encode_stream
 from bench.fanout import cpu_seconds, machine_busy_seconds
 from bench.fanout_viewer import percentile
@@ -80,7 +81,7 @@ from hub.auth.tokens import hash_token, new_token
 from hub.store.base import Role
 from hub.store.sqlite import SqliteStore
 from tests.support.client import Api
-from tests.support.procs import ROOT, Hub, wait_until
+from tests.support.procs import Hub, wait_until
 
 MB = 2**20
 KB = 1000
@@ -88,7 +89,6 @@ CAMERAS_PER_OWNER = 3
 RESIDENT_PASSWORD = "city-resident-pass"
 GRANT_SECONDS = 8 * 3600
 HELLO_TIMEOUT = 120.0
-LINE_LIMIT = 2**26  # a report line carries a probe's samples
 RIG_LIMIT = 0.9  # the machine's cores (or one worker's core) this busy: the rig was a limit
 HUB_WAIT_LIMIT = 10.0  # % of the window the hub waited for a CPU while ready: the machine held it back
 QUIET_AFTER_STOP = 5.0  # a camera told to stop this recently is not taken as idle for an on-demand view
@@ -191,88 +191,6 @@ async def seed_city(hub: Hub, cameras: int) -> dict[str, str]:
 
 
 # -- worker processes ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A worker process: JSON commands on its stdin, JSON lines from its stdout (`opened`/`closed` lines go to
-    `on_event`, the rest to `lines`)."""
-
-    proc: asyncio.subprocess.Process
-    on_event: Any = None
-    lines: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    reader: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def start(cls, module: str, args: list[str], log_path: Path, on_event: Any = None) -> Child:
-        with log_path.open("ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log, cwd=ROOT, limit=LINE_LIMIT,
-            )  # fmt: skip
-        child = cls(proc, on_event)
-        child.reader = asyncio.create_task(child._read())
-        return child
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("type") in ("opened", "closed") and self.on_event is not None:
-                self.on_event(message)
-            else:
-                await self.lines.put(message)
-        await self.lines.put({"type": "exited"})
-
-    def send(self, command: dict[str, Any]) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self.proc.stdin.write((json.dumps(command) + "\n").encode())
-
-    async def expect(self, kind: str, timeout: float) -> dict[str, Any]:
-        try:
-            message = await asyncio.wait_for(self.lines.get(), timeout)
-        except TimeoutError:
-            raise RuntimeError(f"worker {self.proc.pid}: no {kind!r} within {timeout:.0f}s") from None
-        if message.get("type") != kind:
-            raise RuntimeError(f"worker {self.proc.pid}: wanted {kind!r}, got {message.get('type')!r}")
-        return message
-
-    async def collect(self, command: dict[str, Any], kind: str, timeout: float) -> list[dict[str, Any]]:
-        """Send `command`; the `kind` lines up to its `done`."""
-        self.send(command)
-        rows = []
-        while (message := await self.expect_any(timeout))["type"] == kind:
-            rows.append(message)
-        if message["type"] != "done":
-            raise RuntimeError(f"worker {self.proc.pid}: {command['cmd']} ended with {message['type']!r}")
-        return rows
-
-    async def expect_any(self, timeout: float) -> dict[str, Any]:
-        try:
-            return await asyncio.wait_for(self.lines.get(), timeout)
-        except TimeoutError:
-            raise RuntimeError(f"worker {self.proc.pid}: silent for {timeout:.0f}s") from None
-
-    async def stop(self) -> None:
-        """Ask it to exit; terminate, then kill, if it does not in time."""
-        self.send({"cmd": "stop"})
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        for ending in (None, self.proc.terminate, self.proc.kill):
-            if ending is not None and self.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    ending()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), 15)
-            if self.proc.returncode is not None:
-                break
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.reader
 
 
 # -- what the hub says -----------------------------------------------------------------------------------------

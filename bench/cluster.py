@@ -54,14 +54,15 @@ from typing import Any
 
 import psutil
 
+from bench.child import Child
 from bench.cluster_rig import CAMERA, NAMES, Rig, cluster_rig
-from bench.fanout import HELLO_TIMEOUT, LINE_LIMIT, Worker, cpu_seconds, fmt, hub_metric, machine_busy_seconds, split
+from bench.fanout import HELLO_TIMEOUT, cpu_seconds, fmt, hub_metric, machine_busy_seconds, split
 from bench.fanout_viewer import percentile
 from bench.output import run_and_report
 from porchlight_rtc.ice import enable_loopback
 from tests.conftest import PASSWORDS
 from tests.support.client import Api
-from tests.support.procs import ROOT, wait_until
+from tests.support.procs import wait_until
 from tests.support.redis_server import redis_available
 
 SETTLE_TIMEOUT = 30.0
@@ -96,30 +97,14 @@ def say(settings: Settings, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-async def start_worker(url: str, viewers: int, probes: int, log: Path, settings: Settings) -> Worker:
+async def start_worker(url: str, viewers: int, probes: int, log: Path, settings: Settings) -> Child:
     """A `bench.cluster_viewer` process for `viewers` viewers on the hub at `url`, `probes` of them decoding."""
     lifetime = HELLO_TIMEOUT + 3 * settings.first_frame_timeout + settings.warmup + settings.seconds + END_TIMEOUT + 120
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.cluster_viewer", "--hub", url, "--camera", CAMERA,
-            "--viewers", str(viewers), "--probes", str(probes),
-            "--first-frame-timeout", str(settings.first_frame_timeout), "--max-seconds", str(lifetime),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out, cwd=ROOT, limit=LINE_LIMIT,
-        )  # fmt: skip
-    worker = Worker(proc)
-    worker.reader = asyncio.create_task(worker._read())
-    return worker
-
-
-async def collect(worker: Worker, command: dict[str, Any], kind: str, timeout: float) -> list[dict[str, Any]]:
-    """Send `command`; the `kind` lines the worker answers with, up to its `done`."""
-    worker.send(command)
-    rows = []
-    while (message := await worker.expect_any(timeout))["type"] == kind:
-        rows.append(message)
-    if message["type"] != "done":
-        raise RuntimeError(f"viewer worker {worker.proc.pid}: {command['cmd']} ended with {message['type']!r}")
-    return rows
+    args = [
+        "--hub", url, "--camera", CAMERA, "--viewers", str(viewers), "--probes", str(probes),
+        "--first-frame-timeout", str(settings.first_frame_timeout), "--max-seconds", str(lifetime),
+    ]  # fmt: skip
+    return await Child.start("bench.cluster_viewer", args, log)
 
 
 def placement(total: int, names: tuple[str, ...]) -> dict[str, int]:
@@ -161,7 +146,7 @@ async def phase(
 ) -> dict[str, Any]:
     """One phase: the viewers of `viewers` (per hub) watching, a measured window, then (with `withdraw`) the
     resident's withdrawal through `settings.withdraw_on`. Every worker is stopped on the way out."""
-    workers: dict[str, list[Worker]] = {hub: [] for hub in viewers}
+    workers: dict[str, list[Child]] = {hub: [] for hub in viewers}
     resident: Api | None = None
     try:
         for hub, count in viewers.items():
@@ -208,7 +193,7 @@ async def phase(
                 row
                 for rows in await asyncio.gather(
                     *(
-                        collect(worker, {"cmd": "report", "start": began_wall, "end": ended_wall}, "viewer", 30)
+                        worker.collect({"cmd": "report", "start": began_wall, "end": ended_wall}, "viewer", 30)
                         for worker in group
                     )
                 )
@@ -226,7 +211,7 @@ async def phase(
             withdrawal = Withdrawal(settings.withdraw_on, t0, status, (time.perf_counter() - began) * 1000, body)
             command = {"cmd": "ended", "t0": t0, "timeout": END_TIMEOUT}
             for hub, group in workers.items():
-                answers = await asyncio.gather(*(collect(w, command, "ending", END_TIMEOUT + 30) for w in group))
+                answers = await asyncio.gather(*(w.collect(command, "ending", END_TIMEOUT + 30) for w in group))
                 endings[hub] = [row for rows in answers for row in rows]
     finally:
         if resident is not None:

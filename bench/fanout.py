@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +51,17 @@ import aiohttp
 import psutil
 
 from bench import packet_floor
+from bench.child import Child
 from bench.fanout_viewer import percentile
 from bench.hub_procs import EVERY_LIMIT_LIFTED
-from tests.support.procs import ROOT, Hub, Proc, running_agent, wait_until
+from tests.support.procs import Hub, Proc, running_agent, wait_until
 
 CAMERA = "front-door"
 MODES = ("passthrough", "transcode")
 BASELINE = "transcode"
 MB = 2**20
 HELLO_TIMEOUT = 60.0
-LINE_LIMIT = 2**24  # a viewer's line carries every latency sample of the window
 JOIN_GAP = 1.0  # between joiners: longer than the hub's keyframe request interval (0.5 s by default)
-STOP_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 30.0
 
 # The hub's counters that say where viewers or frames went (porchlight_frames_total counts forwarded ones too).
@@ -93,86 +92,15 @@ RIG_MACHINE_BUSY = 0.9
 RIG_WORKER_BUSY = 0.9
 
 
-@dataclass
-class Worker:
-    """A `bench.fanout_viewer` process: JSON commands on its stdin, JSON lines from its stdout."""
-
-    proc: asyncio.subprocess.Process
-    lines: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    reader: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def start(
-        cls, url: str, viewers: int, probes: int, log_path: Path, first_frame_timeout: float, lifetime: float
-    ) -> Worker:
-        """Start a worker for `viewers` viewers of which `probes` decode; its stderr goes to `log_path`."""
-        with log_path.open("ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.fanout_viewer", "--hub", url, "--camera", CAMERA,
-                "--viewers", str(viewers), "--probes", str(probes), "--first-frame-timeout", str(first_frame_timeout),
-                "--max-seconds", str(lifetime),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=ROOT, limit=LINE_LIMIT,
-            )  # fmt: skip
-        worker = cls(proc)
-        worker.reader = asyncio.create_task(worker._read())
-        return worker
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            with contextlib.suppress(ValueError):
-                await self.lines.put(json.loads(line))
-        await self.lines.put({"type": "exited"})
-
-    def send(self, command: dict[str, Any]) -> None:
-        """Write one command line (ignored when the worker is gone)."""
-        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self.proc.stdin.write((json.dumps(command) + "\n").encode())
-
-    async def expect(self, kind: str, timeout: float) -> dict[str, Any]:
-        """The next line, which must be of type `kind`, within `timeout` seconds."""
-        try:
-            message = await asyncio.wait_for(self.lines.get(), timeout)
-        except TimeoutError:
-            raise RuntimeError(f"viewer worker {self.proc.pid}: no {kind!r} within {timeout:.0f}s") from None
-        if message.get("type") != kind:
-            raise RuntimeError(f"viewer worker {self.proc.pid}: wanted {kind!r}, got {message.get('type')!r}")
-        return message
-
-    async def report(self, start: float, end: float, timeout: float) -> list[dict[str, Any]]:
-        """Per-viewer figures for the window [start, end)."""
-        self.send({"cmd": "report", "start": start, "end": end})
-        rows = []
-        while (message := await self.expect_any(timeout))["type"] == "viewer":
-            rows.append(message)
-        if message["type"] != "done":
-            raise RuntimeError(f"viewer worker {self.proc.pid}: report ended with {message['type']!r}")
-        return rows
-
-    async def expect_any(self, timeout: float) -> dict[str, Any]:
-        """The next line, whatever its type, within `timeout` seconds."""
-        try:
-            return await asyncio.wait_for(self.lines.get(), timeout)
-        except TimeoutError:
-            raise RuntimeError(f"viewer worker {self.proc.pid}: silent for {timeout:.0f}s") from None
-
-    async def stop(self) -> None:
-        """Ask it to hang up and exit; terminate, then kill, if it does not in time."""
-        self.send({"cmd": "stop"})
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        for ending in (None, self.proc.terminate, self.proc.kill):
-            if ending is not None and self.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    ending()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT)
-            if self.proc.returncode is not None:
-                break
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.reader
+async def start_worker(
+    url: str, viewers: int, probes: int, log_path: Path, first_frame_timeout: float, lifetime: float
+) -> Child:
+    """A `bench.fanout_viewer` process for `viewers` viewers of which `probes` decode; its stderr goes to `log_path`."""
+    args = [
+        "--hub", url, "--camera", CAMERA, "--viewers", str(viewers), "--probes", str(probes),
+        "--first-frame-timeout", str(first_frame_timeout), "--max-seconds", str(lifetime),
+    ]  # fmt: skip
+    return await Child.start("bench.fanout_viewer", args, log_path)
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -274,8 +202,8 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
     """One step: N viewers watching, a measured window, then a joiner. Every worker is stopped on the way out."""
     assert hub.proc is not None
     lifetime = HELLO_TIMEOUT + 3 * settings.first_frame_timeout + settings.warmup + settings.seconds + 120
-    workers: list[Worker] = []
-    joiner: Worker | None = None
+    workers: list[Child] = []
+    joiner: Child | None = None
     at_start = await hub_samples(hub)
     try:
         parts = min(n, settings.max_workers)
@@ -284,9 +212,9 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
             zip(split(n, parts), split(min(settings.probes, n), parts), strict=True)
         ):
             log = logs / f"viewers-{mode}-{n}-{index}.log"
-            workers.append(await Worker.start(hub.url, count, decoding, log, settings.first_frame_timeout, lifetime))
+            workers.append(await start_worker(hub.url, count, decoding, log, settings.first_frame_timeout, lifetime))
         log = logs / f"joiner-{mode}-{n}.log"
-        joiner = await Worker.start(hub.url, 1, 1, log, settings.first_frame_timeout, lifetime)
+        joiner = await start_worker(hub.url, 1, 1, log, settings.first_frame_timeout, lifetime)
         everyone = [*workers, joiner]
         await asyncio.gather(*(worker.expect("hello", HELLO_TIMEOUT) for worker in everyone))
         for worker in workers:
@@ -313,7 +241,12 @@ async def measure(hub: Hub, agent: Proc, n: int, mode: str, settings: Settings, 
         keyframes_after = await hub_metric(hub, "porchlight_keyframe_requests_total")
         at_end = await hub_samples(hub)
 
-        reports = await asyncio.gather(*(worker.report(began_wall, ended_wall, 30) for worker in workers))
+        reports = await asyncio.gather(
+            *(
+                worker.collect({"cmd": "report", "start": began_wall, "end": ended_wall}, "viewer", 30)
+                for worker in workers
+            )
+        )
         joins: list[float | None] = []
         for index in range(settings.joins):
             if index:
