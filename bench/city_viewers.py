@@ -39,7 +39,16 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
-from bench.fanout_viewer import RTP_HEADER, close_viewers, commanded, divert_rtp, emit, rtp_payload, starts_keyframe
+from bench.fanout_viewer import (
+    RTP_HEADER,
+    close_viewers,
+    commanded,
+    divert_rtp,
+    emit,
+    rtp_payload,
+    starts_keyframe,
+    within,
+)
 from device_agent.stamp import read_stamp
 from hub.media.encoded import release_on_marker, tap_receiver
 from tests.support.client import Api, Frame, Viewer
@@ -333,8 +342,7 @@ def main() -> None:
     args = parser.parse_args()
 
     async def bounded() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(serve(args.hub, args.first_frame_timeout), args.max_seconds)
+        await within(args.max_seconds, serve(args.hub, args.first_frame_timeout))
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(bounded())

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 
 from yarl import URL
 
-from bench.fanout_viewer import Watcher, close_viewers, commanded, emit, open_all, viewer_report
+from bench.fanout_viewer import Watcher, close_viewers, commanded, emit, open_all, viewer_report, within
 from tests.support.client import Viewer
 
 
@@ -155,10 +154,9 @@ def main() -> None:
         parser.error("--probes must be between 0 and --viewers")
 
     async def bounded() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                serve(args.hub, args.camera, args.viewers, args.probes, args.first_frame_timeout), args.max_seconds
-            )
+        await within(
+            args.max_seconds, serve(args.hub, args.camera, args.viewers, args.probes, args.first_frame_timeout)
+        )
 
     try:
         asyncio.run(bounded())

@@ -39,7 +39,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,7 +241,11 @@ async def open_viewer(watcher: Watcher, index: int, timeout: float) -> float | N
     """
     began = time.perf_counter()
     viewer = watcher.viewer
-    status = await asyncio.wait_for(viewer.watch(case=f"BENCH-{index}", reason="benchmark"), timeout)
+    try:
+        status = await asyncio.wait_for(viewer.watch(case=f"BENCH-{index}", reason="benchmark"), timeout)
+    except TimeoutError:
+        print(f"viewer {index}: WHEP answered nothing within {timeout:.0f}s", file=sys.stderr)
+        return None
     if status != 201:
         print(f"viewer {index}: WHEP answered {status}: {viewer.error}", file=sys.stderr)
         return None
@@ -301,6 +305,17 @@ async def read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
         with contextlib.suppress(ValueError):
             await queue.put(json.loads(line))
     await queue.put({"cmd": "stop"})
+
+
+async def within(seconds: float, work: Awaitable[None]) -> None:
+    """Run a worker's `work` until it ends or its own deadline, `seconds`, passes. A TimeoutError from inside the
+    work is raised, with its traceback, rather than taken for the deadline (a worker once exited silently so)."""
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            await work
+    except TimeoutError:
+        if not deadline.expired():
+            raise
 
 
 @contextlib.asynccontextmanager
@@ -397,10 +412,7 @@ def main() -> None:
         parser.error("--probes must be between 0 and --viewers")
 
     async def bounded() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                serve(args.hub, args.camera, args.viewers, probes, args.first_frame_timeout), args.max_seconds
-            )
+        await within(args.max_seconds, serve(args.hub, args.camera, args.viewers, probes, args.first_frame_timeout))
 
     asyncio.run(bounded())
 

@@ -22,7 +22,11 @@ class Api:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        # No cap on connections: each viewer holds its event stream open, and aiohttp's default of 100 made the 101st
+        # viewer's offer wait for one to close (bench.fanout's workers at 125 viewers each never got ready).
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(limit=0)
+        )
         self.csrf = ""
 
     async def login(self, username: str, password: str, code: str | None = None) -> Api:
