@@ -23,7 +23,8 @@ FIGURES = (
     "hub_cpu_pct", "hub_rss_mb", "idle_hub_cpu_pct", "idle_cameras_cpu_pct", "idle_camera_cpu_pct", "idle_camera_kb",
     "per_viewer_cpu_pct", "fps_min", "fps_p5", "glass_to_glass_p50_ms", "glass_to_glass_p95_ms",
     "first_frame_publishing_p95_ms", "first_frame_on_demand_p95_ms", "withdrawal_last_capture_p99_ms",
-    "lease_renewals_missed", "lease_lapses", "lease_lapses_whole_run", "store_silences", "bitrate_kbps_per_view", "packets_per_s_per_view",
+    "lease_renewals_missed", "lease_lapses", "lease_lapses_whole_run", "store_silences", "bitrate_kbps_per_view",
+    "packets_per_s_per_view",
     "cpu_us_per_packet", "rig_cameras_cpu_pct", "rig_viewers_cpu_pct", "machine_cpu_pct", "rig_limited",
 )  # fmt: skip
 
