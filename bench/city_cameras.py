@@ -38,9 +38,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import struct
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -56,6 +54,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration
 from aiortc.mediastreams import MediaStreamError
 from av.video.codeccontext import VideoCodecContext
 
+from bench.fanout_viewer import command_queue, emit
 from device_agent import control
 from device_agent.endpoints import control_url
 from device_agent.sources import SyntheticSource
@@ -311,31 +310,10 @@ class LightCamera:
         return [[index, pts, round(at, 4)] for index, pts, at in self.sends if start <= at < end]
 
 
-def emit(message: dict[str, Any]) -> None:
-    """One protocol line on stdout."""
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
-    """Feed stdin's JSON lines into `queue`; end of input becomes a stop command."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        with contextlib.suppress(ValueError):
-            await queue.put(json.loads(line))
-    await queue.put({"cmd": "stop"})
-
-
 async def serve(hub: str, tokens: dict[str, str], frames: list[bytes], codec: Codec) -> None:
     """Connect every camera, then answer commands until told to stop; everything is closed on the way out."""
     enable_loopback()
-    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
-    reader = asyncio.create_task(read_commands(commands))
+    commands, reader = command_queue()
     totals = Totals()
     emit({"type": "ready"})
     while (command := await commands.get()).get("cmd") not in ("connect", "stop"):

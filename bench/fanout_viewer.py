@@ -299,12 +299,22 @@ def viewer_report(watcher: Watcher, first_ms: float | None, start: float, end: f
 async def read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
     """Feed stdin's JSON lines into `queue`; end of input becomes a stop command."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
         with contextlib.suppress(ValueError):
             await queue.put(json.loads(line))
     await queue.put({"cmd": "stop"})
+
+
+def command_queue() -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Task[None]]:
+    """A worker's commands: stdin's JSON lines, with end of input, SIGINT and SIGTERM as a stop command; and the
+    task reading them, for the caller to cancel on the way out."""
+    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
+    return commands, asyncio.create_task(read_commands(commands))
 
 
 async def within(seconds: float, work: Awaitable[None]) -> None:
@@ -323,11 +333,7 @@ async def commanded(hub: str) -> AsyncIterator[tuple[Api, asyncio.Queue[dict[str
     """Logged in on `hub` as the benchmark's officer, with stdin's commands in a queue (end of input, SIGINT and
     SIGTERM become a stop command); prints `{"type": "hello"}` once in. Closed and stopped on the way out."""
     enable_loopback()
-    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, commands.put_nowait, {"cmd": "stop"})
-    reader = asyncio.create_task(read_commands(commands))
+    commands, reader = command_queue()
     api = Api(hub)
     try:
         await asyncio.wait_for(api.login(OFFICER, PASSWORDS[OFFICER]), 30)

@@ -44,17 +44,15 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
         super().__init__()
         self._gate = gate
         self._officer = officer
-        self._frames: deque[Item] = deque(maxlen=capacity)
+        self._capacity = capacity  # frames a transcode viewer may have queued
         self._ready = asyncio.Event()
         self._on_denied = on_denied
         self._count = count
         self.frames_sent = 0  # for the view's audit record
 
     def offer(self, item: Item) -> None:
-        """Queue a frame from the camera (the feed calls this; never blocks, drops the oldest when full)."""
-        if self.readyState == "live":
-            self._frames.append(item)
-            self._ready.set()
+        """A frame from the camera (the feed calls this; never blocks)."""
+        raise NotImplementedError
 
     def send_with(self, sender: RTCRtpSender) -> None:
         """Make this the video `sender` sends (before the offer is applied)."""
@@ -63,10 +61,35 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
     def stop(self) -> None:
         """End the track and wake a waiting `recv` so the sender finishes."""
         super().stop()
-        self._frames.clear()
         self._ready.set()
 
-    async def recv(self) -> VideoFrame | av.Packet[Any]:
+    def _decide(self) -> Reason:
+        """The gate's decision on a frame now, counted; a refusal that cannot recover ends the view."""
+        reason = self._gate.admit(time.time(), self._officer)
+        self._count(reason)
+        if reason.terminal:
+            self._on_denied(reason)
+        return reason
+
+
+class DecodedTrack(GatedTrack[VideoFrame]):
+    """Transcode mode: decoded frames, queued (a slow viewer loses the oldest) and encoded again by this viewer's
+    sender, which takes them through `recv`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._frames: deque[VideoFrame] = deque(maxlen=self._capacity)
+
+    def offer(self, item: VideoFrame) -> None:
+        if self.readyState == "live":
+            self._frames.append(item)
+            self._ready.set()
+
+    def stop(self) -> None:
+        super().stop()
+        self._frames.clear()
+
+    async def recv(self) -> VideoFrame:
         """The next admitted frame; raises MediaStreamError once the track has ended."""
         while True:
             while not self._frames:
@@ -77,28 +100,12 @@ class GatedTrack(MediaStreamTrack, Generic[Item]):
             if self.readyState != "live":
                 raise MediaStreamError
             item = self._frames.popleft()
-            reason = self._gate.admit(time.time(), self._officer)
-            self._count(reason)
+            reason = self._decide()
             if reason is Reason.OK:
                 self.frames_sent += 1
-                return self._emit(item)
-            self._dropped()
+                return item
             if reason.terminal:
                 self._frames.clear()
-                self._on_denied(reason)
-
-    def _emit(self, item: Item) -> VideoFrame | av.Packet[Any]:
-        raise NotImplementedError
-
-    def _dropped(self) -> None:
-        """A frame was refused by the gate (the passthrough track then waits for a fresh keyframe)."""
-
-
-class DecodedTrack(GatedTrack[VideoFrame]):
-    """Transcode mode: decoded frames, encoded again by this viewer's sender."""
-
-    def _emit(self, item: VideoFrame) -> VideoFrame:
-        return item
 
 
 class EncodedTrack(GatedTrack[EncodedFrame]):
@@ -132,12 +139,8 @@ class EncodedTrack(GatedTrack[EncodedFrame]):
     def offer(self, item: EncodedFrame) -> None:
         if self.readyState != "live":
             return
-        reason = self._gate.admit(time.time(), self._officer)
-        self._count(reason)
-        if reason is not Reason.OK:
+        if self._decide() is not Reason.OK:
             self._wait_for_keyframe(closed=True)
-            if reason.terminal:
-                self._on_denied(reason)
             return
         if self._needs_keyframe:
             if not (item.keyframe and self._is_fresh(item)):
